@@ -1,0 +1,106 @@
+# deployd — build, test, install.  Everything built lands in build/.
+VERSION := 0.1.0
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+
+PKG_CONFIG ?= pkg-config
+PKGS := libpq libsystemd yaml-0.1 libcrypto
+SYSTEMD_UNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+SYSTEMD_CATALOGDIR ?= $(shell $(PKG_CONFIG) --variable=catalogdir systemd 2>/dev/null || echo /usr/lib/systemd/catalog)
+SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Wshadow -Wno-missing-field-initializers -Wformat=2 -Wvla
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+PG_INCLUDEDIR := $(shell $(PKG_CONFIG) --variable=includedir libpq 2>/dev/null)
+ALL_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DDEPLOYD_VERSION=\"$(VERSION)\" \
+	-Ilib $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS) -MMD -MP
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+B := build
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+LIBDEPLOYD := $(B)/libdeployd.a
+
+DEPLOYCTL_SRC := $(sort $(wildcard daemon/deployctl*.c))
+DEPLOYD_SRC := $(sort $(wildcard daemon/deployd*.c))
+
+UNIT_TEST_SRC := $(sort $(wildcard tests/unit/test-*.c))
+UNIT_TESTS := $(UNIT_TEST_SRC:%.c=$(B)/%)
+INTEGRATION_TEST_SRC := $(sort $(wildcard tests/integration/test-*.c))
+INTEGRATION_TESTS := $(INTEGRATION_TEST_SRC:%.c=$(B)/%)
+TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(B)/%.o)
+
+PROGRAMS := $(B)/deployd $(B)/deployctl
+
+.PHONY: all check check-unit check-integration install clean deps tests
+all: $(PROGRAMS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/support -c -o $@ $<
+
+$(LIBDEPLOYD): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/deployctl: $(DEPLOYCTL_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/deployd: $(DEPLOYD_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+$(B)/tests/integration/%: $(B)/tests/integration/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS)
+
+check: check-unit check-integration
+
+check-unit: $(PROGRAMS) $(UNIT_TESTS)
+	@tests/run-suites unit $(UNIT_TESTS)
+
+check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
+	@tests/harness/with-services tests/run-suites integration $(INTEGRATION_TESTS)
+
+install: all
+	install -Dm0755 $(B)/deployd $(DESTDIR)$(SBINDIR)/deployd
+	install -Dm0755 $(B)/deployctl $(DESTDIR)$(BINDIR)/deployctl
+
+clean:
+	rm -rf $(B)
+
+# Installs the Debian packages the build and the tests need; harmless when present.
+DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev check \
+	postgresql dbus dbus-user-session systemd util-linux procps
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$(echo $$missing | sed 's/^/ /')"; \
+		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root (apt-get)" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "deps: all present"; fi
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

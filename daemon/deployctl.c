@@ -1,0 +1,94 @@
+/* deployctl — the deployd client: global options, then one verb. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deployctl.h"
+#include "exit-code.h"
+#include "plan.h"
+
+static const CtlVerb verbs[] = {
+	{ "check", "check FILE|PLAN…            validate plans locally (no daemon)", verb_check },
+};
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"Usage: deployctl [--socket PATH] [--plans DIR] COMMAND …\n"
+		"Talks to deployd, which stops services, migrates PostgreSQL fail-fast and\n"
+		"starts the services again.\n\n"
+		"Commands:\n");
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		fprintf(f, "  %s\n", verbs[i].synopsis);
+	fprintf(f, "\nOptions:\n"
+		   "  --socket PATH   daemon socket (default /run/deployd.sock)\n"
+		   "  --plans DIR     plan directory (default /etc/deployd/plans)\n"
+		   "  -h, --help      show this help; COMMAND --help shows a command's\n"
+		   "  --version       show the version\n");
+}
+
+int ctl_resolve_plan_path(const char *arg, const CtlOptions *opts, char **ret)
+{
+	size_t len = strlen(arg);
+
+	if (strchr(arg, '/') || (len > 5 && strcmp(arg + len - 5, ".yaml") == 0)) {
+		char *copy = strdup(arg);
+		if (!copy)
+			return -ENOMEM;
+		*ret = copy;
+		return 0;
+	}
+	return plan_path_for_name(opts->plans_dir, arg, ret);
+}
+
+int main(int argc, char **argv)
+{
+	enum { ARG_SOCKET = 0x100, ARG_PLANS, ARG_VERSION };
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, ARG_SOCKET },
+		{ "plans", required_argument, NULL, ARG_PLANS },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{},
+	};
+	CtlOptions opts = {
+		.socket_path = "/run/deployd.sock",
+		.plans_dir = "/etc/deployd/plans",
+	};
+	int c;
+
+	/* '+': stop at the verb, whose own options follow it. */
+	while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+		switch (c) {
+		case ARG_SOCKET:
+			opts.socket_path = optarg;
+			break;
+		case ARG_PLANS:
+			opts.plans_dir = optarg;
+			break;
+		case 'h':
+			help(stdout);
+			return DEPLOY_EXIT_OK;
+		case ARG_VERSION:
+			printf("deployctl %s\n", DEPLOYD_VERSION);
+			return DEPLOY_EXIT_OK;
+		default:
+			return DEPLOY_EXIT_USAGE;
+		}
+
+	if (optind >= argc) {
+		help(stderr);
+		return DEPLOY_EXIT_USAGE;
+	}
+	int verb_argc = argc - optind;
+	char **verb_argv = argv + optind;
+
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		if (strcmp(verbs[i].name, verb_argv[0]) == 0) {
+			optind = 0; /* re-initialise getopt for the verb's own options */
+			return verbs[i].run(verb_argc, verb_argv, &opts);
+		}
+	fprintf(stderr, "deployctl: unknown command '%s' (see deployctl --help)\n", verb_argv[0]);
+	return DEPLOY_EXIT_USAGE;
+}

@@ -1,0 +1,23 @@
+/* deployctl.h — the client's verbs.  Each verb lives in its own
+ * deployctl-VERB.c, parses its own options from argv (argv[0] is the verb)
+ * and returns the process exit code (exit-code.h). */
+#pragma once
+
+#include <stdio.h>
+
+typedef struct CtlOptions {
+	const char *socket_path; /* --socket, default /run/deployd.sock */
+	const char *plans_dir;   /* --plans, default /etc/deployd/plans */
+} CtlOptions;
+
+typedef struct CtlVerb {
+	const char *name;
+	const char *synopsis; /* one line for --help */
+	int (*run)(int argc, char **argv, const CtlOptions *opts);
+} CtlVerb;
+
+int verb_check(int argc, char **argv, const CtlOptions *opts);
+
+/* Resolves FILE|PLAN: an argument containing '/' or ending in ".yaml" is a
+ * file, anything else a plan name looked up in opts->plans_dir. */
+int ctl_resolve_plan_path(const char *arg, const CtlOptions *opts, char **ret);

@@ -1,0 +1,110 @@
+/* plan.h — a deploy plan (deployd.plan(5), version 1), loaded from YAML.
+ *
+ * plan_load() parses and validates a plan file with libyaml and fills in
+ * every default.  On failure it returns a negative errno and, in
+ * *ret_error, one line "FILE:LINE:COLUMN: message" naming the offending
+ * node (plans are refused over 1 MiB, with aliases/anchors, or when not
+ * UTF-8).  It never prints.  A Plan is freed with plan_free(). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "time-util.h"
+
+#define PLAN_MAX_BYTES (1024 * 1024)
+#define PLAN_DEFAULT_TABLE "deployd_schema_migrations"
+
+typedef enum PlanConninfoSource {
+	PLAN_CONNINFO_LITERAL,    /* conninfo: the string itself */
+	PLAN_CONNINFO_ENV,        /* conninfo_env: a variable name */
+	PLAN_CONNINFO_FILE,       /* conninfo_file: a path */
+	PLAN_CONNINFO_CREDENTIAL, /* credential: a name in $CREDENTIALS_DIRECTORY */
+} PlanConninfoSource;
+
+typedef enum PlanBus {
+	PLAN_BUS_SYSTEM,
+	PLAN_BUS_USER,
+} PlanBus;
+
+typedef enum PlanOnFailure {
+	PLAN_ON_FAILURE_LEAVE_STOPPED,
+	PLAN_ON_FAILURE_START,
+} PlanOnFailure;
+
+typedef struct PlanDatabase {
+	PlanConninfoSource conninfo_source;
+	char *conninfo; /* per conninfo_source: the conninfo, variable, path or credential name */
+	usec_t lock_timeout;                        /* default 5s */
+	usec_t statement_timeout;                   /* default 120s; 0 = off */
+	usec_t idle_in_transaction_session_timeout; /* default 60s; 0 = off */
+	usec_t connect_timeout;                     /* default 10s */
+} PlanDatabase;
+
+typedef struct PlanServices {
+	PlanBus bus;          /* default system */
+	char **units;         /* strv of valid unit names, may be empty */
+	usec_t stop_timeout;  /* default 90s */
+	usec_t start_timeout; /* default 90s */
+	usec_t settle;        /* default 0 */
+} PlanServices;
+
+typedef struct PlanIdleTransactions {
+	bool terminate;    /* default false */
+	usec_t older_than; /* default 60s */
+} PlanIdleTransactions;
+
+typedef struct PlanMigrations {
+	char *directory;         /* exactly one of directory and command is set */
+	char **command;          /* argv strv */
+	char *working_directory; /* command only; may be NULL */
+	char **environment;      /* command only; strv of "KEY=VALUE" */
+	char *table;             /* default PLAN_DEFAULT_TABLE; may be "schema.table" */
+	unsigned lock_retries;   /* default 0 */
+	usec_t lock_retry_delay; /* default 10s */
+	usec_t lock_watch_interval; /* default 500ms */
+} PlanMigrations;
+
+/* A hook key holds one argv ([prog, arg…]) or a list of them. */
+typedef struct PlanHookList {
+	char ***commands; /* NULL-terminated array of argv strvs */
+	size_t n_commands;
+} PlanHookList;
+
+typedef struct PlanHooks {
+	PlanHookList before_stop;
+	PlanHookList after_migrate;
+	PlanHookList after_start;
+	usec_t timeout; /* hooks.timeout, default 60s, per command */
+} PlanHooks;
+
+typedef struct Plan {
+	char *path;        /* the file it was loaded from */
+	char *name;        /* file name without directory and ".yaml" */
+	int version;       /* 1 */
+	char *description; /* may be NULL */
+	PlanDatabase database;
+	PlanServices services;
+	PlanIdleTransactions idle_transactions;
+	PlanMigrations migrations;
+	PlanOnFailure on_failure; /* default leave-stopped */
+	PlanHooks hooks;
+} Plan;
+
+int plan_load(const char *path, Plan **ret, char **ret_error);
+/* Parses a plan from memory; path is used for messages only. */
+int plan_parse(const char *path, const char *data, size_t size, Plan **ret, char **ret_error);
+Plan *plan_free(Plan *p);
+static inline void plan_freep(Plan **p)
+{
+	plan_free(*p);
+}
+
+/* A plan name as the daemon accepts it: [A-Za-z0-9_.-]+, no leading dot. */
+bool plan_name_is_valid(const char *name);
+/* Resolves NAME in dir to "dir/NAME.yaml"; -EINVAL for a bad name. */
+int plan_path_for_name(const char *dir, const char *name, char **ret);
+
+const char *plan_bus_to_string(PlanBus b);
+const char *plan_conninfo_source_to_string(PlanConninfoSource s);
+const char *plan_on_failure_to_string(PlanOnFailure f);
