@@ -78,3 +78,9 @@ static inline void strv_freep(char ***l)
 {
 	strv_free(*l);
 }
+
+static inline void PQconninfoFreep(PQconninfoOption **o)
+{
+	if (*o)
+		PQconninfoFree(*o);
+}
