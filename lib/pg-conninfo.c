@@ -300,8 +300,8 @@ int pg_conninfo_to_url(const char *conninfo, const char *application_name,
 	/* Host and port go in the query: a socket directory is no URI host, and a query
 	 * parameter takes every form libpq accepts (lists, paths). */
 	fputs("postgresql://", f);
-	if (user) {
-		put_url_encoded(f, user);
+	if (user || password) {
+		put_url_encoded(f, user ?: "");
 		if (password) {
 			fputc(':', f);
 			put_url_encoded(f, password);
