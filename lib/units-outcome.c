@@ -1,0 +1,73 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strv.h"
+#include "units-internal.h"
+
+int units_outcome_add_failure_details(UnitsManager *m, UnitOutcome *o, usec_t since,
+				      usec_t deadline, int cancel_fd)
+{
+	_cleanup_free_ char *path = NULL, *logged_result = NULL;
+	int r;
+
+	if (units_name_is_service(o->name)) {
+		r = units_object_path(o->name, &path);
+		if (r < 0)
+			return r;
+		r = units_get_string(m, path, UNITS_SERVICE_INTERFACE, "Result", deadline,
+				     cancel_fd, &o->service_result);
+		if (r == -ENOMEM || r == -ECANCELED)
+			return r;
+	}
+
+	/* Only a unit the manager saw fail gets a "failed with result" record worth waiting
+	 * for; a unit still stopping when our deadline passed does not. */
+	bool failed = (o->active_state && strcmp(o->active_state, "failed") == 0) ||
+		      (o->service_result && strcmp(o->service_result, "success") != 0);
+	usec_t grace = units_deadline(UNITS_JOURNAL_GRACE);
+
+	r = units_journal_tail(m, o->name, since, failed, grace < deadline ? grace : deadline,
+			       cancel_fd, UNITS_JOURNAL_LINES, &o->journal_lines, &logged_result);
+	if (r == -ENOMEM || r == -ECANCELED)
+		return r;
+
+	/* A service restarted since it failed says Result=success again; the manager's record
+	 * of the failure still says why. */
+	if (r >= 0 && path && logged_result &&
+	    (!o->service_result || strcmp(o->service_result, "success") == 0)) {
+		free(o->service_result);
+		o->service_result = TAKE_PTR(logged_result);
+	}
+	return 0;
+}
+
+void units_outcome_done(UnitOutcome *o)
+{
+	free(o->name);
+	free(o->job_result);
+	free(o->active_state);
+	free(o->service_result);
+	free(o->error_message);
+	strv_free(o->journal_lines);
+	*o = (UnitOutcome){0};
+}
+
+UnitOutcome *units_outcomes_free(UnitOutcome *outcomes)
+{
+	for (UnitOutcome *o = outcomes; o && o->name; o++)
+		units_outcome_done(o);
+	free(outcomes);
+	return NULL;
+}
+
+UnitProblem *units_problems_free(UnitProblem *problems)
+{
+	for (UnitProblem *p = problems; p && p->name; p++) {
+		free(p->name);
+		free(p->load_state);
+		free(p->message);
+	}
+	free(problems);
+	return NULL;
+}
