@@ -7,7 +7,7 @@
 
 typedef struct CtlOptions {
 	const char *socket_path; /* --socket, default /run/deployd.sock */
-	const char *plans_dir;   /* --plans, default /etc/deployd/plans */
+	const char *plans_dir;	 /* --plans, default /etc/deployd/plans */
 } CtlOptions;
 
 typedef struct CtlVerb {

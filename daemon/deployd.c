@@ -21,8 +21,8 @@ int main(int argc, char **argv)
 {
 	enum { ARG_VERSION = 0x100 };
 	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, ARG_VERSION },
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, ARG_VERSION},
 		{},
 	};
 	int c;

@@ -109,7 +109,7 @@ int proto_record_add(ProtoRecord *r, const char *key, const char *value)
 	if (!grown)
 		return -ENOMEM;
 	r->fields = grown;
-	r->fields[r->n_fields++] = (EventField){ .key = TAKE_PTR(k), .value = TAKE_PTR(v) };
+	r->fields[r->n_fields++] = (EventField){.key = TAKE_PTR(k), .value = TAKE_PTR(v)};
 	return 0;
 }
 
@@ -322,7 +322,8 @@ int proto_record_to_event(const ProtoRecord *rec, Event **ret)
 
 		if (strcmp(k, "MESSAGE") == 0)
 			r = event_set_message(ev, "%s", v);
-		else if (strcmp(k, "DEPLOY_EVENT") && strcmp(k, "DEPLOY_PHASE") && strcmp(k, "PRIORITY"))
+		else if (strcmp(k, "DEPLOY_EVENT") && strcmp(k, "DEPLOY_PHASE") &&
+			 strcmp(k, "PRIORITY"))
 			r = event_add(ev, k, "%s", v);
 		if (r < 0)
 			return r;

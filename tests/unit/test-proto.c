@@ -71,17 +71,17 @@ static const struct {
 	const char *wire;
 	int error;
 } bad_inputs[] = {
-	{ "command=deploy\n\n", -EBADMSG },         /* lower-case key */
-	{ "COMMAND deploy\n\n", -EBADMSG },          /* no '=' */
-	{ "=deploy\n\n", -EBADMSG },                 /* empty key */
-	{ "PLAN=a\\tb\n\n", -EBADMSG },              /* unknown escape */
-	{ "PLAN=a\\\n\n", -EBADMSG },                /* dangling backslash */
-	{ "PLAN=\xff\xfe\n\n", -EBADMSG },           /* not UTF-8 */
-	{ "PLAN=\xc0\xaf\n\n", -EBADMSG },           /* overlong '/' */
-	{ "PLAN=\xed\xa0\x80\n\n", -EBADMSG },       /* surrogate */
-	{ "PLAN=a\nPLAN=b\n\n", -EBADMSG },          /* duplicate key */
-	{ "\n", -EBADMSG },                          /* empty record */
-	{ "KEY-1=x\n\n", -EBADMSG },                 /* '-' in key */
+	{"command=deploy\n\n", -EBADMSG},    /* lower-case key */
+	{"COMMAND deploy\n\n", -EBADMSG},    /* no '=' */
+	{"=deploy\n\n", -EBADMSG},	     /* empty key */
+	{"PLAN=a\\tb\n\n", -EBADMSG},	     /* unknown escape */
+	{"PLAN=a\\\n\n", -EBADMSG},	     /* dangling backslash */
+	{"PLAN=\xff\xfe\n\n", -EBADMSG},     /* not UTF-8 */
+	{"PLAN=\xc0\xaf\n\n", -EBADMSG},     /* overlong '/' */
+	{"PLAN=\xed\xa0\x80\n\n", -EBADMSG}, /* surrogate */
+	{"PLAN=a\nPLAN=b\n\n", -EBADMSG},    /* duplicate key */
+	{"\n", -EBADMSG},		     /* empty record */
+	{"KEY-1=x\n\n", -EBADMSG},	     /* '-' in key */
 };
 
 START_TEST(test_malformed_input_is_refused_with_ebadmsg)
@@ -192,7 +192,8 @@ int main(void)
 	Suite *s = suite_create("proto");
 	TCase *tc = tcase_create("records");
 
-	tcase_add_test(tc, test_a_record_survives_encoding_and_decoding_with_newlines_and_backslashes);
+	tcase_add_test(tc,
+		       test_a_record_survives_encoding_and_decoding_with_newlines_and_backslashes);
 	tcase_add_test(tc, test_a_record_split_across_reads_is_assembled);
 	tcase_add_test(tc, test_two_records_in_one_read_come_out_one_after_the_other);
 	tcase_add_loop_test(tc, test_malformed_input_is_refused_with_ebadmsg, 0,
