@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "deployctl.h"
 #include "exit-code.h"
 #include "plan.h"
