@@ -46,8 +46,7 @@ static int entry_to_record(sd_journal *j, ProtoRecord **ret)
 			strndup(eq + 1, len - (size_t)(eq + 1 - (const char *)data));
 		if (!key || !value)
 			return -ENOMEM;
-		if (key[0] == '_' || strcmp(key, "MESSAGE_ID") == 0 ||
-		    strncmp(key, "CODE_", 5) == 0 || strcmp(key, "SYSLOG_IDENTIFIER") == 0)
+		if (field_is_journal_own(key))
 			continue;
 		/* A field that does not fit a record (binary data) is left out, not fatal. */
 		(void)proto_record_add(rec, key, value);
