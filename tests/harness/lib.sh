@@ -96,3 +96,16 @@ harness_cgroup_roots() {
 harness_systemd_is_pid1() {
 	[ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && [ -d /run/systemd/system ]
 }
+
+# harness_systemctl_user USER ARG… — `systemctl --user ARG…` for USER's
+# manager.  As root it runs as USER: systemctl refuses the manager's private
+# socket when the peer is neither root nor the caller.
+harness_systemctl_user() {
+	local user=$1
+	shift
+	if [ "$(id -u)" -eq 0 ]; then
+		harness_as_user "$user" timeout 60 systemctl --user "$@"
+	else
+		timeout 60 systemctl --user "$@"
+	fi
+}
