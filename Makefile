@@ -9,7 +9,7 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 
 PKG_CONFIG ?= pkg-config
-PKGS := libpq libsystemd yaml-0.1 libcrypto
+PKGS := libpq libsystemd yaml-0.1 libcrypto json-c
 SYSTEMD_UNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSTEMD_CATALOGDIR ?= $(shell $(PKG_CONFIG) --variable=catalogdir systemd 2>/dev/null || echo /usr/lib/systemd/catalog)
 SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
@@ -93,7 +93,7 @@ clean:
 	rm -rf $(B)
 
 # Installs the Debian packages the build and the tests need; harmless when present.
-DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev check \
+DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
 	postgresql dbus dbus-user-session systemd util-linux procps
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
