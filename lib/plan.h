@@ -16,9 +16,9 @@
 #define PLAN_DEFAULT_TABLE "deployd_schema_migrations"
 
 typedef enum PlanConninfoSource {
-	PLAN_CONNINFO_LITERAL,    /* conninfo: the string itself */
-	PLAN_CONNINFO_ENV,        /* conninfo_env: a variable name */
-	PLAN_CONNINFO_FILE,       /* conninfo_file: a path */
+	PLAN_CONNINFO_LITERAL,	  /* conninfo: the string itself */
+	PLAN_CONNINFO_ENV,	  /* conninfo_env: a variable name */
+	PLAN_CONNINFO_FILE,	  /* conninfo_file: a path */
 	PLAN_CONNINFO_CREDENTIAL, /* credential: a name in $CREDENTIALS_DIRECTORY */
 } PlanConninfoSource;
 
@@ -35,33 +35,33 @@ typedef enum PlanOnFailure {
 typedef struct PlanDatabase {
 	PlanConninfoSource conninfo_source;
 	char *conninfo; /* per conninfo_source: the conninfo, variable, path or credential name */
-	usec_t lock_timeout;                        /* default 5s */
-	usec_t statement_timeout;                   /* default 120s; 0 = off */
+	usec_t lock_timeout;			    /* default 5s */
+	usec_t statement_timeout;		    /* default 120s; 0 = off */
 	usec_t idle_in_transaction_session_timeout; /* default 60s; 0 = off */
-	usec_t connect_timeout;                     /* default 10s */
+	usec_t connect_timeout;			    /* default 10s */
 } PlanDatabase;
 
 typedef struct PlanServices {
-	PlanBus bus;          /* default system */
-	char **units;         /* strv of valid unit names, may be empty */
+	PlanBus bus;	      /* default system */
+	char **units;	      /* strv of valid unit names, may be empty */
 	usec_t stop_timeout;  /* default 90s */
 	usec_t start_timeout; /* default 90s */
-	usec_t settle;        /* default 0 */
+	usec_t settle;	      /* default 0 */
 } PlanServices;
 
 typedef struct PlanIdleTransactions {
-	bool terminate;    /* default false */
+	bool terminate;	   /* default false */
 	usec_t older_than; /* default 60s */
 } PlanIdleTransactions;
 
 typedef struct PlanMigrations {
-	char *directory;         /* exactly one of directory and command is set */
-	char **command;          /* argv strv */
-	char *working_directory; /* command only; may be NULL */
-	char **environment;      /* command only; strv of "KEY=VALUE" */
-	char *table;             /* default PLAN_DEFAULT_TABLE; may be "schema.table" */
-	unsigned lock_retries;   /* default 0 */
-	usec_t lock_retry_delay; /* default 10s */
+	char *directory;	    /* exactly one of directory and command is set */
+	char **command;		    /* argv strv */
+	char *working_directory;    /* command only; may be NULL */
+	char **environment;	    /* command only; strv of "KEY=VALUE" */
+	char *table;		    /* default PLAN_DEFAULT_TABLE; may be "schema.table" */
+	unsigned lock_retries;	    /* default 0 */
+	usec_t lock_retry_delay;    /* default 10s */
 	usec_t lock_watch_interval; /* default 500ms */
 } PlanMigrations;
 
@@ -79,9 +79,9 @@ typedef struct PlanHooks {
 } PlanHooks;
 
 typedef struct Plan {
-	char *path;        /* the file it was loaded from */
-	char *name;        /* file name without directory and ".yaml" */
-	int version;       /* 1 */
+	char *path;	   /* the file it was loaded from */
+	char *name;	   /* file name without directory and ".yaml" */
+	int version;	   /* 1 */
 	char *description; /* may be NULL */
 	PlanDatabase database;
 	PlanServices services;
