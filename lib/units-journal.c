@@ -13,29 +13,30 @@
 /* Longest MESSAGE kept, in bytes (a service may log lines of many KiB). */
 #define LINE_MAX_BYTES 512
 
-/* The unit's own processes, and its manager speaking about it. */
+/* The unit's own processes, or its manager speaking about it.  A user's units are told apart
+ * from other users' units of the same name by the manager owner's uid; the system manager is
+ * PID 1. */
 static int add_unit_matches(const UnitsManager *m, sd_journal *j, const char *unit)
 {
-	_cleanup_free_ char *own = NULL, *about = NULL, *uid = NULL;
+	_cleanup_free_ char *own = NULL, *about = NULL, *owner = NULL;
 	bool user = m->which == PLAN_BUS_USER;
 	int r;
 
 	if (asprintf(&own, "%s=%s", user ? "_SYSTEMD_USER_UNIT" : "_SYSTEMD_UNIT", unit) < 0 ||
 	    asprintf(&about, "%s=%s", user ? "USER_UNIT" : "UNIT", unit) < 0 ||
-	    asprintf(&uid, "_UID=%u", user ? (unsigned)m->owner_uid : 0U) < 0)
+	    asprintf(&owner, "_UID=%u", (unsigned)m->owner_uid) < 0)
 		return -ENOMEM;
+	const char *manager = user ? owner : "_PID=1";
 
-	/* A user's units are told apart from other users' units of the same name by the
-	 * manager owner's uid; the system manager is PID 1. */
 	r = sd_journal_add_match(j, own, 0);
 	if (r >= 0 && user)
-		r = sd_journal_add_match(j, uid, 0);
+		r = sd_journal_add_match(j, owner, 0);
 	if (r >= 0)
 		r = sd_journal_add_disjunction(j);
 	if (r >= 0)
 		r = sd_journal_add_match(j, about, 0);
 	if (r >= 0)
-		r = sd_journal_add_match(j, user ? uid : "_PID=1", 0);
+		r = sd_journal_add_match(j, manager, 0);
 	return r;
 }
 

@@ -75,8 +75,10 @@ typedef struct UnitProblem {
 
 /* Connects to the system manager (as root through its private socket /run/systemd/private,
  * like systemctl, else through the system bus) or to the calling user's manager (through
- * $XDG_RUNTIME_DIR/systemd/private when it answers as that directory's owner, else through
- * the user's bus, subscribing to the manager's signals there).  -errno on failure. */
+ * $XDG_RUNTIME_DIR/systemd/private when the peer there is root, us or the directory's owner —
+ * so root reaches the manager of the user whose runtime directory it names — else through
+ * the user's bus).  Through a bus daemon it subscribes to the manager's signals, waiting at
+ * most a few seconds for that.  -errno on failure. */
 int units_connect(PlanBus which, UnitsManager **ret);
 UnitsManager *units_manager_free(UnitsManager *m);
 static inline void units_manager_freep(UnitsManager **m)
