@@ -89,9 +89,8 @@ int units_wait(sd_bus *bus, usec_t deadline, int cancel_fd, bool (*done)(void *u
 	}
 }
 
-static int on_call_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error)
+static int on_call_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error _unused_)
 {
-	(void)error;
 	*(sd_bus_message **)userdata = sd_bus_message_ref(reply);
 	return 0;
 }

@@ -68,6 +68,8 @@ int units_object_path(const char *name, char **ret);
 
 /* Frees what an outcome holds and zeroes it. */
 void units_outcome_done(UnitOutcome *o);
+/* How many outcomes of the array (ended by a NULL name) are failures. */
+int units_outcomes_count_failed(const UnitOutcome *outcomes);
 
 /* Fills the failure details of o (whose name and error are set): Service.Result for .service
  * units and the unit's journal lines logged since the realtime since.  A detail that cannot

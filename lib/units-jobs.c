@@ -22,7 +22,6 @@ typedef struct UnitJob {
 	bool ended;		       /* the call failed, the job was removed, or we gave up */
 	bool timed_out;		       /* ended because our deadline passed */
 	bool decided;
-	UnitOutcome outcome;
 } UnitJob;
 
 typedef struct JobRun {
@@ -31,6 +30,7 @@ typedef struct JobRun {
 	const UnitsOptions *options;
 	usec_t since; /* CLOCK_REALTIME of the request, for the journal */
 	UnitJob *jobs;
+	UnitOutcome *outcomes; /* outcomes[i] is jobs[i]'s, once decided */
 	size_t n;
 } JobRun;
 
@@ -43,9 +43,11 @@ static void job_run_done(JobRun *run)
 		free(job->job_path);
 		free(job->job_result);
 		sd_bus_error_free(&job->call_bus_error);
-		units_outcome_done(&job->outcome);
 	}
 	free(run->jobs);
+	for (size_t i = 0; run->outcomes && i < run->n; i++)
+		units_outcome_done(&run->outcomes[i]);
+	free(run->outcomes);
 }
 
 static void job_end(UnitJob *job)
@@ -54,13 +56,12 @@ static void job_end(UnitJob *job)
 	job->ended_at = now_usec(CLOCK_MONOTONIC);
 }
 
-static int on_job_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error)
+static int on_job_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error _unused_)
 {
 	UnitJob *job = userdata;
 	const char *path;
 	int r;
 
-	(void)error;
 	if (sd_bus_message_is_method_error(reply, NULL)) {
 		job->call_error = -sd_bus_message_get_errno(reply);
 		sd_bus_error_copy(&job->call_bus_error, sd_bus_message_get_error(reply));
@@ -81,13 +82,12 @@ static int on_job_reply(sd_bus_message *reply, void *userdata, sd_bus_error *err
 
 /* The reply to a job request always precedes the job's JobRemoved, so the job path is known
  * by the time its signal is dispatched. */
-static int on_job_removed(sd_bus_message *signal, void *userdata, sd_bus_error *error)
+static int on_job_removed(sd_bus_message *signal, void *userdata, sd_bus_error *error _unused_)
 {
 	JobRun *run = userdata;
 	const char *path, *unit, *result;
 	uint32_t id;
 
-	(void)error;
 	if (sd_bus_message_read(signal, "uoss", &id, &path, &unit, &result) < 0)
 		return 0;
 	for (size_t i = 0; i < run->n; i++) {
@@ -130,9 +130,10 @@ static bool state_reached(JobAction action, const char *active_state)
 	return strv_contains((char *const *)(action == JOB_STOP ? stopped : started), active_state);
 }
 
-static int decide(JobRun *run, UnitJob *job, usec_t query_deadline)
+static int decide(JobRun *run, size_t i, usec_t query_deadline)
 {
-	UnitOutcome *o = &job->outcome;
+	UnitJob *job = &run->jobs[i];
+	UnitOutcome *o = &run->outcomes[i];
 	int cancel_fd = run->options->cancel_fd;
 	_cleanup_free_ char *path = NULL;
 	int r;
@@ -208,28 +209,12 @@ static int decide_ended(JobRun *run)
 			continue;
 		}
 		if (!job->decided) {
-			int r = decide(run, job, query_deadline);
+			int r = decide(run, i, query_deadline);
 			if (r < 0)
 				return r;
 		}
 	}
 	return running;
-}
-
-static int collect_outcomes(JobRun *run, UnitOutcome **ret)
-{
-	UnitOutcome *outcomes = calloc(run->n + 1, sizeof(UnitOutcome));
-	int failed = 0;
-
-	if (!outcomes)
-		return -ENOMEM;
-	for (size_t i = 0; i < run->n; i++) {
-		outcomes[i] = run->jobs[i].outcome;
-		run->jobs[i].outcome = (UnitOutcome){0};
-		failed += outcomes[i].error != 0;
-	}
-	*ret = outcomes;
-	return failed;
 }
 
 static int run_jobs(UnitsManager *m, JobAction action, char *const *units,
@@ -249,8 +234,9 @@ static int run_jobs(UnitsManager *m, JobAction action, char *const *units,
 	for (size_t i = 0; units && units[i]; i++)
 		if (!units_name_is_valid(units[i]))
 			return -EINVAL;
-	run.jobs = calloc(run.n + 1, sizeof(UnitJob));
-	if (!run.jobs)
+	run.jobs = calloc(run.n, sizeof(UnitJob));
+	run.outcomes = calloc(run.n + 1, sizeof(UnitOutcome));
+	if (!run.jobs || !run.outcomes)
 		return -ENOMEM;
 
 	/* Listening before asking: a job that ends at once must not end unheard. */
@@ -287,7 +273,8 @@ static int run_jobs(UnitsManager *m, JobAction action, char *const *units,
 	if (r < 0)
 		return r;
 
-	return collect_outcomes(&run, ret_outcomes);
+	*ret_outcomes = TAKE_PTR(run.outcomes);
+	return units_outcomes_count_failed(*ret_outcomes);
 }
 
 int units_stop(UnitsManager *m, char *const *units, const UnitsOptions *options,

@@ -53,6 +53,15 @@ void units_outcome_done(UnitOutcome *o)
 	*o = (UnitOutcome){0};
 }
 
+int units_outcomes_count_failed(const UnitOutcome *outcomes)
+{
+	int failed = 0;
+
+	for (const UnitOutcome *o = outcomes; o->name; o++)
+		failed += o->error != 0;
+	return failed;
+}
+
 UnitOutcome *units_outcomes_free(UnitOutcome *outcomes)
 {
 	for (UnitOutcome *o = outcomes; o && o->name; o++)

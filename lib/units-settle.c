@@ -11,13 +11,14 @@ typedef struct SettleUnit {
 	char *path;
 	sd_bus_slot *changed_slot;
 	bool is_service;
-	uint32_t restarts;  /* NRestarts when the watch began */
-	int look_error;	    /* ActiveState or NRestarts could not be read */
-	bool fallen;	    /* seen leaving active, or restarted */
-	char *fallen_state; /* the state it was seen in (NULL if that could not be kept) */
-	usec_t fallen_at;   /* CLOCK_MONOTONIC */
+	uint32_t restarts;   /* NRestarts at the first look */
+	unsigned n_restarts; /* restarts counted at the last look */
+	char *last_state;    /* ActiveState at the last look */
+	int look_error;	     /* ActiveState or NRestarts could not be read */
+	bool fallen;	     /* seen leaving active, or restarted */
+	char *fallen_state;  /* the state it was seen in (NULL if that could not be kept) */
+	usec_t fallen_at;    /* CLOCK_MONOTONIC */
 	bool decided;
-	UnitOutcome outcome;
 } SettleUnit;
 
 typedef struct Settle {
@@ -26,6 +27,7 @@ typedef struct Settle {
 	usec_t begin; /* CLOCK_MONOTONIC */
 	usec_t since; /* CLOCK_REALTIME, for the journal */
 	SettleUnit *units;
+	UnitOutcome *outcomes; /* outcomes[i] is units[i]'s, once decided */
 	size_t n;
 } Settle;
 
@@ -37,9 +39,12 @@ static void settle_done(Settle *s)
 		free(u->path);
 		sd_bus_slot_unref(u->changed_slot);
 		free(u->fallen_state);
-		units_outcome_done(&u->outcome);
+		free(u->last_state);
 	}
 	free(s->units);
+	for (size_t i = 0; s->outcomes && i < s->n; i++)
+		units_outcome_done(&s->outcomes[i]);
+	free(s->outcomes);
 }
 
 static bool state_is_up(const char *state)
@@ -57,12 +62,12 @@ static void note_state(SettleUnit *u, const char *state, bool restarted)
 }
 
 /* PropertiesChanged(s interface, a{sv} changed, as invalidated) of one unit. */
-static int on_properties_changed(sd_bus_message *signal, void *userdata, sd_bus_error *error)
+static int on_properties_changed(sd_bus_message *signal, void *userdata,
+				 sd_bus_error *error _unused_)
 {
 	SettleUnit *u = userdata;
 	const char *interface;
 
-	(void)error;
 	if (u->fallen || sd_bus_message_read(signal, "s", &interface) < 0 ||
 	    strcmp(interface, UNITS_UNIT_INTERFACE) != 0 ||
 	    sd_bus_message_enter_container(signal, 'a', "{sv}") < 0)
@@ -107,18 +112,19 @@ static int look(Settle *s, SettleUnit *u, usec_t deadline, bool first)
 	if (first)
 		u->restarts = restarts;
 	else
-		u->outcome.n_restarts = restarts - u->restarts;
+		u->n_restarts = restarts - u->restarts;
 	/* A service that died and came back between two looks is up now, but did not stay
 	 * up: its restart counter tells. */
-	note_state(u, state, u->outcome.n_restarts > 0);
-	if (!first && !u->fallen)
-		u->outcome.active_state = TAKE_PTR(state);
+	note_state(u, state, u->n_restarts > 0);
+	free(u->last_state);
+	u->last_state = TAKE_PTR(state);
 	return 0;
 }
 
-static int decide(Settle *s, SettleUnit *u, usec_t query_deadline)
+static int decide(Settle *s, size_t i, usec_t query_deadline)
 {
-	UnitOutcome *o = &u->outcome;
+	SettleUnit *u = &s->units[i];
+	UnitOutcome *o = &s->outcomes[i];
 	int r;
 
 	o->name = strdup(u->name);
@@ -126,8 +132,8 @@ static int decide(Settle *s, SettleUnit *u, usec_t query_deadline)
 		return -ENOMEM;
 	o->error = u->fallen ? -ESRCH : u->look_error;
 	o->duration = (u->fallen ? u->fallen_at : now_usec(CLOCK_MONOTONIC)) - s->begin;
-	if (u->fallen)
-		o->active_state = TAKE_PTR(u->fallen_state);
+	o->active_state = u->fallen ? TAKE_PTR(u->fallen_state) : TAKE_PTR(u->last_state);
+	o->n_restarts = u->n_restarts;
 	if (o->error != 0) {
 		r = units_outcome_add_failure_details(s->m, o, s->since, query_deadline,
 						      s->options->cancel_fd);
@@ -172,7 +178,7 @@ static int decide_fallen(Settle *s, bool at_end)
 			watching++;
 			continue;
 		}
-		r = decide(s, u, query_deadline);
+		r = decide(s, i, query_deadline);
 		if (r < 0)
 			return r;
 	}
@@ -209,8 +215,9 @@ int units_settle(UnitsManager *m, char *const *units, const UnitsOptions *option
 	for (size_t i = 0; units && units[i]; i++)
 		if (!units_name_is_valid(units[i]))
 			return -EINVAL;
-	s.units = calloc(s.n + 1, sizeof(SettleUnit));
-	if (!s.units)
+	s.units = calloc(s.n, sizeof(SettleUnit));
+	s.outcomes = calloc(s.n + 1, sizeof(UnitOutcome));
+	if (!s.units || !s.outcomes)
 		return -ENOMEM;
 
 	/* Watch first, then look: a fall between the two is seen either way. */
@@ -241,15 +248,6 @@ int units_settle(UnitsManager *m, char *const *units, const UnitsOptions *option
 	if (r < 0)
 		return r;
 
-	UnitOutcome *outcomes = calloc(s.n + 1, sizeof(UnitOutcome));
-	int failed = 0;
-	if (!outcomes)
-		return -ENOMEM;
-	for (size_t i = 0; i < s.n; i++) {
-		outcomes[i] = s.units[i].outcome;
-		s.units[i].outcome = (UnitOutcome){0};
-		failed += outcomes[i].error != 0;
-	}
-	*ret_outcomes = outcomes;
-	return failed;
+	*ret_outcomes = TAKE_PTR(s.outcomes);
+	return units_outcomes_count_failed(*ret_outcomes);
 }
