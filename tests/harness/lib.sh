@@ -56,11 +56,12 @@ harness_as_user() {
 	shift
 	uid=$(id -u "$user") || return 1
 	home=$(getent passwd "$user" | cut -d: -f6)
-	setpriv --reuid="$uid" --regid="$(id -g "$user")" --init-groups --reset-env \
+	# From /: the caller's directory may be closed to USER (a 0700 clone).
+	(cd / && exec setpriv --reuid="$uid" --regid="$(id -g "$user")" --init-groups --reset-env \
 		env HOME="$home" USER="$user" LOGNAME="$user" \
 		XDG_RUNTIME_DIR="/run/user/$uid" \
 		DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$uid/bus" \
-		PATH=/usr/local/bin:/usr/bin:/bin "$@"
+		PATH=/usr/local/bin:/usr/bin:/bin "$@")
 }
 
 # harness_user_manager_alive UID — the user's session bus answers US (root
