@@ -111,14 +111,16 @@ static bool journal_has_user_unit_message(const char *unit, const char *message)
 
 START_TEST(test_user_unit_stdout_reaches_the_journal_with_its_user_unit_field)
 {
-	_cleanup_free_ char *unit = harness_unit_name("harness-echo", "service");
+	_cleanup_free_ char *unit = harness_unit_name("harness-hello", "service");
 	_cleanup_free_ char *contents = NULL, *message = NULL;
 
 	ck_assert_int_ge(asprintf(&message, "harness says hello from %s", unit), 0);
+	/* The process stays alive: journald reads a writer's unit from its cgroup when it
+	 * handles the line, and a process that has exited by then is logged without any
+	 * _SYSTEMD_* field (seen with a oneshot echo under load). */
 	ck_assert_int_ge(asprintf(&contents,
 				  "[Service]\n"
-				  "Type=oneshot\n"
-				  "ExecStart=/bin/echo %s\n",
+				  "ExecStart=/bin/sh -c 'echo %s; exec sleep infinity'\n",
 				  message),
 			 0);
 	harness_write_unit(unit, contents);
@@ -127,6 +129,7 @@ START_TEST(test_user_unit_stdout_reaches_the_journal_with_its_user_unit_field)
 	ck_assert_msg(journal_has_user_unit_message(unit, message),
 		      "no journal entry _SYSTEMD_USER_UNIT=%s MESSAGE=%s within 10s", unit,
 		      message);
+	ck_assert_int_eq(harness_systemctl("stop %s", unit), 0);
 }
 END_TEST
 
