@@ -13,6 +13,7 @@ PKGS := libpq libsystemd yaml-0.1 libcrypto json-c
 SYSTEMD_UNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSTEMD_CATALOGDIR ?= $(shell $(PKG_CONFIG) --variable=catalogdir systemd 2>/dev/null || echo /usr/lib/systemd/catalog)
 SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
+TMPFILESDIR ?= $(shell $(PKG_CONFIG) --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -88,6 +89,15 @@ check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
 install: all
 	install -Dm0755 $(B)/deployd $(DESTDIR)$(SBINDIR)/deployd
 	install -Dm0755 $(B)/deployctl $(DESTDIR)$(BINDIR)/deployctl
+	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' systemd/deployd.service \
+		> $(DESTDIR)$(SYSTEMD_UNITDIR)/deployd.service
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' systemd/deploy@.service \
+		> $(DESTDIR)$(SYSTEMD_UNITDIR)/deploy@.service
+	install -m0644 systemd/deployd.socket $(DESTDIR)$(SYSTEMD_UNITDIR)/deployd.socket
+	install -Dm0644 systemd/deployd.catalog $(DESTDIR)$(SYSTEMD_CATALOGDIR)/deployd.catalog
+	install -Dm0644 systemd/deployd.sysusers $(DESTDIR)$(SYSUSERSDIR)/deployd.conf
+	install -Dm0644 systemd/deployd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/deployd.conf
 
 clean:
 	rm -rf $(B)
