@@ -3,6 +3,7 @@
 # Every step reports failure through harness_die, which names the step and
 # the reason; waits are bounded (harness_wait).  See tests/harness/README.md.
 
+# shellcheck disable=SC2034 # the settings below are used by the scripts sourcing this
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HARNESS_TEST_USER=${DEPLOYD_HARNESS_USER:-deployd-test}
 # Shared state of the machine-wide services (journald, the user manager).
@@ -109,4 +110,15 @@ harness_systemctl_user() {
 	else
 		timeout 60 systemctl --user "$@"
 	fi
+}
+
+# harness_cgroup_empty DIR — no process in the cgroup DIR or below it.
+harness_cgroup_empty() {
+	[ ! -d "$1" ] || [ -z "$(find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null)" ]
+}
+
+# harness_process_gone PID — PID has exited (a zombie counts: PID 1 here may
+# not reap orphans).
+harness_process_gone() {
+	[ ! -d "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
 }
