@@ -338,7 +338,7 @@ START_TEST(test_a_unit_that_fails_to_start_fails_the_deploy_with_its_journal_lin
 	_cleanup_free_ char *broken = harness_unit_name("broken", "service");
 
 	write_file(S.daemon.dir, "broken.sh",
-		   "#!/bin/sh\necho 'broken: cannot read /etc/app/config.toml'\nexit 3\n", 0755);
+		   "#!/bin/sh\necho 'broken: cannot read /etc/app/config.toml'\nsleep 0.5\nexit 3\n", 0755);
 	ck_assert_int_ge(asprintf(&unit, "[Service]\nType=exec\nExecStart=/bin/sh %s/broken.sh\n",
 				  S.daemon.dir),
 			 0);
