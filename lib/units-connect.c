@@ -76,8 +76,10 @@ static int connect_user(sd_bus **ret, uid_t *ret_uid)
 		_cleanup_free_ char *socket_path = NULL;
 		struct stat st;
 
-		/* The manager listening in a runtime directory is its owner's (root reaching a
-		 * user's manager is told which user by XDG_RUNTIME_DIR). */
+		/* The manager listening in a runtime directory is its owner's.  systemctl accepts
+		 * only root or itself there; we also accept the owner, so that root reaches the
+		 * manager of the user XDG_RUNTIME_DIR names.  That trusts the peer no more than
+		 * the fallback does: the user's bus daemon runs as that user too. */
 		if (stat(runtime_dir, &st) == 0 &&
 		    asprintf(&socket_path, "%s/systemd/private", runtime_dir) >= 0 &&
 		    connect_private(socket_path, st.st_uid, ret, ret_uid) >= 0)
