@@ -71,11 +71,12 @@ void units_outcome_done(UnitOutcome *o);
 /* How many outcomes of the array (ended by a NULL name) are failures. */
 int units_outcomes_count_failed(const UnitOutcome *outcomes);
 
-/* Fills the failure details of o (whose name and error are set): Service.Result for .service
- * units and the unit's journal lines logged since the realtime since.  A detail that cannot
- * be had stays NULL; only -ENOMEM and -ECANCELED are errors. */
-int units_outcome_add_failure_details(UnitsManager *m, UnitOutcome *o, usec_t since,
-				      usec_t deadline, int cancel_fd);
+/* Concludes an outcome whose name, error and state are set: a failed one gets Service.Result
+ * (.service units) and the unit's journal lines logged since the realtime since, each left
+ * NULL when it cannot be had; then it goes to options->on_outcome.  Only -ENOMEM and
+ * -ECANCELED are errors. */
+int units_outcome_conclude(UnitsManager *m, UnitOutcome *o, usec_t since, usec_t deadline,
+			   const UnitsOptions *options);
 
 /* The newest n lines the unit and its manager about it logged at or after the realtime since,
  * oldest first, and the UNIT_RESULT of the manager's newest "failed with result" record among

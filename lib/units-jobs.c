@@ -172,16 +172,10 @@ static int decide(JobRun *run, size_t i, usec_t query_deadline)
 			o->error = run->action == JOB_STOP ? -EBUSY : -ESRCH;
 	}
 
-	if (o->error != 0) {
-		r = units_outcome_add_failure_details(run->m, o, run->since, query_deadline,
-						      cancel_fd);
-		if (r < 0)
-			return r;
-	}
-
+	r = units_outcome_conclude(run->m, o, run->since, query_deadline, run->options);
+	if (r < 0)
+		return r;
 	job->decided = true;
-	if (run->options->on_outcome)
-		run->options->on_outcome(o, run->options->userdata);
 	return 0;
 }
 

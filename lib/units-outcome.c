@@ -5,8 +5,8 @@
 #include "strv.h"
 #include "units-internal.h"
 
-int units_outcome_add_failure_details(UnitsManager *m, UnitOutcome *o, usec_t since,
-				      usec_t deadline, int cancel_fd)
+static int add_failure_details(UnitsManager *m, UnitOutcome *o, usec_t since, usec_t deadline,
+			       int cancel_fd)
 {
 	_cleanup_free_ char *path = NULL, *logged_result = NULL;
 	int r;
@@ -39,6 +39,19 @@ int units_outcome_add_failure_details(UnitsManager *m, UnitOutcome *o, usec_t si
 		free(o->service_result);
 		o->service_result = TAKE_PTR(logged_result);
 	}
+	return 0;
+}
+
+int units_outcome_conclude(UnitsManager *m, UnitOutcome *o, usec_t since, usec_t deadline,
+			   const UnitsOptions *options)
+{
+	if (o->error != 0) {
+		int r = add_failure_details(m, o, since, deadline, options->cancel_fd);
+		if (r < 0)
+			return r;
+	}
+	if (options->on_outcome)
+		options->on_outcome(o, options->userdata);
 	return 0;
 }
 

@@ -134,16 +134,10 @@ static int decide(Settle *s, size_t i, usec_t query_deadline)
 	o->duration = (u->fallen ? u->fallen_at : now_usec(CLOCK_MONOTONIC)) - s->begin;
 	o->active_state = u->fallen ? TAKE_PTR(u->fallen_state) : TAKE_PTR(u->last_state);
 	o->n_restarts = u->n_restarts;
-	if (o->error != 0) {
-		r = units_outcome_add_failure_details(s->m, o, s->since, query_deadline,
-						      s->options->cancel_fd);
-		if (r < 0)
-			return r;
-	}
-
+	r = units_outcome_conclude(s->m, o, s->since, query_deadline, s->options);
+	if (r < 0)
+		return r;
 	u->decided = true;
-	if (s->options->on_outcome)
-		s->options->on_outcome(o, s->options->userdata);
 	return 0;
 }
 
