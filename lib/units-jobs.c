@@ -228,7 +228,7 @@ static int run_jobs(UnitsManager *m, JobAction action, char *const *units,
 	for (size_t i = 0; units && units[i]; i++)
 		if (!units_name_is_valid(units[i]))
 			return -EINVAL;
-	run.jobs = calloc(run.n, sizeof(UnitJob));
+	run.jobs = calloc(run.n + 1, sizeof(UnitJob));
 	run.outcomes = calloc(run.n + 1, sizeof(UnitOutcome));
 	if (!run.jobs || !run.outcomes)
 		return -ENOMEM;
@@ -254,8 +254,7 @@ static int run_jobs(UnitsManager *m, JobAction action, char *const *units,
 			break;
 		r = units_wait(m->bus, deadline, options->cancel_fd, some_job_to_decide, &run);
 		if (r == -ETIMEDOUT) {
-			/* The jobs stay queued (see units.h); what counts is that we stop waiting.
-			 */
+			/* We stop waiting; the jobs stay queued (see units.h). */
 			for (size_t i = 0; i < run.n; i++)
 				if (!run.jobs[i].ended) {
 					run.jobs[i].timed_out = true;

@@ -209,7 +209,7 @@ int units_settle(UnitsManager *m, char *const *units, const UnitsOptions *option
 	for (size_t i = 0; units && units[i]; i++)
 		if (!units_name_is_valid(units[i]))
 			return -EINVAL;
-	s.units = calloc(s.n, sizeof(SettleUnit));
+	s.units = calloc(s.n + 1, sizeof(SettleUnit));
 	s.outcomes = calloc(s.n + 1, sizeof(UnitOutcome));
 	if (!s.units || !s.outcomes)
 		return -ENOMEM;
