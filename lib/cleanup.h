@@ -78,3 +78,10 @@ static inline void strv_freep(char ***l)
 {
 	strv_free(*l);
 }
+
+#include <dirent.h>
+static inline void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
