@@ -368,16 +368,30 @@ static int find_duplicate(PlanYamlNode *const *nodes, size_t n, size_t stride, s
 	return 0;
 }
 
+/* A strv of the scalars' values, sized once: lists may hold many thousands of items. */
+static int strv_from_scalars(PlanYamlNode *const *nodes, size_t n, char ***ret)
+{
+	_cleanup_strv_free_ char **l = calloc(n + 1, sizeof(char *));
+
+	if (!l)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		l[i] = strdup(nodes[i]->value);
+		if (!l[i])
+			return -ENOMEM;
+	}
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
 int plan_value_units(PlanContext *c, const char *label, const PlanYamlNode *v,
 		     unsigned flags _unused_, void *target)
 {
 	char quoted[PLAN_YAML_QUOTE_MAX];
-	_cleanup_strv_free_ char **units = calloc(1, sizeof(char *));
+	char **units = NULL;
 	size_t dup, first;
 	int r;
 
-	if (!units)
-		return -ENOMEM;
 	if (v->type != PLAN_YAML_SEQUENCE)
 		return plan_fail(c, v, "%s: expected a list of unit names, got %s", label,
 				 plan_yaml_describe(v));
@@ -406,22 +420,17 @@ int plan_value_units(PlanContext *c, const char *label, const PlanYamlNode *v,
 			c, v->children[dup], "%s: '%s' is listed twice (first at line %zu)", label,
 			plan_yaml_quote(v->children[dup]->value, quoted), v->children[first]->line);
 
-	for (size_t i = 0; i < v->n_children; i++) {
-		r = strv_extend(&units, v->children[i]->value);
-		if (r < 0)
-			return r;
-	}
+	r = strv_from_scalars(v->children, v->n_children, &units);
+	if (r < 0)
+		return r;
 	strv_free(*(char ***)target);
-	*(char ***)target = TAKE_PTR(units);
+	*(char ***)target = units;
 	return 0;
 }
 
 /* One argv: a non-empty list of strings whose first element (the program) is not empty. */
 static int parse_argv_node(PlanContext *c, const char *label, const PlanYamlNode *v, char ***ret)
 {
-	_cleanup_strv_free_ char **argv = NULL;
-	int r;
-
 	if (v->type != PLAN_YAML_SEQUENCE)
 		return plan_fail(c, v, "%s: expected a command as a list of strings, got %s", label,
 				 plan_yaml_describe(v));
@@ -437,12 +446,8 @@ static int parse_argv_node(PlanContext *c, const char *label, const PlanYamlNode
 			return plan_fail(c, item,
 					 "%s: the program (first element) must not be empty",
 					 label);
-		r = strv_extend(&argv, item->value);
-		if (r < 0)
-			return r;
 	}
-	*ret = TAKE_PTR(argv);
-	return 0;
+	return strv_from_scalars(v->children, v->n_children, ret);
 }
 
 int plan_value_command(PlanContext *c, const char *label, const PlanYamlNode *v,
@@ -462,18 +467,18 @@ int plan_value_environment(PlanContext *c, const char *label, const PlanYamlNode
 			   unsigned flags _unused_, void *target)
 {
 	char quoted[PLAN_YAML_QUOTE_MAX];
-	_cleanup_strv_free_ char **env = calloc(1, sizeof(char *));
+	_cleanup_strv_free_ char **env = NULL;
 	size_t dup, first;
 	int r;
 
-	if (!env)
-		return -ENOMEM;
 	if (v->type != PLAN_YAML_MAPPING)
 		return plan_fail(c, v, "%s: expected a mapping of NAME: value, got %s", label,
 				 plan_yaml_describe(v));
+	env = calloc(v->n_children / 2 + 1, sizeof(char *));
+	if (!env)
+		return -ENOMEM;
 	for (size_t i = 0; i < v->n_children; i += 2) {
 		const PlanYamlNode *key = v->children[i], *value = v->children[i + 1];
-		char *entry;
 
 		if (key->type != PLAN_YAML_SCALAR || !env_name_is_valid(key->value))
 			return plan_fail(c, key,
@@ -494,11 +499,10 @@ int plan_value_environment(PlanContext *c, const char *label, const PlanYamlNode
 				"%s: %s: expected a string (write \"\" for an empty value), "
 				"got %s",
 				label, key->value, plan_yaml_describe(value));
-		if (asprintf(&entry, "%s=%s", key->value, value->value) < 0)
+		if (asprintf(&env[i / 2], "%s=%s", key->value, value->value) < 0) {
+			env[i / 2] = NULL; /* asprintf() leaves it undefined on failure */
 			return -ENOMEM;
-		r = strv_push(&env, entry);
-		if (r < 0)
-			return r;
+		}
 	}
 	r = find_duplicate(v->children, v->n_children / 2, 2, &dup, &first);
 	if (r < 0)
