@@ -9,10 +9,11 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 
 PKG_CONFIG ?= pkg-config
-PKGS := libpq libsystemd yaml-0.1 libcrypto
+PKGS := libpq libsystemd yaml-0.1 libcrypto json-c
 SYSTEMD_UNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSTEMD_CATALOGDIR ?= $(shell $(PKG_CONFIG) --variable=catalogdir systemd 2>/dev/null || echo /usr/lib/systemd/catalog)
 SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
+TMPFILESDIR ?= $(shell $(PKG_CONFIG) --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -88,12 +89,21 @@ check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
 install: all
 	install -Dm0755 $(B)/deployd $(DESTDIR)$(SBINDIR)/deployd
 	install -Dm0755 $(B)/deployctl $(DESTDIR)$(BINDIR)/deployctl
+	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' systemd/deployd.service \
+		> $(DESTDIR)$(SYSTEMD_UNITDIR)/deployd.service
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' systemd/deploy@.service \
+		> $(DESTDIR)$(SYSTEMD_UNITDIR)/deploy@.service
+	install -m0644 systemd/deployd.socket $(DESTDIR)$(SYSTEMD_UNITDIR)/deployd.socket
+	install -Dm0644 systemd/deployd.catalog $(DESTDIR)$(SYSTEMD_CATALOGDIR)/deployd.catalog
+	install -Dm0644 systemd/deployd.sysusers $(DESTDIR)$(SYSUSERSDIR)/deployd.conf
+	install -Dm0644 systemd/deployd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/deployd.conf
 
 clean:
 	rm -rf $(B)
 
 # Installs the Debian packages the build and the tests need; harmless when present.
-DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev check \
+DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
 	postgresql dbus dbus-user-session systemd util-linux procps
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

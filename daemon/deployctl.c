@@ -4,21 +4,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "deployctl.h"
 #include "exit-code.h"
 #include "plan.h"
 
 static const CtlVerb verbs[] = {
-	{ "check", "check FILE|PLAN…            validate plans locally (no daemon)", verb_check },
+	{"deploy",
+	 "deploy PLAN [--terminate-idle|--no-terminate-idle] [--dry-run]\n"
+	 "              [--release TEXT] [--json] [--detach]",
+	 verb_deploy},
+	{"status", "status [--follow] [--json]   current deploy, else the last one", verb_status},
+	{"cancel", "cancel                       cancel the running deploy", verb_cancel},
+	{"plans", "plans [--json]               plans the daemon can run", verb_plans},
+	{"check", "check FILE|PLAN…             validate plans locally (no daemon)", verb_check},
+	{"log", "log [DEPLOY_ID|--last] [--json]  the journal entries of one deploy", verb_log},
 };
 
 static void help(FILE *f)
 {
-	fprintf(f,
-		"Usage: deployctl [--socket PATH] [--plans DIR] COMMAND …\n"
-		"Talks to deployd, which stops services, migrates PostgreSQL fail-fast and\n"
-		"starts the services again.\n\n"
-		"Commands:\n");
+	fprintf(f, "Usage: deployctl [--socket PATH] [--plans DIR] COMMAND …\n"
+		   "Talks to deployd, which stops services, migrates PostgreSQL fail-fast and\n"
+		   "starts the services again.\n\n"
+		   "Commands:\n");
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
 		fprintf(f, "  %s\n", verbs[i].synopsis);
 	fprintf(f, "\nOptions:\n"
@@ -46,10 +54,10 @@ int main(int argc, char **argv)
 {
 	enum { ARG_SOCKET = 0x100, ARG_PLANS, ARG_VERSION };
 	static const struct option options[] = {
-		{ "socket", required_argument, NULL, ARG_SOCKET },
-		{ "plans", required_argument, NULL, ARG_PLANS },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, ARG_VERSION },
+		{"socket", required_argument, NULL, ARG_SOCKET},
+		{"plans", required_argument, NULL, ARG_PLANS},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, ARG_VERSION},
 		{},
 	};
 	CtlOptions opts = {

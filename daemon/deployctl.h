@@ -7,7 +7,7 @@
 
 typedef struct CtlOptions {
 	const char *socket_path; /* --socket, default /run/deployd.sock */
-	const char *plans_dir;   /* --plans, default /etc/deployd/plans */
+	const char *plans_dir;	 /* --plans, default /etc/deployd/plans */
 } CtlOptions;
 
 typedef struct CtlVerb {
@@ -17,6 +17,11 @@ typedef struct CtlVerb {
 } CtlVerb;
 
 int verb_check(int argc, char **argv, const CtlOptions *opts);
+int verb_deploy(int argc, char **argv, const CtlOptions *opts);
+int verb_status(int argc, char **argv, const CtlOptions *opts);
+int verb_cancel(int argc, char **argv, const CtlOptions *opts);
+int verb_plans(int argc, char **argv, const CtlOptions *opts);
+int verb_log(int argc, char **argv, const CtlOptions *opts);
 
 /* Resolves FILE|PLAN: an argument containing '/' or ending in ".yaml" is a
  * file, anything else a plan name looked up in opts->plans_dir. */

@@ -1,34 +1,118 @@
-/* deployd — the deploy daemon: parses its options; the event loop comes with
- * the daemon itself (see DESIGN.md, "deployd(8)"). */
+/* deployd — the deploy daemon: options, then the server loop (lib/server.h). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
+#include "cleanup.h"
 #include "exit-code.h"
+#include "server.h"
 
 static void help(FILE *f)
 {
-	fprintf(f, "Usage: deployd [--socket PATH] [--plans DIR] [--state-dir DIR]\n"
-		   "               [--idle-exit SECONDS] [--allow-group NAME]\n"
-		   "               [--log-target auto|journal|stderr]\n"
-		   "Runs deploys requested on its socket: stops units, migrates PostgreSQL\n"
-		   "fail-fast, starts the units again.\n\n"
-		   "  -h, --help     show this help\n"
-		   "  --version      show the version\n");
+	fprintf(f,
+		"Usage: deployd [OPTIONS]\n"
+		"Runs deploys requested on its socket: stops the plan's units, migrates\n"
+		"PostgreSQL fail-fast with lock debugging, starts the units again.\n\n"
+		"  --socket PATH          socket to bind when systemd passes none\n"
+		"                         (default /run/deployd.sock)\n"
+		"  --plans DIR            where plans NAME.yaml live (default /etc/deployd/plans)\n"
+		"  --state-dir DIR        state (default $STATE_DIRECTORY, else /var/lib/deployd)\n"
+		"  --idle-exit SECONDS    exit when idle this long (default 60; 0 = never)\n"
+		"  --allow-group NAME     group whose members may deploy (default deploy)\n"
+		"  --log-target TARGET    auto, journal or stderr (default auto)\n"
+		"  -h, --help             show this help\n"
+		"  --version              show the version\n");
+}
+
+static int parse_seconds(const char *s, usec_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > UINT_MAX)
+		return -EINVAL;
+	*ret = v * USEC_PER_SEC;
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	enum { ARG_VERSION = 0x100 };
+	enum {
+		ARG_SOCKET = 0x100,
+		ARG_PLANS,
+		ARG_STATE_DIR,
+		ARG_IDLE_EXIT,
+		ARG_ALLOW_GROUP,
+		ARG_LOG_TARGET,
+		ARG_VERSION
+	};
 	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, ARG_VERSION },
+		{"socket", required_argument, NULL, ARG_SOCKET},
+		{"plans", required_argument, NULL, ARG_PLANS},
+		{"state-dir", required_argument, NULL, ARG_STATE_DIR},
+		{"idle-exit", required_argument, NULL, ARG_IDLE_EXIT},
+		{"allow-group", required_argument, NULL, ARG_ALLOW_GROUP},
+		{"log-target", required_argument, NULL, ARG_LOG_TARGET},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, ARG_VERSION},
 		{},
+	};
+	ServerConfig config = {
+		.socket_path = "/run/deployd.sock",
+		.plans_dir = "/etc/deployd/plans",
+		.state_dir = getenv("STATE_DIRECTORY") ?: "/var/lib/deployd",
+		.idle_exit = 60 * USEC_PER_SEC,
+		.allow_group = "deploy",
+		.log_target = SERVER_LOG_AUTO,
 	};
 	int c;
 
+	/* systemd may pass several state directories, separated by ':'; the first is ours. */
+	_cleanup_free_ char *state_dir = strndup(config.state_dir, strcspn(config.state_dir, ":"));
+	if (!state_dir)
+		return DEPLOY_EXIT_INTERNAL;
+	config.state_dir = state_dir;
+
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
 		switch (c) {
+		case ARG_SOCKET:
+			config.socket_path = optarg;
+			break;
+		case ARG_PLANS:
+			config.plans_dir = optarg;
+			break;
+		case ARG_STATE_DIR:
+			config.state_dir = optarg;
+			break;
+		case ARG_IDLE_EXIT:
+			if (parse_seconds(optarg, &config.idle_exit) < 0) {
+				fprintf(stderr,
+					"deployd: --idle-exit takes whole seconds, not '%s'\n",
+					optarg);
+				return DEPLOY_EXIT_USAGE;
+			}
+			break;
+		case ARG_ALLOW_GROUP:
+			config.allow_group = optarg;
+			break;
+		case ARG_LOG_TARGET:
+			if (strcmp(optarg, "auto") == 0)
+				config.log_target = SERVER_LOG_AUTO;
+			else if (strcmp(optarg, "journal") == 0)
+				config.log_target = SERVER_LOG_JOURNAL;
+			else if (strcmp(optarg, "stderr") == 0)
+				config.log_target = SERVER_LOG_STDERR;
+			else {
+				fprintf(stderr,
+					"deployd: --log-target is auto, journal or stderr\n");
+				return DEPLOY_EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			help(stdout);
 			return DEPLOY_EXIT_OK;
@@ -38,6 +122,14 @@ int main(int argc, char **argv)
 		default:
 			return DEPLOY_EXIT_USAGE;
 		}
-	fprintf(stderr, "deployd: the daemon is not built yet; only --help and --version work\n");
-	return DEPLOY_EXIT_INTERNAL;
+	if (optind < argc) {
+		fprintf(stderr, "deployd: unexpected argument '%s'\n", argv[optind]);
+		return DEPLOY_EXIT_USAGE;
+	}
+	if (mkdir(config.state_dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "deployd: cannot create state directory %s: %m\n",
+			config.state_dir);
+		return DEPLOY_EXIT_INTERNAL;
+	}
+	return server_run(&config);
 }

@@ -84,3 +84,10 @@ static inline void PQconninfoFreep(PQconninfoOption **o)
 	if (*o)
 		PQconninfoFree(*o);
 }
+
+#include <dirent.h>
+static inline void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}

@@ -50,8 +50,8 @@ static const char *const event_message_ids[_EVENT_TYPE_MAX] = {
 
 static const char *const deploy_phase_names[_DEPLOY_PHASE_MAX] = {
 	[DEPLOY_PHASE_PREFLIGHT] = "preflight", [DEPLOY_PHASE_STOP] = "stop",
-	[DEPLOY_PHASE_IDLE] = "idle",           [DEPLOY_PHASE_MIGRATE] = "migrate",
-	[DEPLOY_PHASE_START] = "start",         [DEPLOY_PHASE_DONE] = "done",
+	[DEPLOY_PHASE_IDLE] = "idle",		[DEPLOY_PHASE_MIGRATE] = "migrate",
+	[DEPLOY_PHASE_START] = "start",		[DEPLOY_PHASE_DONE] = "done",
 };
 
 static int lookup(const char *const *names, int n, const char *s)
@@ -154,7 +154,7 @@ int event_add(Event *ev, const char *key, const char *fmt, ...)
 	if (!grown)
 		return -ENOMEM;
 	ev->fields = grown;
-	ev->fields[ev->n_fields++] = (EventField){ .key = TAKE_PTR(k), .value = TAKE_PTR(value) };
+	ev->fields[ev->n_fields++] = (EventField){.key = TAKE_PTR(k), .value = TAKE_PTR(value)};
 	return 0;
 }
 

@@ -29,7 +29,7 @@ typedef enum EventType {
 	EVENT_LOCK_TIMEOUT,
 	EVENT_COMMAND_OUTPUT,
 	EVENT_HOOK_OUTPUT,
-	EVENT_DEPLOY_FAILED,     /* why a deploy failed, when no more specific event says it */
+	EVENT_DEPLOY_FAILED, /* why a deploy failed, when no more specific event says it */
 	EVENT_DEPLOY_FINISHED,
 	_EVENT_TYPE_MAX,
 } EventType;

@@ -5,8 +5,8 @@
 
 void strv_free(char **l)
 {
-	STRV_FOREACH(s, l)
-	free(*s);
+	STRV_FOREACH (s, l)
+		free(*s);
 	free(l);
 }
 

@@ -1,0 +1,17 @@
+/* peer.h — who is on the other end of a socket, and may they deploy.
+ *
+ * The identity comes from SO_PEERCRED (the kernel's word, not the
+ * client's).  A peer is authorized when it is root, the daemon's own uid,
+ * or a member — primary or supplementary, per the group database — of the
+ * allowed group.  Functions return 0/1 or a negative errno. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define PEER_NO_GROUP ((gid_t)-1)
+
+int peer_get_credentials(int fd, struct ucred *ret);
+/* 1 when authorized, 0 when not, <0 when the group database failed. */
+int peer_is_authorized(const struct ucred *peer, uid_t own_uid, gid_t allow_gid);

@@ -1,0 +1,483 @@
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+
+#include "event-journal.h"
+#include "plan.h"
+#include "server-internal.h"
+#include "state.h"
+#include "strv.h"
+
+/* Status replay keeps at most this much; a deploy is far smaller unless a
+ * command migration is very chatty, and then the journal has the rest. */
+#define HISTORY_MAX_BYTES (16 * 1024 * 1024)
+
+RunningDeploy *running_deploy_free(RunningDeploy *d)
+{
+	if (!d)
+		return NULL;
+	sd_event_source_disable_unref(d->pipe_source);
+	sd_event_source_disable_unref(d->child_source);
+	if (d->pipe_fd >= 0)
+		close(d->pipe_fd);
+	proto_decoder_free(d->decoder);
+	strv_free(d->history);
+	free(d->plan_name);
+	free((char *)d->request.release);
+	free(d);
+	return NULL;
+}
+
+static int state_record_for(const RunningDeploy *d, const char *result, ProtoRecord **ret)
+{
+	_cleanup_(proto_record_freep) ProtoRecord *rec = NULL;
+	char uid[16], started[32], code[12];
+	int r;
+
+	r = proto_record_new(&rec);
+	if (r < 0)
+		return r;
+	snprintf(uid, sizeof(uid), "%u", (unsigned)d->request.requester_uid);
+	snprintf(started, sizeof(started), "%llu", (unsigned long long)d->started_usec);
+	if ((r = proto_record_add(rec, "DEPLOY_ID", d->request.id)) < 0 ||
+	    (r = proto_record_add(rec, "DEPLOY_PLAN", d->plan_name)) < 0 ||
+	    (r = proto_record_add(rec, "DEPLOY_RELEASE", d->request.release ?: "")) < 0 ||
+	    (r = proto_record_add(rec, "REQUESTER_UID", uid)) < 0 ||
+	    (r = proto_record_add(rec, "DEPLOY_PHASE", deploy_phase_to_string(d->phase))) < 0 ||
+	    (r = proto_record_add(rec, "STARTED_USEC", started)) < 0 ||
+	    (r = proto_record_add(rec, "DEPLOY_RESULT", result)) < 0)
+		return r;
+	if (strcmp(result, "running") != 0) {
+		char finished[32];
+		snprintf(code, sizeof(code), "%d", d->exit_code);
+		snprintf(finished, sizeof(finished), "%llu",
+			 (unsigned long long)now_usec(CLOCK_REALTIME));
+		if ((r = proto_record_add(rec, "DEPLOY_EXIT", code)) < 0 ||
+		    (r = proto_record_add(rec, "FINISHED_USEC", finished)) < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(rec);
+	return 0;
+}
+
+static void save_state(Server *s, const char *result)
+{
+	_cleanup_(proto_record_freep) ProtoRecord *rec = NULL;
+	int r = state_record_for(s->deploy, result, &rec);
+
+	if (r >= 0)
+		r = state_write(s->config.state_dir, rec);
+	if (r < 0)
+		/* The deploy's outcome still reaches the journal and the clients. */
+		server_log(s, LOG_ERR, "Cannot write the state file in %s: %s", s->config.state_dir,
+			   strerror(-r));
+}
+
+static void fan_out(Server *s, const Event *ev)
+{
+	RunningDeploy *d = s->deploy;
+	_cleanup_(proto_record_freep) ProtoRecord *rec = NULL;
+	_cleanup_free_ char *wire = NULL;
+	size_t len;
+
+	if (s->log_to_journal)
+		event_journal_send(ev);
+	else
+		fprintf(stderr, "deployd: [%s] %s\n", deploy_phase_to_string(ev->phase),
+			ev->message ?: "");
+
+	if (proto_record_from_event(ev, &rec) < 0 || proto_encode(rec, &wire, &len) < 0)
+		return;
+	for (Client *c = s->clients; c; c = c->next)
+		if (c->following)
+			client_send(c, wire, len);
+	if (d->history_bytes + len <= HISTORY_MAX_BYTES && strv_push(&d->history, wire) >= 0) {
+		d->history_bytes += len;
+		wire = NULL;
+	}
+
+	if (ev->phase != d->phase) {
+		d->phase = ev->phase;
+		server_notify_status(s);
+		save_state(s, "running");
+	}
+	if (ev->type == EVENT_DEPLOY_FINISHED) {
+		const char *code = event_get(ev, "DEPLOY_EXIT");
+		d->finished_seen = true;
+		d->exit_code = code ? atoi(code) : DEPLOY_EXIT_INTERNAL;
+		save_state(s, event_get(ev, "DEPLOY_RESULT") ?: "failed");
+	}
+}
+
+static void on_worker_record(Server *s, const ProtoRecord *rec)
+{
+	_cleanup_(event_freep) Event *ev = NULL;
+
+	if (proto_record_to_event(rec, &ev) < 0) {
+		server_log(s, LOG_WARNING, "Deploy worker sent a record that is not an event.");
+		return;
+	}
+	fan_out(s, ev);
+}
+
+static void drain_pipe(Server *s)
+{
+	RunningDeploy *d = s->deploy;
+	char buf[65536];
+	ssize_t n;
+
+	while (d->pipe_fd >= 0 && (n = read(d->pipe_fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			break;
+		}
+		if (proto_decoder_feed(d->decoder, buf, (size_t)n) < 0)
+			break;
+		for (;;) {
+			_cleanup_(proto_record_freep) ProtoRecord *rec = NULL;
+			int r = proto_decoder_next(d->decoder, &rec);
+			if (r <= 0) {
+				if (r < 0)
+					server_log(s, LOG_ERR, "Deploy worker stream is corrupt.");
+				break;
+			}
+			on_worker_record(s, rec);
+		}
+	}
+	/* EOF or a broken stream: the worker's exit ends the deploy. */
+	sd_event_source_disable_unref(d->pipe_source);
+	d->pipe_source = NULL;
+	close(d->pipe_fd);
+	d->pipe_fd = -1;
+}
+
+static int on_worker_pipe(sd_event_source *source _unused_, int fd _unused_,
+			  uint32_t revents _unused_, void *userdata)
+{
+	drain_pipe(userdata);
+	return 0;
+}
+
+static void emit_parent_event(Server *s, EventType type, int priority, const char *result,
+			      int exit_code, const char *message)
+{
+	_cleanup_(event_freep) Event *ev = NULL;
+	RunningDeploy *d = s->deploy;
+
+	if (event_new(type, DEPLOY_PHASE_DONE, priority, &ev) < 0 ||
+	    event_set_message(ev, "%s", message) < 0 ||
+	    event_add(ev, "DEPLOY_ID", "%s", d->request.id) < 0 ||
+	    event_add(ev, "DEPLOY_PLAN", "%s", d->plan_name) < 0 ||
+	    event_add(ev, "DEPLOY_RESULT", "%s", result) < 0 ||
+	    event_add(ev, "DEPLOY_EXIT", "%d", exit_code) < 0 ||
+	    event_add(ev, "DURATION_MS", "%llu",
+		      (unsigned long long)((now_usec(CLOCK_REALTIME) - d->started_usec) /
+					   USEC_PER_MSEC)) < 0)
+		return;
+	fan_out(s, ev);
+}
+
+static int on_worker_exit(sd_event_source *source _unused_, const siginfo_t *si, void *userdata)
+{
+	Server *s = userdata;
+	RunningDeploy *d = s->deploy;
+
+	if (d->pipe_fd >= 0)
+		drain_pipe(s);
+
+	if (!d->finished_seen) {
+		_cleanup_free_ char *msg = NULL;
+		bool cancelled = d->cancel_requested;
+
+		if (asprintf(&msg, "The deploy worker %s %d before it finished; the deploy is %s.",
+			     si->si_code == CLD_EXITED ? "exited with status"
+						       : "was killed by signal",
+			     si->si_status, cancelled ? "cancelled" : "failed") < 0)
+			msg = NULL;
+		emit_parent_event(s, EVENT_DEPLOY_FINISHED, LOG_ERR,
+				  cancelled ? "cancelled" : "failed",
+				  cancelled ? DEPLOY_EXIT_CANCELLED : DEPLOY_EXIT_INTERNAL,
+				  msg ?: "The deploy worker died.");
+	}
+
+	for (Client *c = s->clients, *next; c; c = next) {
+		next = c->next;
+		if (!c->following)
+			continue;
+		if (!c->cancelling)
+			client_finish(c, d->exit_code, NULL);
+		else if (d->exit_code == DEPLOY_EXIT_CANCELLED)
+			client_finish(c, DEPLOY_EXIT_OK, NULL);
+		else
+			client_finish(c, DEPLOY_EXIT_INTERNAL,
+				      "the deploy ended before the cancel took effect");
+	}
+	s->deploy = running_deploy_free(d);
+	server_notify_status(s);
+	server_update_idle(s);
+	return 0;
+}
+
+/* Sends one event from the worker to the daemon, whole or not at all. */
+static void worker_sink(const Event *ev, void *userdata)
+{
+	int fd = *(int *)userdata;
+	_cleanup_(proto_record_freep) ProtoRecord *rec = NULL;
+	_cleanup_free_ char *wire = NULL;
+	size_t len, done = 0;
+
+	if (proto_record_from_event(ev, &rec) < 0 || proto_encode(rec, &wire, &len) < 0)
+		return;
+	while (done < len) {
+		ssize_t n = write(fd, wire + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		done += (size_t)n;
+	}
+}
+
+_Noreturn static void worker_main(const Plan *plan, const DeployRequest *req, int pipe_fd)
+{
+	sigset_t mask;
+
+	/* If the daemon dies, the deploy is cancelled rather than left running unobserved. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	int cancel_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (cancel_fd < 0)
+		_exit(DEPLOY_EXIT_INTERNAL);
+	if (getppid() == 1)
+		_exit(DEPLOY_EXIT_CANCELLED);
+
+	_exit(deploy_run(plan, req, cancel_fd, worker_sink, &pipe_fd));
+}
+
+static int plan_file_is_trusted(const char *path, uid_t own_uid, char **ret_error)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	/* A plan names commands the daemon runs: nobody but root or the daemon's user may edit it.
+	 */
+	if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0) ||
+	    (st.st_uid != 0 && st.st_uid != own_uid)) {
+		if (asprintf(ret_error,
+			     "%s: refused: the plan must be owned by root or uid %u and not be "
+			     "writable by others (mode %04o, owner %u)",
+			     path, (unsigned)own_uid, (unsigned)(st.st_mode & 07777),
+			     (unsigned)st.st_uid) < 0)
+			return -ENOMEM;
+		return -EPERM;
+	}
+	return 0;
+}
+
+static void refuse(Client *c, int exit_code, const char *fmt, ...) _printf_(3, 4);
+static void refuse(Client *c, int exit_code, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	client_finish(c, exit_code, msg ?: "refused");
+}
+
+int deploy_start(Server *s, Client *requester, const ProtoRecord *request)
+{
+	const char *name = proto_record_get(request, "PLAN");
+	const char *release = proto_record_get(request, "RELEASE");
+	const char *dry = proto_record_get(request, "DRY_RUN");
+	const char *idle = proto_record_get(request, "TERMINATE_IDLE");
+	_cleanup_free_ char *path = NULL, *error = NULL;
+	_cleanup_(plan_freep) Plan *plan = NULL;
+	int pipefd[2], r;
+
+	if (s->deploy) {
+		refuse(requester, DEPLOY_EXIT_BUSY,
+		       "busy: deploy %s of plan %s is running (phase %s)", s->deploy->request.id,
+		       s->deploy->plan_name, deploy_phase_to_string(s->deploy->phase));
+		return 0;
+	}
+	if (s->exiting) {
+		refuse(requester, DEPLOY_EXIT_BUSY, "busy: deployd is shutting down");
+		return 0;
+	}
+	if (!name || !plan_name_is_valid(name)) {
+		refuse(requester, DEPLOY_EXIT_USAGE,
+		       "PLAN must be a plan name ([A-Za-z0-9_.-]+, no leading dot)");
+		return 0;
+	}
+	if ((dry && strcmp(dry, "yes") && strcmp(dry, "no")) ||
+	    (idle && strcmp(idle, "yes") && strcmp(idle, "no"))) {
+		refuse(requester, DEPLOY_EXIT_USAGE, "DRY_RUN and TERMINATE_IDLE take yes or no");
+		return 0;
+	}
+	if (release && strlen(release) > 1024) {
+		refuse(requester, DEPLOY_EXIT_USAGE, "RELEASE is longer than 1024 bytes");
+		return 0;
+	}
+	r = plan_path_for_name(s->config.plans_dir, name, &path);
+	if (r < 0)
+		return r;
+	r = plan_file_is_trusted(path, s->own_uid, &error);
+	if (r == -ENOENT) {
+		refuse(requester, DEPLOY_EXIT_PLAN_INVALID, "no plan named '%s' in %s", name,
+		       s->config.plans_dir);
+		return 0;
+	}
+	if (r < 0) {
+		refuse(requester, DEPLOY_EXIT_PLAN_INVALID, "%s", error ?: strerror(-r));
+		return 0;
+	}
+	r = plan_load(path, &plan, &error);
+	if (r < 0) {
+		refuse(requester, DEPLOY_EXIT_PLAN_INVALID, "%s", error ?: strerror(-r));
+		return 0;
+	}
+
+	RunningDeploy *d = calloc(1, sizeof(RunningDeploy));
+	if (!d)
+		return -ENOMEM;
+	d->pipe_fd = -1;
+	d->plan_name = strdup(name);
+	d->request.release = release ? strdup(release) : NULL;
+	d->request.requester_uid = requester->peer.uid;
+	d->request.dry_run = dry && strcmp(dry, "yes") == 0;
+	d->request.terminate_idle = idle ? strcmp(idle, "yes") == 0 : -1;
+	d->started_usec = now_usec(CLOCK_REALTIME);
+	if (!d->plan_name || (release && !d->request.release) ||
+	    (r = deploy_id_new(d->request.id)) < 0 ||
+	    (r = proto_decoder_new(PROTO_RECORD_MAX, &d->decoder)) < 0) {
+		running_deploy_free(d);
+		return r < 0 ? r : -ENOMEM;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		r = -errno;
+		running_deploy_free(d);
+		return r;
+	}
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(pipefd[0]);
+		close(pipefd[1]);
+		running_deploy_free(d);
+		return r;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		worker_main(plan, &d->request, pipefd[1]);
+	}
+
+	close(pipefd[1]);
+	d->pid = pid;
+	d->pipe_fd = pipefd[0];
+	fcntl(d->pipe_fd, F_SETFL, O_NONBLOCK);
+	s->deploy = d;
+	if ((r = sd_event_add_io(s->event, &d->pipe_source, d->pipe_fd, EPOLLIN, on_worker_pipe,
+				 s)) < 0 ||
+	    (r = sd_event_add_child(s->event, &d->child_source, pid, WEXITED, on_worker_exit, s)) <
+		    0) {
+		/* Without a way to watch it, the worker must not run on unobserved. */
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		s->deploy = running_deploy_free(d);
+		return r;
+	}
+	requester->following = true;
+	save_state(s, "running");
+	server_notify_status(s);
+	server_update_idle(s);
+	return 0;
+}
+
+void deploy_cancel(Server *s)
+{
+	if (!s->deploy || s->deploy->cancel_requested)
+		return;
+	s->deploy->cancel_requested = true;
+	kill(s->deploy->pid, SIGTERM);
+}
+
+int deploy_status_record(Server *s, ProtoRecord **ret)
+{
+	_cleanup_(proto_record_freep) ProtoRecord *rec = NULL;
+	int r;
+
+	if (s->deploy) {
+		r = state_record_for(s->deploy, "running", &rec);
+		if (r < 0)
+			return r;
+		r = proto_record_add(rec, "STATUS", "running");
+	} else {
+		r = state_read(s->config.state_dir, &rec);
+		if (r == -ENOENT) {
+			r = proto_record_new(&rec);
+			if (r >= 0)
+				r = proto_record_add(rec, "STATUS", "none");
+		} else if (r >= 0)
+			r = proto_record_add(rec, "STATUS", "finished");
+	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(rec);
+	return 0;
+}
+
+void deploy_report_interrupted(Server *s)
+{
+	_cleanup_(proto_record_freep) ProtoRecord *rec = NULL;
+	const char *result, *id, *plan;
+
+	if (state_read(s->config.state_dir, &rec) < 0)
+		return;
+	result = proto_record_get(rec, "DEPLOY_RESULT");
+	id = proto_record_get(rec, "DEPLOY_ID");
+	plan = proto_record_get(rec, "DEPLOY_PLAN");
+	if (!result || strcmp(result, "running") != 0 || !id || !plan)
+		return;
+
+	/* No worker of ours survives the daemon (PDEATHSIG), so "running" means it was cut off. */
+	RunningDeploy interrupted = {
+		.pipe_fd = -1,
+		.plan_name = (char *)plan,
+		.exit_code = DEPLOY_EXIT_INTERNAL,
+	};
+	snprintf(interrupted.request.id, sizeof(interrupted.request.id), "%s", id);
+	interrupted.started_usec = strtoull(proto_record_get(rec, "STARTED_USEC") ?: "0", NULL, 10);
+	int phase = deploy_phase_from_string(proto_record_get(rec, "DEPLOY_PHASE"));
+	interrupted.phase = phase >= 0 ? phase : DEPLOY_PHASE_PREFLIGHT;
+
+	RunningDeploy *saved = s->deploy;
+	s->deploy = &interrupted;
+	_cleanup_free_ char *msg = NULL;
+	if (asprintf(&msg,
+		     "Deploy %s of plan %s was interrupted in phase %s (the daemon stopped or "
+		     "crashed); check the units and run the deploy again.",
+		     id, plan, deploy_phase_to_string(interrupted.phase)) >= 0)
+		emit_parent_event(s, EVENT_DEPLOY_FINISHED, LOG_ERR, "interrupted",
+				  DEPLOY_EXIT_INTERNAL, msg);
+	strv_free(interrupted.history);
+	s->deploy = saved;
+}

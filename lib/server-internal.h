@@ -1,0 +1,82 @@
+/* server-internal.h — the state the server's files share (not a public API).
+ *
+ * server.c owns the loop, the listening sockets and idle exit;
+ * server-client.c one connection each; server-deploy.c the worker. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <systemd/sd-event.h>
+
+#include "deploy.h"
+#include "proto.h"
+#include "server.h"
+
+typedef struct Server Server;
+typedef struct Client Client;
+
+typedef struct RunningDeploy {
+	DeployRequest request;
+	char *plan_name;
+	pid_t pid;
+	int pipe_fd;
+	sd_event_source *pipe_source;
+	sd_event_source *child_source;
+	ProtoDecoder *decoder;
+	DeployPhase phase;
+	usec_t started_usec; /* realtime */
+	char **history;	     /* every encoded event record so far, for status --follow */
+	size_t history_bytes;
+	bool finished_seen; /* the worker sent its deploy-finished event */
+	int exit_code;	    /* from deploy-finished, or from the worker's death */
+	bool cancel_requested;
+} RunningDeploy;
+
+struct Client {
+	Server *server;
+	Client *next;
+	int fd;
+	struct ucred peer;
+	sd_event_source *io_source;
+	sd_event_source *timeout_source;
+	ProtoDecoder *decoder;
+	char *out; /* bytes not yet written */
+	size_t out_len;
+	bool request_done; /* a request was read; no more input is parsed */
+	bool following;	   /* receives the running deploy's events */
+	bool cancelling;   /* asked for the cancel: told whether it took effect */
+	bool close_when_flushed;
+};
+
+struct Server {
+	ServerConfig config;
+	sd_event *event;
+	uid_t own_uid;
+	gid_t allow_gid;
+	bool log_to_journal;
+	sd_event_source **listen_sources;
+	size_t n_listen;
+	bool bound_socket; /* we created config.socket_path and remove it at exit */
+	Client *clients;
+	RunningDeploy *deploy;
+	sd_event_source *idle_source;
+	bool exiting;
+};
+
+void server_log(Server *s, int priority, const char *fmt, ...) _printf_(3, 4);
+void server_update_idle(Server *s);
+void server_notify_status(Server *s);
+
+int client_accept(Server *s, int listen_fd);
+Client *client_free(Client *c);
+/* Queues bytes; a client whose backlog passes the limit is dropped (the deploy goes on). */
+void client_send(Client *c, const char *bytes, size_t len);
+void client_send_record(Client *c, const ProtoRecord *rec);
+/* Sends the final record EXIT=N (and ERROR= text) and closes once flushed. */
+void client_finish(Client *c, int exit_code, const char *error);
+
+int deploy_start(Server *s, Client *requester, const ProtoRecord *request);
+void deploy_cancel(Server *s);
+int deploy_status_record(Server *s, ProtoRecord **ret);
+void deploy_report_interrupted(Server *s);
+RunningDeploy *running_deploy_free(RunningDeploy *d);
