@@ -5,14 +5,15 @@
 #include <syslog.h>
 
 #include "deploy-lock.h"
+#include "deploy.h"
 #include "deploy-migrate.h"
+#include "duration.h"
 #include "migrations-command.h"
 #include "migrations.h"
 #include "pg.h"
 #include "spawn-command.h"
 #include "strv.h"
 
-#define DEPLOY_ID_LENGTH 32
 
 struct DeployMigrate {
 	const Plan *plan;
@@ -448,6 +449,7 @@ static DeployExit apply_command(DeployMigrate *m)
 	_cleanup_free_ char *name = NULL, *error = NULL, *app = NULL, *leftovers = NULL;
 	const PlanMigrations *pm = &m->plan->migrations;
 	SpawnResult result = {};
+	char limit[DURATION_FORMAT_MAX];
 	unsigned n_terminated = 0;
 	PgError e = {};
 	char ms[32];
@@ -512,8 +514,8 @@ static DeployExit apply_command(DeployMigrate *m)
 		return DEPLOY_EXIT_MIGRATE;
 	case SPAWN_TIMED_OUT:
 		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
-		     "Migration command %s did not finish within %llu s and was killed.%s", name,
-		     (unsigned long long)(m->command_timeout / USEC_PER_SEC), leftovers ?: "");
+		     "Migration command %s did not finish within %s and was killed.%s", name,
+		     duration_format(m->command_timeout, limit), leftovers ?: "");
 		return DEPLOY_EXIT_MIGRATE;
 	case SPAWN_CANCELLED:
 		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_WARNING, fields,
