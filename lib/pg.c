@@ -334,7 +334,9 @@ int pg_exec(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PGresult **
 			       ?: -EIO;
 
 	for (;;) {
-		int flush = PQflush(conn);
+		/* A broken connection still hands out what it received (a FATAL error first):
+		 * drain it rather than fail on the flush. */
+		int flush = PQstatus(conn) == CONNECTION_BAD ? 0 : PQflush(conn);
 		if (flush < 0)
 			return set_libpq_error(ret_error, conn, PG_ERROR_CONNECTION_LOST) ?: -EIO;
 
