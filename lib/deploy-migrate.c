@@ -14,7 +14,6 @@
 #include "spawn-command.h"
 #include "strv.h"
 
-
 struct DeployMigrate {
 	const Plan *plan;
 	char *deploy_id;
@@ -136,6 +135,8 @@ static void emit(DeployMigrate *m, EventType type, DeployPhase phase, int priori
 	va_list ap;
 	int r;
 
+	if (!m->sink)
+		return;
 	va_start(ap, fmt);
 	r = vasprintf(&message, fmt, ap);
 	va_end(ap);

@@ -30,7 +30,8 @@ typedef struct DeployMigrateOptions {
 
 typedef struct DeployMigrate DeployMigrate;
 
-/* plan must outlive the context; options are copied.  -EINVAL for a bad deploy_id. */
+/* plan must outlive the context; options are copied; sink may be NULL (no events).  -EINVAL
+ * for a bad deploy_id. */
 int deploy_migrate_new(const Plan *plan, const DeployMigrateOptions *o, EventSink sink,
 		       void *userdata, DeployMigrate **ret);
 DeployMigrate *deploy_migrate_free(DeployMigrate *m);
