@@ -375,6 +375,22 @@ START_TEST(test_discovery_of_a_missing_directory_names_it)
 }
 END_TEST
 
+START_TEST(test_the_example_migrations_are_valid)
+{
+	_cleanup_free_ char *error = NULL;
+	Migration *list = NULL;
+	size_t n = 0;
+
+	/* The tests run from the source tree. */
+	ck_assert_msg(migrations_discover("config/migrations", &list, &n, &error) == 0, "%s",
+		      error);
+	ck_assert_uint_ge(n, 3);
+	ck_assert(list[2].directives.no_transaction);
+	ck_assert_uint_eq(list[2].directives.lock_timeout, 10 * USEC_PER_SEC);
+	migrations_free(list, n);
+}
+END_TEST
+
 START_TEST(test_status_merges_files_and_history)
 {
 	_cleanup_(migration_done) Migration a = parse_ok("1_a.sql", "SELECT 1;");
@@ -447,6 +463,7 @@ int main(void)
 	tcase_add_test(tc, test_discovery_refuses_duplicate_versions);
 	tcase_add_test(tc, test_discovery_refuses_a_bad_name_or_a_directory);
 	tcase_add_test(tc, test_discovery_of_a_missing_directory_names_it);
+	tcase_add_test(tc, test_the_example_migrations_are_valid);
 	tcase_add_test(tc, test_status_merges_files_and_history);
 	tcase_add_test(tc, test_table_names_are_validated_and_quoted);
 	suite_add_tcase(s, tc);

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "pg.h"
@@ -405,6 +407,62 @@ START_TEST(test_connect_fails_with_libpq_message_when_nothing_listens)
 }
 END_TEST
 
+/* A "server" that accepts connections (the kernel's backlog does) and never answers. */
+static int silent_server(const char *dir, int port)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.s.PGSQL.%d", dir, port);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	return fd;
+}
+
+START_TEST(test_connect_gives_up_after_connect_timeout)
+{
+	_cleanup_free_ char *dir = temp_dir(), *conninfo = NULL;
+	_cleanup_close_ int server = silent_server(dir, 5432);
+	PgSessionSettings s = {.application_name = "t", .connect_timeout = 500 * USEC_PER_MSEC};
+	PGconn *conn = NULL;
+	PgError e = {};
+
+	ck_assert_int_ge(asprintf(&conninfo, "host=%s port=5432 dbname=x", dir), 0);
+	usec_t start = now_usec(CLOCK_MONOTONIC);
+	ck_assert_int_eq(pg_connect(conninfo, &s, NULL, &conn, &e), -ETIMEDOUT);
+	usec_t took = now_usec(CLOCK_MONOTONIC) - start;
+	ck_assert_uint_ge(took, 500 * USEC_PER_MSEC);
+	ck_assert_uint_lt(took, 2 * USEC_PER_SEC);
+	ck_assert_ptr_null(conn);
+	ck_assert_int_eq(e.kind, PG_ERROR_CONNECT_FAILED);
+	ck_assert_str_eq(e.message, "no connection within connect_timeout (500 ms)");
+	pg_error_done(&e);
+}
+END_TEST
+
+START_TEST(test_connect_is_cancelled_by_the_cancel_fd)
+{
+	_cleanup_free_ char *dir = temp_dir(), *conninfo = NULL;
+	_cleanup_close_ int server = silent_server(dir, 5432);
+	PgSessionSettings s = {.application_name = "t", .connect_timeout = 30 * USEC_PER_SEC};
+	int p[2];
+	PGconn *conn = NULL;
+	PgError e = {};
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	PgWaitHooks hooks = {.cancel_fd = p[0]};
+	ck_assert_int_ge(asprintf(&conninfo, "host=%s port=5432 dbname=x", dir), 0);
+	ck_assert_int_eq(pg_connect(conninfo, &s, &hooks, &conn, &e), -ECANCELED);
+	ck_assert_ptr_null(conn);
+	ck_assert_int_eq(e.kind, PG_ERROR_CANCELED);
+	pg_error_done(&e);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pg");
@@ -433,6 +491,8 @@ int main(void)
 	tcase_add_test(tc, test_wait_hooks_are_cancelled_once_the_fd_is_readable);
 	tcase_add_test(tc, test_connect_refuses_an_unparseable_conninfo_without_quoting_it);
 	tcase_add_test(tc, test_connect_fails_with_libpq_message_when_nothing_listens);
+	tcase_add_test(tc, test_connect_gives_up_after_connect_timeout);
+	tcase_add_test(tc, test_connect_is_cancelled_by_the_cancel_fd);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);
