@@ -74,7 +74,13 @@ int deploy_migrate_new(const Plan *plan, const DeployMigrateOptions *o, EventSin
 			o->command_timeout ?: migrations_command_timeout(&plan->database),
 		.sink = sink,
 		.userdata = userdata,
-		.hooks = {.cancel_fd = o->cancel_fd},
+		.hooks =
+			{
+				.cancel_fd = o->cancel_fd,
+				.tick = o->tick,
+				.tick_interval = o->tick_interval,
+				.userdata = o->tick_userdata,
+			},
 		.table = plan->migrations.table ?: PLAN_DEFAULT_TABLE,
 	};
 	if (strdup_or_null(o->deploy_id, &m->deploy_id) < 0 ||
@@ -115,6 +121,11 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 size_t deploy_migrate_n_pending(const DeployMigrate *m)
 {
 	return m->n_pending;
+}
+
+int deploy_migrate_session_pid(const DeployMigrate *m)
+{
+	return m->conn ? PQbackendPID(m->conn) : 0;
 }
 
 /* One field of an event being built; a NULL value leaves the field out. */
@@ -444,6 +455,13 @@ static void on_command_output(SpawnStream stream, const char *line, void *userda
 	     (const Field[]){{"OUTPUT_STREAM", spawn_stream_to_string(stream)}, {}}, "%s", line);
 }
 
+static int command_tick(void *userdata)
+{
+	DeployMigrate *m = userdata;
+
+	return m->hooks.tick(m->hooks.userdata);
+}
+
 static DeployExit apply_command(DeployMigrate *m)
 {
 	_cleanup_strv_free_ char **env = NULL;
@@ -472,6 +490,8 @@ static DeployExit apply_command(DeployMigrate *m)
 		.timeout = m->command_timeout,
 		.cancel_fd = m->hooks.cancel_fd,
 		.output = on_command_output,
+		.tick_interval = m->hooks.tick_interval,
+		.tick = m->hooks.tick ? command_tick : NULL,
 		.userdata = m,
 	};
 	r = spawn_run(&so, &result, &error);

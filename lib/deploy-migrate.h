@@ -26,6 +26,11 @@ typedef struct DeployMigrateOptions {
 	const char *applied_by; /* the history's applied_by; NULL: the database user */
 	int cancel_fd;		/* readable = cancel (deployctl cancel, SIGTERM); -1: none */
 	usec_t command_timeout; /* 0: migrations_command_timeout() */
+	/* Called every tick_interval while a statement or the migration command runs (the lock
+	 * watch plugs in here); a negative return cancels like cancel_fd.  May be NULL. */
+	int (*tick)(void *userdata);
+	usec_t tick_interval;
+	void *tick_userdata;
 } DeployMigrateOptions;
 
 typedef struct DeployMigrate DeployMigrate;
@@ -45,6 +50,9 @@ DeployExit deploy_migrate_preflight(DeployMigrate *m);
 DeployExit deploy_migrate_apply(DeployMigrate *m);
 /* Pending directory migrations found by the preflight. */
 size_t deploy_migrate_n_pending(const DeployMigrate *m);
+/* The backend pid of the session that runs directory migrations (0 before the preflight
+ * connected it); a command's sessions are named migrations_command_application_name(). */
+int deploy_migrate_session_pid(const DeployMigrate *m);
 
 DeployExit deploy_migrate_run(const Plan *plan, const DeployMigrateOptions *o, EventSink sink,
 			      void *userdata);

@@ -225,6 +225,9 @@ int spawn_run(const SpawnOptions *o, SpawnResult *ret, char **ret_error)
 	SpawnResult result = {};
 	usec_t deadline = o->timeout > 0 ? now_usec(CLOCK_MONOTONIC) + o->timeout : USEC_INFINITY;
 	usec_t kill_at = USEC_INFINITY, drain_until = USEC_INFINITY;
+	usec_t next_tick = o->tick && o->tick_interval > 0
+				   ? now_usec(CLOCK_MONOTONIC) + o->tick_interval
+				   : USEC_INFINITY;
 	bool exited = false, stopping = false;
 	pid_t pid;
 	int r;
@@ -297,13 +300,11 @@ int spawn_run(const SpawnOptions *o, SpawnResult *ret, char **ret_error)
 			i_cancel = n;
 			p[n++] = (struct pollfd){.fd = o->cancel_fd, .events = POLLIN};
 		}
+		usec_t wake = exited ? drain_until : stopping ? kill_at : deadline;
+		if (!exited && next_tick < wake)
+			wake = next_tick;
 		/* Closed buffers have fd < 0, which poll() skips. */
-		if (ppoll(p, (nfds_t)n,
-			  timeout_until(exited	   ? drain_until
-					: stopping ? kill_at
-						   : deadline,
-					&ts),
-			  NULL) < 0) {
+		if (ppoll(p, (nfds_t)n, timeout_until(wake, &ts), NULL) < 0) {
 			if (errno == EINTR)
 				continue;
 			r = -errno;
@@ -318,6 +319,13 @@ int spawn_run(const SpawnOptions *o, SpawnResult *ret, char **ret_error)
 		if (i_cancel >= 0 && p[i_cancel].revents) {
 			stop(pid, &result, SPAWN_CANCELLED, &kill_at);
 			stopping = true;
+		}
+		if (!exited && now_usec(CLOCK_MONOTONIC) >= next_tick) {
+			next_tick = now_usec(CLOCK_MONOTONIC) + o->tick_interval;
+			if (o->tick(o->userdata) < 0 && !stopping) {
+				stop(pid, &result, SPAWN_CANCELLED, &kill_at);
+				stopping = true;
+			}
 		}
 		if (i_pid >= 0 && p[i_pid].revents) {
 			int status;

@@ -7,8 +7,10 @@
  * (without the line break and a trailing CR; a line longer than SPAWN_LINE_MAX is handed over
  * in pieces, cut between characters; NUL and invalid UTF-8 become U+FFFD).  When the timeout
  * passes or cancel_fd becomes readable the process group gets SIGTERM, then SIGKILL after
- * SPAWN_KILL_GRACE_USEC.  When the program ends, whatever is left of its process group is
- * killed (nothing of a migration may outlive it), and output still buffered is handed over. */
+ * SPAWN_KILL_GRACE_USEC.  While it runs, tick (if set) is called every tick_interval; a
+ * negative return stops the program like the cancel fd.  When the program ends, whatever is
+ * left of its process group is killed (nothing of a migration may outlive it), and output
+ * still buffered is handed over. */
 #pragma once
 
 #include <stdbool.h>
@@ -27,7 +29,7 @@ typedef enum SpawnOutcome {
 	SPAWN_EXITED,	 /* status is the exit status */
 	SPAWN_SIGNALED,	 /* status is the signal */
 	SPAWN_TIMED_OUT, /* killed when the timeout passed */
-	SPAWN_CANCELLED, /* killed when cancel_fd became readable */
+	SPAWN_CANCELLED, /* killed when cancel_fd became readable or tick said so */
 } SpawnOutcome;
 
 typedef struct SpawnOptions {
@@ -37,7 +39,9 @@ typedef struct SpawnOptions {
 	usec_t timeout;		       /* total run time; 0 = unbounded */
 	int cancel_fd;		       /* -1: none */
 	void (*output)(SpawnStream stream, const char *line, void *userdata); /* may be NULL */
-	void *userdata;
+	usec_t tick_interval;
+	int (*tick)(void *userdata); /* may be NULL */
+	void *userdata;		     /* for output and tick */
 } SpawnOptions;
 
 typedef struct SpawnResult {

@@ -695,6 +695,58 @@ START_TEST(test_a_cancel_before_the_deploy_starts_touches_nothing)
 }
 END_TEST
 
+typedef struct Watch {
+	DeployMigrate *deploy;
+	const char *conninfo;
+	unsigned ticks;
+	bool saw_session_sleeping;
+} Watch;
+
+/* What the lock watch will do: look at the migration's session while it runs. */
+static int watch_tick(void *userdata)
+{
+	Watch *w = userdata;
+	_cleanup_free_ char *sql = NULL, *sleeping = NULL;
+
+	w->ticks++;
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND query "
+				  "LIKE '%%pg_sleep%%' AND state = 'active'",
+				  deploy_migrate_session_pid(w->deploy)),
+			 0);
+	sleeping = harness_pg_value(w->conninfo, sql);
+	if (strcmp(sleeping, "1") == 0)
+		w->saw_session_sleeping = true;
+	return 0;
+}
+
+START_TEST(test_the_tick_runs_while_a_migration_runs_and_finds_its_session)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
+	Watch w = {.conninfo = f->conninfo};
+
+	write_migration(f, "1_slow.sql", "SELECT pg_sleep(0.6);\n");
+	new_deploy_id(f->deploy_id);
+	f->options = (DeployMigrateOptions){
+		.deploy_id = f->deploy_id,
+		.cancel_fd = -1,
+		.tick = watch_tick,
+		.tick_interval = 100 * USEC_PER_MSEC,
+		.tick_userdata = &w,
+	};
+	ck_assert_int_eq(deploy_migrate_new(&f->plan, &f->options, record, &f->events, &m), 0);
+	w.deploy = m;
+	ck_assert_int_eq(deploy_migrate_session_pid(m), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(m), DEPLOY_EXIT_OK);
+	ck_assert_int_gt(deploy_migrate_session_pid(m), 0);
+	w.ticks = 0;
+	ck_assert_int_eq(deploy_migrate_apply(m), DEPLOY_EXIT_OK);
+	ck_assert_uint_ge(w.ticks, 3);
+	ck_assert(w.saw_session_sleeping);
+}
+END_TEST
+
 static char *sh_command[] = {"/bin/sh", "-c", NULL, NULL};
 
 static void use_command(Fixture *f, const char *script)
@@ -794,6 +846,27 @@ START_TEST(test_a_command_failing_or_killed_is_a_failed_migration)
 }
 END_TEST
 
+static int stop_at_third_tick(void *userdata)
+{
+	unsigned *n = userdata;
+
+	return ++*n == 3 ? -ECANCELED : 0;
+}
+
+START_TEST(test_the_tick_runs_while_a_command_runs)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	unsigned n = 0;
+
+	use_command(f, "sleep 30");
+	f->options.tick = stop_at_third_tick;
+	f->options.tick_interval = 100 * USEC_PER_MSEC;
+	f->options.tick_userdata = &n;
+	ck_assert_int_eq(run(f), DEPLOY_EXIT_CANCELLED);
+	ck_assert_uint_eq(n, 3);
+}
+END_TEST
+
 START_TEST(test_sessions_a_command_leaves_behind_are_terminated)
 {
 	_cleanup_(fixture_freep) Fixture *f = fixture_new();
@@ -888,7 +961,9 @@ int main(void)
 	tcase_add_test(tc, test_a_cancel_before_the_deploy_starts_touches_nothing);
 	tcase_add_test(tc,
 		       test_a_command_migration_gets_its_environment_and_its_output_is_streamed);
+	tcase_add_test(tc, test_the_tick_runs_while_a_migration_runs_and_finds_its_session);
 	tcase_add_test(tc, test_a_command_failing_or_killed_is_a_failed_migration);
+	tcase_add_test(tc, test_the_tick_runs_while_a_command_runs);
 	tcase_add_test(tc, test_sessions_a_command_leaves_behind_are_terminated);
 	tcase_add_test(tc, test_every_conninfo_source_connects_and_a_failure_masks_the_password);
 	suite_add_tcase(s, tc);

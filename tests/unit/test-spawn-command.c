@@ -263,6 +263,46 @@ START_TEST(test_the_cancel_fd_stops_it)
 }
 END_TEST
 
+typedef struct Ticks {
+	unsigned n;
+	unsigned stop_at;
+} Ticks;
+
+static int count_tick(void *userdata)
+{
+	Ticks *t = userdata;
+
+	return ++t->n == t->stop_at ? -ECANCELED : 0;
+}
+
+START_TEST(test_ticks_run_while_the_program_runs_and_may_stop_it)
+{
+	char *const argv[] = {"sleep", "0.35", NULL};
+	Ticks t = {.stop_at = 100};
+	SpawnOptions o = {.argv = argv,
+			  .envp = base_env,
+			  .cancel_fd = -1,
+			  .tick_interval = 100 * USEC_PER_MSEC,
+			  .tick = count_tick,
+			  .userdata = &t};
+	SpawnResult r;
+
+	ck_assert_int_eq(spawn_run(&o, &r, NULL), 0);
+	ck_assert_int_eq(r.outcome, SPAWN_EXITED);
+	ck_assert_uint_ge(t.n, 2);
+	ck_assert_uint_le(t.n, 4);
+
+	char *const forever[] = {"sleep", "30", NULL};
+	t = (Ticks){.stop_at = 2};
+	o.argv = forever;
+	usec_t start = now_usec(CLOCK_MONOTONIC);
+	ck_assert_int_eq(spawn_run(&o, &r, NULL), 0);
+	ck_assert_int_eq(r.outcome, SPAWN_CANCELLED);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - start, 3 * USEC_PER_SEC);
+}
+END_TEST
+
 START_TEST(test_programs_are_found_in_the_given_path)
 {
 	_cleanup_free_ char *found = NULL;
@@ -294,6 +334,7 @@ int main(void)
 	tcase_add_test(tc, test_a_program_ignoring_sigterm_is_killed_after_the_grace);
 	tcase_add_test(tc, test_strays_are_killed_when_the_program_ends);
 	tcase_add_test(tc, test_the_cancel_fd_stops_it);
+	tcase_add_test(tc, test_ticks_run_while_the_program_runs_and_may_stop_it);
 	tcase_add_test(tc, test_programs_are_found_in_the_given_path);
 	suite_add_tcase(s, tc);
 
