@@ -11,6 +11,7 @@
 #include "harness.h"
 #include "lockwatch-event.h"
 #include "lockwatch.h"
+#include "sessions.h"
 #include "watched-statement.h"
 
 #define INTERVAL (500 * USEC_PER_MSEC)
@@ -18,95 +19,6 @@
 #define MARGIN (400 * USEC_PER_MSEC)
 #define BOUND (30 * USEC_PER_SEC)
 #define GID_PREFIX "deployd-lockwatch-test-"
-
-static char *conninfo_with(const char *conninfo, const char *extra)
-{
-	char *s;
-
-	ck_assert_int_ge(asprintf(&s, "%s %s", conninfo, extra), 0);
-	return s;
-}
-
-/* A session of its own; with client_connection_check_interval its backend notices within
- * 100 ms that the test process went away, even in the middle of a statement, so it cannot
- * hold locks into the next test. */
-static PGconn *session(const char *conninfo, const char *application_name)
-{
-	_cleanup_free_ char *c = NULL;
-
-	c = conninfo_with(conninfo, "options='-c client_connection_check_interval=100'");
-	PGconn *conn = harness_pg_connect(c);
-	_cleanup_free_ char *set = NULL;
-	ck_assert_int_ge(asprintf(&set, "SET application_name = '%s'", application_name), 0);
-	PQclear(harness_pg_query(conn, set));
-	return conn;
-}
-
-static void exec(PGconn *conn, const char *sql)
-{
-	PQclear(harness_pg_query(conn, sql));
-}
-
-static void create_table(const char *name)
-{
-	_cleanup_free_ char *sql = NULL;
-
-	ck_assert_int_ge(asprintf(&sql,
-				  "SET client_min_messages = warning;"
-				  "DROP TABLE IF EXISTS %1$s;"
-				  "CREATE TABLE %1$s (id int PRIMARY KEY, v int);"
-				  "INSERT INTO %1$s SELECT g, g FROM generate_series(1, 10) g;"
-				  "GRANT ALL ON %1$s TO app_user",
-				  name),
-			 0);
-	harness_pg_exec(harness_app_conninfo(), sql);
-}
-
-/* A superuser session on database app, to watch the tests' sessions from outside. */
-static PGconn *observer_session(void)
-{
-	_cleanup_free_ char *app = conninfo_with(harness_pg_conninfo(), "dbname=app");
-
-	return harness_pg_connect(app);
-}
-
-/* Waits until pid waits on a lock (bounded: the setup of a test must not hang). */
-static void wait_until_waiting(PGconn *observer, int pid)
-{
-	_cleanup_free_ char *sql = NULL;
-
-	ck_assert_int_ge(asprintf(&sql,
-				  "SELECT wait_event_type = 'Lock' FROM pg_stat_activity "
-				  "WHERE pid = %d",
-				  pid),
-			 0);
-	for (int i = 0; i < 500; i++) {
-		_cleanup_(PQclearp) PGresult *res = harness_pg_query(observer, sql);
-		if (PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
-			return;
-		usleep(10 * 1000);
-	}
-	ck_abort_msg("pid %d never started waiting on a lock", pid);
-}
-
-/* Waits until pid holds a lock on relation (its statement is under way). */
-static void wait_until_holding(PGconn *observer, int pid, const char *relation)
-{
-	_cleanup_free_ char *sql = NULL;
-
-	ck_assert_int_ge(asprintf(&sql,
-				  "SELECT count(*) FROM pg_locks WHERE pid = %d AND granted "
-				  "AND relation = '%s'::regclass",
-				  pid, relation),
-			 0);
-	for (int i = 0; i < 500; i++) {
-		_cleanup_(PQclearp) PGresult *res = harness_pg_query(observer, sql);
-		if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
-			return;
-		usleep(10 * 1000);
-	}
-	ck_abort_msg("pid %d never took a lock on %s", pid, relation);
-}
 
 static const LockBlocker *find_edge(const LockSnapshot *s, int blocked, int blocker)
 {
@@ -122,12 +34,12 @@ static void run_migration(const char *sql, const char *lock_timeout, WatchedStat
 {
 	_cleanup_(PQfinishp) PGconn *watch_conn = harness_pg_connect(harness_app_conninfo());
 	_cleanup_(lockwatch_freep) LockWatch *watch = NULL;
-	PGconn *migration = session(harness_app_conninfo(), "deployd-migrate/test");
+	PGconn *migration = test_session(harness_app_conninfo(), "deployd-migrate/test");
 	_cleanup_free_ char *set = NULL;
 	int pid = PQbackendPID(migration);
 
 	ck_assert_int_ge(asprintf(&set, "SET lock_timeout = '%s'", lock_timeout), 0);
-	exec(migration, set);
+	test_exec(migration, set);
 	ck_assert_int_eq(lockwatch_new_for_pids(watch_conn, &pid, 1, &watch), 0);
 	watched_statement_run(migration, sql, watch, INTERVAL, BOUND, hook, userdata, ret);
 	*ret_migration = migration;
@@ -141,10 +53,10 @@ START_TEST(test_idle_reader_is_named_within_one_interval_and_the_wait_fails_at_l
 	const LockBlocker *b;
 	int reader_pid, migration_pid;
 
-	create_table("lw_idle_reader");
-	reader = session(harness_app_user_conninfo(), "api");
-	exec(reader, "BEGIN");
-	exec(reader, "SELECT count(*) FROM lw_idle_reader");
+	test_create_table("lw_idle_reader");
+	reader = test_session(harness_app_user_conninfo(), "api");
+	test_exec(reader, "BEGIN");
+	test_exec(reader, "SELECT count(*) FROM lw_idle_reader");
 	reader_pid = PQbackendPID(reader);
 
 	run_migration("ALTER TABLE lw_idle_reader ADD COLUMN c int", "1s", NULL, NULL, &migration,
@@ -204,16 +116,16 @@ START_TEST(test_chain_follows_the_queued_blocker_to_the_holder_and_marks_it_root
 	const LockBlocker *b;
 	int holder_pid, queued_pid, migration_pid;
 
-	create_table("lw_chain");
-	observer = observer_session();
-	holder = session(harness_app_user_conninfo(), "api");
-	exec(holder, "BEGIN");
-	exec(holder, "SELECT count(*) FROM lw_chain");
+	test_create_table("lw_chain");
+	observer = test_observer();
+	holder = test_session(harness_app_user_conninfo(), "api");
+	test_exec(holder, "BEGIN");
+	test_exec(holder, "SELECT count(*) FROM lw_chain");
 	holder_pid = PQbackendPID(holder);
-	queued = session(harness_app_conninfo(), "other-migration");
+	queued = test_session(harness_app_conninfo(), "other-migration");
 	queued_pid = PQbackendPID(queued);
 	ck_assert(PQsendQuery(queued, "ALTER TABLE lw_chain ADD COLUMN b int"));
-	wait_until_waiting(observer, queued_pid);
+	test_wait_until_waiting(observer, queued_pid);
 
 	/* RowExclusiveLock does not conflict with the holder's AccessShareLock, only with the
 	 * AccessExclusiveLock queued ahead: the migration waits behind the queued session. */
@@ -258,12 +170,12 @@ START_TEST(test_active_long_query_is_named_as_an_active_blocker)
 	const LockBlocker *b;
 	int reporter_pid;
 
-	create_table("lw_active");
-	observer = observer_session();
-	reporter = session(harness_app_user_conninfo(), "nightly-report");
+	test_create_table("lw_active");
+	observer = test_observer();
+	reporter = test_session(harness_app_user_conninfo(), "nightly-report");
 	reporter_pid = PQbackendPID(reporter);
 	ck_assert(PQsendQuery(reporter, "SELECT count(*), pg_sleep(10) FROM lw_active"));
-	wait_until_holding(observer, reporter_pid, "lw_active");
+	test_wait_until_holding(observer, reporter_pid, "lw_active");
 
 	run_migration("ALTER TABLE lw_active ADD COLUMN c int", "1s", NULL, NULL, &migration, &w);
 
@@ -291,7 +203,7 @@ START_TEST(test_prepared_transaction_is_named_as_pid_0_with_its_gid)
 	WatchedStatement w;
 	const LockBlocker *b;
 
-	create_table("lw_prepared");
+	test_create_table("lw_prepared");
 	harness_pg_exec(harness_app_user_conninfo(),
 			"BEGIN; SELECT count(*) FROM lw_prepared;"
 			"PREPARE TRANSACTION '" GID_PREFIX "prepared'");
@@ -327,10 +239,10 @@ START_TEST(test_row_lock_wait_names_the_row_holder_and_its_table)
 	WatchedStatement w;
 	const LockBlocker *b;
 
-	create_table("lw_row");
-	writer = session(harness_app_user_conninfo(), "worker");
-	exec(writer, "BEGIN");
-	exec(writer, "UPDATE lw_row SET v = v + 1 WHERE id = 1");
+	test_create_table("lw_row");
+	writer = test_session(harness_app_user_conninfo(), "worker");
+	test_exec(writer, "BEGIN");
+	test_exec(writer, "UPDATE lw_row SET v = v + 1 WHERE id = 1");
 
 	run_migration("UPDATE lw_row SET v = 0 WHERE id = 1", "1s", NULL, NULL, &migration, &w);
 
@@ -358,7 +270,7 @@ static void release_first_reader(unsigned n_check, void *userdata)
 	ReleaseFirst *r = userdata;
 
 	if (n_check == r->at_check)
-		exec(r->reader, "COMMIT");
+		test_exec(r->reader, "COMMIT");
 }
 
 START_TEST(test_report_repeats_only_when_the_set_of_blockers_changes)
@@ -367,13 +279,13 @@ START_TEST(test_report_repeats_only_when_the_set_of_blockers_changes)
 	WatchedStatement w;
 	ReleaseFirst release;
 
-	create_table("lw_change");
-	first = session(harness_app_user_conninfo(), "api");
-	exec(first, "BEGIN");
-	exec(first, "SELECT count(*) FROM lw_change");
-	second = session(harness_app_user_conninfo(), "worker");
-	exec(second, "BEGIN");
-	exec(second, "SELECT count(*) FROM lw_change");
+	test_create_table("lw_change");
+	first = test_session(harness_app_user_conninfo(), "api");
+	test_exec(first, "BEGIN");
+	test_exec(first, "SELECT count(*) FROM lw_change");
+	second = test_session(harness_app_user_conninfo(), "worker");
+	test_exec(second, "BEGIN");
+	test_exec(second, "SELECT count(*) FROM lw_change");
 	release = (ReleaseFirst){.reader = first, .at_check = 2};
 
 	run_migration("ALTER TABLE lw_change ADD COLUMN c int", "3s", release_first_reader,
@@ -397,13 +309,13 @@ START_TEST(test_command_migration_sessions_are_found_by_application_name)
 	WatchedStatement w;
 	const LockBlocker *b;
 
-	create_table("lw_command");
-	reader = session(harness_app_user_conninfo(), "api");
-	exec(reader, "BEGIN");
-	exec(reader, "SELECT count(*) FROM lw_command");
-	command =
-		session(harness_app_conninfo(), "deployd-migrate/0123456789abcdef0123456789abcdef");
-	exec(command, "SET lock_timeout = '1s'");
+	test_create_table("lw_command");
+	reader = test_session(harness_app_user_conninfo(), "api");
+	test_exec(reader, "BEGIN");
+	test_exec(reader, "SELECT count(*) FROM lw_command");
+	command = test_session(harness_app_conninfo(),
+			       "deployd-migrate/0123456789abcdef0123456789abcdef");
+	test_exec(command, "SET lock_timeout = '1s'");
 	watch_conn = harness_pg_connect(harness_app_conninfo());
 	ck_assert_int_eq(
 		lockwatch_new_for_application(
@@ -431,21 +343,21 @@ START_TEST(test_database_watch_lists_every_waiting_session_of_the_database)
 	_cleanup_free_ char *error = NULL;
 	const LockBlocker *b;
 
-	create_table("lw_database_a");
-	create_table("lw_database_b");
-	observer = observer_session();
-	reader = session(harness_app_user_conninfo(), "api");
-	exec(reader, "BEGIN");
-	exec(reader, "SELECT count(*) FROM lw_database_a");
-	exec(reader, "UPDATE lw_database_b SET v = v WHERE id = 1");
-	waiter_a = session(harness_app_conninfo(), "waiter-a");
-	exec(waiter_a, "SET lock_timeout = '10s'");
+	test_create_table("lw_database_a");
+	test_create_table("lw_database_b");
+	observer = test_observer();
+	reader = test_session(harness_app_user_conninfo(), "api");
+	test_exec(reader, "BEGIN");
+	test_exec(reader, "SELECT count(*) FROM lw_database_a");
+	test_exec(reader, "UPDATE lw_database_b SET v = v WHERE id = 1");
+	waiter_a = test_session(harness_app_conninfo(), "waiter-a");
+	test_exec(waiter_a, "SET lock_timeout = '10s'");
 	ck_assert(PQsendQuery(waiter_a, "ALTER TABLE lw_database_a ADD COLUMN c int"));
-	waiter_b = session(harness_app_conninfo(), "waiter-b");
-	exec(waiter_b, "SET lock_timeout = '10s'");
+	waiter_b = test_session(harness_app_conninfo(), "waiter-b");
+	test_exec(waiter_b, "SET lock_timeout = '10s'");
 	ck_assert(PQsendQuery(waiter_b, "CREATE INDEX ON lw_database_b (v)"));
-	wait_until_waiting(observer, PQbackendPID(waiter_a));
-	wait_until_waiting(observer, PQbackendPID(waiter_b));
+	test_wait_until_waiting(observer, PQbackendPID(waiter_a));
+	test_wait_until_waiting(observer, PQbackendPID(waiter_b));
 
 	watch_conn = harness_pg_connect(harness_app_conninfo());
 	ck_assert_int_eq(lockwatch_new_for_database(watch_conn, &watch), 0);
@@ -470,12 +382,12 @@ START_TEST(test_blocker_query_text_is_sanitized)
 	WatchedStatement w;
 	const LockBlocker *b;
 
-	create_table("lw_hostile");
-	reader = session(harness_app_user_conninfo(), "api");
+	test_create_table("lw_hostile");
+	reader = test_session(harness_app_user_conninfo(), "api");
 	/* Raw ESC, a line break and a right-to-left override in the query text itself. */
-	exec(reader, "BEGIN");
-	exec(reader, "SELECT count(*) /* \x1b[31mred\n\xe2\x80\xae"
-		     "evil */ FROM lw_hostile");
+	test_exec(reader, "BEGIN");
+	test_exec(reader, "SELECT count(*) /* \x1b[31mred\n\xe2\x80\xae"
+			  "evil */ FROM lw_hostile");
 
 	run_migration("ALTER TABLE lw_hostile ADD COLUMN c int", "1s", NULL, NULL, &migration, &w);
 
@@ -495,7 +407,7 @@ START_TEST(test_watch_refuses_a_connection_inside_a_transaction)
 	_cleanup_free_ char *error = NULL;
 
 	ck_assert_int_eq(lockwatch_new_for_database(watch_conn, &watch), 0);
-	exec(watch_conn, "BEGIN");
+	test_exec(watch_conn, "BEGIN");
 	ck_assert_int_eq(lockwatch_check(watch, &s, &error), -EBUSY);
 	ck_assert_ptr_null(s);
 	ck_assert_ptr_nonnull(strstr(error, "transaction"));
@@ -507,7 +419,7 @@ END_TEST
  * failed test). */
 static void rollback_prepared(void)
 {
-	_cleanup_(PQfinishp) PGconn *conn = observer_session();
+	_cleanup_(PQfinishp) PGconn *conn = test_observer();
 	_cleanup_(PQclearp) PGresult *res = harness_pg_query(
 		conn, "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE '" GID_PREFIX "%'");
 
@@ -515,7 +427,7 @@ static void rollback_prepared(void)
 		_cleanup_free_ char *sql = NULL;
 		ck_assert_int_ge(asprintf(&sql, "ROLLBACK PREPARED '%s'", PQgetvalue(res, i, 0)),
 				 0);
-		exec(conn, sql);
+		test_exec(conn, sql);
 	}
 }
 
