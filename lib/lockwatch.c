@@ -18,6 +18,7 @@ struct LockWatch {
 	LockWatchTarget target;
 	char *pids;		/* int[] literal "{1,2}" for LOCKWATCH_TARGET_PIDS */
 	char *application_name; /* for LOCKWATCH_TARGET_APPLICATION */
+	bool jit_disabled;
 };
 
 /* Parameters: $1 int[] target pids, $2 target application_name, $3 every waiting session of
@@ -356,6 +357,17 @@ int lockwatch_check(LockWatch *w, LockSnapshot **ret, char **ret_error)
 	if (PQtransactionStatus(w->conn) != PQTRANS_IDLE) {
 		*ret_error = strdup("the watch connection is not idle outside a transaction");
 		return *ret_error ? -EBUSY : -ENOMEM;
+	}
+
+	/* The planner's guesses for pg_locks and pg_stat_activity (1000 and 100 rows) put the
+	 * statement's cost above jit_above_cost, and compiling it takes ~100 ms for a statement
+	 * that runs in ~1 ms. */
+	if (!w->jit_disabled) {
+		res = PQexec(w->conn, "SET jit = off");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			return result_error(w->conn, res, ret_error);
+		PQclear(TAKE_PTR(res));
+		w->jit_disabled = true;
 	}
 
 	res = PQexecParams(w->conn, lockwatch_sql, ELEMENTSOF(params), NULL, params, NULL, NULL, 0);

@@ -58,7 +58,8 @@ typedef struct LockSnapshot {
 
 typedef struct LockWatch LockWatch;
 
-/* The watch reads over conn, which stays the caller's; conn must outlive the watch. */
+/* The watch reads over conn, which stays the caller's and must outlive the watch; its first
+ * check sets jit = off on conn (JIT compilation would cost far more than the check). */
 int lockwatch_new_for_pids(PGconn *conn, const int *pids, size_t n_pids, LockWatch **ret);
 int lockwatch_new_for_application(PGconn *conn, const char *application_name, LockWatch **ret);
 int lockwatch_new_for_database(PGconn *conn, LockWatch **ret);
