@@ -22,16 +22,13 @@ static void check_once(LockWatch *watch, WatchedStatement *w)
 {
 	const LockSnapshot *previous = w->n_checks > 0 ? w->snapshots[w->n_checks - 1] : NULL;
 	_cleanup_free_ char *error = NULL;
-	usec_t start = now_usec(CLOCK_REALTIME), took;
+	usec_t start = now_usec(CLOCK_REALTIME);
 	LockSnapshot *s = NULL;
 	int r;
 
 	r = lockwatch_check(watch, &s, &error);
 	if (r < 0)
 		ck_abort_msg("lockwatch_check: %s (%d)", error ? error : "?", r);
-	took = now_usec(CLOCK_REALTIME) - start;
-	if (took > w->check_usec_max)
-		w->check_usec_max = took;
 
 	w->snapshots = realloc(w->snapshots, (w->n_checks + 1) * sizeof(LockSnapshot *));
 	ck_assert_ptr_nonnull(w->snapshots);

@@ -24,7 +24,6 @@ typedef struct WatchedStatement {
 	const LockSnapshot *last;  /* the last non-empty one (what a lock-timeout event repeats) */
 	char sqlstate[6];	   /* of the first error; "" on success */
 	char *error;		   /* its primary message, or NULL */
-	usec_t check_usec_max;	   /* the slowest check */
 } WatchedStatement;
 
 /* Called after each check with its number (1, 2, …). */
