@@ -143,7 +143,8 @@ void ctl_render_event(CtlRender *r, const Event *ev)
 		if (ev->type == EVENT_LOCK_TIMEOUT)
 			r->lock_timed_out = true;
 	}
-	if (ev->priority <= LOG_ERR && ev->type != EVENT_DEPLOY_FINISHED)
+	if (ev->priority <= LOG_ERR && ev->type != EVENT_DEPLOY_FINISHED &&
+	    ev->type != EVENT_PHASE_FINISHED)
 		remember(&r->last_failure, ev->message);
 
 	if (r->json) {

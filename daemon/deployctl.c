@@ -10,7 +10,15 @@
 #include "plan.h"
 
 static const CtlVerb verbs[] = {
-	{"check", "check FILE|PLAN…            validate plans locally (no daemon)", verb_check},
+	{"deploy",
+	 "deploy PLAN [--terminate-idle|--no-terminate-idle] [--dry-run]\n"
+	 "              [--release TEXT] [--json] [--detach]",
+	 verb_deploy},
+	{"status", "status [--follow] [--json]   current deploy, else the last one", verb_status},
+	{"cancel", "cancel                       cancel the running deploy", verb_cancel},
+	{"plans", "plans [--json]               plans the daemon can run", verb_plans},
+	{"check", "check FILE|PLAN…             validate plans locally (no daemon)", verb_check},
+	{"log", "log [DEPLOY_ID|--last] [--json]  the journal entries of one deploy", verb_log},
 };
 
 static void help(FILE *f)

@@ -4,16 +4,30 @@
  * every default.  On failure it returns a negative errno and, in
  * *ret_error, one line "FILE:LINE:COLUMN: message" naming the offending
  * node (plans are refused over 1 MiB, with aliases/anchors, or when not
- * UTF-8).  It never prints.  A Plan is freed with plan_free(). */
+ * UTF-8).  It never prints.  A Plan is freed with plan_free().
+ *
+ * Errors: -EBADMSG for an invalid plan, -ENOMEM, or the -errno of opening
+ * or reading the file (then *ret_error is "FILE: cannot read plan: …").
+ * Strictness beyond DESIGN.md: booleans are true or false only (not yes/no);
+ * tags and more than one YAML document are refused; paths (directory,
+ * working_directory, conninfo_file) must be absolute; PostgreSQL timeouts
+ * are at most 2147483647ms; migrations.environment may not set the
+ * variables deployd sets itself (DATABASE_URL, PGOPTIONS, PGAPPNAME,
+ * DEPLOY_ID, DEPLOY_PLAN, DEPLOY_RELEASE); a unit may not be listed twice;
+ * a duration may be 0 only where the comment below says "0 = off". */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cleanup.h"
 #include "time-util.h"
 
 #define PLAN_MAX_BYTES (1024 * 1024)
 #define PLAN_DEFAULT_TABLE "deployd_schema_migrations"
+#define PLAN_LOCK_RETRIES_MAX 100
+/* A plan name plus ".yaml" fits in one file name. */
+#define PLAN_NAME_MAX 250
 
 typedef enum PlanConninfoSource {
 	PLAN_CONNINFO_LITERAL,	  /* conninfo: the string itself */
@@ -35,39 +49,40 @@ typedef enum PlanOnFailure {
 typedef struct PlanDatabase {
 	PlanConninfoSource conninfo_source;
 	char *conninfo; /* per conninfo_source: the conninfo, variable, path or credential name */
-	usec_t lock_timeout;			    /* default 5s */
+	usec_t lock_timeout;			    /* default 5s; never 0 (fail fast) */
 	usec_t statement_timeout;		    /* default 120s; 0 = off */
 	usec_t idle_in_transaction_session_timeout; /* default 60s; 0 = off */
-	usec_t connect_timeout;			    /* default 10s */
+	usec_t connect_timeout;			    /* default 10s; never 0 */
 } PlanDatabase;
 
 typedef struct PlanServices {
-	PlanBus bus;	      /* default system */
-	char **units;	      /* strv of valid unit names, may be empty */
-	usec_t stop_timeout;  /* default 90s */
+	PlanBus bus;	     /* default system */
+	char **units;	     /* strv of valid unit names (no templates), never NULL, may be empty */
+	usec_t stop_timeout; /* default 90s */
 	usec_t start_timeout; /* default 90s */
-	usec_t settle;	      /* default 0 */
+	usec_t settle;	      /* default 0 = off */
 } PlanServices;
 
 typedef struct PlanIdleTransactions {
 	bool terminate;	   /* default false */
-	usec_t older_than; /* default 60s */
+	usec_t older_than; /* default 60s; never 0 */
 } PlanIdleTransactions;
 
 typedef struct PlanMigrations {
 	char *directory;	    /* exactly one of directory and command is set */
-	char **command;		    /* argv strv */
+	char **command;		    /* argv strv, at least the program */
 	char *working_directory;    /* command only; may be NULL */
-	char **environment;	    /* command only; strv of "KEY=VALUE" */
-	char *table;		    /* default PLAN_DEFAULT_TABLE; may be "schema.table" */
-	unsigned lock_retries;	    /* default 0 */
-	usec_t lock_retry_delay;    /* default 10s */
-	usec_t lock_watch_interval; /* default 500ms */
+	char **environment;	    /* command only (then never NULL); strv of "KEY=VALUE" */
+	char *table;		    /* directory only (NULL with command): default
+				       PLAN_DEFAULT_TABLE; may be "schema.table" */
+	unsigned lock_retries;	    /* default 0, at most PLAN_LOCK_RETRIES_MAX */
+	usec_t lock_retry_delay;    /* default 10s; 0 = off (retry at once) */
+	usec_t lock_watch_interval; /* default 500ms; never 0 */
 } PlanMigrations;
 
-/* A hook key holds one argv ([prog, arg…]) or a list of them. */
+/* A hook key holds one argv ([prog, arg…]) or a list of them; [] is none. */
 typedef struct PlanHookList {
-	char ***commands; /* NULL-terminated array of argv strvs */
+	char ***commands; /* NULL-terminated array of argv strvs, never NULL */
 	size_t n_commands;
 } PlanHookList;
 
@@ -75,7 +90,7 @@ typedef struct PlanHooks {
 	PlanHookList before_stop;
 	PlanHookList after_migrate;
 	PlanHookList after_start;
-	usec_t timeout; /* hooks.timeout, default 60s, per command */
+	usec_t timeout; /* hooks.timeout, default 60s, per command; never 0 */
 } PlanHooks;
 
 typedef struct Plan {
@@ -100,7 +115,8 @@ static inline void plan_freep(Plan **p)
 	plan_free(*p);
 }
 
-/* A plan name as the daemon accepts it: [A-Za-z0-9_.-]+, no leading dot. */
+/* A plan name as the daemon accepts it: [A-Za-z0-9_.-]+, no leading dot,
+ * at most PLAN_NAME_MAX bytes. */
 bool plan_name_is_valid(const char *name);
 /* Resolves NAME in dir to "dir/NAME.yaml"; -EINVAL for a bad name. */
 int plan_path_for_name(const char *dir, const char *name, char **ret);

@@ -1,9 +1,9 @@
 #include <stdlib.h>
 #include <string.h>
-#include <stdint.h>
 #include <stdio.h>
 
 #include "proto.h"
+#include "utf8.h"
 
 struct ProtoDecoder {
 	char *buf; /* bytes received and not yet parsed */
@@ -24,46 +24,10 @@ bool proto_key_is_valid(const char *key)
 	return true;
 }
 
-bool proto_utf8_is_valid(const char *s, size_t len)
+/* Text that may travel in a record: UTF-8 without NUL bytes. */
+static bool text_is_valid(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-
-	while (p < end) {
-		unsigned char c = *p;
-		size_t n;
-		uint32_t cp;
-
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else
-			return false;
-		if ((size_t)(end - p) <= n)
-			return false;
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		/* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return false;
-		p += n + 1;
-	}
-	return true;
+	return !memchr(s, '\0', len) && utf8_find_invalid(s, len) == len;
 }
 
 int proto_record_new(ProtoRecord **ret)
@@ -99,7 +63,7 @@ const char *proto_record_get(const ProtoRecord *r, const char *key)
 
 int proto_record_add(ProtoRecord *r, const char *key, const char *value)
 {
-	if (!proto_key_is_valid(key) || !proto_utf8_is_valid(value, strlen(value)))
+	if (!proto_key_is_valid(key) || !text_is_valid(value, strlen(value)))
 		return -EINVAL;
 
 	_cleanup_free_ char *k = strdup(key), *v = strdup(value);
@@ -214,7 +178,7 @@ static int decoder_take_line(ProtoDecoder *d, const char *line, size_t len)
 {
 	const char *eq = memchr(line, '=', len);
 
-	if (!eq || eq == line || memchr(line, '\0', len) || !proto_utf8_is_valid(line, len))
+	if (!eq || eq == line || !text_is_valid(line, len))
 		return -EBADMSG;
 
 	_cleanup_free_ char *key = strndup(line, (size_t)(eq - line)), *value = NULL;

@@ -32,7 +32,6 @@ int proto_record_add(ProtoRecord *r, const char *key, const char *value);
 const char *proto_record_get(const ProtoRecord *r, const char *key);
 
 bool proto_key_is_valid(const char *key);
-bool proto_utf8_is_valid(const char *s, size_t len);
 
 /* The wire form of a record, terminated by the empty line; NUL-terminated too. */
 int proto_encode(const ProtoRecord *r, char **ret, size_t *ret_len);

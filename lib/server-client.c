@@ -217,8 +217,10 @@ static void handle_request(Client *c, const ProtoRecord *req)
 		server_log(s, LOG_NOTICE, "Deploy %s cancelled by uid %u.", s->deploy->request.id,
 			   (unsigned)c->peer.uid);
 		deploy_cancel(s);
-		/* The canceller sees the deploy end, like a follower. */
+		/* The canceller sees the deploy end, like a follower, and learns whether the
+		 * cancel took effect. */
 		c->following = true;
+		c->cancelling = true;
 		client_update_events(c);
 	} else if (strcmp(command, "plans") == 0)
 		handle_plans(c);

@@ -213,8 +213,15 @@ static int on_worker_exit(sd_event_source *source _unused_, const siginfo_t *si,
 
 	for (Client *c = s->clients, *next; c; c = next) {
 		next = c->next;
-		if (c->following)
+		if (!c->following)
+			continue;
+		if (!c->cancelling)
 			client_finish(c, d->exit_code, NULL);
+		else if (d->exit_code == DEPLOY_EXIT_CANCELLED)
+			client_finish(c, DEPLOY_EXIT_OK, NULL);
+		else
+			client_finish(c, DEPLOY_EXIT_INTERNAL,
+				      "the deploy ended before the cancel took effect");
 	}
 	s->deploy = running_deploy_free(d);
 	server_notify_status(s);

@@ -44,6 +44,7 @@ struct Client {
 	size_t out_len;
 	bool request_done; /* a request was read; no more input is parsed */
 	bool following;	   /* receives the running deploy's events */
+	bool cancelling;   /* asked for the cancel: told whether it took effect */
 	bool close_when_flushed;
 };
 

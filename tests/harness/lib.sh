@@ -3,6 +3,7 @@
 # Every step reports failure through harness_die, which names the step and
 # the reason; waits are bounded (harness_wait).  See tests/harness/README.md.
 
+# shellcheck disable=SC2034 # the settings below are used by the scripts sourcing this
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HARNESS_TEST_USER=${DEPLOYD_HARNESS_USER:-deployd-test}
 # Shared state of the machine-wide services (journald, the user manager).
@@ -56,11 +57,12 @@ harness_as_user() {
 	shift
 	uid=$(id -u "$user") || return 1
 	home=$(getent passwd "$user" | cut -d: -f6)
-	setpriv --reuid="$uid" --regid="$(id -g "$user")" --init-groups --reset-env \
+	# From /: the caller's directory may be closed to USER (a 0700 clone).
+	(cd / && exec setpriv --reuid="$uid" --regid="$(id -g "$user")" --init-groups --reset-env \
 		env HOME="$home" USER="$user" LOGNAME="$user" \
 		XDG_RUNTIME_DIR="/run/user/$uid" \
 		DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$uid/bus" \
-		PATH=/usr/local/bin:/usr/bin:/bin "$@"
+		PATH=/usr/local/bin:/usr/bin:/bin "$@")
 }
 
 # harness_user_manager_alive UID — the user's session bus answers US (root
@@ -108,4 +110,15 @@ harness_systemctl_user() {
 	else
 		timeout 60 systemctl --user "$@"
 	fi
+}
+
+# harness_cgroup_empty DIR — no process in the cgroup DIR or below it.
+harness_cgroup_empty() {
+	[ ! -d "$1" ] || [ -z "$(find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null)" ]
+}
+
+# harness_process_gone PID — PID has exited (a zombie counts: PID 1 here may
+# not reap orphans).
+harness_process_gone() {
+	[ ! -d "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
 }

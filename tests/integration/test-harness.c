@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-journal.h>
 #include <time.h>
@@ -111,14 +112,16 @@ static bool journal_has_user_unit_message(const char *unit, const char *message)
 
 START_TEST(test_user_unit_stdout_reaches_the_journal_with_its_user_unit_field)
 {
-	_cleanup_free_ char *unit = harness_unit_name("harness-echo", "service");
+	_cleanup_free_ char *unit = harness_unit_name("harness-hello", "service");
 	_cleanup_free_ char *contents = NULL, *message = NULL;
 
 	ck_assert_int_ge(asprintf(&message, "harness says hello from %s", unit), 0);
+	/* The process stays alive: journald reads a writer's unit from its cgroup when it
+	 * handles the line, and a process that has exited by then is logged without any
+	 * _SYSTEMD_* field (seen with a oneshot echo under load). */
 	ck_assert_int_ge(asprintf(&contents,
 				  "[Service]\n"
-				  "Type=oneshot\n"
-				  "ExecStart=/bin/echo %s\n",
+				  "ExecStart=/bin/sh -c 'echo %s; exec sleep infinity'\n",
 				  message),
 			 0);
 	harness_write_unit(unit, contents);
@@ -127,6 +130,37 @@ START_TEST(test_user_unit_stdout_reaches_the_journal_with_its_user_unit_field)
 	ck_assert_msg(journal_has_user_unit_message(unit, message),
 		      "no journal entry _SYSTEMD_USER_UNIT=%s MESSAGE=%s within 10s", unit,
 		      message);
+	ck_assert_int_eq(harness_systemctl("stop %s", unit), 0);
+}
+END_TEST
+
+START_TEST(test_a_script_in_harness_tmpdir_runs_as_the_test_user_from_a_unit)
+{
+	_cleanup_free_ char *dir = harness_tmpdir();
+	_cleanup_free_ char *unit = harness_unit_name("harness-script", "service");
+	_cleanup_free_ char *script = NULL, *script_text = NULL, *contents = NULL;
+	_cleanup_free_ char *result = NULL, *uid_line = NULL, *expected = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+
+	ck_assert_int_ge(asprintf(&script, "%s/whoami.sh", dir), 0);
+	ck_assert_int_ge(asprintf(&result, "%s/uid", dir), 0);
+	ck_assert_int_ge(asprintf(&script_text, "#!/bin/sh\nid -u >%s\n", result), 0);
+	f = fopen(script, "we");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(script_text, f), 0);
+	ck_assert_int_eq(fchmod(fileno(f), 0755), 0);
+	ck_assert_int_eq(fclose(TAKE_PTR(f)), 0);
+
+	ck_assert_int_ge(asprintf(&contents, "[Service]\nType=oneshot\nExecStart=%s\n", script), 0);
+	harness_write_unit(unit, contents);
+	harness_daemon_reload();
+	ck_assert_int_eq(harness_systemctl("start %s", unit), 0);
+
+	f = fopen(result, "re");
+	ck_assert_msg(f != NULL, "%s did not write %s", unit, result);
+	ck_assert_int_ge(getline(&uid_line, &(size_t){0}, f), 0);
+	ck_assert_int_ge(asprintf(&expected, "%u\n", (unsigned)harness_test_uid()), 0);
+	ck_assert_str_eq(uid_line, expected);
 }
 END_TEST
 
@@ -141,6 +175,7 @@ static Suite *harness_suite(void)
 		tc, test_cluster_is_postgresql_15_and_deployer_may_read_stats_and_signal_backends);
 	tcase_add_test(tc, test_root_reaches_the_user_manager_with_sd_bus_open_user);
 	tcase_add_test(tc, test_user_unit_stdout_reaches_the_journal_with_its_user_unit_field);
+	tcase_add_test(tc, test_a_script_in_harness_tmpdir_runs_as_the_test_user_from_a_unit);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,95 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <syslog.h>
+#include <systemd/sd-id128.h>
+
+#include "deploy-context.h"
+
+int deploy_id_new(char ret[DEPLOY_ID_LENGTH + 1])
+{
+	sd_id128_t id;
+	int r = sd_id128_randomize(&id);
+
+	if (r < 0)
+		return r;
+	sd_id128_to_string(id, ret);
+	return 0;
+}
+
+Event *deploy_event(DeployContext *ctx, EventType type, int priority, const char *fmt, ...)
+{
+	_cleanup_(event_freep) Event *ev = NULL;
+	_cleanup_free_ char *message = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vasprintf(&message, fmt, ap);
+	va_end(ap);
+	if (n < 0 || event_new(type, ctx->phase, priority, &ev) < 0)
+		return NULL;
+	ev->message = TAKE_PTR(message);
+	return TAKE_PTR(ev);
+}
+
+void deploy_emit(DeployContext *ctx, Event *ev)
+{
+	_cleanup_(event_freep) Event *owned = ev;
+
+	if (!owned)
+		return;
+	if (event_add(owned, "DEPLOY_ID", "%s", ctx->req->id) < 0 ||
+	    event_add(owned, "DEPLOY_PLAN", "%s", ctx->plan->name) < 0)
+		return;
+	ctx->sink(owned, ctx->userdata);
+}
+
+static unsigned long long elapsed_ms(usec_t since)
+{
+	return (unsigned long long)((now_usec(CLOCK_MONOTONIC) - since) / USEC_PER_MSEC);
+}
+
+void deploy_phase_begin(DeployContext *ctx, DeployPhase phase)
+{
+	ctx->phase = phase;
+	ctx->phase_started = now_usec(CLOCK_MONOTONIC);
+	deploy_emit(ctx, deploy_event(ctx, EVENT_PHASE_STARTED, LOG_INFO, "Phase %s started.",
+				      deploy_phase_to_string(phase)));
+}
+
+void deploy_phase_end(DeployContext *ctx, bool ok)
+{
+	unsigned long long ms = elapsed_ms(ctx->phase_started);
+	Event *ev = deploy_event(ctx, EVENT_PHASE_FINISHED, ok ? LOG_INFO : LOG_ERR,
+				 "Phase %s %s after %llu ms.", deploy_phase_to_string(ctx->phase),
+				 ok ? "finished" : "failed", ms);
+
+	if (ev && event_add(ev, "DURATION_MS", "%llu", ms) < 0)
+		ev = event_free(ev);
+	deploy_emit(ctx, ev);
+}
+
+static const char *result_for(const DeployContext *ctx, DeployExit exit_code)
+{
+	if (exit_code == DEPLOY_EXIT_OK)
+		return ctx->req->dry_run ? "dry-run" : "ok";
+	if (exit_code == DEPLOY_EXIT_CANCELLED)
+		return "cancelled";
+	return "failed";
+}
+
+DeployExit deploy_finish(DeployContext *ctx, DeployExit exit_code, const char *message)
+{
+	unsigned long long ms = elapsed_ms(ctx->started);
+	const char *result = result_for(ctx, exit_code);
+
+	ctx->phase = DEPLOY_PHASE_DONE;
+	Event *ev = deploy_event(ctx, EVENT_DEPLOY_FINISHED,
+				 exit_code == DEPLOY_EXIT_OK ? LOG_NOTICE : LOG_ERR, "%s", message);
+	if (ev && (event_add(ev, "DEPLOY_RESULT", "%s", result) < 0 ||
+		   event_add(ev, "DEPLOY_EXIT", "%d", exit_code) < 0 ||
+		   event_add(ev, "DURATION_MS", "%llu", ms) < 0))
+		ev = event_free(ev);
+	deploy_emit(ctx, ev);
+	return exit_code;
+}

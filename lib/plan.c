@@ -1,0 +1,560 @@
+#include <fcntl.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "plan-value.h"
+#include "plan.h"
+#include "strv.h"
+
+typedef struct Section Section;
+
+typedef struct KeySpec {
+	const char *name;
+	PlanValueParser parse; /* NULL for a nested section */
+	size_t offset;	       /* of the target in the section's struct */
+	unsigned flags;	       /* for parse */
+	const Section *sub;    /* the nested section */
+} KeySpec;
+
+struct Section {
+	const char *name; /* NULL for the top level */
+	const KeySpec *keys;
+	size_t n_keys;
+	/* Rules about which keys are present, checked before any value is parsed. */
+	int (*check)(PlanContext *c, const PlanYamlNode *map);
+};
+
+/* ---- sections ---- */
+
+static int parse_section(PlanContext *c, const Section *s, const PlanYamlNode *map, void *base);
+
+/* The first key node named name in map, or NULL; its value follows it. */
+static PlanYamlNode *const *map_find(const PlanYamlNode *map, const char *name)
+{
+	for (size_t i = 0; i < map->n_children; i += 2)
+		if (map->children[i]->type == PLAN_YAML_SCALAR &&
+		    strcmp(map->children[i]->value, name) == 0)
+			return &map->children[i];
+	return NULL;
+}
+
+static const PlanYamlNode *map_key(const PlanYamlNode *map, const char *name)
+{
+	PlanYamlNode *const *pair = map_find(map, name);
+
+	return pair ? pair[0] : NULL;
+}
+
+/* Exactly one of keys must be present. */
+static int check_one_of(PlanContext *c, const PlanYamlNode *map, const char *section,
+			const char *what, const char *const *keys)
+{
+	size_t n_keys = strv_length((char *const *)keys);
+	_cleanup_free_ char *choices = NULL;
+	const PlanYamlNode *found = NULL;
+	int r = strv_join((char *const *)keys, ", ", &choices);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < map->n_children; i += 2) {
+		const PlanYamlNode *key = map->children[i];
+		for (size_t k = 0; k < n_keys; k++) {
+			if (strcmp(key->value, keys[k]) != 0)
+				continue;
+			if (found)
+				return plan_fail(
+					c, key,
+					"%s: %s conflicts with %s (line %zu); give exactly one "
+					"of %s",
+					section, key->value, found->value, found->line, choices);
+			found = key;
+		}
+	}
+	if (!found)
+		return plan_fail(c, map, "%s: no %s given; give exactly one of %s", section, what,
+				 choices);
+	return 0;
+}
+
+static const char *const conninfo_keys[] = {"conninfo", "conninfo_env", "conninfo_file",
+					    "credential", NULL};
+
+static int check_database(PlanContext *c, const PlanYamlNode *map)
+{
+	return check_one_of(c, map, "database", "connection", conninfo_keys);
+}
+
+static int check_migrations(PlanContext *c, const PlanYamlNode *map)
+{
+	static const char *const sources[] = {"directory", "command", NULL};
+	static const char *const command_only[] = {"working_directory", "environment"};
+	const PlanYamlNode *key;
+	int r;
+
+	r = check_one_of(c, map, "migrations", "migration source", sources);
+	if (r < 0)
+		return r;
+	if (map_key(map, "directory")) {
+		for (size_t i = 0; i < ELEMENTSOF(command_only); i++) {
+			key = map_key(map, command_only[i]);
+			if (key)
+				return plan_fail(
+					c, key,
+					"migrations.%s is only allowed with migrations.command",
+					command_only[i]);
+		}
+	} else {
+		key = map_key(map, "table");
+		if (key)
+			return plan_fail(
+				c, key,
+				"migrations.table is only allowed with migrations.directory "
+				"(a command keeps its own history)");
+	}
+	return 0;
+}
+
+static int check_top_level(PlanContext *c, const PlanYamlNode *map)
+{
+	static const char *const required[] = {"version", "database", "migrations"};
+
+	for (size_t i = 0; i < ELEMENTSOF(required); i++)
+		if (!map_key(map, required[i]))
+			return plan_fail(c, map, "missing required key '%s'", required[i]);
+	return 0;
+}
+
+#define KEY(n, fn, type, field, ...)                                                               \
+	{                                                                                          \
+		.name = n, .parse = fn, .offset = offsetof(type, field), __VA_ARGS__               \
+	}
+
+static const KeySpec database_keys[] = {
+	/* The conninfo keys fill two fields: their parser gets the whole PlanDatabase. */
+	{.name = "conninfo", .parse = plan_value_conninfo, .flags = PLAN_CONNINFO_LITERAL},
+	{.name = "conninfo_env", .parse = plan_value_conninfo, .flags = PLAN_CONNINFO_ENV},
+	{.name = "conninfo_file", .parse = plan_value_conninfo, .flags = PLAN_CONNINFO_FILE},
+	{.name = "credential", .parse = plan_value_conninfo, .flags = PLAN_CONNINFO_CREDENTIAL},
+	KEY("lock_timeout", plan_value_duration, PlanDatabase, lock_timeout,
+	    .flags = PLAN_VALUE_POSTGRES),
+	KEY("statement_timeout", plan_value_duration, PlanDatabase, statement_timeout,
+	    .flags = PLAN_VALUE_POSTGRES | PLAN_VALUE_ZERO_MEANS_OFF),
+	KEY("idle_in_transaction_session_timeout", plan_value_duration, PlanDatabase,
+	    idle_in_transaction_session_timeout,
+	    .flags = PLAN_VALUE_POSTGRES | PLAN_VALUE_ZERO_MEANS_OFF),
+	KEY("connect_timeout", plan_value_duration, PlanDatabase, connect_timeout),
+};
+
+static const KeySpec services_keys[] = {
+	KEY("bus", plan_value_bus, PlanServices, bus),
+	KEY("units", plan_value_units, PlanServices, units),
+	KEY("stop_timeout", plan_value_duration, PlanServices, stop_timeout),
+	KEY("start_timeout", plan_value_duration, PlanServices, start_timeout),
+	KEY("settle", plan_value_duration, PlanServices, settle,
+	    .flags = PLAN_VALUE_ZERO_MEANS_OFF),
+};
+
+static const KeySpec idle_transactions_keys[] = {
+	KEY("terminate", plan_value_bool, PlanIdleTransactions, terminate),
+	KEY("older_than", plan_value_duration, PlanIdleTransactions, older_than),
+};
+
+static const KeySpec migrations_keys[] = {
+	KEY("directory", plan_value_path, PlanMigrations, directory),
+	KEY("command", plan_value_command, PlanMigrations, command),
+	KEY("working_directory", plan_value_path, PlanMigrations, working_directory),
+	KEY("environment", plan_value_environment, PlanMigrations, environment),
+	KEY("table", plan_value_table, PlanMigrations, table),
+	KEY("lock_retries", plan_value_lock_retries, PlanMigrations, lock_retries),
+	KEY("lock_retry_delay", plan_value_duration, PlanMigrations, lock_retry_delay,
+	    .flags = PLAN_VALUE_ZERO_MEANS_OFF),
+	KEY("lock_watch_interval", plan_value_duration, PlanMigrations, lock_watch_interval),
+};
+
+static const KeySpec hooks_keys[] = {
+	KEY("before_stop", plan_value_hook, PlanHooks, before_stop),
+	KEY("after_migrate", plan_value_hook, PlanHooks, after_migrate),
+	KEY("after_start", plan_value_hook, PlanHooks, after_start),
+	KEY("timeout", plan_value_duration, PlanHooks, timeout),
+};
+
+static const Section database_section = {"database", database_keys, ELEMENTSOF(database_keys),
+					 check_database};
+static const Section services_section = {"services", services_keys, ELEMENTSOF(services_keys),
+					 NULL};
+static const Section idle_transactions_section = {"idle_transactions", idle_transactions_keys,
+						  ELEMENTSOF(idle_transactions_keys), NULL};
+static const Section migrations_section = {"migrations", migrations_keys,
+					   ELEMENTSOF(migrations_keys), check_migrations};
+static const Section hooks_section = {"hooks", hooks_keys, ELEMENTSOF(hooks_keys), NULL};
+
+static const KeySpec top_level_keys[] = {
+	KEY("version", plan_value_version, Plan, version),
+	KEY("description", plan_value_string, Plan, description),
+	KEY("database", NULL, Plan, database, .sub = &database_section),
+	KEY("services", NULL, Plan, services, .sub = &services_section),
+	KEY("idle_transactions", NULL, Plan, idle_transactions, .sub = &idle_transactions_section),
+	KEY("migrations", NULL, Plan, migrations, .sub = &migrations_section),
+	KEY("on_failure", plan_value_on_failure, Plan, on_failure),
+	KEY("hooks", NULL, Plan, hooks, .sub = &hooks_section),
+};
+
+static const Section top_level_section = {NULL, top_level_keys, ELEMENTSOF(top_level_keys),
+					  check_top_level};
+
+static const Section *const all_sections[] = {
+	&top_level_section,	    &database_section,	 &services_section,
+	&idle_transactions_section, &migrations_section, &hooks_section,
+};
+
+static const KeySpec *section_find_key(const Section *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_keys; i++)
+		if (strcmp(s->keys[i].name, name) == 0)
+			return &s->keys[i];
+	return NULL;
+}
+
+/* Optimal string alignment distance (edits, with a swap of neighbours counting as
+ * one), or SIZE_MAX when it is surely more than 2. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	enum { N = 64 };
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[N + 1][N + 1];
+
+	if (la > N || lb > N || (la > lb ? la - lb : lb - la) > 2)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+			size_t best = d[i - 1][j - 1] + cost;
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+static int fail_unknown_key(PlanContext *c, const Section *s, const PlanYamlNode *key)
+{
+	char quoted[PLAN_YAML_QUOTE_MAX];
+	_cleanup_free_ char *where = NULL, *known = NULL;
+	const char *best = NULL;
+	size_t best_distance = 3;
+
+	if (asprintf(&where, "%s%s", s->name ? " in " : "", s->name ? s->name : "") < 0)
+		return -ENOMEM;
+	plan_yaml_quote(key->value, quoted);
+
+	for (size_t i = 0; i < s->n_keys; i++) {
+		size_t d = edit_distance(key->value, s->keys[i].name);
+		/* A one-letter key is "close" to anything; demand a real resemblance. */
+		if (d < best_distance && d < strlen(key->value)) {
+			best = s->keys[i].name;
+			best_distance = d;
+		}
+	}
+	if (best)
+		return plan_fail(c, key, "unknown key '%s'%s (did you mean '%s'?)", quoted, where,
+				 best);
+
+	for (size_t i = 0; i < ELEMENTSOF(all_sections); i++) {
+		const Section *other = all_sections[i];
+		if (other == s || !section_find_key(other, key->value))
+			continue;
+		if (other->name)
+			return plan_fail(c, key, "unknown key '%s'%s (did you mean '%s.%s'?)",
+					 quoted, where, other->name, key->value);
+		return plan_fail(c, key, "unknown key '%s'%s ('%s' belongs at the top level)",
+				 quoted, where, key->value);
+	}
+
+	for (size_t i = 0; i < s->n_keys; i++) {
+		char *grown;
+		if (asprintf(&grown, "%s%s%s", known ? known : "", known ? ", " : "",
+			     s->keys[i].name) < 0)
+			return -ENOMEM;
+		free(known);
+		known = grown;
+	}
+	return plan_fail(c, key, "unknown key '%s'%s (known keys: %s)", quoted, where, known);
+}
+
+/* Every key a known scalar, none twice. */
+static int check_keys(PlanContext *c, const Section *s, const PlanYamlNode *map)
+{
+	for (size_t i = 0; i < map->n_children; i += 2) {
+		const PlanYamlNode *key = map->children[i];
+
+		if (key->type != PLAN_YAML_SCALAR)
+			return plan_fail(c, key, "%s%skeys must be strings, got %s",
+					 s->name ? s->name : "", s->name ? ": " : "",
+					 plan_yaml_describe(key));
+		if (!section_find_key(s, key->value))
+			return fail_unknown_key(c, s, key);
+		/* All earlier keys are known and distinct, so this loop is short. */
+		for (size_t j = 0; j < i; j += 2)
+			if (strcmp(map->children[j]->value, key->value) == 0)
+				return plan_fail(c, key, "duplicate key '%s' (first at line %zu)",
+						 key->value, map->children[j]->line);
+	}
+	return 0;
+}
+
+static int parse_section(PlanContext *c, const Section *s, const PlanYamlNode *map, void *base)
+{
+	int r;
+
+	if (map->type != PLAN_YAML_MAPPING)
+		return plan_fail(c, map, "%s: expected a mapping, got %s",
+				 s->name ? s->name : "plan", plan_yaml_describe(map));
+	r = check_keys(c, s, map);
+	if (r < 0)
+		return r;
+	if (s->check) {
+		r = s->check(c, map);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < map->n_children; i += 2) {
+		const KeySpec *spec = section_find_key(s, map->children[i]->value);
+		_cleanup_free_ char *label = NULL;
+
+		if (asprintf(&label, "%s%s%s", s->name ? s->name : "", s->name ? "." : "",
+			     spec->name) < 0)
+			return -ENOMEM;
+		void *target = (char *)base + spec->offset;
+		r = spec->sub ? parse_section(c, spec->sub, map->children[i + 1], target)
+			      : spec->parse(c, label, map->children[i + 1], spec->flags, target);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- the plan ---- */
+
+static int hook_list_init(PlanHookList *h)
+{
+	h->commands = calloc(1, sizeof(char **));
+	h->n_commands = 0;
+	return h->commands ? 0 : -ENOMEM;
+}
+
+static int plan_new(const char *path, Plan **ret)
+{
+	_cleanup_(plan_freep) Plan *p = calloc(1, sizeof(Plan));
+	const char *base, *ext;
+
+	if (!p)
+		return -ENOMEM;
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	ext = strrchr(base, '.');
+	if (!ext || ext == base || (strcmp(ext, ".yaml") != 0 && strcmp(ext, ".yml") != 0))
+		ext = base + strlen(base);
+	p->path = strdup(path);
+	p->name = strndup(base, (size_t)(ext - base));
+	p->services.units = calloc(1, sizeof(char *));
+	if (!p->path || !p->name || !p->services.units)
+		return -ENOMEM;
+	if (hook_list_init(&p->hooks.before_stop) < 0 ||
+	    hook_list_init(&p->hooks.after_migrate) < 0 ||
+	    hook_list_init(&p->hooks.after_start) < 0)
+		return -ENOMEM;
+
+	p->database.lock_timeout = 5 * USEC_PER_SEC;
+	p->database.statement_timeout = 120 * USEC_PER_SEC;
+	p->database.idle_in_transaction_session_timeout = 60 * USEC_PER_SEC;
+	p->database.connect_timeout = 10 * USEC_PER_SEC;
+	p->services.bus = PLAN_BUS_SYSTEM;
+	p->services.stop_timeout = 90 * USEC_PER_SEC;
+	p->services.start_timeout = 90 * USEC_PER_SEC;
+	p->services.settle = 0;
+	p->idle_transactions.terminate = false;
+	p->idle_transactions.older_than = 60 * USEC_PER_SEC;
+	p->migrations.lock_retries = 0;
+	p->migrations.lock_retry_delay = 10 * USEC_PER_SEC;
+	p->migrations.lock_watch_interval = 500 * USEC_PER_MSEC;
+	p->on_failure = PLAN_ON_FAILURE_LEAVE_STOPPED;
+	p->hooks.timeout = 60 * USEC_PER_SEC;
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+int plan_parse(const char *path, const char *data, size_t size, Plan **ret, char **ret_error)
+{
+	_cleanup_(plan_yaml_freep) PlanYamlNode *root = NULL;
+	_cleanup_(plan_freep) Plan *p = NULL;
+	PlanContext c = {.path = path, .ret_error = ret_error};
+	PlanYamlNode *const *version;
+	int r;
+
+	r = plan_yaml_load(path, data, size, &root, ret_error);
+	if (r < 0)
+		return r;
+	if (!root || plan_yaml_is_null(root))
+		return plan_yaml_error(ret_error, path, root ? root->line : 1,
+				       root ? root->column : 1,
+				       "empty plan (expected a mapping with at least version, "
+				       "database and migrations)");
+	if (root->type != PLAN_YAML_MAPPING)
+		return plan_fail(&c, root,
+				 "a plan is a mapping of keys (version: 1, database: …), got %s",
+				 plan_yaml_describe(root));
+
+	r = plan_new(path, &p);
+	if (r < 0)
+		return r;
+
+	/* The version first: a newer plan's keys would otherwise look like mistakes. */
+	version = map_find(root, "version");
+	if (!version)
+		return plan_fail(&c, root,
+				 "missing required key 'version' (this format is version 1)");
+	r = plan_value_version(&c, "version", version[1], 0, &p->version);
+	if (r < 0)
+		return r;
+
+	r = parse_section(&c, &top_level_section, root, p);
+	if (r < 0)
+		return r;
+
+	if (p->migrations.directory && !p->migrations.table) {
+		p->migrations.table = strdup(PLAN_DEFAULT_TABLE);
+		if (!p->migrations.table)
+			return -ENOMEM;
+	}
+	if (p->migrations.command && !p->migrations.environment) {
+		p->migrations.environment = calloc(1, sizeof(char *));
+		if (!p->migrations.environment)
+			return -ENOMEM;
+	}
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+/* Reads at most PLAN_MAX_BYTES + 1 bytes: one past the limit is enough to refuse. */
+static int read_plan_file(const char *path, char **ret_data, size_t *ret_size)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_free_ char *data = NULL;
+	size_t size = 0;
+
+	if (fd < 0)
+		return -errno;
+	data = malloc(PLAN_MAX_BYTES + 1);
+	if (!data)
+		return -ENOMEM;
+	while (size < PLAN_MAX_BYTES + 1) {
+		ssize_t n = read(fd, data + size, PLAN_MAX_BYTES + 1 - size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		size += (size_t)n;
+	}
+	*ret_data = TAKE_PTR(data);
+	*ret_size = size;
+	return 0;
+}
+
+int plan_load(const char *path, Plan **ret, char **ret_error)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t size = 0;
+	int r;
+
+	r = read_plan_file(path, &data, &size);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		char *msg;
+		if (asprintf(&msg, "%s: cannot read plan: %s", path, strerror(-r)) < 0)
+			return -ENOMEM;
+		*ret_error = msg;
+		return r;
+	}
+	return plan_parse(path, data, size, ret, ret_error);
+}
+
+Plan *plan_free(Plan *p)
+{
+	if (!p)
+		return NULL;
+	free(p->path);
+	free(p->name);
+	free(p->description);
+	free(p->database.conninfo);
+	strv_free(p->services.units);
+	free(p->migrations.directory);
+	strv_free(p->migrations.command);
+	free(p->migrations.working_directory);
+	strv_free(p->migrations.environment);
+	free(p->migrations.table);
+	plan_hook_list_done(&p->hooks.before_stop);
+	plan_hook_list_done(&p->hooks.after_migrate);
+	plan_hook_list_done(&p->hooks.after_start);
+	free(p);
+	return NULL;
+}
+
+bool plan_name_is_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	/* The name plus ".yaml" must fit in a file name. */
+	return len > 0 && len <= PLAN_NAME_MAX && name[0] != '.' &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") ==
+		       len;
+}
+
+int plan_path_for_name(const char *dir, const char *name, char **ret)
+{
+	size_t len = strlen(dir);
+	char *path;
+
+	if (!plan_name_is_valid(name))
+		return -EINVAL;
+	if (asprintf(&path, "%s%s%s.yaml", dir, len > 0 && dir[len - 1] == '/' ? "" : "/", name) <
+	    0)
+		return -ENOMEM;
+	*ret = path;
+	return 0;
+}
+
+const char *plan_bus_to_string(PlanBus b)
+{
+	return b == PLAN_BUS_USER ? "user" : b == PLAN_BUS_SYSTEM ? "system" : NULL;
+}
+
+const char *plan_conninfo_source_to_string(PlanConninfoSource s)
+{
+	static const char *const names[] = {
+		[PLAN_CONNINFO_LITERAL] = "conninfo",
+		[PLAN_CONNINFO_ENV] = "conninfo_env",
+		[PLAN_CONNINFO_FILE] = "conninfo_file",
+		[PLAN_CONNINFO_CREDENTIAL] = "credential",
+	};
+
+	return (unsigned)s < ELEMENTSOF(names) ? names[s] : NULL;
+}
+
+const char *plan_on_failure_to_string(PlanOnFailure f)
+{
+	return f == PLAN_ON_FAILURE_START	    ? "start"
+	       : f == PLAN_ON_FAILURE_LEAVE_STOPPED ? "leave-stopped"
+						    : NULL;
+}

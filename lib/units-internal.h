@@ -1,0 +1,87 @@
+/* units-internal.h — what the units-*.c files share: the manager connection, the bounded
+ * wait that drives the bus, method calls and property reads made through that wait, and
+ * the details gathered about a failed unit.  Not for use outside lib/units-*.c. */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "cleanup.h"
+
+#include "units.h"
+
+#define UNITS_DESTINATION "org.freedesktop.systemd1"
+#define UNITS_MANAGER_PATH "/org/freedesktop/systemd1"
+#define UNITS_MANAGER_INTERFACE "org.freedesktop.systemd1.Manager"
+#define UNITS_UNIT_INTERFACE "org.freedesktop.systemd1.Unit"
+#define UNITS_SERVICE_INTERFACE "org.freedesktop.systemd1.Service"
+
+/* How long the reads that follow a verdict (ActiveState, Result, …) may take together. */
+#define UNITS_QUERY_TIMEOUT (5 * USEC_PER_SEC)
+
+struct UnitsManager {
+	sd_bus *bus;
+	PlanBus which;
+	/* Through a bus daemon messages carry a sender, and the manager sends its signals only
+	 * to subscribers; on a direct (private socket) connection there is no sender. */
+	bool bus_client;
+	uid_t owner_uid; /* the user manager's uid, which its units' journal entries carry */
+};
+
+/* The sender a signal match must name: the manager's bus name, or NULL on a direct
+ * connection. */
+const char *units_signal_sender(const UnitsManager *m);
+
+/* now + timeout on CLOCK_MONOTONIC, USEC_INFINITY when either is infinite. */
+usec_t units_deadline(usec_t timeout);
+
+/* The timeout to give sd_bus_call_async() for a reply awaited until deadline by units_wait()
+ * (0, sd-bus's default, when there is no deadline). */
+usec_t units_call_timeout(usec_t deadline);
+
+/* Dispatches bus messages until done(userdata) holds (0), the CLOCK_MONOTONIC deadline
+ * passes (-ETIMEDOUT), cancel_fd becomes readable (-ECANCELED) or the bus fails. */
+int units_wait(sd_bus *bus, usec_t deadline, int cancel_fd, bool (*done)(void *userdata),
+	       void *userdata);
+
+/* Sends the method call m and waits for its reply by units_wait(); an error reply gives its
+ * negative errno and, when ret_error is not NULL, its name and message. */
+int units_call(sd_bus *bus, sd_bus_message *m, usec_t deadline, int cancel_fd,
+	       sd_bus_message **ret_reply, sd_bus_error *ret_error);
+
+/* Reads one property of the object path through units_call(): *ret is the reply, positioned
+ * inside the property's variant, which must have the given type. */
+int units_get_property(UnitsManager *m, const char *path, const char *interface,
+		       const char *property, const char *type, usec_t deadline, int cancel_fd,
+		       sd_bus_message **ret);
+int units_get_string(UnitsManager *m, const char *path, const char *interface, const char *property,
+		     usec_t deadline, int cancel_fd, char **ret);
+int units_get_u32(UnitsManager *m, const char *path, const char *interface, const char *property,
+		  usec_t deadline, int cancel_fd, uint32_t *ret);
+
+bool units_name_is_service(const char *name);
+
+/* The manager's object path of a unit: /org/freedesktop/systemd1/unit/ESCAPED_NAME. */
+int units_object_path(const char *name, char **ret);
+
+/* How long a failed unit's journal lines may take to show up (see units_journal_tail()). */
+#define UNITS_JOURNAL_GRACE (1 * USEC_PER_SEC)
+
+/* Frees what an outcome holds and zeroes it. */
+void units_outcome_done(UnitOutcome *o);
+/* How many outcomes of the array (ended by a NULL name) are failures. */
+int units_outcomes_count_failed(const UnitOutcome *outcomes);
+
+/* Concludes an outcome whose name, error and state are set: a failed one gets Service.Result
+ * (.service units) and the unit's journal lines logged since the realtime since, each left
+ * NULL when it cannot be had; then it goes to options->on_outcome.  Only -ENOMEM and
+ * -ECANCELED are errors. */
+int units_outcome_conclude(UnitsManager *m, UnitOutcome *o, usec_t since, usec_t deadline,
+			   const UnitsOptions *options);
+
+/* The newest n lines the unit and its manager about it logged at or after the realtime since,
+ * oldest first, and the UNIT_RESULT of the manager's newest "failed with result" record among
+ * them (NULL if none).  Waits up to deadline for that record to reach the journal when
+ * await_failure_record is set.  -errno when the journal cannot be read. */
+int units_journal_tail(const UnitsManager *m, const char *unit, usec_t since,
+		       bool await_failure_record, usec_t deadline, int cancel_fd, size_t n,
+		       char ***ret_lines, char **ret_unit_result);

@@ -1,0 +1,247 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strv.h"
+#include "units-internal.h"
+
+/* One unit under watch. */
+typedef struct SettleUnit {
+	const char *name;
+	char *path;
+	sd_bus_slot *changed_slot;
+	bool is_service;
+	uint32_t restarts;   /* NRestarts at the first look */
+	unsigned n_restarts; /* restarts counted at the last look */
+	char *last_state;    /* ActiveState at the last look */
+	int look_error;	     /* ActiveState or NRestarts could not be read */
+	bool fallen;	     /* seen leaving active, or restarted */
+	char *fallen_state;  /* the state it was seen in (NULL if that could not be kept) */
+	usec_t fallen_at;    /* CLOCK_MONOTONIC */
+	bool decided;
+} SettleUnit;
+
+typedef struct Settle {
+	UnitsManager *m;
+	const UnitsOptions *options;
+	usec_t begin; /* CLOCK_MONOTONIC */
+	usec_t since; /* CLOCK_REALTIME, for the journal */
+	SettleUnit *units;
+	UnitOutcome *outcomes; /* outcomes[i] is units[i]'s, once decided */
+	size_t n;
+} Settle;
+
+static void settle_done(Settle *s)
+{
+	for (size_t i = 0; s->units && i < s->n; i++) {
+		SettleUnit *u = &s->units[i];
+
+		free(u->path);
+		sd_bus_slot_unref(u->changed_slot);
+		free(u->fallen_state);
+		free(u->last_state);
+	}
+	free(s->units);
+	for (size_t i = 0; s->outcomes && i < s->n; i++)
+		units_outcome_done(&s->outcomes[i]);
+	free(s->outcomes);
+}
+
+static bool state_is_up(const char *state)
+{
+	return strcmp(state, "active") == 0 || strcmp(state, "reloading") == 0;
+}
+
+static void note_state(SettleUnit *u, const char *state, bool restarted)
+{
+	if (u->fallen || (state_is_up(state) && !restarted))
+		return;
+	u->fallen = true;
+	u->fallen_state = strdup(state); /* without it the verdict still stands */
+	u->fallen_at = now_usec(CLOCK_MONOTONIC);
+}
+
+/* PropertiesChanged(s interface, a{sv} changed, as invalidated) of one unit. */
+static int on_properties_changed(sd_bus_message *signal, void *userdata,
+				 sd_bus_error *error _unused_)
+{
+	SettleUnit *u = userdata;
+	const char *interface;
+
+	if (u->fallen || sd_bus_message_read(signal, "s", &interface) < 0 ||
+	    strcmp(interface, UNITS_UNIT_INTERFACE) != 0 ||
+	    sd_bus_message_enter_container(signal, 'a', "{sv}") < 0)
+		return 0;
+	while (sd_bus_message_enter_container(signal, 'e', "sv") > 0) {
+		const char *property, *state;
+
+		if (sd_bus_message_read(signal, "s", &property) < 0)
+			return 0;
+		if (strcmp(property, "ActiveState") == 0) {
+			if (sd_bus_message_read(signal, "v", "s", &state) >= 0)
+				note_state(u, state, false);
+			return 0;
+		}
+		if (sd_bus_message_skip(signal, "v") < 0 ||
+		    sd_bus_message_exit_container(signal) < 0)
+			return 0;
+	}
+	return 0;
+}
+
+/* Reads ActiveState (and NRestarts of a service) now.  A read that fails leaves the unit
+ * unconfirmed, which is a failure too; only -ENOMEM and -ECANCELED end the watch. */
+static int look(Settle *s, SettleUnit *u, usec_t deadline, bool first)
+{
+	_cleanup_free_ char *state = NULL;
+	uint32_t restarts = 0;
+	int r;
+
+	r = units_get_string(s->m, u->path, UNITS_UNIT_INTERFACE, "ActiveState", deadline,
+			     s->options->cancel_fd, &state);
+	if (r >= 0 && u->is_service)
+		r = units_get_u32(s->m, u->path, UNITS_SERVICE_INTERFACE, "NRestarts", deadline,
+				  s->options->cancel_fd, &restarts);
+	if (r == -ENOMEM || r == -ECANCELED)
+		return r;
+	if (r < 0) {
+		u->look_error = r;
+		return 0;
+	}
+
+	if (first)
+		u->restarts = restarts;
+	else
+		u->n_restarts = restarts - u->restarts;
+	/* A service that died and came back between two looks is up now, but did not stay
+	 * up: its restart counter tells. */
+	note_state(u, state, u->n_restarts > 0);
+	free(u->last_state);
+	u->last_state = TAKE_PTR(state);
+	return 0;
+}
+
+static int decide(Settle *s, size_t i, usec_t query_deadline)
+{
+	SettleUnit *u = &s->units[i];
+	UnitOutcome *o = &s->outcomes[i];
+	int r;
+
+	o->name = strdup(u->name);
+	if (!o->name)
+		return -ENOMEM;
+	o->error = u->fallen ? -ESRCH : u->look_error;
+	o->duration = (u->fallen ? u->fallen_at : now_usec(CLOCK_MONOTONIC)) - s->begin;
+	o->active_state = u->fallen ? TAKE_PTR(u->fallen_state) : TAKE_PTR(u->last_state);
+	o->n_restarts = u->n_restarts;
+	r = units_outcome_conclude(s->m, o, s->since, query_deadline, s->options);
+	if (r < 0)
+		return r;
+	u->decided = true;
+	return 0;
+}
+
+static bool some_unit_fallen(void *userdata)
+{
+	Settle *s = userdata;
+
+	for (size_t i = 0; i < s->n; i++)
+		if ((s->units[i].fallen || s->units[i].look_error) && !s->units[i].decided)
+			return true;
+	return false;
+}
+
+/* Decides the fallen units (all units when at_end); returns how many remain undecided. */
+static int decide_fallen(Settle *s, bool at_end)
+{
+	usec_t query_deadline = units_deadline(UNITS_QUERY_TIMEOUT);
+	int watching = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		SettleUnit *u = &s->units[i];
+		int r;
+
+		if (u->decided)
+			continue;
+		if (at_end && !u->fallen && !u->look_error) {
+			r = look(s, u, query_deadline, false);
+			if (r < 0)
+				return r;
+		}
+		if (!u->fallen && !u->look_error && !at_end) {
+			watching++;
+			continue;
+		}
+		r = decide(s, i, query_deadline);
+		if (r < 0)
+			return r;
+	}
+	return watching;
+}
+
+static int watch(Settle *s, SettleUnit *u, const char *name)
+{
+	int r;
+
+	u->name = name;
+	u->is_service = units_name_is_service(name);
+	r = units_object_path(name, &u->path);
+	if (r < 0)
+		return r;
+	return sd_bus_match_signal_async(s->m->bus, &u->changed_slot, units_signal_sender(s->m),
+					 u->path, "org.freedesktop.DBus.Properties",
+					 "PropertiesChanged", on_properties_changed, NULL, u);
+}
+
+int units_settle(UnitsManager *m, char *const *units, const UnitsOptions *options,
+		 UnitOutcome **ret_outcomes)
+{
+	_cleanup_(settle_done) Settle s = {
+		.m = m,
+		.options = options,
+		.begin = now_usec(CLOCK_MONOTONIC),
+		.since = now_usec(CLOCK_REALTIME),
+		.n = strv_length(units),
+	};
+	usec_t deadline = units_deadline(options->timeout);
+	int r;
+
+	for (size_t i = 0; units && units[i]; i++)
+		if (!units_name_is_valid(units[i]))
+			return -EINVAL;
+	s.units = calloc(s.n + 1, sizeof(SettleUnit));
+	s.outcomes = calloc(s.n + 1, sizeof(UnitOutcome));
+	if (!s.units || !s.outcomes)
+		return -ENOMEM;
+
+	/* Watch first, then look: a fall between the two is seen either way. */
+	for (size_t i = 0; i < s.n; i++) {
+		r = watch(&s, &s.units[i], units[i]);
+		if (r < 0)
+			return r;
+	}
+	usec_t query_deadline = units_deadline(UNITS_QUERY_TIMEOUT);
+	for (size_t i = 0; i < s.n; i++) {
+		r = look(&s, &s.units[i], query_deadline, true);
+		if (r < 0)
+			return r;
+	}
+
+	for (;;) {
+		r = decide_fallen(&s, false);
+		if (r <= 0)
+			break;
+		r = units_wait(m->bus, deadline, options->cancel_fd, some_unit_fallen, &s);
+		if (r == -ETIMEDOUT) {
+			r = decide_fallen(&s, true);
+			break;
+		}
+		if (r < 0)
+			break;
+	}
+	if (r < 0)
+		return r;
+
+	*ret_outcomes = TAKE_PTR(s.outcomes);
+	return units_outcomes_count_failed(*ret_outcomes);
+}

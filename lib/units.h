@@ -1,0 +1,137 @@
+/* units.h — stopping and starting systemd units over D-Bus (sd-bus), the way systemctl does.
+ *
+ * units_connect() reaches the system or the user manager.  units_check() is the preflight:
+ * every unit must be loaded (not masked, not not-found).  units_stop() and units_start() queue
+ * one job per unit at once (StopUnit/StartUnit, mode "replace"), with the JobRemoved match
+ * installed before the calls, wait for all of them and then check each unit's ActiveState;
+ * units_settle() watches that started units stay active for a while.  Each reports one
+ * UnitOutcome per unit, through an optional callback as soon as that unit is decided and as an
+ * array at the end.  Waits are bounded by a deadline and end early when the caller's cancel fd
+ * becomes readable.  Nothing here prints, logs or builds events. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "plan.h"
+#include "time-util.h"
+
+/* How many of a failed unit's newest journal lines an outcome carries. */
+#define UNITS_JOURNAL_LINES 10
+
+/* A connection to one service manager. */
+typedef struct UnitsManager UnitsManager;
+
+/* The verdict on one unit of a units_stop(), units_start() or units_settle() call. */
+typedef struct UnitOutcome {
+	char *name;
+	/* 0 when the unit reached the wanted state, else a negative errno: the job result's
+	 * (units_job_result_to_errno(); -ETIME is the manager's own job timeout), -ETIMEDOUT when
+	 * our deadline passed first, -EBUSY when a stopped unit is still active, -ESRCH when a
+	 * started unit is not active (or did not stay active, or restarted, during settle), or
+	 * the errno of a refused StopUnit/StartUnit call. */
+	int error;
+	/* The job's result from JobRemoved ("done", "skipped", "failed", "canceled", …), "timeout"
+	 * when our deadline passed first (error -ETIMEDOUT), NULL when no job was queued (the call
+	 * failed) and for units_settle(), where the start job is long over. */
+	char *job_result;
+	char *active_state;   /* ActiveState when decided (for settle: the one seen falling) */
+	char *service_result; /* on failure, .service units only: Service.Result (exit-code, …) */
+	char *error_message;  /* the manager's D-Bus error message when the call failed */
+	usec_t duration;      /* from the request (settle: from its beginning) to the verdict */
+	/* settle, .service units: how often it restarted between the first and the last look
+	 * (a unit seen falling is decided at once, with 0 here) */
+	unsigned n_restarts;
+	/* On failure: the newest UNITS_JOURNAL_LINES lines the unit (and its manager about it)
+	 * logged since the call began, oldest first, as "IDENTIFIER[PID]: MESSAGE" with control
+	 * characters and invalid UTF-8 replaced; NULL when there are none or the journal is not
+	 * readable. */
+	char **journal_lines;
+} UnitOutcome;
+
+/* Receives each unit's outcome as soon as it is decided, in the order they are decided. */
+typedef void (*UnitsOutcomeCallback)(const UnitOutcome *outcome, void *userdata);
+
+typedef struct UnitsOptions {
+	usec_t timeout; /* stop_timeout, start_timeout or settle; USEC_INFINITY = none */
+	/* When this fd becomes readable (or hangs up) the wait ends with -ECANCELED; -1 = none.
+	 * Jobs already queued stay queued: the manager finishes them on its own terms (the unit's
+	 * TimeoutStopSec=/TimeoutStartSec=), and the next StopUnit/StartUnit supersedes them. */
+	int cancel_fd;
+	UnitsOutcomeCallback on_outcome; /* may be NULL */
+	void *userdata;
+} UnitsOptions;
+
+/* A unit the preflight refuses. */
+typedef struct UnitProblem {
+	char *name;
+	/* -EINVAL bad name, -ENOENT not-found, -ERFKILL masked, -ENOEXEC error/bad-setting, or the
+	 * errno of the refused LoadUnit call. */
+	int error;
+	char *load_state; /* "not-found", "masked", "bad-setting", "error", …; NULL if unknown */
+	char *message;	  /* why, as the manager says it (LoadError) or as we found it */
+} UnitProblem;
+
+/* Connects to the system manager (as root through its private socket /run/systemd/private,
+ * like systemctl, else through the system bus) or to the calling user's manager (through
+ * $XDG_RUNTIME_DIR/systemd/private when the peer there is root, us or the directory's owner —
+ * so root reaches the manager of the user whose runtime directory it names — else through
+ * the user's bus).  Through a bus daemon it subscribes to the manager's signals, waiting at
+ * most a few seconds for that.  -errno on failure. */
+int units_connect(PlanBus which, UnitsManager **ret);
+UnitsManager *units_manager_free(UnitsManager *m);
+static inline void units_manager_freep(UnitsManager **m)
+{
+	units_manager_free(*m);
+}
+
+/* Preflight: asks the manager to load each unit (LoadUnit) and reads its LoadState.  Returns
+ * the number of problem units (0: all loaded) and, in *ret_problems, one UnitProblem for each,
+ * in the order of units, terminated by an entry whose name is NULL; -errno when the manager
+ * could not be asked (bus error, deadline, -ECANCELED).  Only timeout and cancel_fd of
+ * options are used. */
+int units_check(UnitsManager *m, char *const *units, const UnitsOptions *options,
+		UnitProblem **ret_problems);
+
+/* Stop (start) every unit at once and wait for all jobs within options->timeout.  A unit is
+ * stopped when its job result is done or skipped and its ActiveState inactive or failed (so
+ * a unit that was stopped already is fine); started when it is active or reloading.  Returns
+ * the number of units that failed (0: all good) and, in *ret_outcomes, one outcome per unit in
+ * the order of units, terminated by an entry whose name is NULL.  -EINVAL when a name is not
+ * valid; -ECANCELED on cancel, other -errno when the bus fails: *ret_outcomes is then not set
+ * and only the callback has seen the units decided so far. */
+int units_stop(UnitsManager *m, char *const *units, const UnitsOptions *options,
+	       UnitOutcome **ret_outcomes);
+int units_start(UnitsManager *m, char *const *units, const UnitsOptions *options,
+		UnitOutcome **ret_outcomes);
+
+/* Watches, for options->timeout, that every unit stays active: a unit that leaves active
+ * (PropertiesChanged) or whose NRestarts grew in the meantime fails with -ESRCH at once;
+ * the rest are checked once more at the end.  Returns and reports like units_stop(). */
+int units_settle(UnitsManager *m, char *const *units, const UnitsOptions *options,
+		 UnitOutcome **ret_outcomes);
+
+UnitOutcome *units_outcomes_free(UnitOutcome *outcomes);
+static inline void units_outcomes_freep(UnitOutcome **o)
+{
+	units_outcomes_free(*o);
+}
+UnitProblem *units_problems_free(UnitProblem *problems);
+static inline void units_problems_freep(UnitProblem **p)
+{
+	units_problems_free(*p);
+}
+
+/* A unit name deployd can ask the manager to stop and start: systemd's syntax (at most 255
+ * characters of [A-Za-z0-9:_.\\-], optionally one "@instance", a non-empty prefix, a known
+ * suffix), no template without an instance, not a .device or .scope (those cannot be started
+ * through StartUnit). */
+bool units_name_is_valid(const char *name);
+
+/* A JobRemoved result, as systemctl reads it: "done" and "skipped" (nothing to do) are
+ * success (0); "canceled" and "collected" -ECANCELED, "timeout" -ETIME, "dependency" -EIO,
+ * "invalid" -ENOEXEC, "assert" -EPROTO, "unsupported" -EOPNOTSUPP, "once" -ESTALE, "failed"
+ * and anything unknown (or NULL) -EIO. */
+int units_job_result_to_errno(const char *result);
+bool units_job_result_is_success(const char *result);

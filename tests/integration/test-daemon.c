@@ -1,0 +1,528 @@
+/* The daemon end to end: deployctl → socket-activated deployd (a user unit of
+ * the real test manager) → real units, real PostgreSQL, real journald. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "harness.h"
+#include "journal-query.h"
+#include "test-daemon.h"
+
+typedef struct Scenario {
+	TestDaemon daemon;
+	char *db;
+	char *conninfo;	    /* the deploy role on the scenario's database */
+	char *app_conninfo; /* the application role */
+	char *migrations;
+	char *units[3];
+} Scenario;
+
+static Scenario S;
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *db_conninfo(const char *user)
+{
+	char *c;
+
+	ck_assert_int_ge(asprintf(&c, "host=%s port=%s user=%s dbname=%s", harness_pg_host(),
+				  harness_pg_port(), user, S.db),
+			 0);
+	return c;
+}
+
+static void write_file(const char *dir, const char *name, const char *contents, mode_t mode)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+
+	ck_assert_int_ge(asprintf(&path, "%s/%s", dir, name), 0);
+	f = fopen(path, "we");
+	ck_assert_msg(f, "creating %s", path);
+	ck_assert_int_ge(fputs(contents, f), 0);
+	ck_assert_int_eq(fchmod(fileno(f), mode), 0);
+}
+
+static char *unit_state(const char *unit)
+{
+	char *out = NULL;
+
+	ck_assert_int_eq(harness_systemctl_output(&out, "show -p ActiveState --value %s", unit), 0);
+	return out;
+}
+
+static void assert_units_state(const char *state)
+{
+	for (int i = 0; i < 3; i++) {
+		_cleanup_free_ char *s = unit_state(S.units[i]);
+		ck_assert_msg(strcmp(s, state) == 0, "%s is %s, expected %s", S.units[i], s, state);
+	}
+}
+
+static int count_app_sessions(void)
+{
+	_cleanup_free_ char *sql = NULL, *n = NULL;
+
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+				  "AND usename = 'app_user' AND state = 'idle in transaction'",
+				  S.db),
+			 0);
+	n = harness_pg_value(harness_pg_conninfo(), sql);
+	return atoi(n);
+}
+
+static void wait_for_app_sessions(int expected)
+{
+	for (int i = 0; i < 100 && count_app_sessions() != expected; i++)
+		usleep(100 * 1000);
+	ck_assert_int_eq(count_app_sessions(), expected);
+}
+
+static void write_plan(const char *name, const char *extra_database, const char *extra_top)
+{
+	_cleanup_free_ char *yaml = NULL;
+
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\n"
+				  "description: daemon scenario\n"
+				  "database:\n"
+				  "  conninfo: \"%s\"\n"
+				  "  lock_timeout: 1s\n"
+				  "%s"
+				  "services:\n"
+				  "  bus: user\n"
+				  "  units: [%s, %s, %s]\n"
+				  "  stop_timeout: 20s\n"
+				  "  start_timeout: 20s\n"
+				  "idle_transactions:\n"
+				  "  older_than: 1s\n"
+				  "migrations:\n"
+				  "  directory: %s\n"
+				  "%s",
+				  S.conninfo, extra_database ?: "", S.units[0], S.units[1],
+				  S.units[2], S.migrations, extra_top ?: ""),
+			 0);
+	test_daemon_write_plan(&S.daemon, name, yaml);
+}
+
+static void setup(void)
+{
+	static const char *const stems[] = {"api", "worker", "scheduler"};
+	_cleanup_free_ char *sql = NULL, *script = NULL;
+
+	test_daemon_setup(&S.daemon, 30);
+	ck_assert_int_ge(asprintf(&S.db, "daemon_%d", (int)getpid()), 0);
+	ck_assert_int_ge(asprintf(&sql, "CREATE DATABASE %s OWNER deployer", S.db), 0);
+	harness_pg_exec(harness_pg_conninfo(), sql);
+	S.conninfo = db_conninfo("deployer");
+	S.app_conninfo = db_conninfo("app_user");
+	harness_pg_exec(S.conninfo, "CREATE TABLE accounts (id int);"
+				    "INSERT INTO accounts VALUES (1), (2);"
+				    "GRANT SELECT ON accounts TO app_user;");
+
+	ck_assert_int_ge(asprintf(&S.migrations, "%s/migrations", S.daemon.dir), 0);
+	ck_assert_int_eq(mkdir(S.migrations, 0755), 0);
+
+	/* Each app unit holds a transaction open on accounts, as an app with a forgotten
+	 * transaction does: the migration can only get its lock once they are stopped. */
+	ck_assert_int_ge(
+		asprintf(&script,
+			 "#!/bin/sh\n"
+			 "{ echo 'BEGIN; SELECT count(*) FROM accounts;'; exec sleep infinity; }"
+			 " | exec %s/psql -X -q \"$1\"\n",
+			 harness_pg_bindir()),
+		0);
+	write_file(S.daemon.dir, "app.sh", script, 0755);
+	for (int i = 0; i < 3; i++) {
+		_cleanup_free_ char *unit = NULL;
+		S.units[i] = harness_unit_name(stems[i], "service");
+		ck_assert_int_ge(asprintf(&unit, "[Service]\nExecStart=/bin/sh %s/app.sh \"%s\"\n",
+					  S.daemon.dir, S.app_conninfo),
+				 0);
+		harness_write_unit(S.units[i], unit);
+	}
+	harness_daemon_reload();
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(harness_systemctl("start %s", S.units[i]), 0);
+	wait_for_app_sessions(3);
+}
+
+static void teardown(void)
+{
+	_cleanup_free_ char *sql = NULL;
+
+	for (int i = 0; i < 3; i++) {
+		harness_systemctl("stop %s", S.units[i]);
+		free(S.units[i]);
+	}
+	test_daemon_teardown(&S.daemon);
+	ck_assert_int_ge(asprintf(&sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", S.db), 0);
+	harness_pg_exec(harness_pg_conninfo(), sql);
+	free(S.db);
+	free(S.conninfo);
+	free(S.app_conninfo);
+	free(S.migrations);
+}
+
+static char *history_count(void)
+{
+	return harness_pg_value(S.conninfo, "SELECT count(*) FROM deployd_schema_migrations");
+}
+
+static char *deploy_id_from(const char *output)
+{
+	const char *p = strstr(output, "Deploy ");
+
+	while (p) {
+		p += strlen("Deploy ");
+		if (strspn(p, "0123456789abcdef") == 32)
+			return strndup(p, 32);
+		p = strstr(p, "Deploy ");
+	}
+	return NULL;
+}
+
+START_TEST(test_a_deploy_stops_the_units_migrates_and_starts_them_again)
+{
+	_cleanup_free_ char *out = NULL, *n = NULL, *column = NULL, *id = NULL, *log = NULL;
+
+	write_file(S.migrations, "1_add_email.sql", "ALTER TABLE accounts ADD COLUMN email text;\n",
+		   0644);
+	write_file(S.migrations, "2_add_index.sql",
+		   "CREATE INDEX accounts_email ON accounts (email);\n", 0644);
+	write_plan("app", NULL, NULL);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy app --release v42");
+	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out);
+	assert_units_state("active");
+	n = history_count();
+	ck_assert_str_eq(n, "2");
+	column = harness_pg_value(S.conninfo,
+				  "SELECT count(*) FROM information_schema.columns "
+				  "WHERE table_name = 'accounts' AND column_name = 'email'");
+	ck_assert_str_eq(column, "1");
+	wait_for_app_sessions(3);
+
+	/* The journal has the deploy under its id, and deployctl log reads it back. */
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	_cleanup_free_ char *match = NULL;
+	ck_assert_int_ge(asprintf(&match, "DEPLOY_ID=%s", id), 0);
+	const char *const finished[] = {match, "DEPLOY_EVENT=deploy-finished", NULL};
+	_cleanup_free_ char *result = journal_field(finished, "DEPLOY_RESULT");
+	ck_assert_ptr_nonnull(result);
+	ck_assert_str_eq(result, "ok");
+	const char *const started[] = {match, "DEPLOY_EVENT=deploy-started", NULL};
+	_cleanup_free_ char *release = journal_field(started, "DEPLOY_RELEASE");
+	ck_assert_ptr_nonnull(release);
+	ck_assert_str_eq(release, "v42");
+
+	code = test_deployctl(&S.daemon, &log, "log %s", id);
+	ck_assert_msg(code == 0, "deployctl log exited %d:\n%s", code, log);
+	ck_assert_ptr_nonnull(strstr(log, "succeeded"));
+	ck_assert_ptr_nonnull(strstr(log, "1_add_email") ?: strstr(log, "add_email"));
+}
+END_TEST
+
+START_TEST(test_an_idle_transaction_blocker_fails_the_deploy_fast_and_is_named)
+{
+	_cleanup_(PQfinishp) PGconn *blocker = harness_pg_connect(S.app_conninfo);
+	_cleanup_free_ char *out = NULL, *pid = NULL, *id = NULL, *n = NULL, *column = NULL;
+
+	PQclear(harness_pg_query(blocker, "SET application_name = 'forgotten-report'"));
+	PQclear(harness_pg_query(blocker, "BEGIN"));
+	PQclear(harness_pg_query(blocker, "SELECT count(*) FROM accounts"));
+	ck_assert_int_ge(asprintf(&pid, "%d", PQbackendPID(blocker)), 0);
+
+	write_file(S.migrations, "1_add_email.sql", "ALTER TABLE accounts ADD COLUMN email text;\n",
+		   0644);
+	write_plan("app", NULL, NULL);
+
+	double start = now_seconds();
+	int code = test_deployctl(&S.daemon, &out, "deploy app");
+	double elapsed = now_seconds() - start;
+
+	ck_assert_msg(code == 7, "deploy exited %d, expected 7:\n%s", code, out);
+	/* lock_timeout is 1 s; stopping three units and connecting take well under the rest. */
+	ck_assert_msg(elapsed < 15.0, "the deploy took %.1f s", elapsed);
+	ck_assert_msg(strstr(out, pid) && strstr(out, "forgotten-report"),
+		      "the blocker (pid %s) is not named:\n%s", pid, out);
+	assert_units_state("inactive");
+	n = history_count();
+	ck_assert_str_eq(n, "0");
+	column = harness_pg_value(S.conninfo,
+				  "SELECT count(*) FROM information_schema.columns "
+				  "WHERE table_name = 'accounts' AND column_name = 'email'");
+	ck_assert_str_eq(column, "0");
+
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	_cleanup_free_ char *match = NULL;
+	ck_assert_int_ge(asprintf(&match, "DEPLOY_ID=%s", id), 0);
+	const char *const lock_wait[] = {match, "DEPLOY_EVENT=lock-wait", NULL};
+	_cleanup_free_ char *blocker_pid = journal_field(lock_wait, "BLOCKER_PID");
+	ck_assert_ptr_nonnull(blocker_pid);
+	ck_assert_str_eq(blocker_pid, pid);
+	const char *const failed[] = {match, "DEPLOY_EVENT=migration-failed", NULL};
+	_cleanup_free_ char *sqlstate = journal_field(failed, "PG_SQLSTATE");
+	ck_assert_ptr_nonnull(sqlstate);
+	ck_assert_str_eq(sqlstate, "55P03");
+}
+END_TEST
+
+START_TEST(test_terminate_idle_clears_the_blocker_and_the_deploy_succeeds)
+{
+	_cleanup_(PQfinishp) PGconn *blocker = harness_pg_connect(S.app_conninfo);
+	_cleanup_free_ char *out = NULL, *n = NULL;
+
+	PQclear(harness_pg_query(blocker, "BEGIN"));
+	PQclear(harness_pg_query(blocker, "SELECT count(*) FROM accounts"));
+	write_file(S.migrations, "1_add_email.sql", "ALTER TABLE accounts ADD COLUMN email text;\n",
+		   0644);
+	write_plan("app", NULL, NULL);
+	sleep(2); /* older_than is 1 s */
+
+	int code = test_deployctl(&S.daemon, &out, "deploy app --terminate-idle");
+	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out);
+	n = history_count();
+	ck_assert_str_eq(n, "1");
+	assert_units_state("active");
+	/* The blocker's session is gone: its next query fails. */
+	PGresult *res = PQexec(blocker, "SELECT 1");
+	ck_assert_int_ne(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
+}
+END_TEST
+
+START_TEST(test_an_unreachable_database_fails_preflight_and_leaves_the_units_running)
+{
+	_cleanup_free_ char *out = NULL, *yaml = NULL;
+
+	write_file(S.migrations, "1_add_email.sql", "ALTER TABLE accounts ADD COLUMN email text;\n",
+		   0644);
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\n"
+				  "database:\n"
+				  "  conninfo: \"host=%s/nowhere dbname=none user=deployer\"\n"
+				  "  connect_timeout: 2s\n"
+				  "services:\n  bus: user\n  units: [%s, %s, %s]\n"
+				  "migrations:\n  directory: %s\n",
+				  S.daemon.dir, S.units[0], S.units[1], S.units[2], S.migrations),
+			 0);
+	test_daemon_write_plan(&S.daemon, "down", yaml);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy down");
+	ck_assert_msg(code == 5, "deploy exited %d, expected 5:\n%s", code, out);
+	assert_units_state("active");
+	wait_for_app_sessions(3);
+}
+END_TEST
+
+START_TEST(test_a_unit_that_fails_to_start_fails_the_deploy_with_its_journal_lines)
+{
+	_cleanup_free_ char *out = NULL, *unit = NULL, *yaml = NULL;
+	_cleanup_free_ char *broken = harness_unit_name("broken", "service");
+
+	write_file(S.daemon.dir, "broken.sh",
+		   "#!/bin/sh\necho 'broken: cannot read /etc/app/config.toml'\nsleep 0.5\nexit 3\n", 0755);
+	ck_assert_int_ge(asprintf(&unit, "[Service]\nType=exec\nExecStart=/bin/sh %s/broken.sh\n",
+				  S.daemon.dir),
+			 0);
+	harness_write_unit(broken, unit);
+	harness_daemon_reload();
+	write_file(S.migrations, "1_noop.sql", "SELECT 1;\n", 0644);
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\n"
+				  "database:\n  conninfo: \"%s\"\n"
+				  "services:\n  bus: user\n  units: [%s]\n  settle: 1s\n"
+				  "migrations:\n  directory: %s\n",
+				  S.conninfo, broken, S.migrations),
+			 0);
+	test_daemon_write_plan(&S.daemon, "broken", yaml);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy broken");
+	ck_assert_msg(code == 8, "deploy exited %d, expected 8:\n%s", code, out);
+	ck_assert_msg(strstr(out, "cannot read /etc/app/config.toml"),
+		      "the unit's journal lines are missing:\n%s", out);
+}
+END_TEST
+
+START_TEST(test_a_second_deploy_while_one_runs_is_refused_as_busy)
+{
+	_cleanup_free_ char *out = NULL;
+
+	write_file(S.migrations, "1_slow.sql", "SELECT pg_sleep(4);\n", 0644);
+	write_plan("app", NULL, NULL);
+
+	pid_t first = fork();
+	ck_assert_int_ge(first, 0);
+	if (first == 0)
+		_exit(test_deployctl(&S.daemon, NULL, "deploy app"));
+
+	/* Wait until the first deploy runs its migration. */
+	_cleanup_free_ char *sql = NULL;
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+				  "AND query LIKE '%%pg_sleep(4)%%' AND pid <> pg_backend_pid()",
+				  S.db),
+			 0);
+	for (int i = 0; i < 200; i++) {
+		_cleanup_free_ char *n = harness_pg_value(harness_pg_conninfo(), sql);
+		if (strcmp(n, "1") == 0)
+			break;
+		usleep(50 * 1000);
+	}
+	int code = test_deployctl(&S.daemon, &out, "deploy app");
+	ck_assert_msg(code == 4, "second deploy exited %d, expected 4:\n%s", code, out);
+	ck_assert_ptr_nonnull(strstr(out, "busy"));
+
+	int status;
+	ck_assert_int_eq(waitpid(first, &status, 0), first);
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+START_TEST(test_a_peer_without_permission_is_refused_and_the_refusal_is_journaled)
+{
+	_cleanup_free_ char *out = NULL, *uid = NULL;
+
+	write_plan("app", NULL, NULL);
+	int code = test_deployctl_as(&S.daemon, 65534, 65534, &out, "deploy app");
+	ck_assert_msg(code == 9, "deploy as nobody exited %d, expected 9:\n%s", code, out);
+	assert_units_state("active");
+
+	const char *const refused[] = {"SYSLOG_IDENTIFIER=deployd", NULL};
+	for (int i = 0; i < 50; i++) {
+		_cleanup_free_ char *msg = journal_field(refused, "MESSAGE");
+		if (msg && strstr(msg, "uid 65534")) {
+			uid = TAKE_PTR(msg);
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	ck_assert_msg(uid, "the refusal of uid 65534 is not in the journal");
+}
+END_TEST
+
+START_TEST(test_a_dry_run_reports_what_would_happen_and_changes_nothing)
+{
+	_cleanup_free_ char *out = NULL, *tables = NULL;
+
+	write_file(S.migrations, "1_add_email.sql", "ALTER TABLE accounts ADD COLUMN email text;\n",
+		   0644);
+	write_plan("app", NULL, NULL);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy app --dry-run");
+	ck_assert_msg(code == 0, "dry run exited %d:\n%s", code, out);
+	ck_assert_msg(strstr(out, "add_email"), "the pending migration is not reported:\n%s", out);
+	assert_units_state("active");
+	wait_for_app_sessions(3);
+	tables = harness_pg_value(S.conninfo,
+				  "SELECT count(*) FROM information_schema.columns "
+				  "WHERE table_name = 'accounts' AND column_name = 'email'");
+	ck_assert_str_eq(tables, "0");
+}
+END_TEST
+
+START_TEST(test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behind)
+{
+	_cleanup_free_ char *sql = NULL, *left = NULL;
+
+	write_file(S.migrations, "1_slow.sql",
+		   "CREATE TABLE half (id int);\nSELECT pg_sleep(60);\n", 0644);
+	write_plan("app", NULL, NULL);
+
+	pid_t client = fork();
+	ck_assert_int_ge(client, 0);
+	if (client == 0)
+		_exit(test_deployctl(&S.daemon, NULL, "deploy app"));
+
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+				  "AND query LIKE '%%pg_sleep(60)%%' AND pid <> pg_backend_pid()",
+				  S.db),
+			 0);
+	for (int i = 0; i < 200; i++) {
+		_cleanup_free_ char *n = harness_pg_value(harness_pg_conninfo(), sql);
+		if (strcmp(n, "1") == 0)
+			break;
+		usleep(50 * 1000);
+	}
+	ck_assert_int_eq(harness_systemctl("kill --signal=SIGTERM %s", S.daemon.service_unit), 0);
+
+	int status;
+	ck_assert_int_eq(waitpid(client, &status, 0), client);
+	ck_assert_msg(WEXITSTATUS(status) == 10, "deploy exited %d, expected 10 (cancelled)",
+		      WEXITSTATUS(status));
+	left = harness_pg_value(harness_pg_conninfo(), sql);
+	ck_assert_str_eq(left, "0");
+	_cleanup_free_ char *half = harness_pg_value(
+		S.conninfo,
+		"SELECT count(*) FROM information_schema.tables WHERE table_name = 'half'");
+	ck_assert_str_eq(half, "0");
+}
+END_TEST
+
+START_TEST(test_the_daemon_exits_when_idle_and_the_next_request_activates_it_again)
+{
+	_cleanup_free_ char *out = NULL, *state = NULL;
+	TestDaemon quick;
+
+	test_daemon_setup(&quick, 1);
+	ck_assert_int_eq(test_deployctl(&quick, &out, "status"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "STATUS: none"));
+	for (int i = 0; i < 100; i++) {
+		free(state);
+		state = test_daemon_state(&quick);
+		if (strcmp(state, "inactive") == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	ck_assert_str_eq(state, "inactive");
+	free(out);
+	ck_assert_int_eq(test_deployctl(&quick, &out, "status"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "STATUS: none"));
+	test_daemon_teardown(&quick);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("daemon");
+	TCase *tc = tcase_create("deploys through the socket");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_a_deploy_stops_the_units_migrates_and_starts_them_again);
+	tcase_add_test(tc, test_an_idle_transaction_blocker_fails_the_deploy_fast_and_is_named);
+	tcase_add_test(tc, test_terminate_idle_clears_the_blocker_and_the_deploy_succeeds);
+	tcase_add_test(tc,
+		       test_an_unreachable_database_fails_preflight_and_leaves_the_units_running);
+	tcase_add_test(tc, test_a_unit_that_fails_to_start_fails_the_deploy_with_its_journal_lines);
+	tcase_add_test(tc, test_a_second_deploy_while_one_runs_is_refused_as_busy);
+	tcase_add_test(tc, test_a_peer_without_permission_is_refused_and_the_refusal_is_journaled);
+	tcase_add_test(tc, test_a_dry_run_reports_what_would_happen_and_changes_nothing);
+	tcase_add_test(tc, test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behind);
+	tcase_add_test(tc, test_the_daemon_exits_when_idle_and_the_next_request_activates_it_again);
+	suite_add_tcase(s, tc);
+
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

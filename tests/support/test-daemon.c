@@ -1,0 +1,206 @@
+/* test-daemon.c — see test-daemon.h. */
+#include "test-daemon.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "harness.h"
+#include "strv.h"
+
+static char *build_dir(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	ck_assert_int_gt(n, 0);
+	exe[n] = '\0';
+	/* build/tests/integration/test-x → build */
+	for (int i = 0; i < 3; i++) {
+		char *slash = strrchr(exe, '/');
+		ck_assert_ptr_nonnull(slash);
+		*slash = '\0';
+	}
+	return strdup(exe);
+}
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+	_cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	char buf[65536];
+	ssize_t n;
+
+	ck_assert_msg(in >= 0 && out >= 0, "copying %s to %s: %s", from, to, strerror(errno));
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(fchmod(out, mode), 0);
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+	char *p;
+
+	ck_assert_int_ge(asprintf(&p, "%s/%s", dir, name), 0);
+	return p;
+}
+
+void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec)
+{
+	_cleanup_free_ char *build = build_dir(), *from = NULL, *unit = NULL;
+
+	*d = (TestDaemon){.dir = harness_tmpdir()};
+	d->plans_dir = path_join(d->dir, "plans");
+	d->state_dir = path_join(d->dir, "state");
+	d->socket_path = path_join(d->dir, "deployd.sock");
+	d->deployd = path_join(d->dir, "deployd");
+	d->deployctl = path_join(d->dir, "deployctl");
+	ck_assert_int_eq(mkdir(d->plans_dir, 0755), 0);
+	ck_assert_int_eq(mkdir(d->state_dir, 0755), 0);
+	ck_assert_int_eq(chown(d->state_dir, harness_test_uid(), harness_test_gid()), 0);
+
+	from = path_join(build, "deployd");
+	copy_file(from, d->deployd, 0755);
+	free(from);
+	from = path_join(build, "deployctl");
+	copy_file(from, d->deployctl, 0755);
+
+	d->socket_unit = harness_unit_name("deployd", "socket");
+	d->service_unit = harness_unit_name("deployd", "service");
+	ck_assert_int_ge(asprintf(&unit,
+				  "[Unit]\nDescription=deployd test socket\n\n"
+				  "[Socket]\nListenStream=%s\nSocketMode=0666\n"
+				  "Service=%s\n",
+				  d->socket_path, d->service_unit),
+			 0);
+	harness_write_unit(d->socket_unit, unit);
+	free(unit);
+	ck_assert_int_ge(asprintf(&unit,
+				  "[Unit]\nDescription=deployd under test\nRequires=%s\n\n"
+				  "[Service]\nType=notify\nWatchdogSec=20s\n"
+				  "ExecStart=%s --plans %s --state-dir %s --idle-exit %u "
+				  "--log-target journal\n",
+				  d->socket_unit, d->deployd, d->plans_dir, d->state_dir,
+				  idle_exit_sec),
+			 0);
+	harness_write_unit(d->service_unit, unit);
+	harness_daemon_reload();
+	ck_assert_int_eq(harness_systemctl("start %s", d->socket_unit), 0);
+}
+
+void test_daemon_teardown(TestDaemon *d)
+{
+	harness_systemctl("stop %s %s", d->service_unit, d->socket_unit);
+	free(d->dir);
+	free(d->plans_dir);
+	free(d->state_dir);
+	free(d->socket_path);
+	free(d->deployd);
+	free(d->deployctl);
+	free(d->socket_unit);
+	free(d->service_unit);
+}
+
+void test_daemon_write_plan(TestDaemon *d, const char *name, const char *yaml)
+{
+	_cleanup_free_ char *file = NULL, *path = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+
+	ck_assert_int_ge(asprintf(&file, "%s.yaml", name), 0);
+	path = path_join(d->plans_dir, file);
+	f = fopen(path, "we");
+	ck_assert_msg(f, "creating %s: %s", path, strerror(errno));
+	ck_assert_int_ge(fputs(yaml, f), 0);
+	ck_assert_int_eq(fchmod(fileno(f), 0644), 0);
+}
+
+static int run_deployctl(TestDaemon *d, int uid, int gid, char **ret_output, const char *fmt,
+			 va_list ap)
+{
+	_cleanup_free_ char *args = NULL, *output = NULL;
+	_cleanup_strv_free_ char **argv = NULL;
+	int pipefd[2], status;
+	size_t len = 0;
+
+	ck_assert_int_ge(vasprintf(&args, fmt, ap), 0);
+	ck_assert_int_eq(strv_extend(&argv, d->deployctl), 0);
+	ck_assert_int_eq(strv_extend(&argv, "--socket"), 0);
+	ck_assert_int_eq(strv_extend(&argv, d->socket_path), 0);
+	ck_assert_int_eq(strv_extend(&argv, "--plans"), 0);
+	ck_assert_int_eq(strv_extend(&argv, d->plans_dir), 0);
+	for (char *save = NULL, *tok = strtok_r(args, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save))
+		ck_assert_int_eq(strv_extend(&argv, tok), 0);
+
+	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		if (gid >= 0 && (setgroups(0, NULL) < 0 || setgid((gid_t)gid) < 0))
+			_exit(127);
+		if (uid >= 0 && setuid((uid_t)uid) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	for (;;) {
+		char buf[4096];
+		ssize_t n = read(pipefd[0], buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		char *grown = realloc(output, len + (size_t)n + 1);
+		ck_assert_ptr_nonnull(grown);
+		output = grown;
+		memcpy(output + len, buf, (size_t)n);
+		len += (size_t)n;
+		output[len] = '\0';
+	}
+	close(pipefd[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	if (ret_output)
+		*ret_output = output ? TAKE_PTR(output) : strdup("");
+	ck_assert_msg(WIFEXITED(status), "deployctl %s died", args);
+	return WEXITSTATUS(status);
+}
+
+int test_deployctl(TestDaemon *d, char **ret_output, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int r = run_deployctl(d, -1, -1, ret_output, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int test_deployctl_as(TestDaemon *d, unsigned uid, unsigned gid, char **ret_output, const char *fmt,
+		      ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int r = run_deployctl(d, (int)uid, (int)gid, ret_output, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+char *test_daemon_state(TestDaemon *d)
+{
+	char *out = NULL;
+
+	harness_systemctl_output(&out, "show -p ActiveState --value %s", d->service_unit);
+	return out;
+}
