@@ -1,0 +1,216 @@
+/* The deploy pipeline: preflight, stop, idle, migrate, start (deploy.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "deploy-context.h"
+#include "deploy-hooks.h"
+#include "deploy-migrate.h"
+#include "deploy-units.h"
+#include "strv.h"
+
+typedef struct Deploy {
+	DeployContext ctx;
+	DeployMigrate *db;
+	UnitsManager *units; /* NULL when the plan has no units */
+} Deploy;
+
+static bool has_units(const Deploy *d)
+{
+	return d->ctx.plan->services.units && d->ctx.plan->services.units[0];
+}
+
+static DeployExit exit_for(int r, DeployExit otherwise)
+{
+	return r == -ECANCELED ? DEPLOY_EXIT_CANCELLED : otherwise;
+}
+
+static DeployExit preflight(Deploy *d)
+{
+	DeployContext *ctx = &d->ctx;
+	const Plan *plan = ctx->plan;
+	DeployMigrateOptions o = {
+		.deploy_id = ctx->req->id,
+		.release = ctx->req->release,
+		.cancel_fd = ctx->cancel_fd,
+		.dry_run = ctx->req->dry_run,
+	};
+	DeployExit x;
+	int r;
+
+	r = deploy_migrate_new(plan, &o, ctx->sink, ctx->userdata, &d->db);
+	if (r < 0)
+		return DEPLOY_EXIT_INTERNAL;
+	x = deploy_migrate_preflight(d->db);
+	if (x != DEPLOY_EXIT_OK)
+		return x;
+	if (ctx->terminate_idle) {
+		x = deploy_migrate_idle_preflight(d->db, plan->idle_transactions.older_than);
+		if (x != DEPLOY_EXIT_OK)
+			return x;
+	}
+
+	if (has_units(d)) {
+		r = units_connect(plan->services.bus, &d->units);
+		if (r < 0) {
+			deploy_emit(ctx, deploy_event(ctx, EVENT_DEPLOY_FAILED, LOG_ERR,
+						      "Cannot reach the %s service manager: %s.",
+						      plan_bus_to_string(plan->services.bus),
+						      strerror(-r)));
+			return DEPLOY_EXIT_PREFLIGHT;
+		}
+		r = deploy_units_check(ctx, d->units);
+		if (r < 0)
+			return exit_for(r, DEPLOY_EXIT_PREFLIGHT);
+	}
+
+	if (ctx->req->dry_run)
+		return DEPLOY_EXIT_OK;
+	r = deploy_hooks_run(ctx, "before_stop", &plan->hooks.before_stop);
+	return r < 0 ? exit_for(r, DEPLOY_EXIT_PREFLIGHT) : DEPLOY_EXIT_OK;
+}
+
+/* After a failure past preflight: the units stay stopped unless the plan says otherwise. */
+static DeployExit fail(Deploy *d, DeployExit x, const char *what)
+{
+	DeployContext *ctx = &d->ctx;
+	bool restart = x != DEPLOY_EXIT_CANCELLED && has_units(d) &&
+		       ctx->plan->on_failure == PLAN_ON_FAILURE_START;
+	_cleanup_free_ char *message = NULL;
+
+	if (restart) {
+		deploy_phase_begin(ctx, DEPLOY_PHASE_START);
+		deploy_phase_end(ctx, deploy_units_start(ctx, d->units) >= 0);
+	}
+	if (asprintf(&message, "Deploy %s of plan %s %s: %s; %s.", ctx->req->id, ctx->plan->name,
+		     x == DEPLOY_EXIT_CANCELLED ? "was cancelled" : "failed", what,
+		     !has_units(d) ? "no units were involved"
+		     : restart	   ? "on_failure: start brought the units back"
+				   : "the units are left stopped") < 0)
+		message = NULL;
+	return deploy_finish(ctx, x, message ?: "Deploy failed.");
+}
+
+static DeployExit run(Deploy *d)
+{
+	DeployContext *ctx = &d->ctx;
+	const Plan *plan = ctx->plan;
+	DeployExit x;
+	int r;
+
+	deploy_phase_begin(ctx, DEPLOY_PHASE_PREFLIGHT);
+	x = preflight(d);
+	deploy_phase_end(ctx, x == DEPLOY_EXIT_OK);
+	if (x != DEPLOY_EXIT_OK)
+		return deploy_finish(ctx, x,
+				     x == DEPLOY_EXIT_BUSY
+					     ? "Another deploy holds the deploy lock; nothing was "
+					       "touched."
+				     : x == DEPLOY_EXIT_CANCELLED
+					     ? "The deploy was cancelled in preflight; nothing was "
+					       "touched."
+					     : "Preflight failed; nothing was touched and the "
+					       "services are still running.");
+	if (ctx->req->dry_run) {
+		_cleanup_free_ char *units = NULL, *message = NULL;
+		if (strv_join(plan->services.units, ", ", &units) < 0 ||
+		    asprintf(&message,
+			     "Dry run of plan %s: would stop %s, %sapply %zu pending migration%s, "
+			     "then start the units again. Nothing was changed.",
+			     plan->name, units[0] ? units : "no units",
+			     ctx->terminate_idle ? "terminate idle transactions, " : "",
+			     deploy_migrate_n_pending(d->db),
+			     deploy_migrate_n_pending(d->db) == 1 ? "" : "s") < 0)
+			message = NULL;
+		return deploy_finish(ctx, DEPLOY_EXIT_OK, message ?: "Dry run finished.");
+	}
+
+	if (has_units(d)) {
+		deploy_phase_begin(ctx, DEPLOY_PHASE_STOP);
+		r = deploy_units_stop(ctx, d->units);
+		deploy_phase_end(ctx, r >= 0);
+		if (r < 0)
+			return fail(d, exit_for(r, DEPLOY_EXIT_STOP), "stopping the units failed");
+	}
+
+	if (ctx->terminate_idle) {
+		deploy_phase_begin(ctx, DEPLOY_PHASE_IDLE);
+		x = deploy_migrate_idle_terminate(d->db, plan->idle_transactions.older_than);
+		deploy_phase_end(ctx, x == DEPLOY_EXIT_OK);
+		if (x != DEPLOY_EXIT_OK)
+			return fail(d, x, "terminating idle transactions failed");
+	}
+
+	deploy_phase_begin(ctx, DEPLOY_PHASE_MIGRATE);
+	x = deploy_migrate_apply(d->db);
+	if (x == DEPLOY_EXIT_OK) {
+		r = deploy_hooks_run(ctx, "after_migrate", &plan->hooks.after_migrate);
+		if (r < 0)
+			x = exit_for(r, DEPLOY_EXIT_MIGRATE);
+	}
+	deploy_phase_end(ctx, x == DEPLOY_EXIT_OK);
+	if (x != DEPLOY_EXIT_OK)
+		return fail(d, x, "migrating failed");
+
+	if (has_units(d)) {
+		deploy_phase_begin(ctx, DEPLOY_PHASE_START);
+		r = deploy_units_start(ctx, d->units);
+		deploy_phase_end(ctx, r >= 0);
+		if (r < 0)
+			return deploy_finish(ctx, exit_for(r, DEPLOY_EXIT_START),
+					     "The migrations are applied, but a unit did not come "
+					     "up; see its unit-failed entry.");
+	}
+	r = deploy_hooks_run(ctx, "after_start", &plan->hooks.after_start);
+	if (r < 0)
+		return deploy_finish(ctx, exit_for(r, DEPLOY_EXIT_START),
+				     "The deploy is in place, but the after_start hook failed.");
+
+	_cleanup_free_ char *message = NULL;
+	if (asprintf(&message,
+		     "Deploy %s of plan %s succeeded: %zu migration%s applied, %zu unit%s "
+		     "restarted.",
+		     ctx->req->id, plan->name, deploy_migrate_n_pending(d->db),
+		     deploy_migrate_n_pending(d->db) == 1 ? "" : "s",
+		     strv_length(plan->services.units),
+		     strv_length(plan->services.units) == 1 ? "" : "s") < 0)
+		message = NULL;
+	return deploy_finish(ctx, DEPLOY_EXIT_OK, message ?: "Deploy succeeded.");
+}
+
+DeployExit deploy_run(const Plan *plan, const DeployRequest *req, int cancel_fd, EventSink sink,
+		      void *userdata)
+{
+	Deploy d = {
+		.ctx =
+			{
+				.plan = plan,
+				.req = req,
+				.cancel_fd = cancel_fd,
+				.sink = sink,
+				.userdata = userdata,
+				.phase = DEPLOY_PHASE_PREFLIGHT,
+				.started = now_usec(CLOCK_MONOTONIC),
+				.terminate_idle = req->terminate_idle >= 0
+							  ? req->terminate_idle > 0
+							  : plan->idle_transactions.terminate,
+			},
+	};
+	Event *ev = deploy_event(&d.ctx, EVENT_DEPLOY_STARTED, LOG_NOTICE,
+				 "Deploy %s of plan %s started%s%s%s.", req->id, plan->name,
+				 req->release ? " (release " : "", req->release ?: "",
+				 req->release ? ")" : "");
+
+	if (ev && (event_add(ev, "DEPLOY_RELEASE", "%s", req->release ?: "") < 0 ||
+		   event_add(ev, "REQUESTER_UID", "%u", (unsigned)req->requester_uid) < 0 ||
+		   event_add(ev, "DEPLOY_DRY_RUN", "%s", req->dry_run ? "yes" : "no") < 0))
+		ev = event_free(ev);
+	deploy_emit(&d.ctx, ev);
+
+	DeployExit x = run(&d);
+	/* Closing the sessions frees the deploy lock: only now may another deploy begin. */
+	deploy_migrate_free(d.db);
+	units_manager_free(d.units);
+	return x;
+}
