@@ -8,6 +8,8 @@
 #include "deploy.h"
 #include "deploy-migrate.h"
 #include "duration.h"
+#include "idle-event.h"
+#include "idle.h"
 #include "migrations-command.h"
 #include "migrations.h"
 #include "pg.h"
@@ -20,6 +22,7 @@ struct DeployMigrate {
 	char *release;
 	char *applied_by;
 	usec_t command_timeout;
+	bool dry_run;
 	EventSink sink;
 	void *userdata;
 	PgWaitHooks hooks;
@@ -72,6 +75,7 @@ int deploy_migrate_new(const Plan *plan, const DeployMigrateOptions *o, EventSin
 		.plan = plan,
 		.command_timeout =
 			o->command_timeout ?: migrations_command_timeout(&plan->database),
+		.dry_run = o->dry_run,
 		.sink = sink,
 		.userdata = userdata,
 		.hooks =
@@ -167,6 +171,21 @@ static void emit(DeployMigrate *m, EventType type, DeployPhase phase, int priori
 oom:
 	/* Reported as an internal error by the phase that emitted it. */
 	m->out_of_memory = true;
+}
+
+/* Sends an event built elsewhere (consumed), with DEPLOY_ID and DEPLOY_PLAN added. */
+static void send_event(DeployMigrate *m, Event *ev)
+{
+	_cleanup_(event_freep) Event *owned = ev;
+
+	if (!m->sink)
+		return;
+	if (event_add(owned, "DEPLOY_ID", "%s", m->deploy_id) < 0 ||
+	    event_add(owned, "DEPLOY_PLAN", "%s", m->plan->name ?: "") < 0) {
+		m->out_of_memory = true;
+		return;
+	}
+	m->sink(owned, m->userdata);
 }
 
 static DeployExit preflight_failed(DeployMigrate *m, DeployExit exit, const char *message)
@@ -297,6 +316,35 @@ static DeployExit preflight_history(DeployMigrate *m)
 	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
 }
 
+/* A dry run's account of what the migrate phase would do. */
+static void report_pending(DeployMigrate *m)
+{
+	_cleanup_free_ char *command = NULL;
+
+	if (m->plan->migrations.command) {
+		if (strv_join(m->plan->migrations.command, " ", &command) < 0) {
+			m->out_of_memory = true;
+			return;
+		}
+		emit(m, EVENT_MIGRATION_PENDING, DEPLOY_PHASE_PREFLIGHT, LOG_INFO,
+		     (const Field[]){{"MIGRATION_NAME", command}, {}},
+		     "Would run the migration command %s.", command);
+		return;
+	}
+	for (size_t i = 0; i < m->n_pending; i++) {
+		const Migration *mig = m->pending[i];
+		char version[32];
+
+		snprintf(version, sizeof(version), "%lld", (long long)mig->version);
+		emit(m, EVENT_MIGRATION_PENDING, DEPLOY_PHASE_PREFLIGHT, LOG_INFO,
+		     (const Field[]){{"MIGRATION_VERSION", version},
+				     {"MIGRATION_NAME", mig->name},
+				     {"MIGRATION_FILE", mig->path},
+				     {}},
+		     "Would apply migration %s.", mig->filename);
+	}
+}
+
 DeployExit deploy_migrate_preflight(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
@@ -339,10 +387,82 @@ DeployExit deploy_migrate_preflight(DeployMigrate *m)
 		if (x != DEPLOY_EXIT_OK)
 			return x;
 	}
+	if (m->dry_run)
+		report_pending(m);
 	if (m->out_of_memory)
 		return DEPLOY_EXIT_INTERNAL;
 	m->preflight_done = true;
 	return DEPLOY_EXIT_OK;
+}
+
+/* The deploy's own sessions, which the terminator must spare (its connection is spared
+ * anyway). */
+static IdleFilter own_sessions_spared(const DeployMigrate *m, usec_t older_than, int pids[static 1])
+{
+	pids[0] = PQbackendPID(m->lock_conn);
+	return (IdleFilter){.older_than = older_than, .exclude_pids = pids, .n_exclude_pids = 1};
+}
+
+static void report_idle(DeployMigrate *m, const IdleSessions *s, EventType type, DeployPhase phase)
+{
+	for (size_t i = 0; i < s->n_sessions; i++) {
+		Event *ev = NULL;
+		if (idle_session_to_event(&s->sessions[i], type, phase, &ev) < 0) {
+			m->out_of_memory = true;
+			continue;
+		}
+		send_event(m, ev);
+	}
+}
+
+DeployExit deploy_migrate_idle_preflight(DeployMigrate *m, usec_t older_than)
+{
+	_cleanup_(idle_sessions_freep) IdleSessions *found = NULL;
+	_cleanup_free_ char *error = NULL, *message = NULL;
+	int pids[1], r;
+
+	if (!m->preflight_done)
+		return DEPLOY_EXIT_INTERNAL;
+	/* Even a dry run checks the right to terminate: it tells whether the real run would. */
+	r = idle_check_privileges(m->conn, true, &error);
+	if (r >= 0 && m->dry_run) {
+		IdleFilter filter = own_sessions_spared(m, older_than, pids);
+		r = idle_list(m->conn, &filter, &found, &error);
+	}
+	if (r == -ENOMEM)
+		return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+	if (r < 0) {
+		if (asprintf(&message,
+			     "Preflight failed, nothing was touched: idle transactions cannot be "
+			     "terminated: %s.",
+			     error ?: strerror(-r)) < 0)
+			message = NULL;
+		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+	}
+	if (found)
+		report_idle(m, found, EVENT_IDLE_FOUND, DEPLOY_PHASE_PREFLIGHT);
+	return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+}
+
+DeployExit deploy_migrate_idle_terminate(DeployMigrate *m, usec_t older_than)
+{
+	_cleanup_(idle_sessions_freep) IdleSessions *terminated = NULL;
+	_cleanup_free_ char *error = NULL;
+	int pids[1], r;
+
+	if (!m->preflight_done)
+		return DEPLOY_EXIT_INTERNAL;
+	IdleFilter filter = own_sessions_spared(m, older_than, pids);
+	r = idle_terminate(m->conn, &filter, &terminated, &error);
+	if (r == -ENOMEM)
+		return DEPLOY_EXIT_INTERNAL;
+	if (r < 0) {
+		emit(m, EVENT_DEPLOY_FAILED, DEPLOY_PHASE_IDLE, LOG_ERR, NULL,
+		     "Idle transactions could not be terminated: %s.", error ?: strerror(-r));
+		return DEPLOY_EXIT_MIGRATE;
+	}
+	report_idle(m, terminated, EVENT_IDLE_TERMINATED, DEPLOY_PHASE_IDLE);
+	return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
 }
 
 static void on_started(const Migration *mig, void *userdata)

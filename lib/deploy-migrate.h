@@ -10,7 +10,14 @@
  * message names it), PREFLIGHT, MIGRATE, CANCELLED or INTERNAL.  Sessions are named
  * deployd/DEPLOY_ID, a migration command's deployd-migrate/DEPLOY_ID.  deploy_migrate_free()
  * closes the sessions, which frees the deploy lock.  deploy_migrate_run() runs both phases for
- * a plan without units, framed by phase-started/phase-finished events. */
+ * a plan without units, framed by phase-started/phase-finished events.
+ *
+ * A dry run (options.dry_run) takes the lock and reads the history like a real one, then
+ * reports each pending migration as a migration-pending event.  The idle-transaction
+ * terminator runs on the migration session: deploy_migrate_idle_preflight() checks in the
+ * preflight that the role may see and signal other roles' sessions (and in a dry run lists
+ * those it would end as idle-found events); deploy_migrate_idle_terminate() is the idle
+ * phase, one idle-terminated event per session, never one of the deploy's own. */
 #pragma once
 
 #include "event.h"
@@ -31,6 +38,7 @@ typedef struct DeployMigrateOptions {
 	int (*tick)(void *userdata);
 	usec_t tick_interval;
 	void *tick_userdata;
+	bool dry_run; /* preflight reports what would be done (migration-pending, idle-found) */
 } DeployMigrateOptions;
 
 typedef struct DeployMigrate DeployMigrate;
@@ -48,6 +56,14 @@ static inline void deploy_migrate_freep(DeployMigrate **m)
 DeployExit deploy_migrate_preflight(DeployMigrate *m);
 /* Only after a successful preflight. */
 DeployExit deploy_migrate_apply(DeployMigrate *m);
+/* After a successful preflight, when idle transactions are to be terminated: PREFLIGHT (with a
+ * deploy-failed event naming the missing role and its GRANT) when the role may not see or
+ * signal other roles' sessions. */
+DeployExit deploy_migrate_idle_preflight(DeployMigrate *m, usec_t older_than);
+/* The idle phase: terminates sessions idle in transaction for longer than older_than.
+ * MIGRATE when that fails (the units are stopped by then: the deploy cannot go on). */
+DeployExit deploy_migrate_idle_terminate(DeployMigrate *m, usec_t older_than);
+
 /* Pending directory migrations found by the preflight. */
 size_t deploy_migrate_n_pending(const DeployMigrate *m);
 /* The backend pid of the session that runs directory migrations (0 before the preflight

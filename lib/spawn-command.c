@@ -10,12 +10,10 @@
 
 #include "cleanup.h"
 #include "spawn-command.h"
-#include "utf8.h"
+#include "text-sanitize.h"
 
 /* After the program ended, how long output of strays still holding its pipes is awaited. */
 #define SPAWN_DRAIN_USEC (1 * USEC_PER_SEC)
-
-static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
 typedef struct LineBuffer {
 	int fd;
@@ -60,31 +58,26 @@ int spawn_find_program(const char *argv0, const char *path_list, char **ret)
 	return -ENOENT;
 }
 
-/* Hands text over as one line, valid UTF-8 without NUL. */
+/* Hands text over as one line made safe by text_sanitize().  A NUL would end the string
+ * early: it goes in as a byte that is never UTF-8, so it too comes out as U+FFFD. */
 static void emit(const SpawnOptions *o, SpawnStream stream, const char *text, size_t len)
 {
-	char out[SPAWN_LINE_MAX * 3 + 1];
-	size_t n = 0;
+	char raw[SPAWN_LINE_MAX + 1];
+	_cleanup_free_ char *line = NULL;
 
+	if (!o->output)
+		return;
 	if (len > 0 && text[len - 1] == '\r')
 		len--;
-	while (len > 0) {
-		size_t good = utf8_find_invalid(text, len);
-		const char *nul = memchr(text, '\0', good);
-		if (nul)
-			good = (size_t)(nul - text);
-		memcpy(out + n, text, good);
-		n += good;
-		if (good == len)
-			break;
-		memcpy(out + n, replacement, 3);
-		n += 3;
-		text += good + 1;
-		len -= good + 1;
-	}
-	out[n] = '\0';
-	if (o->output)
-		o->output(stream, out, o->userdata);
+	memcpy(raw, text, len);
+	raw[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if (raw[i] == '\0')
+			raw[i] = (char)0xFF;
+	/* Out of memory, the line cannot be handed over; the program's outcome still is. */
+	if (text_sanitize(raw, 0, 0, &line) < 0)
+		return;
+	o->output(stream, line, o->userdata);
 }
 
 /* Hands over every complete line; a full buffer without a line break goes as one piece, cut

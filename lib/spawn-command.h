@@ -5,7 +5,8 @@
  * process group, with stdin /dev/null, no other inherited fd, default signal handling, in
  * working_directory.  Its stdout and stderr are read as they come and handed over line by line
  * (without the line break and a trailing CR; a line longer than SPAWN_LINE_MAX is handed over
- * in pieces, cut between characters; NUL and invalid UTF-8 become U+FFFD).  When the timeout
+ * in pieces, cut between characters; then made safe by text_sanitize(): invalid UTF-8, NUL
+ * and control characters become U+FFFD, tabs a space).  When the timeout
  * passes or cancel_fd becomes readable the process group gets SIGTERM, then SIGKILL after
  * SPAWN_KILL_GRACE_USEC.  While it runs, tick (if set) is called every tick_interval; a
  * negative return stops the program like the cancel fd.  When the program ends, whatever is

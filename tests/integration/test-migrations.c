@@ -695,6 +695,119 @@ START_TEST(test_a_cancel_before_the_deploy_starts_touches_nothing)
 }
 END_TEST
 
+START_TEST(test_a_dry_run_reports_what_it_would_apply_and_changes_nothing)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
+
+	write_migration(f, "1_one.sql", "CREATE TABLE one (id int);\n");
+	write_migration(f, "2_two.sql", "CREATE TABLE two (id int);\n");
+	new_deploy_id(f->deploy_id);
+	f->options.deploy_id = f->deploy_id;
+	f->options.dry_run = true;
+	ck_assert_int_eq(deploy_migrate_new(&f->plan, &f->options, record, &f->events, &m), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(m), DEPLOY_EXIT_OK);
+
+	ck_assert_uint_eq(count_events(&f->events, EVENT_MIGRATION_PENDING), 2);
+	const Recorded *second = find_event(&f->events, EVENT_MIGRATION_PENDING, 1);
+	ck_assert_str_eq(field(second, "MIGRATION_VERSION"), "2");
+	ck_assert_str_eq(field(second, "MIGRATION_NAME"), "two");
+	ck_assert_str_eq(second->message, "Would apply migration 2_two.sql.");
+	assert_value(f, "f", "SELECT to_regclass('deployd_schema_migrations') IS NOT NULL");
+	assert_value(f, "f", "SELECT to_regclass('one') IS NOT NULL");
+}
+END_TEST
+
+/* A session of the application role, idle in a transaction. */
+static PGconn *idle_in_transaction(void)
+{
+	PGconn *conn = harness_pg_connect(harness_app_user_conninfo());
+
+	PQclear(harness_pg_query(conn, "BEGIN"));
+	PQclear(harness_pg_query(conn, "SELECT 1"));
+	return conn;
+}
+
+static bool has_idle_event(const Events *e, EventType type, int pid)
+{
+	char expected[32];
+
+	snprintf(expected, sizeof(expected), "%d", pid);
+	for (size_t i = 0; i < e->n; i++)
+		if (e->list[i].type == type &&
+		    strcmp(field(&e->list[i], "IDLE_PID"), expected) == 0)
+			return true;
+	return false;
+}
+
+START_TEST(test_idle_transactions_are_listed_in_a_dry_run_and_terminated_for_real)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	_cleanup_(deploy_migrate_freep) DeployMigrate *dry = NULL, *real = NULL;
+	_cleanup_(PQfinishp) PGconn *idle = idle_in_transaction();
+	int idle_pid = PQbackendPID(idle);
+
+	write_migration(f, "1_one.sql", "CREATE TABLE one (id int);\n");
+	usleep(300 * 1000);
+
+	new_deploy_id(f->deploy_id);
+	f->options.deploy_id = f->deploy_id;
+	f->options.dry_run = true;
+	ck_assert_int_eq(deploy_migrate_new(&f->plan, &f->options, record, &f->events, &dry), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(dry), DEPLOY_EXIT_OK);
+	ck_assert_int_eq(deploy_migrate_idle_preflight(dry, 100 * USEC_PER_MSEC), DEPLOY_EXIT_OK);
+	ck_assert(has_idle_event(&f->events, EVENT_IDLE_FOUND, idle_pid));
+	ck_assert_int_eq(PQstatus(idle), CONNECTION_OK);
+	dry = deploy_migrate_free(dry);
+
+	events_clear(&f->events);
+	new_deploy_id(f->deploy_id);
+	f->options.dry_run = false;
+	ck_assert_int_eq(deploy_migrate_new(&f->plan, &f->options, record, &f->events, &real), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(real), DEPLOY_EXIT_OK);
+	ck_assert_int_eq(deploy_migrate_idle_preflight(real, 100 * USEC_PER_MSEC), DEPLOY_EXIT_OK);
+	ck_assert_uint_eq(count_events(&f->events, EVENT_IDLE_FOUND), 0);
+	ck_assert_int_eq(deploy_migrate_idle_terminate(real, 100 * USEC_PER_MSEC), DEPLOY_EXIT_OK);
+	ck_assert(has_idle_event(&f->events, EVENT_IDLE_TERMINATED, idle_pid));
+	_cleanup_free_ char *gone = NULL;
+	ck_assert_int_ge(
+		asprintf(&gone, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", idle_pid),
+		0);
+	assert_value(f, "0", gone);
+
+	/* The deploy's own sessions were spared: it holds the lock and migrates. */
+	ck_assert_int_eq(deploy_migrate_apply(real), DEPLOY_EXIT_OK);
+	assert_history(f, "1");
+}
+END_TEST
+
+START_TEST(test_a_role_that_may_not_end_idle_transactions_fails_the_preflight)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
+	_cleanup_free_ char *role = NULL, *sql = NULL, *conninfo = NULL;
+
+	ck_assert_int_ge(asprintf(&role, "r_%s", f->schema + 2), 0);
+	ck_assert_int_ge(asprintf(&sql, "CREATE ROLE %s LOGIN; GRANT USAGE ON SCHEMA %s TO %s",
+				  role, f->schema, role),
+			 0);
+	_cleanup_free_ char *superuser_in_app = NULL;
+	ck_assert_int_ge(asprintf(&superuser_in_app, "%s dbname=app", harness_pg_conninfo()), 0);
+	harness_pg_exec(superuser_in_app, sql);
+	ck_assert_int_ge(asprintf(&conninfo, "%s user=%s", f->conninfo, role), 0);
+	f->plan.database.conninfo = conninfo;
+
+	new_deploy_id(f->deploy_id);
+	f->options.deploy_id = f->deploy_id;
+	ck_assert_int_eq(deploy_migrate_new(&f->plan, &f->options, record, &f->events, &m), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(m), DEPLOY_EXIT_OK);
+	ck_assert_int_eq(deploy_migrate_idle_preflight(m, 100 * USEC_PER_MSEC),
+			 DEPLOY_EXIT_PREFLIGHT);
+	const Recorded *failed = find_event(&f->events, EVENT_DEPLOY_FAILED, 0);
+	ck_assert_msg(strstr(failed->message, "GRANT pg_read_all_stats"), "%s", failed->message);
+}
+END_TEST
+
 typedef struct Watch {
 	DeployMigrate *deploy;
 	const char *conninfo;
@@ -962,6 +1075,9 @@ int main(void)
 	tcase_add_test(tc,
 		       test_a_command_migration_gets_its_environment_and_its_output_is_streamed);
 	tcase_add_test(tc, test_the_tick_runs_while_a_migration_runs_and_finds_its_session);
+	tcase_add_test(tc, test_a_dry_run_reports_what_it_would_apply_and_changes_nothing);
+	tcase_add_test(tc, test_idle_transactions_are_listed_in_a_dry_run_and_terminated_for_real);
+	tcase_add_test(tc, test_a_role_that_may_not_end_idle_transactions_fails_the_preflight);
 	tcase_add_test(tc, test_a_command_failing_or_killed_is_a_failed_migration);
 	tcase_add_test(tc, test_the_tick_runs_while_a_command_runs);
 	tcase_add_test(tc, test_sessions_a_command_leaves_behind_are_terminated);

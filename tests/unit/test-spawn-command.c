@@ -136,15 +136,16 @@ START_TEST(test_a_long_line_is_split_not_lost)
 }
 END_TEST
 
-START_TEST(test_invalid_utf8_and_nul_are_replaced)
+START_TEST(test_invalid_utf8_nul_and_control_characters_are_replaced)
 {
 	_cleanup_(output_done) Output out = {};
 
-	run_sh("printf 'a\\377b\\000c\\n'", &out, 0, -1);
+	run_sh("printf 'a\\377b\\000c\\033[31md\\te\\n'", &out, 0, -1);
 	ck_assert_uint_eq(strv_length(out.stdout_lines), 1);
 	ck_assert_str_eq(out.stdout_lines[0], "a\xEF\xBF\xBD"
 					      "b\xEF\xBF\xBD"
-					      "c");
+					      "c\xEF\xBF\xBD"
+					      "[31md e");
 }
 END_TEST
 
@@ -326,7 +327,7 @@ int main(void)
 	tcase_add_test(tc, test_exit_status_is_reported);
 	tcase_add_test(tc, test_death_by_signal_is_reported);
 	tcase_add_test(tc, test_a_long_line_is_split_not_lost);
-	tcase_add_test(tc, test_invalid_utf8_and_nul_are_replaced);
+	tcase_add_test(tc, test_invalid_utf8_nul_and_control_characters_are_replaced);
 	tcase_add_test(tc, test_the_environment_is_exactly_the_one_given);
 	tcase_add_test(tc, test_it_runs_in_the_working_directory_without_inherited_fds);
 	tcase_add_test(tc, test_a_missing_program_is_an_error);
