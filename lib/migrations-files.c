@@ -191,8 +191,9 @@ static bool is_header_line(const char *line, const char *end)
 	return p == end || (end - p >= 2 && p[0] == '-' && p[1] == '-');
 }
 
-int migrations_parse_directives(const char *path, const char *sql, size_t size,
-				MigrationDirectives *ret, char **ret_error)
+/* The directives of a file's text; errors name PATH:LINE. */
+static int parse_directives(const char *path, const char *sql, size_t size,
+			    MigrationDirectives *ret, char **ret_error)
 {
 	MigrationDirectives d = {};
 	const char *p = sql, *end = sql + size;
@@ -270,7 +271,7 @@ int migrations_parse(const char *path, const char *sql, size_t size, Migration *
 		return fail(ret_error, -EINVAL, "%s:%u: not valid UTF-8", path,
 			    migrations_line_of_offset(sql, size, bad));
 
-	r = migrations_parse_directives(path, sql, size, &m.directives, ret_error);
+	r = parse_directives(path, sql, size, &m.directives, ret_error);
 	if (r < 0)
 		return r;
 	r = sql_split(sql, size, &m.statements, &m.n_statements);

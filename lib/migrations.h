@@ -66,9 +66,6 @@ int migrations_filename_parse(const char *filename, int64_t *ret_version, char *
  * directives, statements.  On failure *ret_error is "PATH[:LINE]: reason". */
 int migrations_parse(const char *path, const char *sql, size_t size, Migration *ret,
 		     char **ret_error);
-/* The directives of a file's text; errors as above. */
-int migrations_parse_directives(const char *path, const char *sql, size_t size,
-				MigrationDirectives *ret, char **ret_error);
 
 /* Every migration file of directory, ordered by version.  Files are read (and checksummed)
  * here once: what is applied later is exactly what was checked. */

@@ -31,13 +31,6 @@ void pg_error_done(PgError *e)
 	*e = (PgError){};
 }
 
-void pg_error_move(PgError *dst, PgError *src)
-{
-	pg_error_done(dst);
-	*dst = *src;
-	*src = (PgError){};
-}
-
 int pg_error_set(PgError *e, PgErrorKind kind, const char *fmt, ...)
 {
 	va_list ap;

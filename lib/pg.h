@@ -56,8 +56,6 @@ typedef struct PgError {
 
 /* Frees the strings and resets *e to PG_ERROR_NONE. */
 void pg_error_done(PgError *e);
-/* Moves *src into *dst (dst is reset first); src is left as PG_ERROR_NONE. */
-void pg_error_move(PgError *dst, PgError *src);
 /* Sets a client-side error (no SQLSTATE); returns -ENOMEM when even that fails, else 0. */
 int pg_error_set(PgError *e, PgErrorKind kind, const char *fmt, ...) _printf_(3, 4);
 /* The kind a server error has, from its SQLSTATE and (for 57014) its primary message. */
