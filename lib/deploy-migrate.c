@@ -1,10 +1,13 @@
 /* Preflight and migrate phases: modules' outcomes turned into events (deploy-migrate.h). */
+#include <poll.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 
 #include "deploy-lock.h"
+#include "deploy-lockwatch.h"
 #include "deploy.h"
 #include "deploy-migrate.h"
 #include "duration.h"
@@ -25,7 +28,9 @@ struct DeployMigrate {
 	bool dry_run;
 	EventSink sink;
 	void *userdata;
-	PgWaitHooks hooks;
+	PgWaitHooks hooks;	   /* the caller's: cancel fd and its own tick */
+	PgWaitHooks watched_hooks; /* while a migration runs: the lock watch's tick too */
+	DeployLockwatch *watch;
 
 	char *application_name;
 	char *conninfo; /* holds the password: never shown */
@@ -108,6 +113,7 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 	 * terminates it.  Closing the lock session frees the deploy lock. */
 	pg_session_abandon(&m->conn, m->lock_conn);
 	pg_session_abandon(&m->lock_conn, NULL);
+	deploy_lockwatch_free(m->watch);
 	migrations_free(m->files, m->n_files);
 	free(m->pending);
 	free(m->deploy_id);
@@ -537,6 +543,65 @@ static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 		     extra ?: "");
 }
 
+/* The delay before retry attempt (1-based): lock_retry_delay doubling each time, plus up to
+ * a tenth of jitter so that deploys retrying against one blocker do not march in step. */
+static usec_t retry_delay(const PlanMigrations *pm, unsigned attempt)
+{
+	usec_t delay = pm->lock_retry_delay;
+
+	for (unsigned i = 1; i < attempt && delay < USEC_PER_HOUR; i++)
+		delay *= 2;
+	return delay + (delay / 10) * (usec_t)random() / RAND_MAX;
+}
+
+/* Waits delay unless cancelled first: 0, or -ECANCELED. */
+static int wait_or_cancel(const DeployMigrate *m, usec_t delay)
+{
+	struct pollfd p = {.fd = m->hooks.cancel_fd, .events = POLLIN};
+	usec_t deadline = now_usec(CLOCK_MONOTONIC) + delay;
+
+	for (;;) {
+		usec_t now = now_usec(CLOCK_MONOTONIC);
+		if (now >= deadline)
+			return 0;
+		int r = poll(&p, m->hooks.cancel_fd >= 0 ? 1 : 0,
+			     (int)((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC));
+		if (r > 0)
+			return -ECANCELED;
+	}
+}
+
+/* A lock timeout may be retried while attempts remain and the retries, delay included,
+ * stay within statement_timeout (0: no such bound). */
+static bool may_retry(const DeployMigrate *m, const MigrationFailure *f, unsigned attempt,
+		      usec_t waited, usec_t delay)
+{
+	const PlanMigrations *pm = &m->plan->migrations;
+	usec_t bound = m->plan->database.statement_timeout;
+
+	return f->migration && f->error.kind == PG_ERROR_LOCK_TIMEOUT &&
+	       attempt <= pm->lock_retries && (bound == 0 || waited + delay < bound);
+}
+
+static void report_retry(DeployMigrate *m, const Migration *mig, unsigned attempt, usec_t delay)
+{
+	char version[32], ms[32], nth[16];
+	char delay_text[DURATION_FORMAT_MAX];
+
+	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(delay / USEC_PER_MSEC));
+	snprintf(nth, sizeof(nth), "%u", attempt);
+	emit(m, EVENT_MIGRATION_RETRY, DEPLOY_PHASE_MIGRATE, LOG_WARNING,
+	     (const Field[]){{"MIGRATION_VERSION", version},
+			     {"MIGRATION_NAME", mig->name},
+			     {"RETRY_ATTEMPT", nth},
+			     {"RETRY_DELAY_MS", ms},
+			     {}},
+	     "Migration %s hit the lock timeout; retrying it in %s (retry %u of %u).",
+	     mig->filename, duration_format(delay, delay_text), attempt,
+	     m->plan->migrations.lock_retries);
+}
+
 static DeployExit apply_directory(DeployMigrate *m)
 {
 	MigrationsObserver observer = {
@@ -548,22 +613,57 @@ static DeployExit apply_directory(DeployMigrate *m)
 		.table = m->table,
 		.deploy_id = m->deploy_id,
 		.applied_by = m->applied_by,
-		.hooks = &m->hooks,
+		.hooks = &m->watched_hooks,
 		.observer = &observer,
 	};
-	_cleanup_(migration_failure_done) MigrationFailure f = {};
+	const Migration *retrying = NULL;
+	size_t done = 0;
+	usec_t waited = 0;
 	int r;
 
-	r = migrations_apply(m->conn, m->pending, m->n_pending, &o, &f);
-	if (r >= 0)
-		return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
-	report_failure(m, &f);
-	/* A statement the server would not cancel in time must not keep waiting on a lock. */
-	if (m->conn && PQtransactionStatus(m->conn) == PQTRANS_ACTIVE)
-		pg_session_abandon(&m->conn, m->lock_conn);
-	if (r == -ENOMEM)
+	if (m->watch && deploy_lockwatch_watch_pid(m->watch, PQbackendPID(m->conn)) < 0)
 		return DEPLOY_EXIT_INTERNAL;
-	return f.error.kind == PG_ERROR_CANCELED ? DEPLOY_EXIT_CANCELLED : DEPLOY_EXIT_MIGRATE;
+
+	for (unsigned attempt = 1;; attempt++) {
+		_cleanup_(migration_failure_done) MigrationFailure f = {};
+
+		r = migrations_apply(m->conn, m->pending + done, m->n_pending - done, &o, &f);
+		if (r >= 0)
+			return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+
+		/* The failed migration left no trace: a retry starts with it, whole. */
+		if (f.migration != retrying) {
+			retrying = f.migration;
+			waited = 0;
+		}
+		waited += f.duration;
+		while (f.migration && done < m->n_pending && m->pending[done] != f.migration)
+			done++;
+		usec_t delay = retry_delay(&m->plan->migrations, attempt);
+		if (m->watch && f.error.kind == PG_ERROR_LOCK_TIMEOUT)
+			deploy_lockwatch_report_timeout(m->watch);
+		if (may_retry(m, &f, attempt, waited, delay)) {
+			report_retry(m, f.migration, attempt, delay);
+			if (wait_or_cancel(m, delay) < 0) {
+				pg_error_set(&f.error, PG_ERROR_CANCELED,
+					     "cancelled while waiting to retry");
+				report_failure(m, &f);
+				return DEPLOY_EXIT_CANCELLED;
+			}
+			waited += delay;
+			continue;
+		}
+
+		report_failure(m, &f);
+		/* A statement the server would not cancel in time must not keep waiting on a lock.
+		 */
+		if (m->conn && PQtransactionStatus(m->conn) == PQTRANS_ACTIVE)
+			pg_session_abandon(&m->conn, m->lock_conn);
+		if (r == -ENOMEM)
+			return DEPLOY_EXIT_INTERNAL;
+		return f.error.kind == PG_ERROR_CANCELED ? DEPLOY_EXIT_CANCELLED
+							 : DEPLOY_EXIT_MIGRATE;
+	}
 }
 
 static void on_command_output(SpawnStream stream, const char *line, void *userdata)
@@ -575,11 +675,19 @@ static void on_command_output(SpawnStream stream, const char *line, void *userda
 	     (const Field[]){{"OUTPUT_STREAM", spawn_stream_to_string(stream)}, {}}, "%s", line);
 }
 
-static int command_tick(void *userdata)
+/* While a migration runs: the lock watch first, then the caller's own tick. */
+static int migration_tick(void *userdata)
 {
 	DeployMigrate *m = userdata;
 
-	return m->hooks.tick(m->hooks.userdata);
+	if (m->watch)
+		deploy_lockwatch_tick(m->watch);
+	return m->hooks.tick ? m->hooks.tick(m->hooks.userdata) : 0;
+}
+
+static void send_watch_event(Event *ev, void *userdata)
+{
+	send_event(userdata, ev);
 }
 
 static DeployExit apply_command(DeployMigrate *m)
@@ -602,6 +710,8 @@ static DeployExit apply_command(DeployMigrate *m)
 
 	emit(m, EVENT_MIGRATION_STARTED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
 	     (const Field[]){{"MIGRATION_NAME", name}, {}}, "Running migration command %s.", name);
+	if (m->watch && deploy_lockwatch_watch_application(m->watch, app) < 0)
+		return DEPLOY_EXIT_INTERNAL;
 	usec_t started = now_usec(CLOCK_MONOTONIC);
 	SpawnOptions so = {
 		.argv = pm->command,
@@ -610,11 +720,14 @@ static DeployExit apply_command(DeployMigrate *m)
 		.timeout = m->command_timeout,
 		.cancel_fd = m->hooks.cancel_fd,
 		.output = on_command_output,
-		.tick_interval = m->hooks.tick_interval,
-		.tick = m->hooks.tick ? command_tick : NULL,
+		.tick_interval = m->watched_hooks.tick_interval,
+		.tick = m->watched_hooks.tick ? migration_tick : NULL,
 		.userdata = m,
 	};
 	r = spawn_run(&so, &result, &error);
+	/* The command's own errors are its business; if it ended while waiting on a lock, the
+	 * blockers of that wait are the likely reason, so say who they were. */
+	bool was_waiting = m->watch && deploy_lockwatch_waiting(m->watch);
 	snprintf(ms, sizeof(ms), "%llu",
 		 (unsigned long long)((now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_MSEC));
 
@@ -647,6 +760,8 @@ static DeployExit apply_command(DeployMigrate *m)
 		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
 		     "Migration command %s failed with exit status %d.%s", name, result.status,
 		     leftovers ?: "");
+		if (was_waiting)
+			deploy_lockwatch_report_timeout(m->watch);
 		return DEPLOY_EXIT_MIGRATE;
 	case SPAWN_SIGNALED:
 		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
@@ -688,6 +803,20 @@ DeployExit deploy_migrate_apply(DeployMigrate *m)
 		pg_error_done(&e);
 		return x;
 	}
+	if (!m->watch) {
+		PgSessionSettings settings =
+			pg_session_settings_from_plan(&m->plan->database, m->application_name);
+		r = deploy_lockwatch_new(m->conninfo, &settings, &m->hooks, send_watch_event, m,
+					 &m->watch);
+		if (r < 0)
+			return DEPLOY_EXIT_INTERNAL;
+	}
+	m->watched_hooks = m->hooks;
+	m->watched_hooks.tick = migration_tick;
+	m->watched_hooks.userdata = m;
+	m->watched_hooks.tick_interval = m->plan->migrations.lock_watch_interval;
+	if (m->hooks.tick && m->hooks.tick_interval < m->watched_hooks.tick_interval)
+		m->watched_hooks.tick_interval = m->hooks.tick_interval;
 	return m->plan->migrations.command ? apply_command(m) : apply_directory(m);
 }
 

@@ -22,7 +22,8 @@ static Event *failed_event(DeployContext *ctx, const UnitOutcome *o, const char 
 		why = strdup("it did not finish within the plan's timeout");
 	else if (o->error_message)
 		why = strdup(o->error_message); /* the manager refused the job */
-	else if (asprintf(&why, "job %s, unit %s%s%s%s", o->job_result ?: "none",
+	else if (asprintf(&why, "%s%s%sunit %s%s%s%s", o->job_result ? "job " : "",
+			  o->job_result ?: "", o->job_result ? ", " : "",
 			  o->active_state ?: "unknown", o->service_result ? " (result " : "",
 			  o->service_result ?: "", o->service_result ? ")" : "") < 0)
 		why = NULL;

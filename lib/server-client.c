@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,25 @@ static int client_flush(Client *c)
 		return -ECONNRESET;
 	client_update_events(c);
 	return 0;
+}
+
+void client_flush_before_exit(Client *c)
+{
+	/* The daemon is going away: a follower still gets its final record, but a client that
+	 * does not read does not hold the exit up for long. */
+	struct timeval tv = {.tv_sec = 2};
+	int flags = fcntl(c->fd, F_GETFL);
+
+	if (flags < 0 || fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return;
+	while (c->out_len > 0) {
+		ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return;
+		memmove(c->out, c->out + n, c->out_len - (size_t)n);
+		c->out_len -= (size_t)n;
+	}
 }
 
 void client_send(Client *c, const char *bytes, size_t len)

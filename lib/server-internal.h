@@ -71,6 +71,8 @@ int client_accept(Server *s, int listen_fd);
 Client *client_free(Client *c);
 /* Queues bytes; a client whose backlog passes the limit is dropped (the deploy goes on). */
 void client_send(Client *c, const char *bytes, size_t len);
+/* Writes what is queued, blocking briefly: for the loop's last breath. */
+void client_flush_before_exit(Client *c);
 void client_send_record(Client *c, const ProtoRecord *rec);
 /* Sends the final record EXIT=N (and ERROR= text) and closes once flushed. */
 void client_finish(Client *c, int exit_code, const char *error);

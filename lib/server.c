@@ -175,8 +175,10 @@ static bool journal_available(void)
 
 static void server_done(Server *s)
 {
-	while (s->clients)
+	while (s->clients) {
+		client_flush_before_exit(s->clients);
 		client_free(s->clients);
+	}
 	running_deploy_free(s->deploy);
 	for (size_t i = 0; i < s->n_listen; i++)
 		sd_event_source_disable_unref(s->listen_sources[i]);

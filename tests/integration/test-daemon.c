@@ -149,7 +149,10 @@ static void setup(void)
 	write_file(S.daemon.dir, "app.sh", script, 0755);
 	for (int i = 0; i < 3; i++) {
 		_cleanup_free_ char *unit = NULL;
-		S.units[i] = harness_unit_name(stems[i], "service");
+		_cleanup_free_ char *stem = NULL;
+		/* Unique per test: systemd rate-limits a unit started too often. */
+		ck_assert_int_ge(asprintf(&stem, "%s%d", stems[i], (int)getpid()), 0);
+		S.units[i] = harness_unit_name(stem, "service");
 		ck_assert_int_ge(asprintf(&unit, "[Service]\nExecStart=/bin/sh %s/app.sh \"%s\"\n",
 					  S.daemon.dir, S.app_conninfo),
 				 0);
@@ -335,10 +338,15 @@ END_TEST
 START_TEST(test_a_unit_that_fails_to_start_fails_the_deploy_with_its_journal_lines)
 {
 	_cleanup_free_ char *out = NULL, *unit = NULL, *yaml = NULL;
-	_cleanup_free_ char *broken = harness_unit_name("broken", "service");
+	_cleanup_free_ char *stem = NULL, *broken = NULL;
 
-	write_file(S.daemon.dir, "broken.sh",
-		   "#!/bin/sh\necho 'broken: cannot read /etc/app/config.toml'\nsleep 0.5\nexit 3\n", 0755);
+	ck_assert_int_ge(asprintf(&stem, "broken%d", (int)getpid()), 0);
+	broken = harness_unit_name(stem, "service");
+
+	write_file(
+		S.daemon.dir, "broken.sh",
+		"#!/bin/sh\necho 'broken: cannot read /etc/app/config.toml'\nsleep 0.5\nexit 3\n",
+		0755);
 	ck_assert_int_ge(asprintf(&unit, "[Service]\nType=exec\nExecStart=/bin/sh %s/broken.sh\n",
 				  S.daemon.dir),
 			 0);

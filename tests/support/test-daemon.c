@@ -57,7 +57,7 @@ static char *path_join(const char *dir, const char *name)
 
 void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec)
 {
-	_cleanup_free_ char *build = build_dir(), *from = NULL, *unit = NULL;
+	_cleanup_free_ char *build = build_dir(), *from = NULL, *unit = NULL, *stem = NULL;
 
 	*d = (TestDaemon){.dir = harness_tmpdir()};
 	d->plans_dir = path_join(d->dir, "plans");
@@ -75,8 +75,12 @@ void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec)
 	from = path_join(build, "deployctl");
 	copy_file(from, d->deployctl, 0755);
 
-	d->socket_unit = harness_unit_name("deployd", "socket");
-	d->service_unit = harness_unit_name("deployd", "service");
+	/* Unique per test (each runs in its own process): systemd rate-limits a unit
+	 * that is started too often. */
+	static unsigned n_daemons; /* a test may set up more than one */
+	ck_assert_int_ge(asprintf(&stem, "deployd%dx%u", (int)getpid(), n_daemons++), 0);
+	d->socket_unit = harness_unit_name(stem, "socket");
+	d->service_unit = harness_unit_name(stem, "service");
 	ck_assert_int_ge(asprintf(&unit,
 				  "[Unit]\nDescription=deployd test socket\n\n"
 				  "[Socket]\nListenStream=%s\nSocketMode=0666\n"
