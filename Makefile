@@ -49,8 +49,19 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(B)/%.o)
 
 PROGRAMS := $(B)/deployd $(B)/deployctl
 
-.PHONY: all check check-unit check-integration install clean deps tests
-all: $(PROGRAMS)
+# Man pages: scdoc sources beside what they describe, roff in build/man/.
+SCDOC ?= scdoc
+MAN_SRC := daemon/deployd.8.scd daemon/deployctl.1.scd config/deployd.plan.5.scd
+MANPAGES := $(patsubst %.scd,$(B)/man/%,$(notdir $(MAN_SRC)))
+vpath %.scd $(sort $(dir $(MAN_SRC)))
+
+.PHONY: all man check check-unit check-integration install clean deps tests deb
+all: $(PROGRAMS) $(MANPAGES)
+man: $(MANPAGES)
+
+$(B)/man/%: %.scd
+	@mkdir -p $(dir $@)
+	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -80,7 +91,7 @@ tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
 check: check-unit check-integration
 
-check-unit: $(PROGRAMS) $(UNIT_TESTS)
+check-unit: $(PROGRAMS) $(MANPAGES) $(UNIT_TESTS)
 	@tests/run-suites unit $(UNIT_TESTS)
 
 check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
@@ -98,13 +109,16 @@ install: all
 	install -Dm0644 systemd/deployd.catalog $(DESTDIR)$(SYSTEMD_CATALOGDIR)/deployd.catalog
 	install -Dm0644 systemd/deployd.sysusers $(DESTDIR)$(SYSUSERSDIR)/deployd.conf
 	install -Dm0644 systemd/deployd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/deployd.conf
+	for m in $(MANPAGES); do \
+		install -Dm0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/} || exit 1; \
+	done
 
 clean:
 	rm -rf $(B)
 
 # Installs the Debian packages the build and the tests need; harmless when present.
 DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
-	postgresql dbus dbus-user-session systemd util-linux procps
+	scdoc postgresql dbus dbus-user-session systemd util-linux procps
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
