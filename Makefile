@@ -49,19 +49,8 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(B)/%.o)
 
 PROGRAMS := $(B)/deployd $(B)/deployctl
 
-# Man pages: scdoc sources beside what they describe, roff in build/man/.
-SCDOC ?= scdoc
-MAN_SRC := daemon/deployd.8.scd daemon/deployctl.1.scd config/deployd.plan.5.scd
-MANPAGES := $(patsubst %.scd,$(B)/man/%,$(notdir $(MAN_SRC)))
-vpath %.scd $(sort $(dir $(MAN_SRC)))
-
-.PHONY: all man check check-unit check-integration install clean deps tests deb
-all: $(PROGRAMS) $(MANPAGES)
-man: $(MANPAGES)
-
-$(B)/man/%: %.scd
-	@mkdir -p $(dir $@)
-	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
+.PHONY: all check check-unit check-integration install clean deps tests
+all: $(PROGRAMS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -91,7 +80,7 @@ tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
 check: check-unit check-integration
 
-check-unit: $(PROGRAMS) $(MANPAGES) $(UNIT_TESTS)
+check-unit: $(PROGRAMS) $(UNIT_TESTS)
 	@tests/run-suites unit $(UNIT_TESTS)
 
 check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
@@ -112,6 +101,19 @@ install: all
 	for m in $(MANPAGES); do \
 		install -Dm0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/} || exit 1; \
 	done
+
+# Man pages: scdoc sources beside what they describe, roff in build/man/ (test-man reads them).
+SCDOC ?= scdoc
+MAN_SRC := daemon/deployd.8.scd daemon/deployctl.1.scd config/deployd.plan.5.scd
+MANPAGES := $(patsubst %.scd,$(B)/man/%,$(notdir $(MAN_SRC)))
+vpath %.scd $(sort $(dir $(MAN_SRC)))
+
+.PHONY: man
+all man check-unit: $(MANPAGES)
+
+$(B)/man/%: %.scd
+	@mkdir -p $(dir $@)
+	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
 
 clean:
 	rm -rf $(B)
