@@ -115,6 +115,18 @@ $(B)/man/%: %.scd
 	@mkdir -p $(dir $@)
 	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
 
+# The Debian package, built with dpkg-buildpackage from a copy of the tree with packaging/debian
+# as debian/; the .deb and its build logs land in build/deb/.  Needs debhelper; not part of check.
+DEB_DIR := $(B)/deb
+.PHONY: deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/deployd-$(VERSION)
+	tar -cf - --exclude=./$(B) --exclude=./.git --exclude=./debian . \
+		| tar -C $(DEB_DIR)/deployd-$(VERSION) -xf -
+	cp -r packaging/debian $(DEB_DIR)/deployd-$(VERSION)/debian
+	cd $(DEB_DIR)/deployd-$(VERSION) && dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
+
 clean:
 	rm -rf $(B)
 
