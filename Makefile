@@ -46,10 +46,12 @@ INTEGRATION_TEST_SRC := $(sort $(wildcard tests/integration/test-*.c))
 INTEGRATION_TESTS := $(INTEGRATION_TEST_SRC:%.c=$(B)/%)
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(B)/%.o)
+BENCH_SRC := $(sort $(wildcard tests/bench/bench-*.c))
+BENCHES := $(BENCH_SRC:%.c=$(B)/%)
 
 PROGRAMS := $(B)/deployd $(B)/deployctl
 
-.PHONY: all check check-unit check-integration install clean deps tests
+.PHONY: all check check-unit check-integration bench install clean deps tests
 all: $(PROGRAMS)
 
 $(B)/%.o: %.c
@@ -76,7 +78,10 @@ $(B)/tests/unit/%: $(B)/tests/unit/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
 $(B)/tests/integration/%: $(B)/tests/integration/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
-tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS)
+$(B)/tests/bench/%: $(B)/tests/bench/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
 
 check: check-unit check-integration
 
@@ -85,6 +90,10 @@ check-unit: $(PROGRAMS) $(UNIT_TESTS)
 
 check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
 	@tests/harness/with-services tests/run-suites integration $(INTEGRATION_TESTS)
+
+# Benchmarks print figures (real services, so through the harness); they assert nothing.
+bench: $(BENCHES)
+	@for b in $(BENCHES); do tests/harness/with-services $$b || exit 1; done
 
 install: all
 	install -Dm0755 $(B)/deployd $(DESTDIR)$(SBINDIR)/deployd

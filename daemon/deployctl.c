@@ -18,6 +18,9 @@ static const CtlVerb verbs[] = {
 	{"cancel", "cancel                       cancel the running deploy", verb_cancel},
 	{"plans", "plans [--json]               plans the daemon can run", verb_plans},
 	{"check", "check FILE|PLAN…             validate plans locally (no daemon)", verb_check},
+	{"pending",
+	 "pending FILE|PLAN            list pending migrations (connects to the database)",
+	 verb_pending},
 	{"log", "log [DEPLOY_ID|--last] [--json]  the journal entries of one deploy", verb_log},
 };
 

@@ -22,6 +22,7 @@ int verb_status(int argc, char **argv, const CtlOptions *opts);
 int verb_cancel(int argc, char **argv, const CtlOptions *opts);
 int verb_plans(int argc, char **argv, const CtlOptions *opts);
 int verb_log(int argc, char **argv, const CtlOptions *opts);
+int verb_pending(int argc, char **argv, const CtlOptions *opts);
 
 /* Resolves FILE|PLAN: an argument containing '/' or ending in ".yaml" is a
  * file, anything else a plan name looked up in opts->plans_dir. */

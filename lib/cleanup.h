@@ -79,6 +79,12 @@ static inline void strv_freep(char ***l)
 	strv_free(*l);
 }
 
+static inline void PQconninfoFreep(PQconninfoOption **o)
+{
+	if (*o)
+		PQconninfoFree(*o);
+}
+
 #include <dirent.h>
 static inline void closedirp(DIR **d)
 {

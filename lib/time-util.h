@@ -16,3 +16,11 @@ typedef uint64_t usec_t;
 
 /* Monotonic or realtime clock now, in microseconds. */
 usec_t now_usec(clockid_t clock);
+
+/* Enough for the longest format_age() result. */
+#define FORMAT_AGE_MAX 48
+
+/* An age for a sentence, rounded down to what a person needs: "0.4 s" (below 10 s),
+ * "12 s" (below 2 min), "3 min 5 s" (below 2 h), "26 h 10 min"; "an unknown time" for
+ * USEC_INFINITY.  Returns buf. */
+char *format_age(usec_t u, char buf[static FORMAT_AGE_MAX]);

@@ -1,0 +1,725 @@
+/* Preflight and migrate phases: modules' outcomes turned into events (deploy-migrate.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "deploy-lock.h"
+#include "deploy.h"
+#include "deploy-migrate.h"
+#include "duration.h"
+#include "idle-event.h"
+#include "idle.h"
+#include "migrations-command.h"
+#include "migrations.h"
+#include "pg.h"
+#include "spawn-command.h"
+#include "strv.h"
+
+struct DeployMigrate {
+	const Plan *plan;
+	char *deploy_id;
+	char *release;
+	char *applied_by;
+	usec_t command_timeout;
+	bool dry_run;
+	EventSink sink;
+	void *userdata;
+	PgWaitHooks hooks;
+
+	char *application_name;
+	char *conninfo; /* holds the password: never shown */
+	char *conninfo_masked;
+	const char *table; /* the plan's, or the default for a command's deploy lock */
+	PGconn *lock_conn;
+	PGconn *conn;
+
+	Migration *files;
+	size_t n_files;
+	Migration **pending;
+	size_t n_pending;
+	bool preflight_done;
+	bool out_of_memory;
+};
+
+static bool deploy_id_is_valid(const char *id)
+{
+	if (!id || strlen(id) != DEPLOY_ID_LENGTH)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+static int strdup_or_null(const char *s, char **ret)
+{
+	*ret = NULL;
+	if (!s)
+		return 0;
+	*ret = strdup(s);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int deploy_migrate_new(const Plan *plan, const DeployMigrateOptions *o, EventSink sink,
+		       void *userdata, DeployMigrate **ret)
+{
+	DeployMigrate *m;
+
+	if (!deploy_id_is_valid(o->deploy_id))
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	*m = (DeployMigrate){
+		.plan = plan,
+		.command_timeout =
+			o->command_timeout ?: migrations_command_timeout(&plan->database),
+		.dry_run = o->dry_run,
+		.sink = sink,
+		.userdata = userdata,
+		.hooks =
+			{
+				.cancel_fd = o->cancel_fd,
+				.tick = o->tick,
+				.tick_interval = o->tick_interval,
+				.userdata = o->tick_userdata,
+			},
+		.table = plan->migrations.table ?: PLAN_DEFAULT_TABLE,
+	};
+	if (strdup_or_null(o->deploy_id, &m->deploy_id) < 0 ||
+	    strdup_or_null(o->release, &m->release) < 0 ||
+	    strdup_or_null(o->applied_by, &m->applied_by) < 0 ||
+	    asprintf(&m->application_name, DEPLOY_MIGRATE_APPLICATION_PREFIX "%s", o->deploy_id) <
+		    0) {
+		m->application_name = NULL;
+		deploy_migrate_free(m);
+		return -ENOMEM;
+	}
+	*ret = m;
+	return 0;
+}
+
+DeployMigrate *deploy_migrate_free(DeployMigrate *m)
+{
+	if (!m)
+		return NULL;
+	/* The migration session first: if a statement of it still runs, the lock session
+	 * terminates it.  Closing the lock session frees the deploy lock. */
+	pg_session_abandon(&m->conn, m->lock_conn);
+	pg_session_abandon(&m->lock_conn, NULL);
+	migrations_free(m->files, m->n_files);
+	free(m->pending);
+	free(m->deploy_id);
+	free(m->release);
+	free(m->applied_by);
+	free(m->application_name);
+	if (m->conninfo)
+		explicit_bzero(m->conninfo, strlen(m->conninfo));
+	free(m->conninfo);
+	free(m->conninfo_masked);
+	free(m);
+	return NULL;
+}
+
+size_t deploy_migrate_n_pending(const DeployMigrate *m)
+{
+	return m->n_pending;
+}
+
+int deploy_migrate_session_pid(const DeployMigrate *m)
+{
+	return m->conn ? PQbackendPID(m->conn) : 0;
+}
+
+/* One field of an event being built; a NULL value leaves the field out. */
+typedef struct Field {
+	const char *key;
+	const char *value;
+} Field;
+
+/* Sends one event: type, phase, priority, fields (ending with a NULL key), and the MESSAGE
+ * sentence. */
+static void emit(DeployMigrate *m, EventType type, DeployPhase phase, int priority,
+		 const Field *fields, const char *fmt, ...) _printf_(6, 7);
+static void emit(DeployMigrate *m, EventType type, DeployPhase phase, int priority,
+		 const Field *fields, const char *fmt, ...)
+{
+	_cleanup_(event_freep) Event *ev = NULL;
+	_cleanup_free_ char *message = NULL;
+	va_list ap;
+	int r;
+
+	if (!m->sink)
+		return;
+	va_start(ap, fmt);
+	r = vasprintf(&message, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		message = NULL;
+		goto oom;
+	}
+	if (event_new(type, phase, priority, &ev) < 0 || event_set_message(ev, "%s", message) < 0 ||
+	    event_add(ev, "DEPLOY_ID", "%s", m->deploy_id) < 0 ||
+	    event_add(ev, "DEPLOY_PLAN", "%s", m->plan->name ?: "") < 0)
+		goto oom;
+	for (const Field *f = fields; f && f->key; f++)
+		if (f->value && event_add(ev, f->key, "%s", f->value) < 0)
+			goto oom;
+	m->sink(ev, m->userdata);
+	return;
+oom:
+	/* Reported as an internal error by the phase that emitted it. */
+	m->out_of_memory = true;
+}
+
+/* Sends an event built elsewhere (consumed), with DEPLOY_ID and DEPLOY_PLAN added. */
+static void send_event(DeployMigrate *m, Event *ev)
+{
+	_cleanup_(event_freep) Event *owned = ev;
+
+	if (!m->sink)
+		return;
+	if (event_add(owned, "DEPLOY_ID", "%s", m->deploy_id) < 0 ||
+	    event_add(owned, "DEPLOY_PLAN", "%s", m->plan->name ?: "") < 0) {
+		m->out_of_memory = true;
+		return;
+	}
+	m->sink(owned, m->userdata);
+}
+
+static DeployExit preflight_failed(DeployMigrate *m, DeployExit exit, const char *message)
+{
+	emit(m, EVENT_DEPLOY_FAILED, DEPLOY_PHASE_PREFLIGHT, LOG_ERR, NULL, "%s",
+	     message ?: "Preflight failed: out of memory.");
+	return message ? exit : DEPLOY_EXIT_INTERNAL;
+}
+
+static DeployExit connect_failed(DeployMigrate *m, const char *what, PgError *e)
+{
+	_cleanup_free_ char *message = NULL;
+
+	if (e->kind == PG_ERROR_CANCELED)
+		return DEPLOY_EXIT_CANCELLED;
+	if (asprintf(&message, "Cannot open the %s session to the database (%s): %s", what,
+		     m->conninfo_masked, e->message ?: "out of memory") < 0)
+		message = NULL;
+	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+}
+
+static DeployExit preflight_files(DeployMigrate *m)
+{
+	_cleanup_free_ char *error = NULL, *message = NULL;
+	int r;
+
+	if (m->plan->migrations.command) {
+		r = migrations_command_check(m->plan, &error);
+		if (r == -ENOMEM)
+			return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+	} else {
+		r = migrations_discover(m->plan->migrations.directory, &m->files, &m->n_files,
+					&error);
+		if (r == -ENOMEM)
+			return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+	}
+	if (r >= 0)
+		return DEPLOY_EXIT_OK;
+	if (asprintf(&message, "Preflight failed, nothing was touched: %s.",
+		     error ?: strerror(-r)) < 0)
+		message = NULL;
+	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+}
+
+static DeployExit preflight_lock(DeployMigrate *m, const PgSessionSettings *settings)
+{
+	_cleanup_(deploy_lock_holder_done) DeployLockHolder holder = {};
+	_cleanup_free_ char *who = NULL, *message = NULL;
+	PgError e = {};
+	int r;
+
+	r = pg_connect(m->conninfo, settings, &m->hooks, &m->lock_conn, &e);
+	if (r < 0) {
+		DeployExit x = connect_failed(m, "deploy lock's", &e);
+		pg_error_done(&e);
+		return x;
+	}
+	r = deploy_lock_try(m->lock_conn, deploy_lock_key(m->table), &m->hooks, &holder, &e);
+	if (r < 0) {
+		if (e.kind == PG_ERROR_CANCELED) {
+			pg_error_done(&e);
+			return DEPLOY_EXIT_CANCELLED;
+		}
+		if (asprintf(&message, "Cannot take the deploy lock for %s: %s", m->table,
+			     e.message ?: "out of memory") < 0)
+			message = NULL;
+		pg_error_done(&e);
+		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+	}
+	if (r > 0)
+		return DEPLOY_EXIT_OK;
+	if (deploy_lock_holder_describe(&holder, &who) < 0 ||
+	    asprintf(&message,
+		     "Another deploy is running: the deploy lock for %s is held by %s. Nothing "
+		     "was touched.",
+		     m->table, who) < 0)
+		message = NULL;
+	return preflight_failed(m, DEPLOY_EXIT_BUSY, message);
+}
+
+static DeployExit preflight_history(DeployMigrate *m)
+{
+	_cleanup_(migrations_history_done) MigrationHistory history = {};
+	_cleanup_free_ MigrationStatus *status = NULL;
+	_cleanup_free_ char *message = NULL;
+	size_t n_status = 0, n_changed = 0;
+	const MigrationStatus *first_changed = NULL;
+	PgError e = {};
+	int r;
+
+	r = migrations_history_read(m->conn, m->table, &m->hooks, &history, &e);
+	if (r < 0) {
+		if (e.kind == PG_ERROR_CANCELED) {
+			pg_error_done(&e);
+			return DEPLOY_EXIT_CANCELLED;
+		}
+		if (asprintf(&message, "Cannot read the migration history %s: %s%s%s", m->table,
+			     e.sqlstate[0] ? e.sqlstate : "", e.sqlstate[0] ? " " : "",
+			     e.message ?: "out of memory") < 0)
+			message = NULL;
+		pg_error_done(&e);
+		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+	}
+	r = migrations_status(m->files, m->n_files, &history, &status, &n_status);
+	if (r < 0)
+		return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+
+	m->pending = calloc(m->n_files + 1, sizeof(Migration *));
+	if (!m->pending)
+		return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+	for (size_t i = 0; i < n_status; i++) {
+		if (status[i].state == MIGRATION_CHANGED && n_changed++ == 0)
+			first_changed = &status[i];
+		if (status[i].state == MIGRATION_PENDING)
+			/* Discovery keeps files in order, so files are in m->files. */
+			m->pending[m->n_pending++] = (Migration *)status[i].file;
+	}
+	if (n_changed == 0)
+		return DEPLOY_EXIT_OK;
+	m->n_pending = 0;
+	if (asprintf(&message,
+		     "Preflight failed, nothing was touched: %s was changed after it was applied "
+		     "(checksum recorded in %s %s, file now %s)%s.",
+		     first_changed->file->path, m->table, first_changed->entry->checksum,
+		     first_changed->file->checksum,
+		     n_changed > 1 ? ", and other applied files were changed too" : "") < 0)
+		message = NULL;
+	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+}
+
+/* A dry run's account of what the migrate phase would do. */
+static void report_pending(DeployMigrate *m)
+{
+	_cleanup_free_ char *command = NULL;
+
+	if (m->plan->migrations.command) {
+		if (strv_join(m->plan->migrations.command, " ", &command) < 0) {
+			m->out_of_memory = true;
+			return;
+		}
+		emit(m, EVENT_MIGRATION_PENDING, DEPLOY_PHASE_PREFLIGHT, LOG_INFO,
+		     (const Field[]){{"MIGRATION_NAME", command}, {}},
+		     "Would run the migration command %s.", command);
+		return;
+	}
+	for (size_t i = 0; i < m->n_pending; i++) {
+		const Migration *mig = m->pending[i];
+		char version[32];
+
+		snprintf(version, sizeof(version), "%lld", (long long)mig->version);
+		emit(m, EVENT_MIGRATION_PENDING, DEPLOY_PHASE_PREFLIGHT, LOG_INFO,
+		     (const Field[]){{"MIGRATION_VERSION", version},
+				     {"MIGRATION_NAME", mig->name},
+				     {"MIGRATION_FILE", mig->path},
+				     {}},
+		     "Would apply migration %s.", mig->filename);
+	}
+}
+
+DeployExit deploy_migrate_preflight(DeployMigrate *m)
+{
+	_cleanup_free_ char *error = NULL, *message = NULL;
+	PgSessionSettings settings =
+		pg_session_settings_from_plan(&m->plan->database, m->application_name);
+	DeployExit x;
+	PgError e = {};
+	int r;
+
+	r = pg_conninfo_resolve(&m->plan->database, &m->conninfo, &error);
+	if (r < 0) {
+		if (asprintf(&message, "Preflight failed, nothing was touched: %s.",
+			     error ?: strerror(-r)) < 0)
+			message = NULL;
+		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+	}
+	r = pg_conninfo_mask(m->conninfo, &m->conninfo_masked);
+	if (r == -EINVAL)
+		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT,
+					"Preflight failed, nothing was touched: the conninfo is "
+					"neither key=value pairs nor a postgresql:// URI libpq "
+					"accepts.");
+	if (r < 0)
+		return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+
+	x = preflight_files(m);
+	if (x != DEPLOY_EXIT_OK)
+		return x;
+	x = preflight_lock(m, &settings);
+	if (x != DEPLOY_EXIT_OK)
+		return x;
+	r = pg_connect(m->conninfo, &settings, &m->hooks, &m->conn, &e);
+	if (r < 0) {
+		x = connect_failed(m, "migration", &e);
+		pg_error_done(&e);
+		return x;
+	}
+	if (!m->plan->migrations.command) {
+		x = preflight_history(m);
+		if (x != DEPLOY_EXIT_OK)
+			return x;
+	}
+	if (m->dry_run)
+		report_pending(m);
+	if (m->out_of_memory)
+		return DEPLOY_EXIT_INTERNAL;
+	m->preflight_done = true;
+	return DEPLOY_EXIT_OK;
+}
+
+/* The deploy's own sessions, which the terminator must spare (its connection is spared
+ * anyway). */
+static IdleFilter own_sessions_spared(const DeployMigrate *m, usec_t older_than, int pids[static 1])
+{
+	pids[0] = PQbackendPID(m->lock_conn);
+	return (IdleFilter){.older_than = older_than, .exclude_pids = pids, .n_exclude_pids = 1};
+}
+
+static void report_idle(DeployMigrate *m, const IdleSessions *s, EventType type, DeployPhase phase)
+{
+	for (size_t i = 0; i < s->n_sessions; i++) {
+		Event *ev = NULL;
+		if (idle_session_to_event(&s->sessions[i], type, phase, &ev) < 0) {
+			m->out_of_memory = true;
+			continue;
+		}
+		send_event(m, ev);
+	}
+}
+
+DeployExit deploy_migrate_idle_preflight(DeployMigrate *m, usec_t older_than)
+{
+	_cleanup_(idle_sessions_freep) IdleSessions *found = NULL;
+	_cleanup_free_ char *error = NULL, *message = NULL;
+	int pids[1], r;
+
+	if (!m->preflight_done)
+		return DEPLOY_EXIT_INTERNAL;
+	/* Even a dry run checks the right to terminate: it tells whether the real run would. */
+	r = idle_check_privileges(m->conn, true, &error);
+	if (r >= 0 && m->dry_run) {
+		IdleFilter filter = own_sessions_spared(m, older_than, pids);
+		r = idle_list(m->conn, &filter, &found, &error);
+	}
+	if (r == -ENOMEM)
+		return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+	if (r < 0) {
+		if (asprintf(&message,
+			     "Preflight failed, nothing was touched: idle transactions cannot be "
+			     "terminated: %s.",
+			     error ?: strerror(-r)) < 0)
+			message = NULL;
+		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+	}
+	if (found)
+		report_idle(m, found, EVENT_IDLE_FOUND, DEPLOY_PHASE_PREFLIGHT);
+	return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+}
+
+DeployExit deploy_migrate_idle_terminate(DeployMigrate *m, usec_t older_than)
+{
+	_cleanup_(idle_sessions_freep) IdleSessions *terminated = NULL;
+	_cleanup_free_ char *error = NULL;
+	int pids[1], r;
+
+	if (!m->preflight_done)
+		return DEPLOY_EXIT_INTERNAL;
+	IdleFilter filter = own_sessions_spared(m, older_than, pids);
+	r = idle_terminate(m->conn, &filter, &terminated, &error);
+	if (r == -ENOMEM)
+		return DEPLOY_EXIT_INTERNAL;
+	if (r < 0) {
+		emit(m, EVENT_DEPLOY_FAILED, DEPLOY_PHASE_IDLE, LOG_ERR, NULL,
+		     "Idle transactions could not be terminated: %s.", error ?: strerror(-r));
+		return DEPLOY_EXIT_MIGRATE;
+	}
+	report_idle(m, terminated, EVENT_IDLE_TERMINATED, DEPLOY_PHASE_IDLE);
+	return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+}
+
+static void on_started(const Migration *mig, void *userdata)
+{
+	DeployMigrate *m = userdata;
+	char version[32];
+
+	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
+	emit(m, EVENT_MIGRATION_STARTED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
+	     (const Field[]){{"MIGRATION_VERSION", version}, {"MIGRATION_NAME", mig->name}, {}},
+	     "Applying migration %s.", mig->filename);
+}
+
+static void on_applied(const Migration *mig, usec_t duration, void *userdata)
+{
+	DeployMigrate *m = userdata;
+	char version[32], ms[32];
+
+	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(duration / USEC_PER_MSEC));
+	emit(m, EVENT_MIGRATION_APPLIED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
+	     (const Field[]){{"MIGRATION_VERSION", version},
+			     {"MIGRATION_NAME", mig->name},
+			     {"DURATION_MS", ms},
+			     {}},
+	     "Applied migration %s in %s ms.", mig->filename, ms);
+}
+
+static void report_failure(DeployMigrate *m, const MigrationFailure *f)
+{
+	const Migration *mig = f->migration;
+	const PgError *e = &f->error;
+	_cleanup_free_ char *place = NULL, *extra = NULL;
+	char version[32] = "", ms[32], line[32] = "";
+
+	if (mig)
+		snprintf(version, sizeof(version), "%lld", (long long)mig->version);
+	if (f->line > 0)
+		snprintf(line, sizeof(line), "%u", f->line);
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(f->duration / USEC_PER_MSEC));
+	if (mig && asprintf(&place, "%s%s%s", mig->path, line[0] ? ":" : "", line) < 0)
+		place = NULL;
+	if (asprintf(&extra, "%s%s%s%s", e->detail ? " Detail: " : "", e->detail ?: "",
+		     e->hint ? " Hint: " : "", e->hint ?: "") < 0)
+		extra = NULL;
+
+	const Field fields[] = {
+		{"MIGRATION_VERSION", mig ? version : NULL},
+		{"MIGRATION_NAME", mig ? mig->name : NULL},
+		{"MIGRATION_FILE", mig ? mig->path : NULL},
+		{"MIGRATION_LINE", line[0] ? line : NULL},
+		{"PG_SQLSTATE", e->sqlstate[0] ? e->sqlstate : NULL},
+		{"PG_MESSAGE", e->message},
+		{"PG_DETAIL", e->detail},
+		{"PG_HINT", e->hint},
+		{"DURATION_MS", ms},
+		{},
+	};
+	if (e->kind == PG_ERROR_CANCELED)
+		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_WARNING, fields,
+		     "Migration %s was cancelled and rolled back.",
+		     mig ? mig->filename : "(none started)");
+	else if (!mig)
+		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		     "Cannot create the migration history table %s: %s%s%s.%s", m->table,
+		     e->sqlstate, e->sqlstate[0] ? " " : "", e->message ?: "out of memory",
+		     extra ?: "");
+	else
+		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		     "Migration %s failed at %s: %s%s%s.%s", mig->filename, place ?: mig->path,
+		     e->sqlstate, e->sqlstate[0] ? " " : "", e->message ?: "out of memory",
+		     extra ?: "");
+}
+
+static DeployExit apply_directory(DeployMigrate *m)
+{
+	MigrationsObserver observer = {
+		.started = on_started,
+		.applied = on_applied,
+		.userdata = m,
+	};
+	MigrationsApplyOptions o = {
+		.table = m->table,
+		.deploy_id = m->deploy_id,
+		.applied_by = m->applied_by,
+		.hooks = &m->hooks,
+		.observer = &observer,
+	};
+	_cleanup_(migration_failure_done) MigrationFailure f = {};
+	int r;
+
+	r = migrations_apply(m->conn, m->pending, m->n_pending, &o, &f);
+	if (r >= 0)
+		return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+	report_failure(m, &f);
+	/* A statement the server would not cancel in time must not keep waiting on a lock. */
+	if (m->conn && PQtransactionStatus(m->conn) == PQTRANS_ACTIVE)
+		pg_session_abandon(&m->conn, m->lock_conn);
+	if (r == -ENOMEM)
+		return DEPLOY_EXIT_INTERNAL;
+	return f.error.kind == PG_ERROR_CANCELED ? DEPLOY_EXIT_CANCELLED : DEPLOY_EXIT_MIGRATE;
+}
+
+static void on_command_output(SpawnStream stream, const char *line, void *userdata)
+{
+	DeployMigrate *m = userdata;
+
+	emit(m, EVENT_COMMAND_OUTPUT, DEPLOY_PHASE_MIGRATE,
+	     stream == SPAWN_STDERR ? LOG_NOTICE : LOG_INFO,
+	     (const Field[]){{"OUTPUT_STREAM", spawn_stream_to_string(stream)}, {}}, "%s", line);
+}
+
+static int command_tick(void *userdata)
+{
+	DeployMigrate *m = userdata;
+
+	return m->hooks.tick(m->hooks.userdata);
+}
+
+static DeployExit apply_command(DeployMigrate *m)
+{
+	_cleanup_strv_free_ char **env = NULL;
+	_cleanup_free_ char *name = NULL, *error = NULL, *app = NULL, *leftovers = NULL;
+	const PlanMigrations *pm = &m->plan->migrations;
+	SpawnResult result = {};
+	char limit[DURATION_FORMAT_MAX];
+	unsigned n_terminated = 0;
+	PgError e = {};
+	char ms[32];
+	int r;
+
+	if (strv_join(pm->command, " ", &name) < 0 ||
+	    migrations_command_environment(m->plan, m->conninfo, m->deploy_id, m->release, &env) <
+		    0 ||
+	    migrations_command_application_name(m->deploy_id, &app) < 0)
+		return DEPLOY_EXIT_INTERNAL;
+
+	emit(m, EVENT_MIGRATION_STARTED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
+	     (const Field[]){{"MIGRATION_NAME", name}, {}}, "Running migration command %s.", name);
+	usec_t started = now_usec(CLOCK_MONOTONIC);
+	SpawnOptions so = {
+		.argv = pm->command,
+		.envp = env,
+		.working_directory = pm->working_directory,
+		.timeout = m->command_timeout,
+		.cancel_fd = m->hooks.cancel_fd,
+		.output = on_command_output,
+		.tick_interval = m->hooks.tick_interval,
+		.tick = m->hooks.tick ? command_tick : NULL,
+		.userdata = m,
+	};
+	r = spawn_run(&so, &result, &error);
+	snprintf(ms, sizeof(ms), "%llu",
+		 (unsigned long long)((now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_MSEC));
+
+	/* Its sessions are ours: none may outlive it (say, one still queued behind a lock). */
+	if (pg_terminate_application(m->conn, app, &n_terminated, &e) < 0) {
+		if (asprintf(&leftovers, " Sessions it may have left could not be terminated: %s",
+			     e.message ?: "out of memory") < 0)
+			leftovers = NULL;
+	} else if (n_terminated > 0 &&
+		   asprintf(&leftovers, " %u session(s) it left behind were terminated.",
+			    n_terminated) < 0)
+		leftovers = NULL;
+	pg_error_done(&e);
+
+	const Field fields[] = {{"MIGRATION_NAME", name}, {"DURATION_MS", ms}, {}};
+	if (r < 0) {
+		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		     "Migration command failed to start: %s.%s", error ?: strerror(-r),
+		     leftovers ?: "");
+		return DEPLOY_EXIT_MIGRATE;
+	}
+	switch (result.outcome) {
+	case SPAWN_EXITED:
+		if (result.status == 0) {
+			emit(m, EVENT_MIGRATION_APPLIED, DEPLOY_PHASE_MIGRATE, LOG_INFO, fields,
+			     "Migration command %s succeeded in %s ms.%s", name, ms,
+			     leftovers ?: "");
+			return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+		}
+		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		     "Migration command %s failed with exit status %d.%s", name, result.status,
+		     leftovers ?: "");
+		return DEPLOY_EXIT_MIGRATE;
+	case SPAWN_SIGNALED:
+		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		     "Migration command %s was killed by signal %s.%s", name,
+		     sigabbrev_np(result.status) ?: "unknown", leftovers ?: "");
+		return DEPLOY_EXIT_MIGRATE;
+	case SPAWN_TIMED_OUT:
+		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		     "Migration command %s did not finish within %s and was killed.%s", name,
+		     duration_format(m->command_timeout, limit), leftovers ?: "");
+		return DEPLOY_EXIT_MIGRATE;
+	case SPAWN_CANCELLED:
+		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_WARNING, fields,
+		     "Migration command %s was cancelled and killed.%s", name, leftovers ?: "");
+		return DEPLOY_EXIT_CANCELLED;
+	}
+	return DEPLOY_EXIT_INTERNAL;
+}
+
+DeployExit deploy_migrate_apply(DeployMigrate *m)
+{
+	_cleanup_(PQclearp) PGresult *res = NULL;
+	PgError e = {};
+	int r;
+
+	if (!m->preflight_done)
+		return DEPLOY_EXIT_INTERNAL;
+	/* Time passed since the preflight (units were stopped): make sure we still hold the
+	 * deploy lock, i.e. its session is still there. */
+	r = pg_exec(m->lock_conn, "SELECT 1", &m->hooks, &res, &e);
+	if (r < 0) {
+		DeployExit x =
+			e.kind == PG_ERROR_CANCELED ? DEPLOY_EXIT_CANCELLED : DEPLOY_EXIT_MIGRATE;
+		if (x == DEPLOY_EXIT_MIGRATE)
+			emit(m, EVENT_DEPLOY_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, NULL,
+			     "The deploy lock's session was lost before migrating (%s); nothing "
+			     "was migrated.",
+			     e.message ?: "out of memory");
+		pg_error_done(&e);
+		return x;
+	}
+	return m->plan->migrations.command ? apply_command(m) : apply_directory(m);
+}
+
+static DeployExit run_phase(DeployMigrate *m, DeployPhase phase, DeployExit (*fn)(DeployMigrate *))
+{
+	usec_t started = now_usec(CLOCK_MONOTONIC);
+	char ms[32];
+	DeployExit x;
+
+	emit(m, EVENT_PHASE_STARTED, phase, LOG_INFO, NULL, "Phase %s started.",
+	     deploy_phase_to_string(phase));
+	x = fn(m);
+	snprintf(ms, sizeof(ms), "%llu",
+		 (unsigned long long)((now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_MSEC));
+	emit(m, EVENT_PHASE_FINISHED, phase, x == DEPLOY_EXIT_OK ? LOG_INFO : LOG_ERR,
+	     (const Field[]){{"DURATION_MS", ms}, {}}, "Phase %s %s in %s ms.",
+	     deploy_phase_to_string(phase), x == DEPLOY_EXIT_OK ? "finished" : "failed", ms);
+	return x;
+}
+
+DeployExit deploy_migrate_run(const Plan *plan, const DeployMigrateOptions *o, EventSink sink,
+			      void *userdata)
+{
+	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
+	DeployExit x;
+	int r;
+
+	r = deploy_migrate_new(plan, o, sink, userdata, &m);
+	if (r < 0)
+		return r == -EINVAL ? DEPLOY_EXIT_USAGE : DEPLOY_EXIT_INTERNAL;
+	x = run_phase(m, DEPLOY_PHASE_PREFLIGHT, deploy_migrate_preflight);
+	if (x != DEPLOY_EXIT_OK)
+		return x;
+	return run_phase(m, DEPLOY_PHASE_MIGRATE, deploy_migrate_apply);
+}

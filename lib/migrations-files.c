@@ -1,0 +1,479 @@
+/* Migration files: names, directives, checksums, discovery, text positions (migrations.h). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <openssl/evp.h>
+
+#include "duration.h"
+#include "migrations.h"
+#include "strv.h"
+#include "utf8.h"
+
+#define DIRECTIVE_PREFIX "deployd:"
+#define IDENTIFIER_MAX 63
+
+static int fail(char **ret_error, int error, const char *fmt, ...) _printf_(3, 4);
+static int fail(char **ret_error, int error, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ret_error) {
+		va_start(ap, fmt);
+		if (vasprintf(ret_error, fmt, ap) < 0)
+			*ret_error = NULL;
+		va_end(ap);
+	}
+	return error;
+}
+
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+int migrations_filename_parse(const char *filename, int64_t *ret_version, char **ret_name)
+{
+	size_t len = strlen(filename);
+	const char *p = filename;
+	uint64_t version = 0;
+
+	if (filename[0] == '.' || len < 4 || strcmp(filename + len - 4, ".sql") != 0)
+		return 0;
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		version = version * 10 + (uint64_t)(*p - '0');
+		if (version > INT64_MAX)
+			return -EINVAL;
+	}
+	if (version == 0 || *p != '_')
+		return -EINVAL;
+	const char *name = p + 1, *end = filename + len - 4;
+	if (name >= end)
+		return -EINVAL;
+	for (const char *q = name; q < end; q++)
+		if (!is_name_char(*q))
+			return -EINVAL;
+	char *copy = strndup(name, (size_t)(end - name));
+	if (!copy)
+		return -ENOMEM;
+	*ret_version = (int64_t)version;
+	*ret_name = copy;
+	return 1;
+}
+
+int migrations_checksum(const void *data, size_t size, char ret[static MIGRATIONS_CHECKSUM_HEX + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned md_len = 0;
+
+	if (!EVP_Digest(data, size, md, &md_len, EVP_sha256(), NULL) || md_len != 32)
+		return -EIO;
+	for (unsigned i = 0; i < md_len; i++)
+		snprintf(ret + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+unsigned migrations_line_of_offset(const char *text, size_t size, size_t offset)
+{
+	unsigned line = 1;
+
+	if (offset > size)
+		offset = size;
+	for (size_t i = 0; i < offset; i++)
+		if (text[i] == '\n')
+			line++;
+	/* Past the last newline of the text there is no line: name the last one. */
+	if (offset == size && size > 0 && text[size - 1] == '\n')
+		line--;
+	return line;
+}
+
+unsigned migrations_line_of_position(const char *text, size_t size, unsigned position,
+				     bool position_counts_bytes)
+{
+	size_t chars = 0;
+
+	if (position == 0)
+		return 0;
+	for (size_t i = 0; i < size; i++) {
+		/* A character starts at every byte that is not a UTF-8 continuation byte. */
+		if (position_counts_bytes || ((unsigned char)text[i] & 0xC0) != 0x80)
+			chars++;
+		if (chars == position)
+			return migrations_line_of_offset(text, size, i);
+	}
+	return migrations_line_of_offset(text, size, size);
+}
+
+/* One "-- deployd: …" line's directives, from its text after the prefix. */
+static int parse_directive_line(const char *path, unsigned line, const char *text, size_t len,
+				MigrationDirectives *d, char **ret_error)
+{
+	_cleanup_free_ char *copy = strndup(text, len);
+	char *save = NULL;
+	unsigned n = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *tok = strtok_r(copy, " \t\r", &save); tok;
+	     tok = strtok_r(NULL, " \t\r", &save)) {
+		const char *value = strchr(tok, '=');
+		size_t key_len = value ? (size_t)(value - tok) : strlen(tok);
+		bool *set;
+		usec_t *target;
+
+		n++;
+		if (!value && strcmp(tok, "no-transaction") == 0) {
+			if (d->no_transaction)
+				return fail(ret_error, -EINVAL,
+					    "%s:%u: directive no-transaction repeated", path, line);
+			d->no_transaction = true;
+			continue;
+		}
+		if (value && key_len == strlen("lock_timeout") &&
+		    strncmp(tok, "lock_timeout", key_len) == 0) {
+			set = &d->set_lock_timeout;
+			target = &d->lock_timeout;
+		} else if (value && key_len == strlen("statement_timeout") &&
+			   strncmp(tok, "statement_timeout", key_len) == 0) {
+			set = &d->set_statement_timeout;
+			target = &d->statement_timeout;
+		} else
+			return fail(ret_error, -EINVAL,
+				    "%s:%u: unknown directive '%s' (known: no-transaction, "
+				    "lock_timeout=DURATION, statement_timeout=DURATION)",
+				    path, line, tok);
+		if (*set)
+			return fail(ret_error, -EINVAL, "%s:%u: directive %.*s repeated", path,
+				    line, (int)key_len, tok);
+		const char *reason = NULL;
+		if (duration_parse(value + 1, target, &reason) < 0)
+			return fail(ret_error, -EINVAL, "%s:%u: %.*s: '%s': %s", path, line,
+				    (int)key_len, tok, value + 1, reason ?: "not a duration");
+		*set = true;
+	}
+	if (n == 0)
+		return fail(ret_error, -EINVAL, "%s:%u: '-- %s' without a directive", path, line,
+			    DIRECTIVE_PREFIX);
+	return 0;
+}
+
+/* The text after "-- deployd:" when line is a directive line, else NULL. */
+static const char *directive_text(const char *line, const char *end)
+{
+	const char *p = line;
+
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (end - p < 2 || p[0] != '-' || p[1] != '-')
+		return NULL;
+	p += 2;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if ((size_t)(end - p) < strlen(DIRECTIVE_PREFIX) ||
+	    strncmp(p, DIRECTIVE_PREFIX, strlen(DIRECTIVE_PREFIX)) != 0)
+		return NULL;
+	return p + strlen(DIRECTIVE_PREFIX);
+}
+
+/* True for a line of only blanks or a "--" comment: such lines may precede directives. */
+static bool is_header_line(const char *line, const char *end)
+{
+	const char *p = line;
+
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+		p++;
+	return p == end || (end - p >= 2 && p[0] == '-' && p[1] == '-');
+}
+
+/* The directives of a file's text; errors name PATH:LINE. */
+static int parse_directives(const char *path, const char *sql, size_t size,
+			    MigrationDirectives *ret, char **ret_error)
+{
+	MigrationDirectives d = {};
+	const char *p = sql, *end = sql + size;
+	bool in_header = true;
+	unsigned line = 0;
+	int r;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *line_end = nl ?: end;
+		const char *text = directive_text(p, line_end);
+
+		line++;
+		if (in_header && !is_header_line(p, line_end))
+			in_header = false;
+		if (text) {
+			if (!in_header)
+				return fail(
+					ret_error, -EINVAL,
+					"%s:%u: directive after the first statement (directives "
+					"go in the comment lines at the top of the file)",
+					path, line);
+			r = parse_directive_line(path, line, text, (size_t)(line_end - text), &d,
+						 ret_error);
+			if (r < 0)
+				return r;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	*ret = d;
+	return 0;
+}
+
+void migration_done(Migration *m)
+{
+	free(m->name);
+	free(m->filename);
+	free(m->path);
+	free(m->sql);
+	free(m->statements);
+	*m = (Migration){};
+}
+
+void migrations_free(Migration *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		migration_done(&list[i]);
+	free(list);
+}
+
+int migrations_parse(const char *path, const char *sql, size_t size, Migration *ret,
+		     char **ret_error)
+{
+	_cleanup_(migration_done) Migration m = {};
+	const char *slash = strrchr(path, '/');
+	const char *filename = slash ? slash + 1 : path;
+	size_t bad;
+	int r;
+
+	r = migrations_filename_parse(filename, &m.version, &m.name);
+	if (r < 0 && r != -EINVAL)
+		return r;
+	if (r <= 0)
+		return fail(ret_error, -EINVAL,
+			    "%s: not a migration file name (expected VERSION_NAME.sql: VERSION "
+			    "a positive integer, NAME of letters, digits, '_', '.', '-')",
+			    path);
+	if (memchr(sql, '\0', size))
+		return fail(
+			ret_error, -EINVAL, "%s:%u: contains a NUL byte", path,
+			migrations_line_of_offset(
+				sql, size, (size_t)((const char *)memchr(sql, '\0', size) - sql)));
+	bad = utf8_find_invalid(sql, size);
+	if (bad < size)
+		return fail(ret_error, -EINVAL, "%s:%u: not valid UTF-8", path,
+			    migrations_line_of_offset(sql, size, bad));
+
+	r = parse_directives(path, sql, size, &m.directives, ret_error);
+	if (r < 0)
+		return r;
+	r = sql_split(sql, size, &m.statements, &m.n_statements);
+	if (r < 0)
+		return r;
+	if (m.directives.no_transaction && m.n_statements > 1)
+		return fail(ret_error, -EINVAL,
+			    "%s:%u: a no-transaction migration holds one statement; this is "
+			    "the second (put it in a file of its own)",
+			    path, migrations_line_of_offset(sql, size, m.statements[1].offset));
+	for (size_t i = 0; !m.directives.no_transaction && i < m.n_statements; i++)
+		if (sql_statement_is_transaction_control(&m.statements[i]))
+			return fail(ret_error, -EINVAL,
+				    "%s:%u: transaction control (%s) in a migration that runs in "
+				    "its own transaction; remove it, or use '-- deployd: "
+				    "no-transaction' for a statement that cannot run in one",
+				    path,
+				    migrations_line_of_offset(sql, size, m.statements[i].offset),
+				    m.statements[i].words[0]);
+
+	r = migrations_checksum(sql, size, m.checksum);
+	if (r < 0)
+		return r;
+	m.filename = strdup(filename);
+	m.path = strdup(path);
+	m.sql = malloc(size + 1);
+	if (!m.filename || !m.path || !m.sql)
+		return -ENOMEM;
+	memcpy(m.sql, sql, size);
+	m.sql[size] = '\0';
+	m.size = size;
+	*ret = m;
+	m = (Migration){};
+	return 0;
+}
+
+static int read_file(int dir_fd, const char *name, const char *path, char **ret, size_t *ret_size,
+		     char **ret_error)
+{
+	_cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t size = 0, allocated;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int r = -errno;
+		return fail(ret_error, r, "%s: %s", path, strerror(-r));
+	}
+	if (!S_ISREG(st.st_mode))
+		return fail(ret_error, -EINVAL, "%s: not a regular file", path);
+	if (st.st_size > MIGRATIONS_FILE_MAX)
+		return fail(ret_error, -EFBIG, "%s: larger than %d MiB", path,
+			    MIGRATIONS_FILE_MAX / (1024 * 1024));
+	/* One byte more than the size stat saw, to notice a file still growing. */
+	allocated = (size_t)st.st_size + 1;
+	buf = malloc(allocated);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(fd, buf + size, allocated - size);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			return fail(ret_error, r, "%s: %s", path, strerror(-r));
+		}
+		if (n == 0)
+			break;
+		size += (size_t)n;
+		if (size == allocated)
+			return fail(ret_error, -EAGAIN, "%s: changed while being read", path);
+	}
+	*ret = TAKE_PTR(buf);
+	*ret_size = size;
+	return 0;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int compare_versions(const void *a, const void *b)
+{
+	const Migration *x = a, *y = b;
+
+	if (x->version != y->version)
+		return x->version < y->version ? -1 : 1;
+	return strcmp(x->filename, y->filename);
+}
+
+int migrations_discover(const char *directory, Migration **ret, size_t *ret_n, char **ret_error)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	Migration *list = NULL;
+	size_t n = 0;
+	DIR *d;
+	int r = 0;
+
+	d = opendir(directory);
+	if (!d) {
+		r = -errno;
+		return fail(ret_error, r, "%s: %s", directory, strerror(-r));
+	}
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			r = -errno;
+			break;
+		}
+		if (de->d_name[0] == '.')
+			continue;
+		size_t len = strlen(de->d_name);
+		if (len < 4 || strcmp(de->d_name + len - 4, ".sql") != 0)
+			continue;
+		r = strv_extend(&names, de->d_name);
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		closedir(d);
+		return fail(ret_error, r, "%s: %s", directory, strerror(-r));
+	}
+	/* Sorted, so that of several bad files the same one is named every time. */
+	size_t n_names = strv_length(names);
+	if (n_names > 0)
+		qsort(names, n_names, sizeof(char *), compare_strings);
+
+	list = calloc(n_names ?: 1, sizeof(Migration));
+	if (!list) {
+		closedir(d);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n_names; i++) {
+		_cleanup_free_ char *path = NULL, *sql = NULL;
+		size_t size = 0;
+
+		if (asprintf(&path, "%s%s%s", directory,
+			     directory[strlen(directory) - 1] == '/' ? "" : "/", names[i]) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		r = read_file(dirfd(d), names[i], path, &sql, &size, ret_error);
+		if (r < 0)
+			break;
+		r = migrations_parse(path, sql, size, &list[n], ret_error);
+		if (r < 0)
+			break;
+		n++;
+	}
+	closedir(d);
+	if (r < 0) {
+		migrations_free(list, n);
+		return r;
+	}
+
+	if (n > 0)
+		qsort(list, n, sizeof(Migration), compare_versions);
+	for (size_t i = 1; i < n; i++)
+		if (list[i].version == list[i - 1].version) {
+			r = fail(ret_error, -EEXIST, "%s: %s and %s have the same version %lld",
+				 directory, list[i - 1].filename, list[i].filename,
+				 (long long)list[i].version);
+			migrations_free(list, n);
+			return r;
+		}
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
+static bool is_identifier(const char *s, size_t len)
+{
+	if (len == 0 || len > IDENTIFIER_MAX)
+		return false;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+int migrations_quote_table(const char *table, char **ret)
+{
+	const char *dot = strchr(table, '.');
+	char *quoted;
+	int r;
+
+	if (dot ? !is_identifier(table, (size_t)(dot - table)) ||
+			    !is_identifier(dot + 1, strlen(dot + 1))
+		: !is_identifier(table, strlen(table)))
+		return -EINVAL;
+	/* Identifiers of [A-Za-z0-9_] need no escaping inside double quotes. */
+	if (dot)
+		r = asprintf(&quoted, "\"%.*s\".\"%s\"", (int)(dot - table), table, dot + 1);
+	else
+		r = asprintf(&quoted, "\"%s\"", table);
+	if (r < 0)
+		return -ENOMEM;
+	*ret = quoted;
+	return 0;
+}

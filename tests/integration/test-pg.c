@@ -1,0 +1,388 @@
+/* test-pg.c — sessions against the harness's real PostgreSQL: settings, waits, cancel, error
+ * classification, terminating sessions, the deploy lock. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <systemd/sd-id128.h>
+#include <unistd.h>
+
+#include "deploy-lock.h"
+#include "harness.h"
+#include "migrations.h"
+#include "pg.h"
+
+static PgSessionSettings settings(const char *application_name)
+{
+	return (PgSessionSettings){
+		.application_name = application_name,
+		.connect_timeout = 10 * USEC_PER_SEC,
+		.lock_timeout = 5 * USEC_PER_SEC,
+		.statement_timeout = 120 * USEC_PER_SEC,
+		.idle_in_transaction_session_timeout = 60 * USEC_PER_SEC,
+	};
+}
+
+static PGconn *connect_ok(const char *conninfo, const PgSessionSettings *s)
+{
+	PGconn *conn = NULL;
+	PgError e = {};
+
+	ck_assert_msg(pg_connect(conninfo, s, NULL, &conn, &e) == 0, "%s", e.message);
+	return conn;
+}
+
+/* The single value of sql run with pg_exec(); aborts on failure. */
+static char *exec_value(PGconn *conn, const char *sql)
+{
+	_cleanup_(PQclearp) PGresult *res = NULL;
+	PgError e = {};
+
+	ck_assert_msg(pg_exec(conn, sql, NULL, &res, &e) == 0, "%s: %s", sql, e.message);
+	ck_assert_int_eq(PQntuples(res), 1);
+	return strdup(PQgetvalue(res, 0, 0));
+}
+
+static char *unique_name(const char *prefix)
+{
+	sd_id128_t id;
+	char *name;
+
+	ck_assert_int_eq(sd_id128_randomize(&id), 0);
+	ck_assert_int_ge(asprintf(&name, "%s" SD_ID128_FORMAT_STR, prefix, SD_ID128_FORMAT_VAL(id)),
+			 0);
+	return name;
+}
+
+START_TEST(test_a_session_runs_with_the_settings_and_keeps_the_conninfos_options)
+{
+	_cleanup_free_ char *conninfo = NULL, *app = unique_name("deployd/"), *row = NULL;
+	_cleanup_(PQfinishp) PGconn *conn = NULL;
+	PgSessionSettings s = settings(app);
+
+	ck_assert_int_ge(asprintf(&conninfo,
+				  "%s application_name=theirs "
+				  "options='-c search_path=pg_catalog -c lock_timeout=1'",
+				  harness_app_conninfo()),
+			 0);
+	s.lock_timeout = 1500 * USEC_PER_MSEC;
+	s.statement_timeout = 0;
+	conn = connect_ok(conninfo, &s);
+	row = exec_value(conn,
+			 "SELECT concat_ws(' ', current_setting('application_name'), "
+			 "current_setting('lock_timeout'), "
+			 "current_setting('statement_timeout'), "
+			 "current_setting('idle_in_transaction_session_timeout'), "
+			 "current_setting('client_connection_check_interval'), "
+			 "current_setting('idle_session_timeout'), "
+			 "current_setting('client_encoding'), current_setting('search_path'), "
+			 "current_setting('default_transaction_read_only'))");
+	_cleanup_free_ char *expected = NULL;
+	ck_assert_int_ge(asprintf(&expected, "%s 1500ms 0 1min 1s 0 UTF8 pg_catalog off", app), 0);
+	ck_assert_str_eq(row, expected);
+}
+END_TEST
+
+START_TEST(test_a_read_only_session_refuses_to_write)
+{
+	PgSessionSettings s = settings("deployctl/pending");
+	_cleanup_(PQfinishp) PGconn *conn = NULL;
+	PgError e = {};
+
+	s.read_only = true;
+	conn = connect_ok(harness_app_conninfo(), &s);
+	ck_assert_int_eq(pg_exec(conn, "CREATE TABLE must_not_exist (id int)", NULL, NULL, &e),
+			 -EIO);
+	ck_assert_str_eq(e.sqlstate, "25006");
+	pg_error_done(&e);
+}
+END_TEST
+
+START_TEST(test_errors_carry_sqlstate_message_detail_hint_and_position)
+{
+	PgSessionSettings s = settings("test-pg");
+	_cleanup_(PQfinishp) PGconn *conn = connect_ok(harness_app_conninfo(), &s);
+	PgError e = {};
+
+	ck_assert_int_eq(pg_exec(conn, "SELECT 1; SELECT 'é' FROM no_such_table", NULL, NULL, &e),
+			 -EIO);
+	ck_assert_int_eq(e.kind, PG_ERROR_OTHER);
+	ck_assert_str_eq(e.sqlstate, "42P01");
+	ck_assert_str_eq(e.message, "relation \"no_such_table\" does not exist");
+	ck_assert_uint_eq(e.position, 27); /* characters: 'é' is one */
+	ck_assert_uint_eq(e.statement_index, 1);
+
+	ck_assert_int_eq(pg_exec(conn,
+				 "CREATE TEMP TABLE u (id int PRIMARY KEY); "
+				 "INSERT INTO u VALUES (1), (1)",
+				 NULL, NULL, &e),
+			 -EIO);
+	ck_assert_str_eq(e.sqlstate, "23505");
+	ck_assert_str_eq(e.detail, "Key (id)=(1) already exists.");
+	ck_assert_uint_eq(e.position, 0);
+
+	ck_assert_int_eq(pg_exec(conn, "SELECT no_such_function(1)", NULL, NULL, &e), -EIO);
+	ck_assert_str_eq(e.sqlstate, "42883");
+	ck_assert_ptr_nonnull(e.hint);
+	pg_error_done(&e);
+}
+END_TEST
+
+START_TEST(test_statement_and_lock_timeouts_are_told_apart)
+{
+	PgSessionSettings s = settings("test-pg");
+	_cleanup_(PQfinishp) PGconn *conn = NULL, *holder = NULL;
+	_cleanup_free_ char *table = unique_name("t_"), *sql = NULL;
+	PgError e = {};
+
+	s.statement_timeout = 200 * USEC_PER_MSEC;
+	s.lock_timeout = 300 * USEC_PER_MSEC;
+	conn = connect_ok(harness_app_conninfo(), &s);
+	ck_assert_int_eq(pg_exec(conn, "SELECT pg_sleep(5)", NULL, NULL, &e), -EIO);
+	ck_assert_int_eq(e.kind, PG_ERROR_STATEMENT_TIMEOUT);
+	ck_assert_str_eq(e.sqlstate, "57014");
+
+	ck_assert_int_ge(asprintf(&sql, "CREATE TABLE %s (id int)", table), 0);
+	harness_pg_exec(harness_app_conninfo(), sql);
+	holder = harness_pg_connect(harness_app_conninfo());
+	free(sql);
+	ck_assert_int_ge(asprintf(&sql, "BEGIN; LOCK TABLE %s", table), 0);
+	PQclear(harness_pg_query(holder, sql));
+	free(sql);
+	ck_assert_int_eq(pg_exec(conn, "SET statement_timeout = 0", NULL, NULL, &e), 0);
+	ck_assert_int_ge(asprintf(&sql, "SELECT * FROM %s", table), 0);
+	ck_assert_int_eq(pg_exec(conn, sql, NULL, NULL, &e), -EIO);
+	ck_assert_int_eq(e.kind, PG_ERROR_LOCK_TIMEOUT);
+	ck_assert_str_eq(e.sqlstate, "55P03");
+	/* The lock is waited for while the parser opens the relation: it points at it. */
+	ck_assert_uint_eq(e.position, 15);
+	pg_error_done(&e);
+}
+END_TEST
+
+START_TEST(test_the_cancel_fd_cancels_a_running_statement_and_the_session_lives_on)
+{
+	PgSessionSettings s = settings("test-pg");
+	_cleanup_(PQfinishp) PGconn *conn = connect_ok(harness_app_conninfo(), &s);
+	_cleanup_close_ int timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	struct itimerspec soon = {.it_value = {.tv_nsec = 300 * 1000 * 1000}};
+	PgWaitHooks hooks = {.cancel_fd = timer};
+	_cleanup_free_ char *one = NULL;
+	PgError e = {};
+
+	ck_assert_int_eq(timerfd_settime(timer, 0, &soon, NULL), 0);
+	usec_t start = now_usec(CLOCK_MONOTONIC);
+	ck_assert_int_eq(pg_exec(conn, "SELECT pg_sleep(10)", &hooks, NULL, &e), -ECANCELED);
+	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - start, 3 * USEC_PER_SEC);
+	ck_assert_int_eq(e.kind, PG_ERROR_CANCELED);
+	ck_assert_str_eq(e.sqlstate, "57014");
+	pg_error_done(&e);
+
+	/* The fd stays readable: the next statement is not even sent. */
+	ck_assert_int_eq(pg_exec(conn, "SELECT 1", &hooks, NULL, &e), -ECANCELED);
+	ck_assert_str_eq(e.sqlstate, "");
+	pg_error_done(&e);
+	one = exec_value(conn, "SELECT 1");
+	ck_assert_str_eq(one, "1");
+}
+END_TEST
+
+typedef struct Ticks {
+	unsigned n;
+	unsigned cancel_at;
+} Ticks;
+
+static int count_tick(void *userdata)
+{
+	Ticks *t = userdata;
+
+	return ++t->n == t->cancel_at ? -ECANCELED : 0;
+}
+
+START_TEST(test_ticks_run_while_a_statement_waits_and_may_cancel_it)
+{
+	PgSessionSettings s = settings("test-pg");
+	_cleanup_(PQfinishp) PGconn *conn = connect_ok(harness_app_conninfo(), &s);
+	Ticks t = {.cancel_at = 3};
+	PgWaitHooks hooks = {
+		.tick_interval = 100 * USEC_PER_MSEC,
+		.tick = count_tick,
+		.cancel_fd = -1,
+		.userdata = &t,
+	};
+	PgError e = {};
+
+	t.cancel_at = 100;
+	ck_assert_int_eq(pg_exec(conn, "SELECT pg_sleep(0.35)", &hooks, NULL, &e), 0);
+	ck_assert_uint_ge(t.n, 2);
+	ck_assert_uint_le(t.n, 4);
+
+	t = (Ticks){.cancel_at = 3};
+	ck_assert_int_eq(pg_exec(conn, "SELECT pg_sleep(10)", &hooks, NULL, &e), -ECANCELED);
+	ck_assert_uint_eq(t.n, 3);
+	ck_assert_int_eq(e.kind, PG_ERROR_CANCELED);
+	pg_error_done(&e);
+}
+END_TEST
+
+START_TEST(test_a_terminated_session_and_an_idle_timeout_are_classified)
+{
+	PgSessionSettings s = settings("test-pg");
+	_cleanup_(PQfinishp) PGconn *conn = NULL, *idle = NULL, *other = NULL;
+	_cleanup_free_ char *sql = NULL;
+	PgError e = {};
+
+	conn = connect_ok(harness_app_conninfo(), &s);
+	other = harness_pg_connect(harness_app_conninfo());
+	ck_assert_int_ge(asprintf(&sql, "SELECT pg_terminate_backend(%d) FROM pg_sleep(0.3)",
+				  PQbackendPID(conn)),
+			 0);
+	ck_assert(PQsendQuery(other, sql));
+	ck_assert_int_eq(pg_exec(conn, "SELECT pg_sleep(10)", NULL, NULL, &e), -EIO);
+	ck_assert_msg(e.kind == PG_ERROR_TERMINATED, "%d %s %s", e.kind, e.sqlstate, e.message);
+	ck_assert_str_eq(e.sqlstate, "57P01");
+	ck_assert_int_eq(pg_exec(conn, "SELECT 1", NULL, NULL, &e), -EIO);
+	ck_assert_int_eq(e.kind, PG_ERROR_CONNECTION_LOST);
+
+	s.idle_in_transaction_session_timeout = 200 * USEC_PER_MSEC;
+	idle = connect_ok(harness_app_conninfo(), &s);
+	ck_assert_int_eq(pg_exec(idle, "BEGIN", NULL, NULL, &e), 0);
+	usleep(600 * 1000);
+	ck_assert_int_eq(pg_exec(idle, "SELECT 1", NULL, NULL, &e), -EIO);
+	ck_assert_int_eq(e.kind, PG_ERROR_IDLE_TIMEOUT);
+	ck_assert_str_eq(e.sqlstate, "25P03");
+	pg_error_done(&e);
+}
+END_TEST
+
+START_TEST(test_abandoning_a_session_terminates_its_running_statement)
+{
+	PgSessionSettings s = settings("test-pg");
+	_cleanup_(PQfinishp) PGconn *other = connect_ok(harness_app_conninfo(), &s);
+	PGconn *conn = connect_ok(harness_app_conninfo(), &s);
+	_cleanup_free_ char *sql = NULL, *left = NULL;
+	int pid = PQbackendPID(conn);
+
+	ck_assert(PQsendQuery(conn, "SELECT pg_sleep(30)"));
+	ck_assert_int_eq(PQflush(conn), 0);
+	usleep(100 * 1000);
+	pg_session_abandon(&conn, other);
+	ck_assert_ptr_null(conn);
+	ck_assert_int_ge(
+		asprintf(&sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid), 0);
+	left = exec_value(other, sql);
+	ck_assert_str_eq(left, "0");
+}
+END_TEST
+
+START_TEST(test_sessions_are_terminated_by_application_name)
+{
+	_cleanup_free_ char *app = unique_name("deployd-migrate/");
+	PgSessionSettings s = settings(app), mine = settings("test-pg");
+	_cleanup_(PQfinishp) PGconn *a = connect_ok(harness_app_conninfo(), &s),
+				    *b = connect_ok(harness_app_conninfo(), &s),
+				    *conn = connect_ok(harness_app_conninfo(), &mine);
+	unsigned n = 0;
+	PgError e = {};
+
+	ck_assert_int_eq(pg_terminate_application(conn, app, &n, &e), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(pg_exec(a, "SELECT 1", NULL, NULL, &e), -EIO);
+	pg_error_done(&e);
+	ck_assert_int_eq(pg_terminate_application(conn, app, &n, &e), 0);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(test_the_deploy_lock_is_exclusive_names_its_holder_and_ends_with_its_session)
+{
+	_cleanup_free_ char *app = unique_name("deployd/"), *table = unique_name("t_");
+	PgSessionSettings s = settings(app), other_s = settings("test-pg");
+	PGconn *first = connect_ok(harness_app_conninfo(), &s);
+	_cleanup_(PQfinishp) PGconn *second = connect_ok(harness_app_conninfo(), &other_s);
+	_cleanup_(deploy_lock_holder_done) DeployLockHolder holder = {};
+	int64_t key = deploy_lock_key(table);
+	PgError e = {};
+
+	ck_assert_int_eq(deploy_lock_try(first, key, NULL, &holder, &e), 1);
+	ck_assert_int_eq(deploy_lock_try(second, key, NULL, &holder, &e), 0);
+	ck_assert_int_eq(holder.pid, PQbackendPID(first));
+	ck_assert_str_eq(holder.application_name, app);
+	ck_assert_str_eq(holder.user, "deployer");
+	ck_assert_ptr_null(holder.client_addr); /* a Unix socket */
+	ck_assert_ptr_nonnull(holder.since);
+
+	PQfinish(first);
+	for (int i = 0; i < 100; i++) {
+		deploy_lock_holder_done(&holder);
+		int r = deploy_lock_try(second, key, NULL, &holder, &e);
+		ck_assert_int_ge(r, 0);
+		if (r == 1)
+			return;
+		usleep(10 * 1000);
+	}
+	ck_abort_msg("the lock outlived its session");
+}
+END_TEST
+
+START_TEST(test_the_deploy_lock_is_refused_inside_a_transaction)
+{
+	PgSessionSettings s = settings("test-pg");
+	_cleanup_(PQfinishp) PGconn *conn = connect_ok(harness_app_conninfo(), &s);
+	DeployLockHolder holder = {};
+	PgError e = {};
+
+	ck_assert_int_eq(pg_exec(conn, "BEGIN", NULL, NULL, &e), 0);
+	ck_assert_int_eq(deploy_lock_try(conn, 1, NULL, &holder, &e), -EBUSY);
+	pg_error_done(&e);
+}
+END_TEST
+
+START_TEST(test_reading_a_missing_history_table_touches_nothing)
+{
+	PgSessionSettings s = settings("test-pg");
+	_cleanup_(PQfinishp) PGconn *conn = NULL;
+	_cleanup_free_ char *table = unique_name("t_"), *exists = NULL, *sql = NULL;
+	MigrationHistory h = {.exists = true};
+	PgError e = {};
+
+	s.read_only = true;
+	conn = connect_ok(harness_app_conninfo(), &s);
+	ck_assert_int_eq(migrations_history_read(conn, table, NULL, &h, &e), 0);
+	ck_assert(!h.exists);
+	ck_assert_uint_eq(h.n, 0);
+	ck_assert_int_ge(asprintf(&sql, "SELECT to_regclass('%s') IS NULL", table), 0);
+	exists = exec_value(conn, sql);
+	ck_assert_str_eq(exists, "t");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pg");
+	TCase *tc = tcase_create("pg");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_a_session_runs_with_the_settings_and_keeps_the_conninfos_options);
+	tcase_add_test(tc, test_a_read_only_session_refuses_to_write);
+	tcase_add_test(tc, test_errors_carry_sqlstate_message_detail_hint_and_position);
+	tcase_add_test(tc, test_statement_and_lock_timeouts_are_told_apart);
+	tcase_add_test(tc, test_the_cancel_fd_cancels_a_running_statement_and_the_session_lives_on);
+	tcase_add_test(tc, test_ticks_run_while_a_statement_waits_and_may_cancel_it);
+	tcase_add_test(tc, test_a_terminated_session_and_an_idle_timeout_are_classified);
+	tcase_add_test(tc, test_abandoning_a_session_terminates_its_running_statement);
+	tcase_add_test(tc, test_sessions_are_terminated_by_application_name);
+	tcase_add_test(
+		tc, test_the_deploy_lock_is_exclusive_names_its_holder_and_ends_with_its_session);
+	tcase_add_test(tc, test_the_deploy_lock_is_refused_inside_a_transaction);
+	tcase_add_test(tc, test_reading_a_missing_history_table_touches_nothing);
+	suite_add_tcase(s, tc);
+
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,185 @@
+/* sql-split: statement boundaries as the server splits them, and transaction control. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "sql-split.h"
+
+typedef struct Split {
+	SqlStatement *s;
+	size_t n;
+} Split;
+
+static void split_done(Split *s)
+{
+	free(s->s);
+}
+
+static Split split(const char *text)
+{
+	Split s = {};
+
+	ck_assert_int_eq(sql_split(text, strlen(text), &s.s, &s.n), 0);
+	return s;
+}
+
+/* The text of statement i from its first token to the next statement (or the end). */
+static void assert_starts(const char *text, const Split *s, size_t i, const char *start)
+{
+	ck_assert_uint_lt(i, s->n);
+	ck_assert_msg(strncmp(text + s->s[i].offset, start, strlen(start)) == 0,
+		      "statement %zu starts with '%.20s', expected '%s'", i, text + s->s[i].offset,
+		      start);
+}
+
+START_TEST(test_statements_start_at_their_first_token)
+{
+	const char *t = "  SELECT 1;\n-- note\nSELECT 2 ;/* c */ SELECT 3";
+	_cleanup_(split_done) Split s = split(t);
+
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_uint_eq(s.s[0].offset, 2);
+	assert_starts(t, &s, 1, "SELECT 2");
+	assert_starts(t, &s, 2, "SELECT 3");
+	ck_assert_str_eq(s.s[0].words[0], "select");
+	ck_assert_str_eq(s.s[0].words[1], "");
+}
+END_TEST
+
+START_TEST(test_empty_statements_and_comments_alone_are_not_statements)
+{
+	_cleanup_(split_done) Split a =
+		split(";;  ; -- only a comment\n/* and /* nested */ one */;");
+	_cleanup_(split_done) Split b = split("");
+
+	ck_assert_uint_eq(a.n, 0);
+	ck_assert_ptr_null(a.s);
+	ck_assert_uint_eq(b.n, 0);
+}
+END_TEST
+
+START_TEST(test_semicolons_inside_strings_and_identifiers_do_not_split)
+{
+	const char *t =
+		"INSERT INTO \"a;b\" VALUES ('x;''y', E'z\\';w', U&'q;', $$a;b$$, $t$ $$; $t$);"
+		"SELECT 2;";
+	_cleanup_(split_done) Split s = split(t);
+
+	ck_assert_uint_eq(s.n, 2);
+	assert_starts(t, &s, 1, "SELECT 2");
+	ck_assert_str_eq(s.s[0].words[0], "insert");
+	ck_assert_str_eq(s.s[0].words[1], "into");
+}
+END_TEST
+
+START_TEST(test_dollar_parameters_and_identifiers_with_dollars_are_not_quotes)
+{
+	const char *t = "PREPARE p AS SELECT $1; SELECT a$b FROM t; SELECT 3";
+	_cleanup_(split_done) Split s = split(t);
+
+	ck_assert_uint_eq(s.n, 3);
+	assert_starts(t, &s, 1, "SELECT a$b");
+	assert_starts(t, &s, 2, "SELECT 3");
+}
+END_TEST
+
+START_TEST(test_function_bodies_split_nowhere)
+{
+	const char *t = "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$\n"
+			"BEGIN\n  RETURN 1;\nEND;\n$body$;\n"
+			"CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC\n"
+			"  SELECT CASE WHEN true THEN 1 ELSE 2 END;\n  SELECT 2;\nEND;\n"
+			"CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; SELECT 2);\n"
+			"SELECT 4;";
+	_cleanup_(split_done) Split s = split(t);
+
+	ck_assert_uint_eq(s.n, 4);
+	assert_starts(t, &s, 1, "CREATE OR REPLACE PROCEDURE");
+	assert_starts(t, &s, 2, "CREATE RULE");
+	assert_starts(t, &s, 3, "SELECT 4");
+}
+END_TEST
+
+START_TEST(test_begin_as_a_column_outside_a_function_still_splits)
+{
+	const char *t = "SELECT begin, \"end\" FROM t; SELECT 2";
+	_cleanup_(split_done) Split s = split(t);
+
+	ck_assert_uint_eq(s.n, 2);
+}
+END_TEST
+
+START_TEST(test_unterminated_quotes_run_to_the_end)
+{
+	_cleanup_(split_done) Split a = split("SELECT 'abc; SELECT 2;");
+	_cleanup_(split_done) Split b = split("SELECT $x$ abc; SELECT 2;");
+	_cleanup_(split_done) Split c = split("SELECT 1 /* abc; SELECT 2;");
+
+	ck_assert_uint_eq(a.n, 1);
+	ck_assert_uint_eq(b.n, 1);
+	ck_assert_uint_eq(c.n, 1);
+}
+END_TEST
+
+START_TEST(test_transaction_control_is_recognised)
+{
+	static const char *const control[] = {
+		"BEGIN",
+		"begin isolation level serializable",
+		"START TRANSACTION",
+		"COMMIT",
+		"commit and chain",
+		"END",
+		"ABORT",
+		"ROLLBACK",
+		"rollback work",
+		"PREPARE TRANSACTION 'x'",
+	};
+	static const char *const not_control[] = {
+		"ROLLBACK TO SAVEPOINT s",
+		"rollback to s",
+		"ROLLBACK WORK TO s",
+		"SAVEPOINT s",
+		"RELEASE SAVEPOINT s",
+		"COMMIT PREPARED 'x'",
+		"PREPARE q AS SELECT 1",
+		"SELECT 1",
+		"(SELECT 1)",
+		"endpoint_update()",
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(control); i++) {
+		_cleanup_(split_done) Split s = split(control[i]);
+		ck_assert_uint_eq(s.n, 1);
+		ck_assert_msg(sql_statement_is_transaction_control(&s.s[0]), "%s", control[i]);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(not_control); i++) {
+		_cleanup_(split_done) Split s = split(not_control[i]);
+		ck_assert_uint_eq(s.n, 1);
+		ck_assert_msg(!sql_statement_is_transaction_control(&s.s[0]), "%s", not_control[i]);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("sql-split");
+	TCase *tc = tcase_create("sql-split");
+
+	tcase_add_test(tc, test_statements_start_at_their_first_token);
+	tcase_add_test(tc, test_empty_statements_and_comments_alone_are_not_statements);
+	tcase_add_test(tc, test_semicolons_inside_strings_and_identifiers_do_not_split);
+	tcase_add_test(tc, test_dollar_parameters_and_identifiers_with_dollars_are_not_quotes);
+	tcase_add_test(tc, test_function_bodies_split_nowhere);
+	tcase_add_test(tc, test_begin_as_a_column_outside_a_function_still_splits);
+	tcase_add_test(tc, test_unterminated_quotes_run_to_the_end);
+	tcase_add_test(tc, test_transaction_control_is_recognised);
+	suite_add_tcase(s, tc);
+
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
