@@ -107,13 +107,41 @@ install: all
 	install -Dm0644 systemd/deployd.catalog $(DESTDIR)$(SYSTEMD_CATALOGDIR)/deployd.catalog
 	install -Dm0644 systemd/deployd.sysusers $(DESTDIR)$(SYSUSERSDIR)/deployd.conf
 	install -Dm0644 systemd/deployd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/deployd.conf
+	for m in $(MANPAGES); do \
+		install -Dm0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/} || exit 1; \
+	done
+
+# Man pages: scdoc sources beside what they describe, roff in build/man/ (test-man reads them).
+SCDOC ?= scdoc
+MAN_SRC := daemon/deployd.8.scd daemon/deployctl.1.scd config/deployd.plan.5.scd
+MANPAGES := $(patsubst %.scd,$(B)/man/%,$(notdir $(MAN_SRC)))
+vpath %.scd $(sort $(dir $(MAN_SRC)))
+
+.PHONY: man
+all man check-unit: $(MANPAGES)
+
+$(B)/man/%: %.scd
+	@mkdir -p $(dir $@)
+	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
+
+# The Debian package, built with dpkg-buildpackage from a copy of the tree with packaging/debian
+# as debian/; the .deb and its build logs land in build/deb/.  Needs debhelper; not part of check.
+DEB_DIR := $(B)/deb
+.PHONY: deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/deployd-$(VERSION)
+	tar -cf - --exclude=./$(B) --exclude=./.git --exclude=./debian . \
+		| tar -C $(DEB_DIR)/deployd-$(VERSION) -xf -
+	cp -r packaging/debian $(DEB_DIR)/deployd-$(VERSION)/debian
+	cd $(DEB_DIR)/deployd-$(VERSION) && dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(B)
 
 # Installs the Debian packages the build and the tests need; harmless when present.
 DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
-	postgresql dbus dbus-user-session systemd util-linux procps
+	scdoc postgresql dbus dbus-user-session systemd util-linux procps
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
