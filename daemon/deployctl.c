@@ -21,6 +21,12 @@ static const CtlVerb verbs[] = {
 	{"pending",
 	 "pending FILE|PLAN            list pending migrations (connects to the database)",
 	 verb_pending},
+	{"locks", "locks FILE|PLAN [--json]     show lock waits and their blockers right now",
+	 verb_locks},
+	{"idle",
+	 "idle FILE|PLAN [--older-than DURATION] [--terminate] [--json]\n"
+	 "                               list (or terminate) idle-in-transaction sessions",
+	 verb_idle},
 	{"log", "log [DEPLOY_ID|--last] [--json]  the journal entries of one deploy", verb_log},
 };
 

@@ -4,6 +4,10 @@
 #pragma once
 
 #include <stdio.h>
+#include <libpq-fe.h>
+
+#include "event.h"
+#include "plan.h"
 
 typedef struct CtlOptions {
 	const char *socket_path; /* --socket, default /run/deployd.sock */
@@ -22,8 +26,18 @@ int verb_status(int argc, char **argv, const CtlOptions *opts);
 int verb_cancel(int argc, char **argv, const CtlOptions *opts);
 int verb_plans(int argc, char **argv, const CtlOptions *opts);
 int verb_log(int argc, char **argv, const CtlOptions *opts);
+int verb_locks(int argc, char **argv, const CtlOptions *opts);
+int verb_idle(int argc, char **argv, const CtlOptions *opts);
 int verb_pending(int argc, char **argv, const CtlOptions *opts);
 
 /* Resolves FILE|PLAN: an argument containing '/' or ending in ".yaml" is a
  * file, anything else a plan name looked up in opts->plans_dir. */
 int ctl_resolve_plan_path(const char *arg, const CtlOptions *opts, char **ret);
+
+/* For the verbs that look at a plan's database (locks, idle): loads FILE|PLAN, resolves its
+ * conninfo and opens a session with the plan's timeouts as application_name.  Returns
+ * DEPLOY_EXIT_OK, else the exit code after saying why on stderr (the conninfo masked). */
+int ctl_open_plan_database(const char *arg, const CtlOptions *opts, const char *application_name,
+			   Plan **ret_plan, PGconn **ret_conn);
+/* Prints an event as one JSON object on one line: MESSAGE and its fields. */
+int ctl_print_event_json(FILE *f, const Event *ev);
