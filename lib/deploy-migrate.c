@@ -675,6 +675,20 @@ static void on_command_output(SpawnStream stream, const char *line, void *userda
 	     (const Field[]){{"OUTPUT_STREAM", spawn_stream_to_string(stream)}, {}}, "%s", line);
 }
 
+/* How often the lock watch checks; 0 = no watch.  A wait shorter than the interval would
+ * fail before any check saw it, so the interval is at most half the lock_timeout (but not
+ * so short that the checks themselves become the load). */
+static usec_t watch_interval(const Plan *plan)
+{
+	usec_t interval = plan->migrations.lock_watch_interval;
+	usec_t lock_timeout = plan->database.lock_timeout;
+
+	if (interval > 0 && lock_timeout > 0 && lock_timeout / 2 < interval)
+		interval = lock_timeout / 2 > 50 * USEC_PER_MSEC ? lock_timeout / 2
+								 : 50 * USEC_PER_MSEC;
+	return interval;
+}
+
 /* While a migration runs: the lock watch first, then the caller's own tick. */
 static int migration_tick(void *userdata)
 {
@@ -803,7 +817,8 @@ DeployExit deploy_migrate_apply(DeployMigrate *m)
 		pg_error_done(&e);
 		return x;
 	}
-	if (!m->watch) {
+	usec_t interval = watch_interval(m->plan);
+	if (interval > 0 && !m->watch) {
 		PgSessionSettings settings =
 			pg_session_settings_from_plan(&m->plan->database, m->application_name);
 		r = deploy_lockwatch_new(m->conninfo, &settings, &m->hooks, send_watch_event, m,
@@ -814,8 +829,8 @@ DeployExit deploy_migrate_apply(DeployMigrate *m)
 	m->watched_hooks = m->hooks;
 	m->watched_hooks.tick = migration_tick;
 	m->watched_hooks.userdata = m;
-	m->watched_hooks.tick_interval = m->plan->migrations.lock_watch_interval;
-	if (m->hooks.tick && m->hooks.tick_interval < m->watched_hooks.tick_interval)
+	m->watched_hooks.tick_interval = interval;
+	if (m->hooks.tick && (interval == 0 || m->hooks.tick_interval < interval))
 		m->watched_hooks.tick_interval = m->hooks.tick_interval;
 	return m->plan->migrations.command ? apply_command(m) : apply_directory(m);
 }
