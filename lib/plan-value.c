@@ -5,6 +5,7 @@
 
 #include "duration.h"
 #include "plan-value.h"
+#include "remote-host.h"
 #include "strv.h"
 #include "unit-name.h"
 
@@ -269,6 +270,23 @@ int plan_value_table(PlanContext *c, const char *label, const PlanYamlNode *v,
 				 "%s: '%s' is not a table name (expected NAME or SCHEMA.NAME, each "
 				 "[A-Za-z_][A-Za-z0-9_]*, at most %d characters)",
 				 label, plan_yaml_quote(s, quoted), IDENTIFIER_MAX);
+	return set_string(target, s);
+}
+
+int plan_value_remote_host(PlanContext *c, const char *label, const PlanYamlNode *v,
+			   unsigned flags _unused_, void *target)
+{
+	char quoted[PLAN_YAML_QUOTE_MAX];
+	const char *s, *reason = NULL;
+	RemoteHost host;
+	int r = expect_string(c, label, v, &s);
+
+	if (r < 0)
+		return r;
+	if (remote_host_parse(s, &host, &reason) < 0)
+		return plan_fail(c, v,
+				 "%s: '%s' is not an ssh destination [user@]host[:port]: it %s",
+				 label, plan_yaml_quote(s, quoted), reason);
 	return set_string(target, s);
 }
 

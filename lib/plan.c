@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "plan-value.h"
@@ -124,6 +125,17 @@ static int check_top_level(PlanContext *c, const PlanYamlNode *map)
 	return 0;
 }
 
+static int check_remote(PlanContext *c, const PlanYamlNode *map)
+{
+	static const char *const required[] = {"host", "units"};
+
+	for (size_t i = 0; i < ELEMENTSOF(required); i++)
+		if (!map_key(map, required[i]))
+			return plan_fail(c, map, "services.remote: missing required key '%s'",
+					 required[i]);
+	return 0;
+}
+
 #define KEY(n, fn, type, field, ...)                                                               \
 	{                                                                                          \
 		.name = n, .parse = fn, .offset = offsetof(type, field), __VA_ARGS__               \
@@ -145,13 +157,24 @@ static const KeySpec database_keys[] = {
 	KEY("connect_timeout", plan_value_duration, PlanDatabase, connect_timeout),
 };
 
+static int parse_remote(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
+			void *target);
+
 static const KeySpec services_keys[] = {
 	KEY("bus", plan_value_bus, PlanServices, bus),
 	KEY("units", plan_value_units, PlanServices, units),
+	/* Fills two fields: its parser gets the whole PlanServices. */
+	{.name = "remote", .parse = parse_remote},
 	KEY("stop_timeout", plan_value_duration, PlanServices, stop_timeout),
 	KEY("start_timeout", plan_value_duration, PlanServices, start_timeout),
 	KEY("settle", plan_value_duration, PlanServices, settle,
 	    .flags = PLAN_VALUE_ZERO_MEANS_OFF),
+};
+
+static const KeySpec remote_keys[] = {
+	KEY("host", plan_value_remote_host, PlanRemote, host),
+	KEY("bus", plan_value_bus, PlanRemote, bus),
+	KEY("units", plan_value_units, PlanRemote, units),
 };
 
 static const KeySpec idle_transactions_keys[] = {
@@ -182,6 +205,8 @@ static const Section database_section = {"database", database_keys, ELEMENTSOF(d
 					 check_database};
 static const Section services_section = {"services", services_keys, ELEMENTSOF(services_keys),
 					 NULL};
+static const Section remote_section = {"services.remote", remote_keys, ELEMENTSOF(remote_keys),
+				       check_remote};
 static const Section idle_transactions_section = {"idle_transactions", idle_transactions_keys,
 						  ELEMENTSOF(idle_transactions_keys), NULL};
 static const Section migrations_section = {"migrations", migrations_keys,
@@ -203,7 +228,7 @@ static const Section top_level_section = {NULL, top_level_keys, ELEMENTSOF(top_l
 					  check_top_level};
 
 static const Section *const all_sections[] = {
-	&top_level_section,	    &database_section,	 &services_section,
+	&top_level_section,	    &database_section,	 &services_section, &remote_section,
 	&idle_transactions_section, &migrations_section, &hooks_section,
 };
 
@@ -339,6 +364,128 @@ static int parse_section(PlanContext *c, const Section *s, const PlanYamlNode *m
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+/* ---- services.remote ---- */
+
+static void remote_done(PlanRemote *r)
+{
+	free(r->host);
+	strv_free(r->units);
+	*r = (PlanRemote){};
+}
+
+static void remotes_free(PlanRemote *remotes, size_t n)
+{
+	for (size_t i = 0; remotes && i < n; i++)
+		remote_done(&remotes[i]);
+	free(remotes);
+}
+
+/* The value node of key in map (which has it). */
+static const PlanYamlNode *map_value(const PlanYamlNode *map, const char *key)
+{
+	return map_find(map, key)[1];
+}
+
+typedef struct RemoteKey {
+	const char *host;
+	PlanBus bus;
+	size_t index;
+} RemoteKey;
+
+static bool remote_key_equal(const RemoteKey *x, const RemoteKey *y)
+{
+	return x->bus == y->bus && strcmp(x->host, y->host) == 0;
+}
+
+static int remote_key_compare(const void *a, const void *b)
+{
+	const RemoteKey *x = a, *y = b;
+	int r = strcmp(x->host, y->host);
+
+	if (r != 0)
+		return r;
+	if (x->bus != y->bus)
+		return x->bus < y->bus ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* One manager per entry: the same host with the same bus twice is refused at the earliest
+ * repetition (sorted, so that thousands of entries cost no more than a sort). */
+static int check_remote_duplicates(PlanContext *c, const PlanYamlNode *list,
+				   const PlanRemote *remotes, size_t n)
+{
+	_cleanup_free_ RemoteKey *keys = calloc(n ? n : 1, sizeof(RemoteKey));
+	size_t dup = SIZE_MAX, first = SIZE_MAX, start = 0;
+	char quoted[PLAN_YAML_QUOTE_MAX];
+
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		keys[i] = (RemoteKey){remotes[i].host, remotes[i].bus, i};
+	qsort(keys, n, sizeof(RemoteKey), remote_key_compare);
+	/* Equal entries sort together, by their place in the list. */
+	for (size_t i = 1; i < n; i++) {
+		if (!remote_key_equal(&keys[start], &keys[i]))
+			start = i;
+		else if (i == start + 1 && keys[i].index < dup) {
+			dup = keys[i].index;
+			first = keys[start].index;
+		}
+	}
+	if (dup == SIZE_MAX)
+		return 0;
+	return plan_fail(c, map_value(list->children[dup], "host"),
+			 "services.remote.host: '%s' is listed twice with bus %s (first at line "
+			 "%zu); list each of its units once",
+			 plan_yaml_quote(remotes[dup].host, quoted),
+			 plan_bus_to_string(remotes[dup].bus),
+			 map_value(list->children[first], "host")->line);
+}
+
+/* services.remote: a list of mappings {host, bus, units}. */
+static int parse_remote(PlanContext *c, const char *label, const PlanYamlNode *v,
+			unsigned flags _unused_, void *target)
+{
+	PlanServices *services = target;
+	PlanRemote *remotes;
+	size_t n = v->n_children;
+	int r;
+
+	if (v->type != PLAN_YAML_SEQUENCE)
+		return plan_fail(c, v,
+				 "%s: expected a list of hosts (each with host, units and "
+				 "optionally bus), got %s",
+				 label, plan_yaml_describe(v));
+	remotes = calloc(n ? n : 1, sizeof(PlanRemote));
+	if (!remotes)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const PlanYamlNode *item = v->children[i];
+
+		remotes[i].bus = PLAN_BUS_SYSTEM;
+		r = parse_section(c, &remote_section, item, &remotes[i]);
+		if (r >= 0 && !remotes[i].units[0])
+			r = plan_fail(c, map_value(item, "units"),
+				      "services.remote.units: a remote host needs at least one "
+				      "unit");
+		if (r < 0) {
+			remotes_free(remotes, n);
+			return r;
+		}
+	}
+	r = check_remote_duplicates(c, v, remotes, n);
+	if (r < 0) {
+		remotes_free(remotes, n);
+		return r;
+	}
+	remotes_free(services->remote, services->n_remote);
+	services->remote = n > 0 ? remotes : NULL;
+	services->n_remote = n;
+	if (n == 0)
+		free(remotes);
 	return 0;
 }
 
@@ -499,6 +646,7 @@ Plan *plan_free(Plan *p)
 	free(p->description);
 	free(p->database.conninfo);
 	strv_free(p->services.units);
+	remotes_free(p->services.remote, p->services.n_remote);
 	free(p->migrations.directory);
 	strv_free(p->migrations.command);
 	free(p->migrations.working_directory);
@@ -533,6 +681,15 @@ int plan_path_for_name(const char *dir, const char *name, char **ret)
 		return -ENOMEM;
 	*ret = path;
 	return 0;
+}
+
+size_t plan_n_units(const Plan *p)
+{
+	size_t n = strv_length(p->services.units);
+
+	for (size_t i = 0; i < p->services.n_remote; i++)
+		n += strv_length(p->services.remote[i].units);
+	return n;
 }
 
 const char *plan_bus_to_string(PlanBus b)

@@ -14,7 +14,9 @@
  * are at most 2147483647ms; migrations.environment may not set the
  * variables deployd sets itself (DATABASE_URL, PGOPTIONS, PGAPPNAME,
  * DEPLOY_ID, DEPLOY_PLAN, DEPLOY_RELEASE); a unit may not be listed twice;
- * a duration may be 0 only where the comment below says "0 = off". */
+ * a duration may be 0 only where the comment below says "0 = off"; a remote
+ * host (remote-host.h) needs at least one unit and may not be listed twice
+ * with the same bus. */
 #pragma once
 
 #include <stdbool.h>
@@ -55,10 +57,19 @@ typedef struct PlanDatabase {
 	usec_t connect_timeout;			    /* default 10s; never 0 */
 } PlanDatabase;
 
+/* One entry of services.remote: units of a manager on another machine, reached over ssh. */
+typedef struct PlanRemote {
+	char *host;   /* "[user@]host[:port]" as written, valid for remote_host_parse() */
+	PlanBus bus;  /* that host's manager; default system */
+	char **units; /* strv of valid unit names, at least one */
+} PlanRemote;
+
 typedef struct PlanServices {
-	PlanBus bus;	     /* default system */
-	char **units;	     /* strv of valid unit names (no templates), never NULL, may be empty */
-	usec_t stop_timeout; /* default 90s */
+	PlanBus bus;	    /* default system */
+	char **units;	    /* strv of valid unit names (no templates), never NULL, may be empty */
+	PlanRemote *remote; /* services.remote: n_remote entries, NULL when there are none */
+	size_t n_remote;
+	usec_t stop_timeout;  /* default 90s */
 	usec_t start_timeout; /* default 90s */
 	usec_t settle;	      /* default 0 = off */
 } PlanServices;
@@ -120,6 +131,9 @@ static inline void plan_freep(Plan **p)
 bool plan_name_is_valid(const char *name);
 /* Resolves NAME in dir to "dir/NAME.yaml"; -EINVAL for a bad name. */
 int plan_path_for_name(const char *dir, const char *name, char **ret);
+
+/* How many units the plan stops and starts, on this host and on every remote host. */
+size_t plan_n_units(const Plan *p);
 
 const char *plan_bus_to_string(PlanBus b);
 const char *plan_conninfo_source_to_string(PlanConninfoSource s);

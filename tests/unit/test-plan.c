@@ -165,6 +165,9 @@ START_TEST(test_every_default_is_filled_in)
 	ck_assert_int_eq(p->services.bus, PLAN_BUS_SYSTEM);
 	ck_assert_ptr_nonnull(p->services.units);
 	ck_assert_uint_eq(strv_length(p->services.units), 0);
+	ck_assert_ptr_null(p->services.remote);
+	ck_assert_uint_eq(p->services.n_remote, 0);
+	ck_assert_uint_eq(plan_n_units(p), 0);
 	ck_assert_uint_eq(p->services.stop_timeout, 90 * USEC_PER_SEC);
 	ck_assert_uint_eq(p->services.start_timeout, 90 * USEC_PER_SEC);
 	ck_assert_uint_eq(p->services.settle, 0);
@@ -433,7 +436,7 @@ START_TEST(test_unknown_key_without_a_close_match_lists_the_known_keys)
 {
 	ASSERT_ERROR(BASE "services:\n  restart_everything: yes\n", "7:3",
 		     "unknown key 'restart_everything' in services",
-		     "known keys: bus, units, stop_timeout, start_timeout, settle");
+		     "known keys: bus, units, remote, stop_timeout, start_timeout, settle");
 }
 END_TEST
 
@@ -1072,6 +1075,137 @@ START_TEST(test_mutated_plans_never_crash_and_fail_with_a_position)
 }
 END_TEST
 
+/* ---- services.remote ---- */
+
+START_TEST(test_remote_hosts_are_parsed_with_their_bus_and_units)
+{
+	_cleanup_(plan_freep) Plan *p =
+		PARSE_OK(BASE "services:\n"
+			      "  units: [prosaas-api.service]\n"
+			      "  remote:\n"
+			      "    - host: deploy@app2.internal\n"
+			      "      units: [prosaas-api.service, prosaas-worker.service]\n"
+			      "    - host: app3:2222\n"
+			      "      bus: user\n"
+			      "      units: [prosaas-scheduler.service]\n"
+			      "    - host: \"ops@[fd00::7]:22\"\n"
+			      "      bus: system\n"
+			      "      units: [prosaas-api.service]\n");
+
+	ck_assert_uint_eq(p->services.n_remote, 3);
+	ck_assert_str_eq(p->services.remote[0].host, "deploy@app2.internal");
+	ck_assert_int_eq(p->services.remote[0].bus, PLAN_BUS_SYSTEM);
+	ck_assert_uint_eq(strv_length(p->services.remote[0].units), 2);
+	ck_assert_str_eq(p->services.remote[0].units[1], "prosaas-worker.service");
+	ck_assert_str_eq(p->services.remote[1].host, "app3:2222");
+	ck_assert_int_eq(p->services.remote[1].bus, PLAN_BUS_USER);
+	ck_assert_str_eq(p->services.remote[1].units[0], "prosaas-scheduler.service");
+	ck_assert_str_eq(p->services.remote[2].host, "ops@[fd00::7]:22");
+	/* The units of this host are still this host's. */
+	ck_assert_uint_eq(strv_length(p->services.units), 1);
+	ck_assert_uint_eq(plan_n_units(p), 5);
+}
+END_TEST
+
+START_TEST(test_an_empty_remote_list_means_no_remote_hosts)
+{
+	_cleanup_(plan_freep) Plan *p = PARSE_OK(BASE "services:\n  remote: []\n");
+
+	ck_assert_uint_eq(p->services.n_remote, 0);
+	ck_assert_ptr_null(p->services.remote);
+}
+END_TEST
+
+START_TEST(test_one_host_may_appear_once_per_bus)
+{
+	_cleanup_(plan_freep) Plan *p =
+		PARSE_OK(BASE "services:\n"
+			      "  remote:\n"
+			      "    - {host: app2, units: [a.service]}\n"
+			      "    - {host: app2, bus: user, units: [a.service]}\n");
+
+	ck_assert_uint_eq(p->services.n_remote, 2);
+}
+END_TEST
+
+START_TEST(test_remote_that_is_not_a_list_of_mappings_is_refused)
+{
+	ASSERT_ERROR(BASE "services:\n  remote: app2\n", "7:11",
+		     "services.remote: expected a list of hosts", "got a string");
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - app2\n", "8:7",
+		     "services.remote: expected a mapping, got a string");
+}
+END_TEST
+
+START_TEST(test_remote_host_and_units_are_required)
+{
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - units: [a.service]\n", "8:7",
+		     "services.remote: missing required key 'host'");
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: app2\n", "8:7",
+		     "services.remote: missing required key 'units'");
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: app2\n      units: []\n", "9:14",
+		     "services.remote.units: a remote host needs at least one unit");
+}
+END_TEST
+
+START_TEST(test_unknown_key_in_a_remote_host_is_refused_with_a_suggestion)
+{
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - hots: app2\n      units: [a.service]\n",
+		     "8:7", "unknown key 'hots' in services.remote", "did you mean 'host'?");
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: app2\n      units: [a.service]\n"
+			  "      stop_timeout: 5s\n",
+		     "10:7", "unknown key 'stop_timeout' in services.remote",
+		     "did you mean 'services.stop_timeout'?");
+}
+END_TEST
+
+START_TEST(test_bad_remote_units_and_bus_are_refused_at_the_item)
+{
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: app2\n"
+			  "      units: [a.service, worker]\n",
+		     "9:26", "services.remote.units: 'worker' is not a valid unit name");
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: app2\n"
+			  "      units: [a.service, a.service]\n",
+		     "9:26", "services.remote.units: 'a.service' is listed twice");
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: app2\n      bus: session\n"
+			  "      units: [a.service]\n",
+		     "9:12", "services.remote.bus: expected system or user, got 'session'");
+}
+END_TEST
+
+START_TEST(test_a_host_that_ssh_could_misread_is_refused)
+{
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: -oProxyCommand=sh\n"
+			  "      units: [a.service]\n",
+		     "8:13", "services.remote.host: '-oProxyCommand=sh' is not an ssh destination",
+		     "not beginning with '-'");
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: \"app2; reboot\"\n"
+			  "      units: [a.service]\n",
+		     "8:13", "services.remote.host: 'app2; reboot' is not an ssh destination");
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: \"deploy@\"\n"
+			  "      units: [a.service]\n",
+		     "8:13", "it has no host name");
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: app2:0\n"
+			  "      units: [a.service]\n",
+		     "8:13", "has a port that is not a number from 1 to 65535");
+	ASSERT_ERROR(BASE "services:\n  remote:\n    - host: [app2]\n"
+			  "      units: [a.service]\n",
+		     "8:13", "services.remote.host: expected a string, got a list");
+}
+END_TEST
+
+START_TEST(test_a_host_listed_twice_with_one_bus_is_refused_at_the_second)
+{
+	ASSERT_ERROR(BASE "services:\n"
+			  "  remote:\n"
+			  "    - {host: app2, units: [a.service]}\n"
+			  "    - {host: app3, units: [a.service]}\n"
+			  "    - {host: app2, bus: system, units: [b.service]}\n",
+		     "10:14", "services.remote.host: 'app2' is listed twice with bus system",
+		     "first at line 8");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("plan");
@@ -1094,6 +1228,9 @@ int main(void)
 	tcase_add_test(valid, test_plan_names_and_paths_for_names);
 	tcase_add_test(valid, test_enum_names_match_the_plan_format);
 	tcase_add_test(valid, test_a_63_character_schema_qualified_table_is_accepted);
+	tcase_add_test(valid, test_remote_hosts_are_parsed_with_their_bus_and_units);
+	tcase_add_test(valid, test_an_empty_remote_list_means_no_remote_hosts);
+	tcase_add_test(valid, test_one_host_may_appear_once_per_bus);
 	suite_add_tcase(s, valid);
 
 	tcase_add_test(refused, test_unknown_top_level_key_is_an_error_with_a_suggestion);
@@ -1120,6 +1257,12 @@ int main(void)
 	tcase_add_test(refused, test_template_unit_is_refused);
 	tcase_add_test(refused, test_unit_listed_twice_is_refused_at_the_second);
 	tcase_add_test(refused, test_units_that_are_not_a_list_are_refused);
+	tcase_add_test(refused, test_remote_that_is_not_a_list_of_mappings_is_refused);
+	tcase_add_test(refused, test_remote_host_and_units_are_required);
+	tcase_add_test(refused, test_unknown_key_in_a_remote_host_is_refused_with_a_suggestion);
+	tcase_add_test(refused, test_bad_remote_units_and_bus_are_refused_at_the_item);
+	tcase_add_test(refused, test_a_host_that_ssh_could_misread_is_refused);
+	tcase_add_test(refused, test_a_host_listed_twice_with_one_bus_is_refused_at_the_second);
 	tcase_add_test(refused, test_duration_with_unknown_unit_is_refused);
 	tcase_add_test(refused, test_duration_without_unit_is_refused);
 	tcase_add_test(refused, test_negative_duration_is_refused);
