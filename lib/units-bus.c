@@ -24,32 +24,41 @@ usec_t units_call_timeout(usec_t deadline)
 	return (deadline > now ? deadline - now : 0) + USEC_PER_SEC;
 }
 
-/* Sleeps until the bus has something to do, the deadline passes or cancel_fd is readable. */
-static int units_poll(sd_bus *bus, usec_t deadline, int cancel_fd)
+/* Sleeps until one of the buses (those not failed) has something to do, the deadline passes
+ * or cancel_fd is readable. */
+static int units_poll(sd_bus *const *buses, const int *errors, size_t n, usec_t deadline,
+		      int cancel_fd)
 {
-	usec_t now = now_usec(CLOCK_MONOTONIC), until = deadline, bus_until;
+	_cleanup_free_ struct pollfd *fds = calloc(n + 1, sizeof(struct pollfd));
+	usec_t now = now_usec(CLOCK_MONOTONIC), until = deadline;
 	int r;
 
+	if (!fds)
+		return -ENOMEM;
 	if (now >= deadline)
 		return -ETIMEDOUT;
 
-	r = sd_bus_get_timeout(bus, &bus_until);
-	if (r < 0)
-		return r;
-	if (bus_until < until)
-		until = bus_until;
+	for (size_t i = 0; i < n; i++) {
+		usec_t bus_until;
 
-	int fd = sd_bus_get_fd(bus);
-	if (fd < 0)
-		return fd;
-	r = sd_bus_get_events(bus);
-	if (r < 0)
-		return r;
+		fds[i].fd = -1; /* poll() skips it */
+		if (errors && errors[i] < 0)
+			continue;
+		r = sd_bus_get_timeout(buses[i], &bus_until);
+		if (r < 0)
+			return r;
+		if (bus_until < until)
+			until = bus_until;
+		fds[i].fd = sd_bus_get_fd(buses[i]);
+		if (fds[i].fd < 0)
+			return fds[i].fd;
+		r = sd_bus_get_events(buses[i]);
+		if (r < 0)
+			return r;
+		fds[i].events = (short)r;
+	}
+	fds[n] = (struct pollfd){.fd = cancel_fd, .events = POLLIN};
 
-	struct pollfd fds[2] = {
-		{.fd = fd, .events = (short)r},
-		{.fd = cancel_fd, .events = POLLIN},
-	};
 	struct timespec ts, *tsp = NULL;
 	if (until != USEC_INFINITY) {
 		usec_t left = until > now ? until - now : 0;
@@ -58,35 +67,56 @@ static int units_poll(sd_bus *bus, usec_t deadline, int cancel_fd)
 		tsp = &ts;
 	}
 
-	if (ppoll(fds, cancel_fd >= 0 ? 2 : 1, tsp, NULL) < 0)
+	if (ppoll(fds, n + 1, tsp, NULL) < 0)
 		return errno == EINTR ? 0 : -errno;
-	if (cancel_fd >= 0 && fds[1].revents)
+	if (cancel_fd >= 0 && fds[n].revents)
 		return -ECANCELED;
 	return 0;
 }
 
-int units_wait(sd_bus *bus, usec_t deadline, int cancel_fd, bool (*done)(void *userdata),
-	       void *userdata)
+int units_wait_many(sd_bus *const *buses, int *errors, size_t n, usec_t deadline, int cancel_fd,
+		    bool (*done)(void *userdata), void *userdata)
 {
 	for (;;) {
+		bool busy = false;
+
 		if (done(userdata))
 			return 0;
 
 		/* Everything queued is dispatched before sleeping: sd_bus_process() handles one
 		 * message per call. */
-		int r = sd_bus_process(bus, NULL);
-		if (r < 0)
-			return r;
-		if (r > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (errors && errors[i] < 0)
+				continue;
+			int r = sd_bus_process(buses[i], NULL);
+			if (r < 0 && !errors)
+				return r;
+			if (r < 0)
+				errors[i] = r;
+			busy = busy || r != 0;
+		}
+		if (busy) {
 			if (now_usec(CLOCK_MONOTONIC) >= deadline && !done(userdata))
 				return -ETIMEDOUT;
 			continue;
 		}
 
-		r = units_poll(bus, deadline, cancel_fd);
+		int r = units_poll(buses, errors, n, deadline, cancel_fd);
 		if (r < 0)
 			return r;
 	}
+}
+
+int units_wait(sd_bus *bus, usec_t deadline, int cancel_fd, bool (*done)(void *userdata),
+	       void *userdata)
+{
+	return units_wait_many(&bus, NULL, 1, deadline, cancel_fd, done, userdata);
+}
+
+bool units_reply_is_connection_lost(sd_bus_message *reply)
+{
+	return sd_bus_message_is_method_error(reply, SD_BUS_ERROR_NO_REPLY) &&
+	       sd_bus_is_open(sd_bus_message_get_bus(reply)) <= 0;
 }
 
 static int on_call_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error _unused_)
@@ -119,6 +149,8 @@ int units_call(sd_bus *bus, sd_bus_message *m, usec_t deadline, int cancel_fd,
 	if (r < 0)
 		return r;
 
+	if (units_reply_is_connection_lost(reply))
+		return -ECONNRESET;
 	if (sd_bus_message_is_method_error(reply, NULL)) {
 		if (ret_error)
 			sd_bus_error_copy(ret_error, sd_bus_message_get_error(reply));

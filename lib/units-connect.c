@@ -105,8 +105,7 @@ static int connect_system(sd_bus **ret)
 	return sd_bus_open_system(ret);
 }
 
-/* Through a bus daemon the manager sends signals only while someone is subscribed. */
-static int subscribe(UnitsManager *m)
+int units_subscribe(UnitsManager *m, usec_t deadline, int cancel_fd)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
 	int r;
@@ -115,17 +114,29 @@ static int subscribe(UnitsManager *m)
 					   UNITS_MANAGER_INTERFACE, "Subscribe");
 	if (r < 0)
 		return r;
-	return units_call(m->bus, call, units_deadline(UNITS_QUERY_TIMEOUT), -1, NULL, NULL);
+	return units_call(m->bus, call, deadline, cancel_fd, NULL, NULL);
 }
 
-int units_connect(PlanBus which, UnitsManager **ret)
+int units_manager_new(PlanBus which, UnitsManager **ret)
 {
-	_cleanup_(units_manager_freep) UnitsManager *m = calloc(1, sizeof(UnitsManager));
-	int r;
+	UnitsManager *m = calloc(1, sizeof(UnitsManager));
 
 	if (!m)
 		return -ENOMEM;
 	m->which = which;
+	m->ssh_stderr = -EBADF;
+	*ret = m;
+	return 0;
+}
+
+int units_connect(PlanBus which, UnitsManager **ret)
+{
+	_cleanup_(units_manager_freep) UnitsManager *m = NULL;
+	int r;
+
+	r = units_manager_new(which, &m);
+	if (r < 0)
+		return r;
 
 	switch (which) {
 	case PLAN_BUS_SYSTEM:
@@ -145,7 +156,7 @@ int units_connect(PlanBus which, UnitsManager **ret)
 		return r;
 	m->bus_client = r > 0;
 	if (m->bus_client) {
-		r = subscribe(m);
+		r = units_subscribe(m, units_deadline(UNITS_QUERY_TIMEOUT), -1);
 		if (r < 0)
 			return r;
 	}
@@ -161,8 +172,15 @@ UnitsManager *units_manager_free(UnitsManager *m)
 	/* Closing without flushing: nothing we could still have queued matters, and a flush
 	 * could wait on a manager that does not read. */
 	sd_bus_close_unref(m->bus);
+	units_ssh_stop(m);
+	free(m->host);
 	free(m);
 	return NULL;
+}
+
+const char *units_manager_host(const UnitsManager *m)
+{
+	return m->host;
 }
 
 const char *units_signal_sender(const UnitsManager *m)

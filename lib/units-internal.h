@@ -25,7 +25,22 @@ struct UnitsManager {
 	 * to subscribers; on a direct (private socket) connection there is no sender. */
 	bool bus_client;
 	uid_t owner_uid; /* the user manager's uid, which its units' journal entries carry */
+	/* A remote manager (units_connect_remote()): its host as the plan names it, the ssh
+	 * process carrying the bus, and the file ssh writes its stderr to.  NULL, 0 and -EBADF
+	 * for a manager of this machine, whose units' journal is ours to read. */
+	char *host;
+	pid_t ssh_pid;
+	int ssh_stderr;
 };
+
+/* A manager not yet connected, with no ssh process. */
+int units_manager_new(PlanBus which, UnitsManager **ret);
+
+/* Calls Subscribe: through a bus daemon the manager sends signals only to subscribers. */
+int units_subscribe(UnitsManager *m, usec_t deadline, int cancel_fd);
+
+/* Ends a remote manager's ssh process (after its bus is closed) and closes its stderr file. */
+void units_ssh_stop(UnitsManager *m);
 
 /* The sender a signal match must name: the manager's bus name, or NULL on a direct
  * connection. */
@@ -42,9 +57,18 @@ usec_t units_call_timeout(usec_t deadline);
  * passes (-ETIMEDOUT), cancel_fd becomes readable (-ECANCELED) or the bus fails. */
 int units_wait(sd_bus *bus, usec_t deadline, int cancel_fd, bool (*done)(void *userdata),
 	       void *userdata);
+/* The same over n buses.  With errors (n entries, 0 at first), a bus that fails gets its
+ * -errno there and is left alone from then on while the wait goes on (done() should look);
+ * without, the first failure ends the wait. */
+int units_wait_many(sd_bus *const *buses, int *errors, size_t n, usec_t deadline, int cancel_fd,
+		    bool (*done)(void *userdata), void *userdata);
+
+/* The error reply sd-bus makes up for each pending call of a connection that closed. */
+bool units_reply_is_connection_lost(sd_bus_message *reply);
 
 /* Sends the method call m and waits for its reply by units_wait(); an error reply gives its
- * negative errno and, when ret_error is not NULL, its name and message. */
+ * negative errno and, when ret_error is not NULL, its name and message; a connection that
+ * closed meanwhile gives -ECONNRESET. */
 int units_call(sd_bus *bus, sd_bus_message *m, usec_t deadline, int cancel_fd,
 	       sd_bus_message **ret_reply, sd_bus_error *ret_error);
 
@@ -65,6 +89,10 @@ int units_object_path(const char *name, char **ret);
 
 /* How long a failed unit's journal lines may take to show up (see units_journal_tail()). */
 #define UNITS_JOURNAL_GRACE (1 * USEC_PER_SEC)
+
+/* The message of a unit whose manager's connection failed with error: "lost the connection
+ * to the service manager on HOST (ssh: …)". */
+int units_connection_lost_message(const UnitsManager *m, int error, char **ret);
 
 /* Frees what an outcome holds and zeroes it. */
 void units_outcome_done(UnitOutcome *o);

@@ -13,6 +13,7 @@ typedef enum JobAction {
 /* One unit's job, from the request to the verdict. */
 typedef struct UnitJob {
 	const char *name;
+	size_t target;
 	sd_bus_slot *call_slot;
 	char *job_path;	  /* from the StopUnit/StartUnit reply */
 	char *job_result; /* from JobRemoved */
@@ -24,18 +25,37 @@ typedef struct UnitJob {
 	bool decided;
 } UnitJob;
 
-typedef struct JobRun {
+typedef struct JobRun JobRun;
+
+/* One manager's part of the run. */
+typedef struct JobTarget {
+	JobRun *run;
+	size_t index;
 	UnitsManager *m;
+	sd_bus_slot *removed_slot;
+	bool lost; /* its connection failed: its unended jobs were ended with the error */
+} JobTarget;
+
+struct JobRun {
 	JobAction action;
 	const UnitsOptions *options;
 	usec_t since; /* CLOCK_REALTIME of the request, for the journal */
+	JobTarget *targets;
+	sd_bus **buses;	 /* targets[i]'s bus */
+	int *bus_errors; /* targets[i]'s connection failure, 0 while it works */
+	size_t n_targets;
 	UnitJob *jobs;
 	UnitOutcome *outcomes; /* outcomes[i] is jobs[i]'s, once decided */
 	size_t n;
-} JobRun;
+};
 
 static void job_run_done(JobRun *run)
 {
+	for (size_t i = 0; run->targets && i < run->n_targets; i++)
+		sd_bus_slot_unref(run->targets[i].removed_slot);
+	free(run->targets);
+	free(run->buses);
+	free(run->bus_errors);
 	for (size_t i = 0; run->jobs && i < run->n; i++) {
 		UnitJob *job = &run->jobs[i];
 
@@ -62,6 +82,10 @@ static int on_job_reply(sd_bus_message *reply, void *userdata, sd_bus_error *err
 	const char *path;
 	int r;
 
+	/* sd-bus fails the calls of a connection that closes with a NoReply error of its own:
+	 * the job is ended by the connection's failure instead (end_lost_jobs()). */
+	if (units_reply_is_connection_lost(reply))
+		return 0;
 	if (sd_bus_message_is_method_error(reply, NULL)) {
 		job->call_error = -sd_bus_message_get_errno(reply);
 		sd_bus_error_copy(&job->call_bus_error, sd_bus_message_get_error(reply));
@@ -84,16 +108,19 @@ static int on_job_reply(sd_bus_message *reply, void *userdata, sd_bus_error *err
  * by the time its signal is dispatched. */
 static int on_job_removed(sd_bus_message *signal, void *userdata, sd_bus_error *error _unused_)
 {
-	JobRun *run = userdata;
+	JobTarget *t = userdata;
+	JobRun *run = t->run;
 	const char *path, *unit, *result;
 	uint32_t id;
 
 	if (sd_bus_message_read(signal, "uoss", &id, &path, &unit, &result) < 0)
 		return 0;
+	/* Job paths are unique per manager only. */
 	for (size_t i = 0; i < run->n; i++) {
 		UnitJob *job = &run->jobs[i];
 
-		if (job->ended || !job->job_path || strcmp(job->job_path, path) != 0)
+		if (job->target != t->index || job->ended || !job->job_path ||
+		    strcmp(job->job_path, path) != 0)
 			continue;
 		job->job_result = strdup(result);
 		if (!job->job_result)
@@ -107,10 +134,11 @@ static int on_job_removed(sd_bus_message *signal, void *userdata, sd_bus_error *
 static int request_job(JobRun *run, UnitJob *job, usec_t deadline)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+	UnitsManager *m = run->targets[job->target].m;
 	int r;
 
-	r = sd_bus_message_new_method_call(run->m->bus, &call, UNITS_DESTINATION,
-					   UNITS_MANAGER_PATH, UNITS_MANAGER_INTERFACE,
+	r = sd_bus_message_new_method_call(m->bus, &call, UNITS_DESTINATION, UNITS_MANAGER_PATH,
+					   UNITS_MANAGER_INTERFACE,
 					   run->action == JOB_STOP ? "StopUnit" : "StartUnit");
 	if (r < 0)
 		return r;
@@ -118,7 +146,7 @@ static int request_job(JobRun *run, UnitJob *job, usec_t deadline)
 	if (r < 0)
 		return r;
 	job->requested_at = now_usec(CLOCK_MONOTONIC);
-	return sd_bus_call_async(run->m->bus, &job->call_slot, call, on_job_reply, job,
+	return sd_bus_call_async(m->bus, &job->call_slot, call, on_job_reply, job,
 				 units_call_timeout(deadline));
 }
 
@@ -134,6 +162,7 @@ static int decide(JobRun *run, size_t i, usec_t query_deadline)
 {
 	UnitJob *job = &run->jobs[i];
 	UnitOutcome *o = &run->outcomes[i];
+	UnitsManager *m = run->targets[job->target].m;
 	int cancel_fd = run->options->cancel_fd;
 	_cleanup_free_ char *path = NULL;
 	int r;
@@ -141,6 +170,7 @@ static int decide(JobRun *run, size_t i, usec_t query_deadline)
 	o->name = strdup(job->name);
 	if (!o->name)
 		return -ENOMEM;
+	o->target = job->target;
 	o->duration = job->ended_at - job->requested_at;
 	if (job->call_error) {
 		o->error = job->call_error;
@@ -159,7 +189,7 @@ static int decide(JobRun *run, size_t i, usec_t query_deadline)
 	r = units_object_path(job->name, &path);
 	if (r < 0)
 		return r;
-	r = units_get_string(run->m, path, UNITS_UNIT_INTERFACE, "ActiveState", query_deadline,
+	r = units_get_string(m, path, UNITS_UNIT_INTERFACE, "ActiveState", query_deadline,
 			     cancel_fd, &o->active_state);
 	if (r == -ENOMEM || r == -ECANCELED)
 		return r;
@@ -172,10 +202,41 @@ static int decide(JobRun *run, size_t i, usec_t query_deadline)
 			o->error = run->action == JOB_STOP ? -EBUSY : -ESRCH;
 	}
 
-	r = units_outcome_conclude(run->m, o, run->since, query_deadline, run->options);
+	r = units_outcome_conclude(m, o, run->since, query_deadline, run->options);
 	if (r < 0)
 		return r;
 	job->decided = true;
+	return 0;
+}
+
+/* A connection that failed ends the jobs still waiting on it, with its error. */
+static int end_lost_jobs(JobRun *run)
+{
+	for (size_t t = 0; t < run->n_targets; t++) {
+		JobTarget *target = &run->targets[t];
+
+		if (target->lost || run->bus_errors[t] >= 0)
+			continue;
+		target->lost = true;
+		for (size_t i = 0; i < run->n; i++) {
+			UnitJob *job = &run->jobs[i];
+			_cleanup_free_ char *message = NULL;
+
+			if (job->target != t || job->ended)
+				continue;
+			int r = units_connection_lost_message(target->m, run->bus_errors[t],
+							      &message);
+			if (r < 0)
+				return r;
+			job->call_error = run->bus_errors[t];
+			sd_bus_error_free(&job->call_bus_error);
+			r = sd_bus_error_set(&job->call_bus_error, SD_BUS_ERROR_DISCONNECTED,
+					     message);
+			if (r == -ENOMEM)
+				return r;
+			job_end(job);
+		}
+	}
 	return 0;
 }
 
@@ -183,6 +244,9 @@ static bool some_job_to_decide(void *userdata)
 {
 	JobRun *run = userdata;
 
+	for (size_t t = 0; t < run->n_targets; t++)
+		if (!run->targets[t].lost && run->bus_errors[t] < 0)
+			return true;
 	for (size_t i = 0; i < run->n; i++)
 		if (run->jobs[i].ended && !run->jobs[i].decided)
 			return true;
@@ -211,48 +275,78 @@ static int decide_ended(JobRun *run)
 	return running;
 }
 
-static int run_jobs(UnitsManager *m, JobAction action, char *const *units,
+/* Installs the JobRemoved match of target t and sends its requests; a connection that
+ * refuses either fails that target's units, not the run. */
+static int start_target(JobRun *run, size_t t, char *const *units, size_t *next, usec_t deadline)
+{
+	JobTarget *target = &run->targets[t];
+	int r;
+
+	/* Listening before asking: a job that ends at once must not end unheard. */
+	r = sd_bus_match_signal_async(target->m->bus, &target->removed_slot,
+				      units_signal_sender(target->m), UNITS_MANAGER_PATH,
+				      UNITS_MANAGER_INTERFACE, "JobRemoved", on_job_removed, NULL,
+				      target);
+	for (size_t i = 0; units && units[i]; i++) {
+		UnitJob *job = &run->jobs[(*next)++];
+
+		job->name = units[i];
+		job->target = t;
+		/* All requests go out at once, so the managers run the jobs in parallel. */
+		if (r >= 0)
+			r = request_job(run, job, deadline);
+	}
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		run->bus_errors[t] = r;
+	return 0;
+}
+
+static int run_jobs(JobAction action, const UnitsTarget *targets, size_t n_targets,
 		    const UnitsOptions *options, UnitOutcome **ret_outcomes)
 {
-	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *removed_slot = NULL;
 	_cleanup_(job_run_done) JobRun run = {
-		.m = m,
 		.action = action,
 		.options = options,
 		.since = now_usec(CLOCK_REALTIME),
-		.n = strv_length(units),
+		.n_targets = n_targets,
 	};
 	usec_t deadline = units_deadline(options->timeout);
+	size_t next = 0;
 	int r;
 
-	for (size_t i = 0; units && units[i]; i++)
-		if (!units_name_is_valid(units[i]))
-			return -EINVAL;
+	for (size_t t = 0; t < n_targets; t++)
+		for (size_t i = 0; targets[t].units && targets[t].units[i]; i++) {
+			if (!units_name_is_valid(targets[t].units[i]))
+				return -EINVAL;
+			run.n++;
+		}
+	run.targets = calloc(n_targets + 1, sizeof(JobTarget));
+	run.buses = calloc(n_targets + 1, sizeof(sd_bus *));
+	run.bus_errors = calloc(n_targets + 1, sizeof(int));
 	run.jobs = calloc(run.n + 1, sizeof(UnitJob));
 	run.outcomes = calloc(run.n + 1, sizeof(UnitOutcome));
-	if (!run.jobs || !run.outcomes)
+	if (!run.targets || !run.buses || !run.bus_errors || !run.jobs || !run.outcomes)
 		return -ENOMEM;
 
-	/* Listening before asking: a job that ends at once must not end unheard. */
-	r = sd_bus_match_signal_async(m->bus, &removed_slot, units_signal_sender(m),
-				      UNITS_MANAGER_PATH, UNITS_MANAGER_INTERFACE, "JobRemoved",
-				      on_job_removed, NULL, &run);
-	if (r < 0)
-		return r;
-
-	/* All requests go out at once, so the manager runs the jobs in parallel. */
-	for (size_t i = 0; i < run.n; i++) {
-		run.jobs[i].name = units[i];
-		r = request_job(&run, &run.jobs[i], deadline);
+	for (size_t t = 0; t < n_targets; t++) {
+		run.targets[t] = (JobTarget){.run = &run, .index = t, .m = targets[t].manager};
+		run.buses[t] = targets[t].manager->bus;
+		r = start_target(&run, t, targets[t].units, &next, deadline);
 		if (r < 0)
 			return r;
 	}
 
 	for (;;) {
+		r = end_lost_jobs(&run);
+		if (r < 0)
+			break;
 		r = decide_ended(&run);
 		if (r <= 0)
 			break;
-		r = units_wait(m->bus, deadline, options->cancel_fd, some_job_to_decide, &run);
+		r = units_wait_many(run.buses, run.bus_errors, n_targets, deadline,
+				    options->cancel_fd, some_job_to_decide, &run);
 		if (r == -ETIMEDOUT) {
 			/* We stop waiting; the jobs stay queued (see units.h). */
 			for (size_t i = 0; i < run.n; i++)
@@ -270,14 +364,26 @@ static int run_jobs(UnitsManager *m, JobAction action, char *const *units,
 	return units_outcomes_count_failed(*ret_outcomes);
 }
 
+int units_stop_all(const UnitsTarget *targets, size_t n_targets, const UnitsOptions *options,
+		   UnitOutcome **ret_outcomes)
+{
+	return run_jobs(JOB_STOP, targets, n_targets, options, ret_outcomes);
+}
+
+int units_start_all(const UnitsTarget *targets, size_t n_targets, const UnitsOptions *options,
+		    UnitOutcome **ret_outcomes)
+{
+	return run_jobs(JOB_START, targets, n_targets, options, ret_outcomes);
+}
+
 int units_stop(UnitsManager *m, char *const *units, const UnitsOptions *options,
 	       UnitOutcome **ret_outcomes)
 {
-	return run_jobs(m, JOB_STOP, units, options, ret_outcomes);
+	return units_stop_all(&(UnitsTarget){m, units}, 1, options, ret_outcomes);
 }
 
 int units_start(UnitsManager *m, char *const *units, const UnitsOptions *options,
 		UnitOutcome **ret_outcomes)
 {
-	return run_jobs(m, JOB_START, units, options, ret_outcomes);
+	return units_start_all(&(UnitsTarget){m, units}, 1, options, ret_outcomes);
 }

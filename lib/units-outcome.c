@@ -27,6 +27,9 @@ static int add_failure_details(UnitsManager *m, UnitOutcome *o, usec_t since, us
 		      (o->service_result && strcmp(o->service_result, "success") != 0);
 	usec_t grace = units_deadline(UNITS_JOURNAL_GRACE);
 
+	/* A remote unit's journal is on its own machine. */
+	if (m->host)
+		return 0;
 	r = units_journal_tail(m, o->name, since, failed, grace < deadline ? grace : deadline,
 			       cancel_fd, UNITS_JOURNAL_LINES, &o->journal_lines, &logged_result);
 	if (r == -ENOMEM || r == -ECANCELED)
@@ -52,6 +55,20 @@ int units_outcome_conclude(UnitsManager *m, UnitOutcome *o, usec_t since, usec_t
 	}
 	if (options->on_outcome)
 		options->on_outcome(o, options->userdata);
+	return 0;
+}
+
+int units_connection_lost_message(const UnitsManager *m, int error, char **ret)
+{
+	_cleanup_free_ char *said = NULL;
+	int r = units_manager_ssh_message(m, &said);
+
+	if (r == -ENOMEM)
+		return r;
+	if (asprintf(ret, "lost the connection to the service manager%s%s (%s%s)",
+		     m->host ? " on " : "", m->host ?: "", said ? "ssh: " : "",
+		     said ?: strerror(-error)) < 0)
+		return -ENOMEM;
 	return 0;
 }
 

@@ -8,6 +8,8 @@
 /* One unit under watch. */
 typedef struct SettleUnit {
 	const char *name;
+	size_t target;
+	UnitsManager *m;
 	char *path;
 	sd_bus_slot *changed_slot;
 	bool is_service;
@@ -16,14 +18,18 @@ typedef struct SettleUnit {
 	char *last_state;    /* ActiveState at the last look */
 	int look_error;	     /* ActiveState or NRestarts could not be read */
 	bool fallen;	     /* seen leaving active, or restarted */
+	bool lost;	     /* its manager's connection failed (look_error says how) */
 	char *fallen_state;  /* the state it was seen in (NULL if that could not be kept) */
 	usec_t fallen_at;    /* CLOCK_MONOTONIC */
 	bool decided;
 } SettleUnit;
 
 typedef struct Settle {
-	UnitsManager *m;
 	const UnitsOptions *options;
+	sd_bus **buses;	 /* each target's */
+	int *bus_errors; /* each target's connection failure, 0 while it works */
+	bool *lost;	 /* the target's failure has been passed on to its units */
+	size_t n_targets;
 	usec_t begin; /* CLOCK_MONOTONIC */
 	usec_t since; /* CLOCK_REALTIME, for the journal */
 	SettleUnit *units;
@@ -42,6 +48,9 @@ static void settle_done(Settle *s)
 		free(u->last_state);
 	}
 	free(s->units);
+	free(s->buses);
+	free(s->bus_errors);
+	free(s->lost);
 	for (size_t i = 0; s->outcomes && i < s->n; i++)
 		units_outcome_done(&s->outcomes[i]);
 	free(s->outcomes);
@@ -97,10 +106,10 @@ static int look(Settle *s, SettleUnit *u, usec_t deadline, bool first)
 	uint32_t restarts = 0;
 	int r;
 
-	r = units_get_string(s->m, u->path, UNITS_UNIT_INTERFACE, "ActiveState", deadline,
+	r = units_get_string(u->m, u->path, UNITS_UNIT_INTERFACE, "ActiveState", deadline,
 			     s->options->cancel_fd, &state);
 	if (r >= 0 && u->is_service)
-		r = units_get_u32(s->m, u->path, UNITS_SERVICE_INTERFACE, "NRestarts", deadline,
+		r = units_get_u32(u->m, u->path, UNITS_SERVICE_INTERFACE, "NRestarts", deadline,
 				  s->options->cancel_fd, &restarts);
 	if (r == -ENOMEM || r == -ECANCELED)
 		return r;
@@ -130,21 +139,48 @@ static int decide(Settle *s, size_t i, usec_t query_deadline)
 	o->name = strdup(u->name);
 	if (!o->name)
 		return -ENOMEM;
+	o->target = u->target;
 	o->error = u->fallen ? -ESRCH : u->look_error;
+	if (u->lost && !u->fallen) {
+		r = units_connection_lost_message(u->m, u->look_error, &o->error_message);
+		if (r < 0)
+			return r;
+	}
 	o->duration = (u->fallen ? u->fallen_at : now_usec(CLOCK_MONOTONIC)) - s->begin;
 	o->active_state = u->fallen ? TAKE_PTR(u->fallen_state) : TAKE_PTR(u->last_state);
 	o->n_restarts = u->n_restarts;
-	r = units_outcome_conclude(s->m, o, s->since, query_deadline, s->options);
+	r = units_outcome_conclude(u->m, o, s->since, query_deadline, s->options);
 	if (r < 0)
 		return r;
 	u->decided = true;
 	return 0;
 }
 
+/* A connection that failed leaves its units unconfirmed, with its error. */
+static void pass_on_lost_connections(Settle *s)
+{
+	for (size_t t = 0; t < s->n_targets; t++) {
+		if (s->lost[t] || s->bus_errors[t] >= 0)
+			continue;
+		s->lost[t] = true;
+		for (size_t i = 0; i < s->n; i++) {
+			SettleUnit *u = &s->units[i];
+
+			if (u->target == t && !u->decided && !u->fallen) {
+				u->look_error = s->bus_errors[t];
+				u->lost = true;
+			}
+		}
+	}
+}
+
 static bool some_unit_fallen(void *userdata)
 {
 	Settle *s = userdata;
 
+	for (size_t t = 0; t < s->n_targets; t++)
+		if (!s->lost[t] && s->bus_errors[t] < 0)
+			return true;
 	for (size_t i = 0; i < s->n; i++)
 		if ((s->units[i].fallen || s->units[i].look_error) && !s->units[i].decided)
 			return true;
@@ -179,60 +215,80 @@ static int decide_fallen(Settle *s, bool at_end)
 	return watching;
 }
 
-static int watch(Settle *s, SettleUnit *u, const char *name)
+static int watch(SettleUnit *u, size_t target, UnitsManager *m, const char *name)
 {
 	int r;
 
 	u->name = name;
+	u->target = target;
+	u->m = m;
 	u->is_service = units_name_is_service(name);
 	r = units_object_path(name, &u->path);
 	if (r < 0)
 		return r;
-	return sd_bus_match_signal_async(s->m->bus, &u->changed_slot, units_signal_sender(s->m),
-					 u->path, "org.freedesktop.DBus.Properties",
-					 "PropertiesChanged", on_properties_changed, NULL, u);
+	return sd_bus_match_signal_async(m->bus, &u->changed_slot, units_signal_sender(m), u->path,
+					 "org.freedesktop.DBus.Properties", "PropertiesChanged",
+					 on_properties_changed, NULL, u);
 }
 
-int units_settle(UnitsManager *m, char *const *units, const UnitsOptions *options,
-		 UnitOutcome **ret_outcomes)
+int units_settle_all(const UnitsTarget *targets, size_t n_targets, const UnitsOptions *options,
+		     UnitOutcome **ret_outcomes)
 {
 	_cleanup_(settle_done) Settle s = {
-		.m = m,
 		.options = options,
+		.n_targets = n_targets,
 		.begin = now_usec(CLOCK_MONOTONIC),
 		.since = now_usec(CLOCK_REALTIME),
-		.n = strv_length(units),
 	};
 	usec_t deadline = units_deadline(options->timeout);
+	size_t next = 0;
 	int r;
 
-	for (size_t i = 0; units && units[i]; i++)
-		if (!units_name_is_valid(units[i]))
-			return -EINVAL;
+	for (size_t t = 0; t < n_targets; t++)
+		for (size_t i = 0; targets[t].units && targets[t].units[i]; i++) {
+			if (!units_name_is_valid(targets[t].units[i]))
+				return -EINVAL;
+			s.n++;
+		}
 	s.units = calloc(s.n + 1, sizeof(SettleUnit));
 	s.outcomes = calloc(s.n + 1, sizeof(UnitOutcome));
-	if (!s.units || !s.outcomes)
+	s.buses = calloc(n_targets + 1, sizeof(sd_bus *));
+	s.bus_errors = calloc(n_targets + 1, sizeof(int));
+	s.lost = calloc(n_targets + 1, sizeof(bool));
+	if (!s.units || !s.outcomes || !s.buses || !s.bus_errors || !s.lost)
 		return -ENOMEM;
 
-	/* Watch first, then look: a fall between the two is seen either way. */
-	for (size_t i = 0; i < s.n; i++) {
-		r = watch(&s, &s.units[i], units[i]);
-		if (r < 0)
-			return r;
+	/* Watch first, then look: a fall between the two is seen either way.  A connection
+	 * that refuses the watch leaves its units unconfirmed. */
+	for (size_t t = 0; t < n_targets; t++) {
+		s.buses[t] = targets[t].manager->bus;
+		for (size_t i = 0; targets[t].units && targets[t].units[i]; i++) {
+			r = watch(&s.units[next++], t, targets[t].manager, targets[t].units[i]);
+			if (r == -ENOMEM)
+				return r;
+			if (r < 0 && s.bus_errors[t] == 0)
+				s.bus_errors[t] = r;
+		}
 	}
+	pass_on_lost_connections(&s);
 	usec_t query_deadline = units_deadline(UNITS_QUERY_TIMEOUT);
 	for (size_t i = 0; i < s.n; i++) {
+		if (s.units[i].lost)
+			continue;
 		r = look(&s, &s.units[i], query_deadline, true);
 		if (r < 0)
 			return r;
 	}
 
 	for (;;) {
+		pass_on_lost_connections(&s);
 		r = decide_fallen(&s, false);
 		if (r <= 0)
 			break;
-		r = units_wait(m->bus, deadline, options->cancel_fd, some_unit_fallen, &s);
+		r = units_wait_many(s.buses, s.bus_errors, n_targets, deadline, options->cancel_fd,
+				    some_unit_fallen, &s);
 		if (r == -ETIMEDOUT) {
+			pass_on_lost_connections(&s);
 			r = decide_fallen(&s, true);
 			break;
 		}
@@ -244,4 +300,10 @@ int units_settle(UnitsManager *m, char *const *units, const UnitsOptions *option
 
 	*ret_outcomes = TAKE_PTR(s.outcomes);
 	return units_outcomes_count_failed(*ret_outcomes);
+}
+
+int units_settle(UnitsManager *m, char *const *units, const UnitsOptions *options,
+		 UnitOutcome **ret_outcomes)
+{
+	return units_settle_all(&(UnitsTarget){m, units}, 1, options, ret_outcomes);
 }

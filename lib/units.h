@@ -1,13 +1,19 @@
 /* units.h — stopping and starting systemd units over D-Bus (sd-bus), the way systemctl does.
  *
- * units_connect() reaches the system or the user manager.  units_check() is the preflight:
+ * units_connect() reaches the system or the user manager of this machine,
+ * units_connect_remote() one of another machine the way systemctl -H does (ssh to the host,
+ * systemd-stdio-bridge there).  units_check() is the preflight:
  * every unit must be loaded (not masked, not not-found).  units_stop() and units_start() queue
  * one job per unit at once (StopUnit/StartUnit, mode "replace"), with the JobRemoved match
  * installed before the calls, wait for all of them and then check each unit's ActiveState;
  * units_settle() watches that started units stay active for a while.  Each reports one
  * UnitOutcome per unit, through an optional callback as soon as that unit is decided and as an
  * array at the end.  Waits are bounded by a deadline and end early when the caller's cancel fd
- * becomes readable.  Nothing here prints, logs or builds events. */
+ * becomes readable.  units_stop_all(), units_start_all() and units_settle_all() do the same
+ * for units of several managers at once, in parallel, in one wait (no threads: every
+ * manager's requests go out first, then one poll serves all their connections); a manager
+ * whose connection fails fails its own units only.  Nothing here prints, logs or builds
+ * events. */
 #pragma once
 
 #include <stdbool.h>
@@ -23,14 +29,23 @@
 /* A connection to one service manager. */
 typedef struct UnitsManager UnitsManager;
 
+/* The units_*_all() calls act on units of several managers: each target is one manager and
+ * its units. */
+typedef struct UnitsTarget {
+	UnitsManager *manager;
+	char *const *units;
+} UnitsTarget;
+
 /* The verdict on one unit of a units_stop(), units_start() or units_settle() call. */
 typedef struct UnitOutcome {
 	char *name;
+	size_t target; /* the index of the unit's UnitsTarget (0 for units_stop() and the like) */
 	/* 0 when the unit reached the wanted state, else a negative errno: the job result's
 	 * (units_job_result_to_errno(); -ETIME is the manager's own job timeout), -ETIMEDOUT when
 	 * our deadline passed first, -EBUSY when a stopped unit is still active, -ESRCH when a
 	 * started unit is not active (or did not stay active, or restarted, during settle), or
-	 * the errno of a refused StopUnit/StartUnit call. */
+	 * the errno of a refused StopUnit/StartUnit call, or of the manager's connection when it
+	 * failed on the way (error_message then says so, with what ssh said for a remote one). */
 	int error;
 	/* The job's result from JobRemoved ("done", "skipped", "failed", "canceled", …), "timeout"
 	 * when our deadline passed first (error -ETIMEDOUT), NULL when no job was queued (the call
@@ -46,7 +61,7 @@ typedef struct UnitOutcome {
 	/* On failure: the newest UNITS_JOURNAL_LINES lines the unit (and its manager about it)
 	 * logged since the call began, oldest first, as "IDENTIFIER[PID]: MESSAGE" with control
 	 * characters and invalid UTF-8 replaced; NULL when there are none or the journal is not
-	 * readable. */
+	 * readable, and always for a remote manager's unit (its journal is on its machine). */
 	char **journal_lines;
 } UnitOutcome;
 
@@ -80,6 +95,33 @@ typedef struct UnitProblem {
  * the user's bus).  Through a bus daemon it subscribes to the manager's signals, waiting at
  * most a few seconds for that.  -errno on failure. */
 int units_connect(PlanBus which, UnitsManager **ret);
+
+/* How a remote manager is reached: ssh from $PATH (without any ssh_config, never prompting,
+ * StrictHostKeyChecking) to the host, running systemd-stdio-bridge there for the system bus or
+ * the login's user bus ($XDG_RUNTIME_DIR/bus, else /run/user/UID/bus). */
+typedef struct UnitsSshOptions {
+	const char *identity; /* the only key offered (IdentitiesOnly); NULL: ssh's default keys */
+	const char *known_hosts; /* the only known-hosts file; NULL: ssh's default files */
+	/* ssh's ConnectTimeout (rounded up to whole seconds); with UNITS_QUERY_TIMEOUT more,
+	 * it bounds the whole wait for the manager's first answer.  0: the default. */
+	usec_t connect_timeout;
+} UnitsSshOptions;
+
+#define UNITS_SSH_CONNECT_TIMEOUT (10 * USEC_PER_SEC)
+
+/* Connects to the system or user manager on host ("[user@]host[:port]", remote-host.h) and
+ * subscribes to its signals, waiting at most ssh->connect_timeout plus a few seconds, or until
+ * cancel_fd becomes readable (-ECANCELED).  On any other failure *ret_error says why, quoting
+ * ssh's own words ("Connection refused", "Host key verification failed.", …); -ENOMEM and
+ * -ECANCELED leave it untouched. */
+int units_connect_remote(const char *host, PlanBus which, const UnitsSshOptions *ssh, int cancel_fd,
+			 UnitsManager **ret, char **ret_error);
+
+/* The host a remote manager was reached on, as given; NULL for this machine's managers. */
+const char *units_manager_host(const UnitsManager *m);
+/* What the remote manager's ssh wrote to stderr so far, made one safe line (its newest few
+ * hundred characters); *ret is NULL when it wrote nothing or the manager is local. */
+int units_manager_ssh_message(const UnitsManager *m, char **ret);
 UnitsManager *units_manager_free(UnitsManager *m);
 static inline void units_manager_freep(UnitsManager **m)
 {
@@ -106,11 +148,23 @@ int units_stop(UnitsManager *m, char *const *units, const UnitsOptions *options,
 int units_start(UnitsManager *m, char *const *units, const UnitsOptions *options,
 		UnitOutcome **ret_outcomes);
 
+/* units_stop() and units_start() for the units of every target at once, within one
+ * options->timeout.  Outcomes come target by target, each target's units in their order.
+ * When a manager's connection fails, each of its units not yet decided fails with that errno
+ * and the others carry on; only -EINVAL, -ENOMEM and -ECANCELED end the call. */
+int units_stop_all(const UnitsTarget *targets, size_t n_targets, const UnitsOptions *options,
+		   UnitOutcome **ret_outcomes);
+int units_start_all(const UnitsTarget *targets, size_t n_targets, const UnitsOptions *options,
+		    UnitOutcome **ret_outcomes);
+
 /* Watches, for options->timeout, that every unit stays active: a unit that leaves active
  * (PropertiesChanged) or whose NRestarts grew in the meantime fails with -ESRCH at once;
  * the rest are checked once more at the end.  Returns and reports like units_stop(). */
 int units_settle(UnitsManager *m, char *const *units, const UnitsOptions *options,
 		 UnitOutcome **ret_outcomes);
+/* units_settle() over the units of every target at once, like units_stop_all(). */
+int units_settle_all(const UnitsTarget *targets, size_t n_targets, const UnitsOptions *options,
+		     UnitOutcome **ret_outcomes);
 
 UnitOutcome *units_outcomes_free(UnitOutcome *outcomes);
 static inline void units_outcomes_freep(UnitOutcome **o)

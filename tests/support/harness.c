@@ -56,6 +56,11 @@ const char *harness_pg_bindir(void)
 	return harness_env("DEPLOYD_TEST_PG_BINDIR");
 }
 
+const char *harness_dir(void)
+{
+	return harness_env("DEPLOYD_TEST_HARNESS_DIR");
+}
+
 const char *harness_test_user(void)
 {
 	return harness_env("DEPLOYD_TEST_USER");

@@ -25,6 +25,7 @@ uid_t harness_test_uid(void);
 gid_t harness_test_gid(void);
 const char *harness_unit_dir(void);
 const char *harness_run_id(void);
+const char *harness_dir(void); /* tests/harness, where the bring-up scripts are */
 
 /* "STEM-RUNID.TYPE" for TYPE "service", "socket", …; free() the result. */
 char *harness_unit_name(const char *stem, const char *type);

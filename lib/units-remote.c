@@ -1,0 +1,270 @@
+/* A service manager on another machine, the way systemctl -H reaches one: ssh to the host,
+ * systemd-stdio-bridge there, sd-bus over the pipe (units.h). */
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "remote-host.h"
+#include "spawn-command.h"
+#include "strv.h"
+#include "text-sanitize.h"
+#include "units-internal.h"
+
+extern char **environ;
+
+/* What ssh runs on the remote host, through the login shell there (ssh always hands the
+ * command to it).  systemd-stdio-bridge of systemd 252 ignores --user and always reaches the
+ * system bus, so the user bus is named by its path: the login's XDG_RUNTIME_DIR, else the
+ * runtime directory systemd makes for the user (a lingering user's, without a PAM session). */
+#define BRIDGE_SYSTEM "systemd-stdio-bridge"
+#define BRIDGE_USER                                                                                \
+	"systemd-stdio-bridge --bus-path=unix:path=${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/bus"
+
+/* How much of ssh's stderr a message quotes, in characters. */
+#define SSH_MESSAGE_MAX 300
+
+/* ssh gives up on a host that stops answering after ServerAliveInterval * CountMax. */
+#define SSH_ALIVE_INTERVAL "10"
+#define SSH_ALIVE_COUNT "3"
+
+/* -o NAME=VALUE */
+static int add_option(char ***argv, const char *name, const char *value)
+{
+	_cleanup_free_ char *option = NULL;
+
+	if (asprintf(&option, "%s=%s", name, value) < 0)
+		return -ENOMEM;
+	if (strv_extend(argv, "-o") < 0 || strv_extend(argv, option) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* ssh [options] -- HOST COMMAND, never prompting, trusting only the configured key and
+ * known hosts, reading no ssh_config (a ProxyCommand there would run whatever it says). */
+static int ssh_argv(const RemoteHost *host, PlanBus which, const UnitsSshOptions *ssh, char ***ret)
+{
+	_cleanup_strv_free_ char **argv = NULL;
+	char timeout[32], port[8];
+	usec_t connect_timeout = ssh->connect_timeout ?: UNITS_SSH_CONNECT_TIMEOUT;
+
+	/* ssh's ConnectTimeout is in whole seconds, at least 1. */
+	snprintf(timeout, sizeof(timeout), "%llu",
+		 (unsigned long long)((connect_timeout + USEC_PER_SEC - 1) / USEC_PER_SEC));
+	if (strv_extend(&argv, "ssh") < 0 || strv_extend(&argv, "-F") < 0 ||
+	    strv_extend(&argv, "none") < 0 || strv_extend(&argv, "-xT") < 0 ||
+	    add_option(&argv, "BatchMode", "yes") < 0 ||
+	    add_option(&argv, "StrictHostKeyChecking", "yes") < 0 ||
+	    add_option(&argv, "ConnectTimeout", timeout) < 0 ||
+	    add_option(&argv, "ServerAliveInterval", SSH_ALIVE_INTERVAL) < 0 ||
+	    add_option(&argv, "ServerAliveCountMax", SSH_ALIVE_COUNT) < 0)
+		return -ENOMEM;
+	if (ssh->identity && (add_option(&argv, "IdentityFile", ssh->identity) < 0 ||
+			      add_option(&argv, "IdentitiesOnly", "yes") < 0 ||
+			      add_option(&argv, "IdentityAgent", "none") < 0))
+		return -ENOMEM;
+	if (ssh->known_hosts && (add_option(&argv, "UserKnownHostsFile", ssh->known_hosts) < 0 ||
+				 add_option(&argv, "GlobalKnownHostsFile", "none") < 0))
+		return -ENOMEM;
+	if (host->user[0] && (strv_extend(&argv, "-l") < 0 || strv_extend(&argv, host->user) < 0))
+		return -ENOMEM;
+	if (host->port) {
+		snprintf(port, sizeof(port), "%u", (unsigned)host->port);
+		if (strv_extend(&argv, "-p") < 0 || strv_extend(&argv, port) < 0)
+			return -ENOMEM;
+	}
+	if (strv_extend(&argv, "--") < 0 || strv_extend(&argv, host->name) < 0 ||
+	    strv_extend(&argv, which == PLAN_BUS_USER ? BRIDGE_USER : BRIDGE_SYSTEM) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(argv);
+	return 0;
+}
+
+/* Starts ssh with the socket as its stdin and stdout and stderr_fd as its stderr, with
+ * default signal handling (the deploy worker blocks SIGTERM, which ssh must not inherit). */
+static int spawn_ssh(char *const *argv, int socket_fd, int stderr_fd, pid_t *ret_pid)
+{
+	_cleanup_free_ char *path = NULL;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int r;
+
+	r = spawn_find_program(argv[0], getenv("PATH") ?: "/usr/local/bin:/usr/bin:/bin", &path);
+	if (r < 0)
+		return r;
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return -ENOMEM;
+	if (posix_spawnattr_init(&attr) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -ENOMEM;
+	}
+	sigemptyset(&none);
+	sigfillset(&all);
+	if ((r = posix_spawn_file_actions_adddup2(&fa, socket_fd, STDIN_FILENO)) == 0 &&
+	    (r = posix_spawn_file_actions_adddup2(&fa, socket_fd, STDOUT_FILENO)) == 0 &&
+	    (r = posix_spawn_file_actions_adddup2(&fa, stderr_fd, STDERR_FILENO)) == 0 &&
+	    (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1)) == 0 &&
+	    (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) ==
+		    0 &&
+	    (r = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
+	    (r = posix_spawnattr_setsigdefault(&attr, &all)) == 0)
+		r = posix_spawn(ret_pid, path, &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return -r;
+}
+
+void units_ssh_stop(UnitsManager *m)
+{
+	if (m->ssh_pid > 0) {
+		/* The bus is closed by now: ssh would end on its own, but need not be waited for.
+		 */
+		kill(m->ssh_pid, SIGTERM);
+		(void)waitpid(m->ssh_pid, NULL, 0);
+		m->ssh_pid = 0;
+	}
+	if (m->ssh_stderr >= 0) {
+		close(m->ssh_stderr);
+		m->ssh_stderr = -EBADF;
+	}
+}
+
+int units_manager_ssh_message(const UnitsManager *m, char **ret)
+{
+	char buf[4096];
+	ssize_t n;
+	off_t size;
+
+	*ret = NULL;
+	if (m->ssh_stderr < 0)
+		return 0;
+	/* ssh appends through its own descriptor; ours keeps offset 0, the newest lines count. */
+	size = lseek(m->ssh_stderr, 0, SEEK_END);
+	if (size < 0)
+		return -errno;
+	n = pread(m->ssh_stderr, buf, sizeof(buf) - 1,
+		  size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	if (strspn(buf, " \t\r\n") == (size_t)n)
+		return 0;
+	return text_sanitize(buf, SSH_MESSAGE_MAX, TEXT_SANITIZE_SQUEEZE_SPACE, ret);
+}
+
+static int connect_failed(UnitsManager *m, const char *host, int error, char **ret_error)
+{
+	_cleanup_free_ char *said = NULL;
+	int r = units_manager_ssh_message(m, &said);
+
+	if (r == -ENOMEM)
+		return r;
+	if (error == -ETIMEDOUT) {
+		if (asprintf(ret_error,
+			     "no answer from the service manager on %s within the connect "
+			     "timeout%s%s%s",
+			     host, said ? " (ssh: " : "", said ?: "", said ? ")" : "") < 0)
+			return -ENOMEM;
+	} else if (said) {
+		if (asprintf(ret_error, "ssh to %s failed: %s", host, said) < 0)
+			return -ENOMEM;
+	} else if (asprintf(ret_error,
+			    "the connection to %s closed before its service manager answered (%s); "
+			    "is systemd-stdio-bridge installed there, and does its journal say "
+			    "why it failed?",
+			    host, strerror(-error)) < 0)
+		return -ENOMEM;
+	return error;
+}
+
+static int connect_remote(const char *host, PlanBus which, const UnitsSshOptions *ssh,
+			  int cancel_fd, UnitsManager **ret, char **ret_error)
+{
+	_cleanup_(units_manager_freep) UnitsManager *m = NULL;
+	_cleanup_strv_free_ char **argv = NULL;
+	_cleanup_close_ int ours = -EBADF, theirs = -EBADF;
+	usec_t connect_timeout = ssh->connect_timeout ?: UNITS_SSH_CONNECT_TIMEOUT;
+	RemoteHost parsed;
+	int pair[2], r;
+
+	r = remote_host_parse(host, &parsed, NULL);
+	if (r < 0)
+		return r;
+	r = ssh_argv(&parsed, which, ssh, &argv);
+	if (r < 0)
+		return r;
+	r = units_manager_new(which, &m);
+	if (r < 0)
+		return r;
+	m->host = strdup(host);
+	if (!m->host)
+		return -ENOMEM;
+	/* A file rather than a pipe: ssh never blocks on it, however much the remote side
+	 * writes to stderr, and what it wrote can be read whenever a failure needs it. */
+	m->ssh_stderr = memfd_create("deployd-ssh-stderr", MFD_CLOEXEC);
+	if (m->ssh_stderr < 0)
+		return -errno;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+		return -errno;
+	ours = pair[0];
+	theirs = pair[1];
+
+	r = spawn_ssh(argv, theirs, m->ssh_stderr, &m->ssh_pid);
+	if (r < 0) {
+		if (asprintf(ret_error, "cannot run ssh to reach %s: %s", host,
+			     r == -ENOENT ? "ssh not found in PATH" : strerror(-r)) < 0)
+			return -ENOMEM;
+		return r;
+	}
+	close(TAKE_FD(theirs));
+
+	r = sd_bus_new(&m->bus);
+	if (r < 0)
+		return r;
+	(void)sd_bus_set_description(m->bus, host);
+	r = sd_bus_set_fd(m->bus, ours, ours);
+	if (r < 0)
+		return r;
+	TAKE_FD(ours);
+	/* A bus client through the bridge: Hello, matches and signals go through the remote bus
+	 * daemon, which sends the manager's signals only to subscribers.  No fd passing over
+	 * ssh. */
+	if ((r = sd_bus_set_bus_client(m->bus, true)) < 0 ||
+	    (r = sd_bus_negotiate_fds(m->bus, false)) < 0 ||
+	    (r = sd_bus_set_trusted(m->bus, false)) < 0)
+		return r;
+	m->bus_client = true;
+	r = sd_bus_start(m->bus);
+	if (r >= 0)
+		r = units_subscribe(m, units_deadline(connect_timeout + UNITS_QUERY_TIMEOUT),
+				    cancel_fd);
+	if (r == -ECANCELED || r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return connect_failed(m, host, r, ret_error);
+
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+int units_connect_remote(const char *host, PlanBus which, const UnitsSshOptions *ssh, int cancel_fd,
+			 UnitsManager **ret, char **ret_error)
+{
+	_cleanup_free_ char *error = NULL;
+	int r = connect_remote(host, which, ssh, cancel_fd, ret, &error);
+
+	if (r >= 0 || r == -ENOMEM || r == -ECANCELED)
+		return r;
+	if (!error &&
+	    asprintf(&error, "cannot reach the service manager on %s: %s", host,
+		     r == -EINVAL ? "not an ssh destination [user@]host[:port]" : strerror(-r)) < 0)
+		return -ENOMEM;
+	*ret_error = TAKE_PTR(error);
+	return r;
+}

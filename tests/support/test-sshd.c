@@ -1,0 +1,84 @@
+/* test-sshd.c — see test-sshd.h. */
+#include "test-sshd.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "harness.h"
+
+/* Runs SCRIPT ARG from the harness directory with stdout to /dev/null; aborts unless it
+ * exits 0 (its stderr says why). */
+static void run_script(const char *script, const char *arg)
+{
+	_cleanup_free_ char *path = NULL;
+	int status;
+
+	ck_assert_int_ge(asprintf(&path, "%s/%s", harness_dir(), script), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null < 0 || dup2(null, STDOUT_FILENO) < 0)
+			_exit(127);
+		execl(path, path, arg, (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s %s failed (status %d)",
+		      path, arg, status);
+}
+
+static char *env_value(const char *line, const char *key)
+{
+	size_t len = strlen(key);
+
+	if (strncmp(line, key, len) != 0 || line[len] != '=')
+		return NULL;
+	char *value = strndup(line + len + 1, strcspn(line + len + 1, "\n"));
+	ck_assert_ptr_nonnull(value);
+	return value;
+}
+
+void test_sshd_up(TestSshd *s)
+{
+	_cleanup_free_ char *env = NULL, *port = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	char line[4096];
+
+	*s = (TestSshd){.dir = harness_tmpdir()};
+	run_script("up-sshd", s->dir);
+	ck_assert_int_ge(asprintf(&env, "%s/sshd.env", s->dir), 0);
+	f = fopen(env, "re");
+	ck_assert_msg(f, "%s: %s", env, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *v;
+		if ((v = env_value(line, "DEPLOYD_TEST_SSH_HOST")))
+			s->host = v;
+		else if ((v = env_value(line, "DEPLOYD_TEST_SSH_IDENTITY")))
+			s->identity = v;
+		else if ((v = env_value(line, "DEPLOYD_TEST_SSH_KNOWN_HOSTS")))
+			s->known_hosts = v;
+		else if ((v = env_value(line, "DEPLOYD_TEST_SSH_PORT")))
+			port = v;
+	}
+	ck_assert_msg(s->host && s->identity && s->known_hosts && port, "%s is incomplete", env);
+	s->port = (unsigned)strtoul(port, NULL, 10);
+}
+
+void test_sshd_down(TestSshd *s)
+{
+	if (s->dir)
+		run_script("down-sshd", s->dir);
+	free(s->dir);
+	free(s->host);
+	free(s->identity);
+	free(s->known_hosts);
+	*s = (TestSshd){};
+}

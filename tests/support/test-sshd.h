@@ -1,0 +1,18 @@
+/* test-sshd.h — a second "host" for integration tests: a private sshd on a loopback address,
+ * started by tests/harness/up-sshd, that lets the test user in with a key made for it, so that
+ * units_connect_remote() (and deployd) reach the test user's manager over ssh.
+ *
+ * test_sshd_up() starts one in a fresh harness_tmpdir(), test_sshd_down() stops it (the run's
+ * teardown stops one a test left behind).  Both abort the test with the reason on failure. */
+#pragma once
+
+typedef struct TestSshd {
+	char *dir;
+	char *host;	   /* "deployd-test@127.0.0.2:PORT", as a plan names it */
+	char *identity;	   /* the test user's private key (owned by it, mode 0600) */
+	char *known_hosts; /* holds the sshd's host key for [ADDRESS]:PORT */
+	unsigned port;
+} TestSshd;
+
+void test_sshd_up(TestSshd *s);
+void test_sshd_down(TestSshd *s);
