@@ -9,6 +9,10 @@
 #include "cleanup.h"
 #include "exit-code.h"
 #include "server.h"
+#include "units.h"
+
+#define DEPLOYD_SSH_IDENTITY "/etc/deployd/ssh/id_ed25519"
+#define DEPLOYD_SSH_KNOWN_HOSTS "/etc/deployd/ssh/known_hosts"
 
 static void help(FILE *f)
 {
@@ -23,6 +27,11 @@ static void help(FILE *f)
 		"  --idle-exit SECONDS    exit when idle this long (default 60; 0 = never)\n"
 		"  --allow-group NAME     group whose members may deploy (default deploy)\n"
 		"  --log-target TARGET    auto, journal or stderr (default auto)\n"
+		"  --ssh-identity PATH    key for the hosts of services.remote\n"
+		"                         (default " DEPLOYD_SSH_IDENTITY ")\n"
+		"  --ssh-known-hosts PATH their host keys (default " DEPLOYD_SSH_KNOWN_HOSTS ")\n"
+		"  --ssh-connect-timeout SECONDS\n"
+		"                         how long to wait for a remote host (default 10)\n"
 		"  -h, --help             show this help\n"
 		"  --version              show the version\n");
 }
@@ -49,6 +58,9 @@ int main(int argc, char **argv)
 		ARG_IDLE_EXIT,
 		ARG_ALLOW_GROUP,
 		ARG_LOG_TARGET,
+		ARG_SSH_IDENTITY,
+		ARG_SSH_KNOWN_HOSTS,
+		ARG_SSH_CONNECT_TIMEOUT,
 		ARG_VERSION
 	};
 	static const struct option options[] = {
@@ -58,6 +70,9 @@ int main(int argc, char **argv)
 		{"idle-exit", required_argument, NULL, ARG_IDLE_EXIT},
 		{"allow-group", required_argument, NULL, ARG_ALLOW_GROUP},
 		{"log-target", required_argument, NULL, ARG_LOG_TARGET},
+		{"ssh-identity", required_argument, NULL, ARG_SSH_IDENTITY},
+		{"ssh-known-hosts", required_argument, NULL, ARG_SSH_KNOWN_HOSTS},
+		{"ssh-connect-timeout", required_argument, NULL, ARG_SSH_CONNECT_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, ARG_VERSION},
 		{},
@@ -69,6 +84,12 @@ int main(int argc, char **argv)
 		.idle_exit = 60 * USEC_PER_SEC,
 		.allow_group = "deploy",
 		.log_target = SERVER_LOG_AUTO,
+		.ssh =
+			{
+				.identity = DEPLOYD_SSH_IDENTITY,
+				.known_hosts = DEPLOYD_SSH_KNOWN_HOSTS,
+				.connect_timeout = UNITS_SSH_CONNECT_TIMEOUT,
+			},
 	};
 	int c;
 
@@ -110,6 +131,31 @@ int main(int argc, char **argv)
 			else {
 				fprintf(stderr,
 					"deployd: --log-target is auto, journal or stderr\n");
+				return DEPLOY_EXIT_USAGE;
+			}
+			break;
+		case ARG_SSH_IDENTITY:
+		case ARG_SSH_KNOWN_HOSTS:
+			if (!units_ssh_path_is_valid(optarg)) {
+				fprintf(stderr,
+					"deployd: --%s takes an absolute path without white space, "
+					"quotes, '%%' or a backslash, not '%s'\n",
+					c == ARG_SSH_IDENTITY ? "ssh-identity" : "ssh-known-hosts",
+					optarg);
+				return DEPLOY_EXIT_USAGE;
+			}
+			if (c == ARG_SSH_IDENTITY)
+				config.ssh.identity = optarg;
+			else
+				config.ssh.known_hosts = optarg;
+			break;
+		case ARG_SSH_CONNECT_TIMEOUT:
+			if (parse_seconds(optarg, &config.ssh.connect_timeout) < 0 ||
+			    config.ssh.connect_timeout == 0) {
+				fprintf(stderr,
+					"deployd: --ssh-connect-timeout takes whole seconds (at "
+					"least 1), not '%s'\n",
+					optarg);
 				return DEPLOY_EXIT_USAGE;
 			}
 			break;

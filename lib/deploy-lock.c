@@ -1,9 +1,12 @@
 /* The deploy lock: a session-level advisory lock, and who holds it (deploy-lock.h). */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 
 #include "deploy-lock.h"
+#include "deploy-migrate.h"
 
 /* Between a failed try and the look-up the holder may let go: try again, a few times. */
 #define DEPLOY_LOCK_ATTEMPTS 3
@@ -17,14 +20,53 @@ void deploy_lock_holder_done(DeployLockHolder *h)
 	*h = (DeployLockHolder){};
 }
 
+int deploy_lock_application_name(const char *name, const char *host, char **ret)
+{
+	size_t room, len = strlen(name);
+	char *s;
+
+	if (len + 2 > DEPLOY_LOCK_APPLICATION_MAX)
+		return -EINVAL;
+	room = DEPLOY_LOCK_APPLICATION_MAX - len - 1;
+	size_t host_len = strlen(host);
+	if (host_len > room) /* a short name says more than a cut-off one */
+		host_len = strcspn(host, ".");
+	if (host_len > room)
+		host_len = room;
+	if (host_len == 0)
+		host = "unknown", host_len = strlen("unknown");
+	if (asprintf(&s, "%s@%.*s", name, (int)host_len, host) < 0)
+		return -ENOMEM;
+	for (char *p = s + len + 1; *p; p++)
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-",
+			    *p))
+			*p = '_';
+	*ret = s;
+	return 0;
+}
+
+/* The host in a deploy lock session's application name "deployd/ID@HOST", or NULL. */
+static const char *holder_host(const DeployLockHolder *h)
+{
+	const char *at;
+
+	if (!h->application_name || strncmp(h->application_name, DEPLOY_MIGRATE_APPLICATION_PREFIX,
+					    strlen(DEPLOY_MIGRATE_APPLICATION_PREFIX)) != 0)
+		return NULL;
+	at = strrchr(h->application_name, '@');
+	return at && at[1] ? at + 1 : NULL;
+}
+
 int deploy_lock_holder_describe(const DeployLockHolder *h, char **ret)
 {
+	const char *host = holder_host(h);
 	char *s;
 
 	if (h->pid == 0)
 		s = strdup("a session that let go of it before it could be identified");
-	else if (asprintf(&s, "pid %d (application %s, user %s, client %s, session since %s)",
-			  h->pid, h->application_name ?: "not visible", h->user ?: "not visible",
+	else if (asprintf(&s, "pid %d%s%s (application %s, user %s, client %s, session since %s)",
+			  h->pid, host ? " on host " : "", host ?: "",
+			  h->application_name ?: "not visible", h->user ?: "not visible",
 			  h->client_addr ?: "local or not visible", h->since ?: "not visible") < 0)
 		s = NULL;
 	if (!s)

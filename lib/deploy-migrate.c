@@ -1,10 +1,12 @@
 /* Preflight and migrate phases: modules' outcomes turned into events (deploy-migrate.h). */
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "deploy-lock.h"
 #include "deploy-lockwatch.h"
@@ -33,7 +35,8 @@ struct DeployMigrate {
 	DeployLockwatch *watch;
 
 	char *application_name;
-	char *conninfo; /* holds the password: never shown */
+	char *lock_application_name; /* application_name@HOST */
+	char *conninfo;		     /* holds the password: never shown */
 	char *conninfo_masked;
 	const char *table; /* the plan's, or the default for a command's deploy lock */
 	PGconn *lock_conn;
@@ -101,6 +104,14 @@ int deploy_migrate_new(const Plan *plan, const DeployMigrateOptions *o, EventSin
 		deploy_migrate_free(m);
 		return -ENOMEM;
 	}
+	char host[HOST_NAME_MAX + 1] = "";
+	if (!o->host && gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	if (deploy_lock_application_name(m->application_name, o->host ?: host,
+					 &m->lock_application_name) < 0) {
+		deploy_migrate_free(m);
+		return -ENOMEM;
+	}
 	*ret = m;
 	return 0;
 }
@@ -120,6 +131,7 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 	free(m->release);
 	free(m->applied_by);
 	free(m->application_name);
+	free(m->lock_application_name);
 	if (m->conninfo)
 		explicit_bzero(m->conninfo, strlen(m->conninfo));
 	free(m->conninfo);
@@ -240,10 +252,13 @@ static DeployExit preflight_lock(DeployMigrate *m, const PgSessionSettings *sett
 {
 	_cleanup_(deploy_lock_holder_done) DeployLockHolder holder = {};
 	_cleanup_free_ char *who = NULL, *message = NULL;
+	PgSessionSettings lock_settings = *settings;
 	PgError e = {};
 	int r;
 
-	r = pg_connect(m->conninfo, settings, &m->hooks, &m->lock_conn, &e);
+	/* Named with this machine, so that a deploy from another host can say whose it is. */
+	lock_settings.application_name = m->lock_application_name;
+	r = pg_connect(m->conninfo, &lock_settings, &m->hooks, &m->lock_conn, &e);
 	if (r < 0) {
 		DeployExit x = connect_failed(m, "deploy lock's", &e);
 		pg_error_done(&e);

@@ -7,8 +7,9 @@
  * command, then terminates any session it left behind).  Each phase reports through the sink
  * (migration-started/-applied/-failed, command-output, and deploy-failed for a failure no other
  * event explains) and returns a DeployExit: OK, BUSY (another deploy holds the lock; the
- * message names it), PREFLIGHT, MIGRATE, CANCELLED or INTERNAL.  Sessions are named
- * deployd/DEPLOY_ID, a migration command's deployd-migrate/DEPLOY_ID.  deploy_migrate_free()
+ * message names it and its host), PREFLIGHT, MIGRATE, CANCELLED or INTERNAL.  Sessions are
+ * named deployd/DEPLOY_ID, the deploy lock's deployd/DEPLOY_ID@HOST, a migration command's
+ * deployd-migrate/DEPLOY_ID.  deploy_migrate_free()
  * closes the sessions, which frees the deploy lock.  deploy_migrate_run() runs both phases for
  * a plan without units, framed by phase-started/phase-finished events.
  *
@@ -39,6 +40,8 @@ typedef struct DeployMigrateOptions {
 	usec_t tick_interval;
 	void *tick_userdata;
 	bool dry_run; /* preflight reports what would be done (migration-pending, idle-found) */
+	/* This machine as the deploy lock's session names it; NULL: its host name. */
+	const char *host;
 } DeployMigrateOptions;
 
 typedef struct DeployMigrate DeployMigrate;

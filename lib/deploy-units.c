@@ -1,37 +1,62 @@
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "deploy-units.h"
 #include "strv.h"
 
+/* " on " and a host as a plan may write it (remote-host.h), or this machine's name. */
+#define WHERE_MAX 320
+
 typedef struct UnitsReport {
 	DeployContext *ctx;
+	DeployUnits *units;
 	EventType ok_type; /* unit-stopped or unit-started */
 	const char *doing; /* "stop", "start", "stay active" */
+	bool out_of_memory;
 } UnitsReport;
 
-static Event *failed_event(DeployContext *ctx, const UnitOutcome *o, const char *doing)
+/* " on HOST" in messages of a plan with remote hosts, "" otherwise (as before there were
+ * any). */
+static const char *on(const DeployUnits *u, const DeployHost *h, char buf[static WHERE_MAX])
+{
+	if (!u->name_hosts)
+		return "";
+	snprintf(buf, WHERE_MAX, " on %s", h->name);
+	return buf;
+}
+
+static int add_host(Event *ev, const DeployHost *h)
+{
+	return event_add(ev, "DEPLOY_HOST", "%s", h->name);
+}
+
+static Event *failed_event(DeployContext *ctx, const DeployUnits *u, const DeployHost *h,
+			   const UnitOutcome *o, const char *doing)
 {
 	_cleanup_free_ char *lines = NULL, *why = NULL;
+	char where[WHERE_MAX];
 
 	if (o->journal_lines && strv_join(o->journal_lines, "\n  ", &lines) < 0)
 		return NULL;
 	if (o->error == -ETIMEDOUT)
 		why = strdup("it did not finish within the plan's timeout");
 	else if (o->error_message)
-		why = strdup(o->error_message); /* the manager refused the job */
+		why = strdup(o->error_message); /* the manager refused the job, or was lost */
 	else if (asprintf(&why, "%s%s%sunit %s%s%s%s", o->job_result ? "job " : "",
 			  o->job_result ?: "", o->job_result ? ", " : "",
 			  o->active_state ?: "unknown", o->service_result ? " (result " : "",
 			  o->service_result ?: "", o->service_result ? ")" : "") < 0)
 		why = NULL;
 
-	Event *ev = deploy_event(ctx, EVENT_UNIT_FAILED, LOG_ERR, "Unit %s did not %s: %s.%s%s",
-				 o->name, doing, why ?: "unknown",
+	Event *ev = deploy_event(ctx, EVENT_UNIT_FAILED, LOG_ERR, "Unit %s%s did not %s: %s.%s%s",
+				 o->name, on(u, h, where), doing, why ?: "unknown",
 				 lines ? " Its last journal lines:\n  " : "", lines ?: "");
-	if (ev && (event_add(ev, "DEPLOY_UNIT", "%s", o->name) < 0 ||
+	if (ev && (event_add(ev, "DEPLOY_UNIT", "%s", o->name) < 0 || add_host(ev, h) < 0 ||
 		   event_add(ev, "JOB_RESULT", "%s", o->job_result ?: "") < 0 ||
 		   event_add(ev, "UNIT_ACTIVE_STATE", "%s", o->active_state ?: "") < 0 ||
 		   event_add(ev, "UNIT_RESULT", "%s", o->service_result ?: "") < 0 ||
@@ -40,23 +65,42 @@ static Event *failed_event(DeployContext *ctx, const UnitOutcome *o, const char 
 	return ev;
 }
 
+/* Adds "UNIT[ on HOST]" to the list of failed units. */
+static int note_failed(DeployUnits *u, const DeployHost *h, const char *unit)
+{
+	char where[WHERE_MAX];
+	char *grown;
+
+	if (asprintf(&grown, "%s%s%s%s", u->failed ?: "", u->failed ? ", " : "", unit,
+		     on(u, h, where)) < 0)
+		return -ENOMEM;
+	free(u->failed);
+	u->failed = grown;
+	return 0;
+}
+
 static void on_unit_outcome(const UnitOutcome *o, void *userdata)
 {
 	UnitsReport *report = userdata;
 	DeployContext *ctx = report->ctx;
+	const DeployHost *h = &report->units->hosts[o->target];
 	unsigned long long ms = (unsigned long long)(o->duration / USEC_PER_MSEC);
+	char where[WHERE_MAX];
 	Event *ev;
 
 	if (o->error < 0) {
-		deploy_emit(ctx, failed_event(ctx, o, report->doing));
+		if (note_failed(report->units, h, o->name) < 0)
+			report->out_of_memory = true;
+		deploy_emit(ctx, failed_event(ctx, report->units, h, o, report->doing));
 		return;
 	}
 	if (report->ok_type == _EVENT_TYPE_MAX)
 		return; /* settle reports only the units that fell */
-	ev = deploy_event(ctx, report->ok_type, LOG_INFO, "Unit %s %s (job %s) in %llu ms.",
-			  o->name, report->ok_type == EVENT_UNIT_STOPPED ? "stopped" : "started",
+	ev = deploy_event(ctx, report->ok_type, LOG_INFO, "Unit %s%s %s (job %s) in %llu ms.",
+			  o->name, on(report->units, h, where),
+			  report->ok_type == EVENT_UNIT_STOPPED ? "stopped" : "started",
 			  o->job_result ?: "done", ms);
-	if (ev && (event_add(ev, "DEPLOY_UNIT", "%s", o->name) < 0 ||
+	if (ev && (event_add(ev, "DEPLOY_UNIT", "%s", o->name) < 0 || add_host(ev, h) < 0 ||
 		   event_add(ev, "JOB_RESULT", "%s", o->job_result ?: "") < 0 ||
 		   event_add(ev, "UNIT_ACTIVE_STATE", "%s", o->active_state ?: "") < 0 ||
 		   event_add(ev, "DURATION_MS", "%llu", ms) < 0))
@@ -74,64 +118,220 @@ static int bus_failure(DeployContext *ctx, int r, const char *doing)
 	return r;
 }
 
-int deploy_units_check(DeployContext *ctx, UnitsManager *m)
+/* A deploy-failed event about host h (and one of its units). */
+static void host_failed(DeployContext *ctx, const DeployHost *h, const char *unit, const char *fmt,
+			...) _printf_(4, 5);
+static void host_failed(DeployContext *ctx, const DeployHost *h, const char *unit, const char *fmt,
+			...)
+{
+	_cleanup_free_ char *message = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vasprintf(&message, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	Event *ev = deploy_event(ctx, EVENT_DEPLOY_FAILED, LOG_ERR, "%s", message);
+	if (ev && (add_host(ev, h) < 0 || (unit && event_add(ev, "DEPLOY_UNIT", "%s", unit) < 0)))
+		ev = event_free(ev);
+	deploy_emit(ctx, ev);
+}
+
+static int connect_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
+{
+	static const UnitsSshOptions ssh_defaults = {};
+	_cleanup_free_ char *error = NULL;
+	char where[WHERE_MAX];
+	int r;
+
+	if (!h->remote) {
+		r = units_connect(h->bus, &h->manager);
+		if (r < 0 && r != -ENOMEM)
+			host_failed(ctx, h, NULL, "Cannot reach the %s service manager%s: %s.",
+				    plan_bus_to_string(h->bus), on(u, h, where), strerror(-r));
+		return r;
+	}
+	r = units_connect_remote(h->remote, h->bus, ctx->req->ssh ?: &ssh_defaults, ctx->cancel_fd,
+				 &h->manager, &error);
+	if (r < 0 && r != -ENOMEM && r != -ECANCELED)
+		host_failed(ctx, h, NULL, "Cannot reach the %s service manager on %s: %s.",
+			    plan_bus_to_string(h->bus), h->name, error ?: strerror(-r));
+	return r;
+}
+
+/* Returns 1 when the manager lacks a unit (one event each), 0 when all are there. */
+static int check_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 {
 	_cleanup_(units_problems_freep) UnitProblem *problems = NULL;
 	UnitsOptions o = {.timeout = ctx->plan->services.start_timeout,
 			  .cancel_fd = ctx->cancel_fd};
-	int r = units_check(m, ctx->plan->services.units, &o, &problems);
+	char where[WHERE_MAX];
+	int r = units_check(h->manager, h->units, &o, &problems);
 
-	if (r < 0)
-		return bus_failure(ctx, r, "check");
-	for (UnitProblem *p = problems; p && p->name; p++) {
-		Event *ev = deploy_event(ctx, EVENT_DEPLOY_FAILED, LOG_ERR,
-					 "Unit %s cannot be deployed: it is %s%s%s.", p->name,
-					 p->load_state ?: "unknown to the manager",
-					 p->message ? ": " : "", p->message ?: "");
-		if (ev && event_add(ev, "DEPLOY_UNIT", "%s", p->name) < 0)
-			ev = event_free(ev);
-		deploy_emit(ctx, ev);
+	if (r == -ECANCELED || r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		host_failed(ctx, h, NULL,
+			    "Could not check the units%s: the service manager did not answer (%s).",
+			    on(u, h, where), strerror(-r));
+		return 1;
 	}
-	return r > 0 ? -ENOENT : 0;
+	for (UnitProblem *p = problems; p && p->name; p++)
+		host_failed(ctx, h, p->name, "Unit %s%s cannot be deployed: it is %s%s%s.", p->name,
+			    on(u, h, where), p->load_state ?: "unknown to the manager",
+			    p->message ? ": " : "", p->message ?: "");
+	return r > 0;
 }
 
-int deploy_units_stop(DeployContext *ctx, UnitsManager *m)
+int deploy_units_preflight(DeployContext *ctx, DeployUnits *u)
+{
+	bool failed = false;
+
+	/* Every host is tried, so that one deploy names every host and unit in the way. */
+	for (size_t i = 0; i < u->n_hosts; i++) {
+		DeployHost *h = &u->hosts[i];
+		int r = connect_host(ctx, u, h);
+
+		if (r >= 0)
+			r = check_host(ctx, u, h);
+		if (r == -ECANCELED || r == -ENOMEM)
+			return r;
+		failed = failed || r != 0;
+	}
+	return failed ? -ENOENT : 0;
+}
+
+/* The connected hosts as targets of units_*_all(): all of them after a good preflight. */
+static int targets(const DeployUnits *u, UnitsTarget **ret)
+{
+	UnitsTarget *t = calloc(u->n_hosts + 1, sizeof(UnitsTarget));
+
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < u->n_hosts; i++) {
+		if (!u->hosts[i].manager) {
+			free(t);
+			return -ENOTCONN;
+		}
+		t[i] = (UnitsTarget){u->hosts[i].manager, u->hosts[i].units};
+	}
+	*ret = t;
+	return 0;
+}
+
+static int finish(UnitsReport *report, int r, const char *doing)
+{
+	if (report->out_of_memory)
+		return -ENOMEM;
+	if (r < 0)
+		return bus_failure(report->ctx, r, doing);
+	return r > 0 ? -EIO : 0;
+}
+
+int deploy_units_stop(DeployContext *ctx, DeployUnits *u)
 {
 	_cleanup_(units_outcomes_freep) UnitOutcome *outcomes = NULL;
-	UnitsReport report = {.ctx = ctx, .ok_type = EVENT_UNIT_STOPPED, .doing = "stop"};
+	_cleanup_free_ UnitsTarget *t = NULL;
+	UnitsReport report = {
+		.ctx = ctx, .units = u, .ok_type = EVENT_UNIT_STOPPED, .doing = "stop"};
 	UnitsOptions o = {.timeout = ctx->plan->services.stop_timeout,
 			  .cancel_fd = ctx->cancel_fd,
 			  .on_outcome = on_unit_outcome,
 			  .userdata = &report};
-	int r = units_stop(m, ctx->plan->services.units, &o, &outcomes);
+	int r = targets(u, &t);
 
 	if (r < 0)
 		return bus_failure(ctx, r, "stop");
-	return r > 0 ? -EIO : 0;
+	free(u->failed);
+	u->failed = NULL;
+	r = units_stop_all(t, u->n_hosts, &o, &outcomes);
+	return finish(&report, r, "stop");
 }
 
-int deploy_units_start(DeployContext *ctx, UnitsManager *m)
+int deploy_units_start(DeployContext *ctx, DeployUnits *u)
 {
 	_cleanup_(units_outcomes_freep) UnitOutcome *started = NULL, *settled = NULL;
-	UnitsReport report = {.ctx = ctx, .ok_type = EVENT_UNIT_STARTED, .doing = "start"};
+	_cleanup_free_ UnitsTarget *t = NULL;
+	UnitsReport report = {
+		.ctx = ctx, .units = u, .ok_type = EVENT_UNIT_STARTED, .doing = "start"};
 	UnitsOptions o = {.timeout = ctx->plan->services.start_timeout,
 			  .cancel_fd = ctx->cancel_fd,
 			  .on_outcome = on_unit_outcome,
 			  .userdata = &report};
-	int r = units_start(m, ctx->plan->services.units, &o, &started);
+	int r = targets(u, &t);
 
 	if (r < 0)
 		return bus_failure(ctx, r, "start");
-	if (r > 0)
-		return -EIO;
-	if (ctx->plan->services.settle == 0)
-		return 0;
+	free(u->failed);
+	u->failed = NULL;
+	r = units_start_all(t, u->n_hosts, &o, &started);
+	r = finish(&report, r, "start");
+	if (r < 0 || ctx->plan->services.settle == 0)
+		return r;
 
 	/* A crash loop of the new code shows here, after the start jobs succeeded. */
-	report = (UnitsReport){.ctx = ctx, .ok_type = _EVENT_TYPE_MAX, .doing = "stay active"};
+	report = (UnitsReport){
+		.ctx = ctx, .units = u, .ok_type = _EVENT_TYPE_MAX, .doing = "stay active"};
 	o.timeout = ctx->plan->services.settle;
-	r = units_settle(m, ctx->plan->services.units, &o, &settled);
-	if (r < 0)
-		return bus_failure(ctx, r, "watch");
-	return r > 0 ? -EIO : 0;
+	r = units_settle_all(t, u->n_hosts, &o, &settled);
+	return finish(&report, r, "watch");
+}
+
+const char *deploy_units_failed(const DeployUnits *u)
+{
+	return u->failed;
+}
+
+static int this_host_name(char **ret)
+{
+	char name[HOST_NAME_MAX + 1] = "";
+
+	/* The journal's _HOSTNAME, which names this machine in a multi-host deploy's events. */
+	if (gethostname(name, sizeof(name) - 1) < 0 || !name[0])
+		snprintf(name, sizeof(name), "localhost");
+	*ret = strdup(name);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int deploy_units_init(DeployUnits *u, const Plan *plan)
+{
+	const PlanServices *s = &plan->services;
+	bool local = s->units && s->units[0];
+	size_t n = (local ? 1 : 0) + s->n_remote, i = 0;
+	int r;
+
+	*u = (DeployUnits){.name_hosts = s->n_remote > 0};
+	if (n == 0)
+		return 0;
+	u->hosts = calloc(n, sizeof(DeployHost));
+	if (!u->hosts)
+		return -ENOMEM;
+	u->n_hosts = n;
+	if (local) {
+		u->hosts[i] = (DeployHost){.bus = s->bus, .units = s->units};
+		r = this_host_name(&u->hosts[i++].name);
+		if (r < 0)
+			return r;
+	}
+	for (size_t k = 0; k < s->n_remote; k++, i++) {
+		u->hosts[i] = (DeployHost){.remote = s->remote[k].host,
+					   .bus = s->remote[k].bus,
+					   .units = s->remote[k].units,
+					   .name = strdup(s->remote[k].host)};
+		if (!u->hosts[i].name)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void deploy_units_done(DeployUnits *u)
+{
+	for (size_t i = 0; u->hosts && i < u->n_hosts; i++) {
+		free(u->hosts[i].name);
+		units_manager_free(u->hosts[i].manager);
+	}
+	free(u->hosts);
+	free(u->failed);
+	*u = (DeployUnits){};
 }

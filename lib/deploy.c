@@ -13,12 +13,12 @@
 typedef struct Deploy {
 	DeployContext ctx;
 	DeployMigrate *db;
-	UnitsManager *units; /* NULL when the plan has no units */
+	DeployUnits units; /* no hosts when the plan has no units */
 } Deploy;
 
 static bool has_units(const Deploy *d)
 {
-	return d->ctx.plan->services.units && d->ctx.plan->services.units[0];
+	return d->units.n_hosts > 0;
 }
 
 static DeployExit exit_for(int r, DeployExit otherwise)
@@ -51,24 +51,47 @@ static DeployExit preflight(Deploy *d)
 			return x;
 	}
 
-	if (has_units(d)) {
-		r = units_connect(plan->services.bus, &d->units);
-		if (r < 0) {
-			deploy_emit(ctx, deploy_event(ctx, EVENT_DEPLOY_FAILED, LOG_ERR,
-						      "Cannot reach the %s service manager: %s.",
-						      plan_bus_to_string(plan->services.bus),
-						      strerror(-r)));
-			return DEPLOY_EXIT_PREFLIGHT;
-		}
-		r = deploy_units_check(ctx, d->units);
-		if (r < 0)
-			return exit_for(r, DEPLOY_EXIT_PREFLIGHT);
-	}
+	r = deploy_units_preflight(ctx, &d->units);
+	if (r == -ENOMEM)
+		return DEPLOY_EXIT_INTERNAL;
+	if (r < 0)
+		return exit_for(r, DEPLOY_EXIT_PREFLIGHT);
 
 	if (ctx->req->dry_run)
 		return DEPLOY_EXIT_OK;
 	r = deploy_hooks_run(ctx, "before_stop", &plan->hooks.before_stop);
 	return r < 0 ? exit_for(r, DEPLOY_EXIT_PREFLIGHT) : DEPLOY_EXIT_OK;
+}
+
+/* "a.service, b.service on app2 (user manager)": what a dry run would stop; "" for none. */
+static int units_phrase(const DeployUnits *u, char **ret)
+{
+	_cleanup_free_ char *all = NULL;
+
+	for (size_t i = 0; i < u->n_hosts; i++) {
+		_cleanup_free_ char *units = NULL;
+		char *grown;
+
+		if (strv_join(u->hosts[i].units, ", ", &units) < 0 ||
+		    asprintf(&grown, "%s%s%s%s%s%s", all ?: "", all ? "; " : "", units,
+			     u->name_hosts ? " on " : "", u->name_hosts ? u->hosts[i].name : "",
+			     u->hosts[i].bus == PLAN_BUS_USER ? " (user manager)" : "") < 0)
+			return -ENOMEM;
+		free(all);
+		all = grown;
+	}
+	*ret = all ? TAKE_PTR(all) : strdup("");
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* "stopping a.service on app2 failed", naming the units that did. */
+static int failed_units_phrase(const DeployUnits *u, const char *doing, char **ret)
+{
+	const char *failed = deploy_units_failed(u);
+
+	if (failed)
+		return asprintf(ret, "%s %s failed", doing, failed) < 0 ? -ENOMEM : 0;
+	return asprintf(ret, "%s the units failed", doing) < 0 ? -ENOMEM : 0;
 }
 
 /* After a failure past preflight: the units stay stopped unless the plan says otherwise. */
@@ -81,7 +104,7 @@ static DeployExit fail(Deploy *d, DeployExit x, const char *what)
 
 	if (restart) {
 		deploy_phase_begin(ctx, DEPLOY_PHASE_START);
-		deploy_phase_end(ctx, deploy_units_start(ctx, d->units) >= 0);
+		deploy_phase_end(ctx, deploy_units_start(ctx, &d->units) >= 0);
 	}
 	if (asprintf(&message, "Deploy %s of plan %s %s: %s; %s.", ctx->req->id, ctx->plan->name,
 		     x == DEPLOY_EXIT_CANCELLED ? "was cancelled" : "failed", what,
@@ -114,7 +137,7 @@ static DeployExit run(Deploy *d)
 					       "services are still running.");
 	if (ctx->req->dry_run) {
 		_cleanup_free_ char *units = NULL, *message = NULL;
-		if (strv_join(plan->services.units, ", ", &units) < 0 ||
+		if (units_phrase(&d->units, &units) < 0 ||
 		    asprintf(&message,
 			     "Dry run of plan %s: would stop %s, %sapply %zu pending migration%s, "
 			     "then start the units again. Nothing was changed.",
@@ -127,11 +150,15 @@ static DeployExit run(Deploy *d)
 	}
 
 	if (has_units(d)) {
+		_cleanup_free_ char *what = NULL;
+
 		deploy_phase_begin(ctx, DEPLOY_PHASE_STOP);
-		r = deploy_units_stop(ctx, d->units);
+		r = deploy_units_stop(ctx, &d->units);
 		deploy_phase_end(ctx, r >= 0);
+		if (r < 0 && failed_units_phrase(&d->units, "stopping", &what) < 0)
+			return fail(d, DEPLOY_EXIT_INTERNAL, "stopping the units failed");
 		if (r < 0)
-			return fail(d, exit_for(r, DEPLOY_EXIT_STOP), "stopping the units failed");
+			return fail(d, exit_for(r, DEPLOY_EXIT_STOP), what);
 	}
 
 	if (ctx->terminate_idle) {
@@ -154,13 +181,23 @@ static DeployExit run(Deploy *d)
 		return fail(d, x, "migrating failed");
 
 	if (has_units(d)) {
+		_cleanup_free_ char *message = NULL;
+
 		deploy_phase_begin(ctx, DEPLOY_PHASE_START);
-		r = deploy_units_start(ctx, d->units);
+		r = deploy_units_start(ctx, &d->units);
 		deploy_phase_end(ctx, r >= 0);
+		if (r < 0 && deploy_units_failed(&d->units) &&
+		    asprintf(&message,
+			     "The migrations are applied, but %s did not come up; see the "
+			     "unit-failed entries.",
+			     deploy_units_failed(&d->units)) < 0)
+			message = NULL;
 		if (r < 0)
 			return deploy_finish(ctx, exit_for(r, DEPLOY_EXIT_START),
-					     "The migrations are applied, but a unit did not come "
-					     "up; see its unit-failed entry.");
+					     message
+						     ?: "The migrations are applied, but a unit "
+							"did not come up; see its unit-failed "
+							"entry.");
 	}
 	r = deploy_hooks_run(ctx, "after_start", &plan->hooks.after_start);
 	if (r < 0)
@@ -168,13 +205,14 @@ static DeployExit run(Deploy *d)
 				     "The deploy is in place, but the after_start hook failed.");
 
 	_cleanup_free_ char *message = NULL;
+	size_t n_units = plan_n_units(plan);
 	if (asprintf(&message,
 		     "Deploy %s of plan %s succeeded: %zu migration%s applied, %zu unit%s "
-		     "restarted.",
+		     "restarted%s%zu%s.",
 		     ctx->req->id, plan->name, deploy_migrate_n_pending(d->db),
-		     deploy_migrate_n_pending(d->db) == 1 ? "" : "s",
-		     strv_length(plan->services.units),
-		     strv_length(plan->services.units) == 1 ? "" : "s") < 0)
+		     deploy_migrate_n_pending(d->db) == 1 ? "" : "s", n_units,
+		     n_units == 1 ? "" : "s", d->units.name_hosts ? " on " : "", d->units.n_hosts,
+		     d->units.name_hosts ? " hosts" : "") < 0)
 		message = NULL;
 	return deploy_finish(ctx, DEPLOY_EXIT_OK, message ?: "Deploy succeeded.");
 }
@@ -208,9 +246,11 @@ DeployExit deploy_run(const Plan *plan, const DeployRequest *req, int cancel_fd,
 		ev = event_free(ev);
 	deploy_emit(&d.ctx, ev);
 
-	DeployExit x = run(&d);
+	DeployExit x = deploy_units_init(&d.units, plan) < 0
+			       ? deploy_finish(&d.ctx, DEPLOY_EXIT_INTERNAL, "Out of memory.")
+			       : run(&d);
 	/* Closing the sessions frees the deploy lock: only now may another deploy begin. */
 	deploy_migrate_free(d.db);
-	units_manager_free(d.units);
+	deploy_units_done(&d.units);
 	return x;
 }

@@ -14,6 +14,7 @@
 #include "event.h"
 #include "exit-code.h"
 #include "plan.h"
+#include "units.h"
 
 #define DEPLOY_ID_LENGTH 32
 
@@ -22,7 +23,8 @@ typedef struct DeployRequest {
 	const char *release;	       /* may be NULL */
 	uid_t requester_uid;
 	bool dry_run;
-	int terminate_idle; /* <0: as the plan says, 0: no, 1: yes */
+	int terminate_idle;	    /* <0: as the plan says, 0: no, 1: yes */
+	const UnitsSshOptions *ssh; /* how remote hosts are reached; NULL: ssh's own defaults */
 } DeployRequest;
 
 /* A new random deploy id, 32 lower-case hex digits (sd-id128). */

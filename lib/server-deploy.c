@@ -364,6 +364,7 @@ int deploy_start(Server *s, Client *requester, const ProtoRecord *request)
 	d->request.requester_uid = requester->peer.uid;
 	d->request.dry_run = dry && strcmp(dry, "yes") == 0;
 	d->request.terminate_idle = idle ? strcmp(idle, "yes") == 0 : -1;
+	d->request.ssh = &s->config.ssh;
 	d->started_usec = now_usec(CLOCK_REALTIME);
 	if (!d->plan_name || (release && !d->request.release) ||
 	    (r = deploy_id_new(d->request.id)) < 0 ||

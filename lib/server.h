@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "time-util.h"
+#include "units.h"
 
 typedef enum ServerLogTarget {
 	SERVER_LOG_AUTO,
@@ -26,6 +27,7 @@ typedef struct ServerConfig {
 	usec_t idle_exit; /* 0 = never */
 	const char *allow_group;
 	ServerLogTarget log_target;
+	UnitsSshOptions ssh; /* how deploys reach the managers of services.remote */
 } ServerConfig;
 
 int server_run(const ServerConfig *config);

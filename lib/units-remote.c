@@ -120,6 +120,11 @@ static int spawn_ssh(char *const *argv, int socket_fd, int stderr_fd, pid_t *ret
 	return -r;
 }
 
+bool units_ssh_path_is_valid(const char *path)
+{
+	return path[0] == '/' && !path[strcspn(path, " \t\n\r\v\f\"'%\\")];
+}
+
 void units_ssh_stop(UnitsManager *m)
 {
 	if (m->ssh_pid > 0) {
@@ -196,6 +201,15 @@ static int connect_remote(const char *host, PlanBus which, const UnitsSshOptions
 	r = remote_host_parse(host, &parsed, NULL);
 	if (r < 0)
 		return r;
+	if ((ssh->identity && !units_ssh_path_is_valid(ssh->identity)) ||
+	    (ssh->known_hosts && !units_ssh_path_is_valid(ssh->known_hosts))) {
+		if (asprintf(ret_error,
+			     "cannot reach %s: the ssh identity and known-hosts file must be "
+			     "absolute paths without white space, quotes, '%%' or a backslash",
+			     host) < 0)
+			return -ENOMEM;
+		return -EINVAL;
+	}
 	r = ssh_argv(&parsed, which, ssh, &argv);
 	if (r < 0)
 		return r;

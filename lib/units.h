@@ -109,6 +109,10 @@ typedef struct UnitsSshOptions {
 
 #define UNITS_SSH_CONNECT_TIMEOUT (10 * USEC_PER_SEC)
 
+/* A path ssh takes literally in -o NAME=PATH: absolute, without white space, quotes, '%'
+ * (ssh's tokens) or a backslash.  units_connect_remote() refuses others. */
+bool units_ssh_path_is_valid(const char *path);
+
 /* Connects to the system or user manager on host ("[user@]host[:port]", remote-host.h) and
  * subscribes to its signals, waiting at most ssh->connect_timeout plus a few seconds, or until
  * cancel_fd becomes readable (-ECANCELED).  On any other failure *ret_error says why, quoting
