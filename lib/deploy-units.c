@@ -177,10 +177,14 @@ static int check_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 			    on(u, h, where), strerror(-r));
 		return 1;
 	}
-	for (UnitProblem *p = problems; p && p->name; p++)
-		host_failed(ctx, h, p->name, "Unit %s%s cannot be deployed: it is %s%s%s.", p->name,
-			    on(u, h, where), p->load_state ?: "unknown to the manager",
-			    p->message ? ": " : "", p->message ?: "");
+	for (UnitProblem *p = problems; p && p->name; p++) {
+		/* The manager's own sentence ends with its full stop. */
+		size_t len = p->message ? strlen(p->message) : 0;
+		host_failed(ctx, h, p->name, "Unit %s%s cannot be deployed: it is %s%s%s%s",
+			    p->name, on(u, h, where), p->load_state ?: "unknown to the manager",
+			    p->message ? ": " : "", p->message ?: "",
+			    len > 0 && p->message[len - 1] == '.' ? "" : ".");
+	}
 	return r > 0;
 }
 

@@ -163,29 +163,26 @@ int units_manager_ssh_message(const UnitsManager *m, char **ret)
 	return text_sanitize(buf, SSH_MESSAGE_MAX, TEXT_SANITIZE_SQUEEZE_SPACE, ret);
 }
 
-static int connect_failed(UnitsManager *m, const char *host, int error, char **ret_error)
+/* Why the manager on the host did not answer, in ssh's own words when it said something. */
+static int connect_failed(UnitsManager *m, int error, char **ret_error)
 {
 	_cleanup_free_ char *said = NULL;
 	int r = units_manager_ssh_message(m, &said);
 
 	if (r == -ENOMEM)
 		return r;
-	if (error == -ETIMEDOUT) {
-		if (asprintf(ret_error,
-			     "no answer from the service manager on %s within the connect "
-			     "timeout%s%s%s",
-			     host, said ? " (ssh: " : "", said ?: "", said ? ")" : "") < 0)
-			return -ENOMEM;
-	} else if (said) {
-		if (asprintf(ret_error, "ssh to %s failed: %s", host, said) < 0)
-			return -ENOMEM;
-	} else if (asprintf(ret_error,
-			    "the connection to %s closed before its service manager answered (%s); "
-			    "is systemd-stdio-bridge installed there, and does its journal say "
-			    "why it failed?",
-			    host, strerror(-error)) < 0)
-		return -ENOMEM;
-	return error;
+	if (error == -ETIMEDOUT)
+		r = asprintf(ret_error, "no answer within the connect timeout%s%s%s",
+			     said ? " (" : "", said ?: "", said ? ")" : "");
+	else if (said)
+		r = asprintf(ret_error, "%s", said);
+	else
+		r = asprintf(ret_error,
+			     "the connection closed before the service manager answered (%s); is "
+			     "systemd-stdio-bridge installed there, and does the journal there say "
+			     "why it failed?",
+			     strerror(-error));
+	return r < 0 ? -ENOMEM : error;
 }
 
 static int connect_remote(const char *host, PlanBus which, const UnitsSshOptions *ssh,
@@ -204,9 +201,8 @@ static int connect_remote(const char *host, PlanBus which, const UnitsSshOptions
 	if ((ssh->identity && !units_ssh_path_is_valid(ssh->identity)) ||
 	    (ssh->known_hosts && !units_ssh_path_is_valid(ssh->known_hosts))) {
 		if (asprintf(ret_error,
-			     "cannot reach %s: the ssh identity and known-hosts file must be "
-			     "absolute paths without white space, quotes, '%%' or a backslash",
-			     host) < 0)
+			     "the ssh identity and known-hosts file must be absolute "
+			     "paths without white space, quotes, '%%' or a backslash") < 0)
 			return -ENOMEM;
 		return -EINVAL;
 	}
@@ -231,8 +227,8 @@ static int connect_remote(const char *host, PlanBus which, const UnitsSshOptions
 
 	r = spawn_ssh(argv, theirs, m->ssh_stderr, &m->ssh_pid);
 	if (r < 0) {
-		if (asprintf(ret_error, "cannot run ssh to reach %s: %s", host,
-			     r == -ENOENT ? "ssh not found in PATH" : strerror(-r)) < 0)
+		if (asprintf(ret_error, "cannot run ssh: %s",
+			     r == -ENOENT ? "not found in PATH" : strerror(-r)) < 0)
 			return -ENOMEM;
 		return r;
 	}
@@ -261,7 +257,7 @@ static int connect_remote(const char *host, PlanBus which, const UnitsSshOptions
 	if (r == -ECANCELED || r == -ENOMEM)
 		return r;
 	if (r < 0)
-		return connect_failed(m, host, r, ret_error);
+		return connect_failed(m, r, ret_error);
 
 	*ret = TAKE_PTR(m);
 	return 0;

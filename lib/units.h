@@ -115,9 +115,10 @@ bool units_ssh_path_is_valid(const char *path);
 
 /* Connects to the system or user manager on host ("[user@]host[:port]", remote-host.h) and
  * subscribes to its signals, waiting at most ssh->connect_timeout plus a few seconds, or until
- * cancel_fd becomes readable (-ECANCELED).  On any other failure *ret_error says why, quoting
- * ssh's own words ("Connection refused", "Host key verification failed.", …); -ENOMEM and
- * -ECANCELED leave it untouched. */
+ * cancel_fd becomes readable (-ECANCELED).  On any other failure *ret_error says why (without
+ * naming the host), in ssh's own words when it said something ("ssh: connect to host … port
+ * 22: Connection refused", "Host key verification failed.", …); -ENOMEM and -ECANCELED leave
+ * it untouched. */
 int units_connect_remote(const char *host, PlanBus which, const UnitsSshOptions *ssh, int cancel_fd,
 			 UnitsManager **ret, char **ret_error);
 

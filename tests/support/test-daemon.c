@@ -57,6 +57,12 @@ static char *path_join(const char *dir, const char *name)
 
 void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec)
 {
+	test_daemon_setup_with(d, idle_exit_sec, NULL, NULL);
+}
+
+void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *extra_options,
+			    const char *extra_service)
+{
 	_cleanup_free_ char *build = build_dir(), *from = NULL, *unit = NULL, *stem = NULL;
 
 	*d = (TestDaemon){.dir = harness_tmpdir()};
@@ -93,9 +99,10 @@ void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec)
 				  "[Unit]\nDescription=deployd under test\nRequires=%s\n\n"
 				  "[Service]\nType=notify\nWatchdogSec=20s\n"
 				  "ExecStart=%s --plans %s --state-dir %s --idle-exit %u "
-				  "--log-target journal\n",
+				  "--log-target journal%s%s\n%s",
 				  d->socket_unit, d->deployd, d->plans_dir, d->state_dir,
-				  idle_exit_sec),
+				  idle_exit_sec, extra_options ? " " : "", extra_options ?: "",
+				  extra_service ?: ""),
 			 0);
 	harness_write_unit(d->service_unit, unit);
 	harness_daemon_reload();

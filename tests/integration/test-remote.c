@@ -1,0 +1,461 @@
+/* A deploy over two "hosts": deployctl → socket-activated deployd (a user unit, under the
+ * system call filter and address families of systemd/deployd.service) → units of this host
+ * through the local manager and units of a second host through ssh to a private sshd on a
+ * loopback address (tests/harness/up-sshd) and systemd-stdio-bridge; real PostgreSQL, real
+ * journal.  Both "hosts" are the test user's manager, reached two ways. */
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "harness.h"
+#include "journal-query.h"
+#include "test-daemon.h"
+#include "test-sshd.h"
+
+/* deployd.service's sandbox as far as a user manager applies it (no mount namespaces). */
+#define HARDENING                                                                                  \
+	"NoNewPrivileges=yes\n"                                                                    \
+	"SystemCallArchitectures=native\n"                                                         \
+	"SystemCallFilter=@system-service\n"                                                       \
+	"SystemCallFilter=~@privileged @resources\n"                                               \
+	"SystemCallErrorNumber=EPERM\n"                                                            \
+	"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"                                       \
+	"RestrictRealtime=yes\n"                                                                   \
+	"LockPersonality=yes\n"
+
+typedef struct Scenario {
+	TestSshd sshd;
+	TestDaemon daemon;
+	char *db;
+	char *conninfo;
+	char *app_conninfo;
+	char *migrations;
+	char *here;	/* the api on this host */
+	char *there[2]; /* the api and the worker on the second host */
+	char hostname[HOST_NAME_MAX + 1];
+} Scenario;
+
+static Scenario S;
+
+static void write_file(const char *dir, const char *name, const char *contents, mode_t mode)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+
+	ck_assert_int_ge(asprintf(&path, "%s/%s", dir, name), 0);
+	f = fopen(path, "we");
+	ck_assert_msg(f, "creating %s", path);
+	ck_assert_int_ge(fputs(contents, f), 0);
+	ck_assert_int_eq(fchmod(fileno(f), mode), 0);
+}
+
+static char *db_conninfo(const char *user)
+{
+	char *c;
+
+	ck_assert_int_ge(asprintf(&c, "host=%s port=%s user=%s dbname=%s", harness_pg_host(),
+				  harness_pg_port(), user, S.db),
+			 0);
+	return c;
+}
+
+static char *unit_state(const char *unit)
+{
+	char *out = NULL;
+
+	ck_assert_int_eq(harness_systemctl_output(&out, "show -p ActiveState --value %s", unit), 0);
+	return out;
+}
+
+static void assert_state(const char *unit, const char *state)
+{
+	_cleanup_free_ char *s = unit_state(unit);
+
+	ck_assert_msg(strcmp(s, state) == 0, "%s is %s, expected %s", unit, s, state);
+}
+
+static int count_app_sessions(void)
+{
+	_cleanup_free_ char *sql = NULL, *n = NULL;
+
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+				  "AND usename = 'app_user' AND state = 'idle in transaction'",
+				  S.db),
+			 0);
+	n = harness_pg_value(harness_pg_conninfo(), sql);
+	return atoi(n);
+}
+
+static void wait_for_app_sessions(int expected)
+{
+	for (int i = 0; i < 100 && count_app_sessions() != expected; i++)
+		usleep(100 * 1000);
+	ck_assert_int_eq(count_app_sessions(), expected);
+}
+
+/* An app unit: holds a transaction on accounts open (so the migration gets its lock only
+ * once every app unit is stopped) and takes a second to stop.  pre_start may make it fail. */
+static char *app_unit(const char *stem, const char *pre_start)
+{
+	_cleanup_free_ char *full_stem = NULL, *unit = NULL;
+	char *name;
+
+	/* Unique per test: systemd rate-limits a unit started too often. */
+	ck_assert_int_ge(asprintf(&full_stem, "%s%d", stem, (int)getpid()), 0);
+	name = harness_unit_name(full_stem, "service");
+	ck_assert_int_ge(asprintf(&unit,
+				  "[Service]\n%s%sExecStart=/bin/sh %s/app.sh \"%s\"\n"
+				  "ExecStop=/bin/sleep 1\n",
+				  pre_start ? "ExecStartPre=" : "", pre_start ? pre_start : "",
+				  S.daemon.dir, S.app_conninfo),
+			 0);
+	harness_write_unit(name, unit);
+	return name;
+}
+
+static void write_plan(const char *name, const char *remote_host, const char *extra_remote_unit,
+		       const char *extra_top)
+{
+	_cleanup_free_ char *yaml = NULL;
+
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\n"
+				  "database:\n"
+				  "  conninfo: \"%s\"\n"
+				  "  lock_timeout: 1s\n"
+				  "services:\n"
+				  "  bus: user\n"
+				  "  units: [%s]\n"
+				  "  remote:\n"
+				  "    - host: %s\n"
+				  "      bus: user\n"
+				  "      units: [%s, %s%s%s]\n"
+				  "  stop_timeout: 20s\n"
+				  "  start_timeout: 20s\n"
+				  "migrations:\n"
+				  "  directory: %s\n"
+				  "%s",
+				  S.conninfo, S.here, remote_host ?: S.sshd.host, S.there[0],
+				  S.there[1], extra_remote_unit ? ", " : "",
+				  extra_remote_unit ?: "", S.migrations, extra_top ?: ""),
+			 0);
+	test_daemon_write_plan(&S.daemon, name, yaml);
+}
+
+static char *daemon_options(void)
+{
+	char *o;
+
+	ck_assert_int_ge(asprintf(&o,
+				  "--ssh-identity %s --ssh-known-hosts %s "
+				  "--ssh-connect-timeout 5",
+				  S.sshd.identity, S.sshd.known_hosts),
+			 0);
+	return o;
+}
+
+static void setup(void)
+{
+	_cleanup_free_ char *sql = NULL, *script = NULL, *options = NULL;
+
+	test_sshd_up(&S.sshd);
+	options = daemon_options();
+	test_daemon_setup_with(&S.daemon, 30, options, HARDENING);
+	ck_assert_int_eq(gethostname(S.hostname, sizeof(S.hostname) - 1), 0);
+
+	ck_assert_int_ge(asprintf(&S.db, "remote_%d", (int)getpid()), 0);
+	ck_assert_int_ge(asprintf(&sql, "CREATE DATABASE %s OWNER deployer", S.db), 0);
+	harness_pg_exec(harness_pg_conninfo(), sql);
+	S.conninfo = db_conninfo("deployer");
+	S.app_conninfo = db_conninfo("app_user");
+	harness_pg_exec(S.conninfo, "CREATE TABLE accounts (id int);"
+				    "GRANT SELECT ON accounts TO app_user;");
+	ck_assert_int_ge(asprintf(&S.migrations, "%s/migrations", S.daemon.dir), 0);
+	ck_assert_int_eq(mkdir(S.migrations, 0755), 0);
+	write_file(S.migrations, "1_add_email.sql", "ALTER TABLE accounts ADD COLUMN email text;\n",
+		   0644);
+
+	ck_assert_int_ge(
+		asprintf(&script,
+			 "#!/bin/sh\n"
+			 "{ echo 'BEGIN; SELECT count(*) FROM accounts;'; exec sleep infinity; }"
+			 " | exec %s/psql -X -q \"$1\"\n",
+			 harness_pg_bindir()),
+		0);
+	write_file(S.daemon.dir, "app.sh", script, 0755);
+}
+
+static void start_units(void)
+{
+	harness_daemon_reload();
+	ck_assert_int_eq(harness_systemctl("start %s %s %s", S.here, S.there[0], S.there[1]), 0);
+	wait_for_app_sessions(3);
+}
+
+static void teardown(void)
+{
+	_cleanup_free_ char *sql = NULL;
+
+	if (S.here)
+		harness_systemctl("stop %s %s %s", S.here, S.there[0], S.there[1]);
+	test_daemon_teardown(&S.daemon);
+	test_sshd_down(&S.sshd);
+	ck_assert_int_ge(asprintf(&sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", S.db), 0);
+	harness_pg_exec(harness_pg_conninfo(), sql);
+	free(S.db);
+	free(S.conninfo);
+	free(S.app_conninfo);
+	free(S.migrations);
+	free(S.here);
+	free(S.there[0]);
+	free(S.there[1]);
+	S = (Scenario){};
+}
+
+static char *history_count(void)
+{
+	return harness_pg_value(S.conninfo, "SELECT count(*) FROM deployd_schema_migrations");
+}
+
+static char *deploy_id_from(const char *output)
+{
+	const char *p = strstr(output, "Deploy ");
+
+	while (p) {
+		p += strlen("Deploy ");
+		if (strspn(p, "0123456789abcdef") == 32)
+			return strndup(p, 32);
+		p = strstr(p, "Deploy ");
+	}
+	return NULL;
+}
+
+/* FIELD of the newest event EVENT of deploy id about unit (NULL: any). */
+static char *event_field(const char *id, const char *event, const char *unit, const char *field)
+{
+	_cleanup_free_ char *m_id = NULL, *m_event = NULL, *m_unit = NULL;
+
+	ck_assert_int_ge(asprintf(&m_id, "DEPLOY_ID=%s", id), 0);
+	ck_assert_int_ge(asprintf(&m_event, "DEPLOY_EVENT=%s", event), 0);
+	if (unit)
+		ck_assert_int_ge(asprintf(&m_unit, "DEPLOY_UNIT=%s", unit), 0);
+	const char *const matches[] = {m_id, m_event, m_unit, NULL};
+	return journal_field(matches, field);
+}
+
+static void assert_event_host(const char *id, const char *event, const char *unit, const char *host)
+{
+	_cleanup_free_ char *value = event_field(id, event, unit, "DEPLOY_HOST");
+
+	ck_assert_msg(value, "no %s event for %s in deploy %s", event, unit ?: "the deploy", id);
+	ck_assert_msg(strcmp(value, host) == 0, "%s of %s: DEPLOY_HOST=%s, expected %s", event,
+		      unit ?: "the deploy", value, host);
+}
+
+START_TEST(test_a_deploy_stops_and_starts_the_units_of_both_hosts)
+{
+	_cleanup_free_ char *out = NULL, *n = NULL, *id = NULL, *stop_ms = NULL;
+
+	S.here = app_unit("api", NULL);
+	S.there[0] = app_unit("api2-", NULL);
+	S.there[1] = app_unit("worker2-", NULL);
+	start_units();
+	write_plan("two", NULL, NULL, NULL);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy two --release v7");
+	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out);
+
+	/* The migration needed every app's transaction gone: all three were stopped first. */
+	n = history_count();
+	ck_assert_str_eq(n, "1");
+	assert_state(S.here, "active");
+	assert_state(S.there[0], "active");
+	assert_state(S.there[1], "active");
+	wait_for_app_sessions(3);
+
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	assert_event_host(id, "unit-stopped", S.here, S.hostname);
+	assert_event_host(id, "unit-stopped", S.there[0], S.sshd.host);
+	assert_event_host(id, "unit-stopped", S.there[1], S.sshd.host);
+	assert_event_host(id, "unit-started", S.here, S.hostname);
+	assert_event_host(id, "unit-started", S.there[0], S.sshd.host);
+	assert_event_host(id, "unit-started", S.there[1], S.sshd.host);
+	ck_assert_msg(strstr(out, " on ") && strstr(out, S.sshd.host), "no host named:\n%s", out);
+	ck_assert_msg(strstr(out, "3 units restarted on 2 hosts"), "%s", out);
+
+	/* Each unit takes a second to stop: both hosts at once, not one after the other. */
+	_cleanup_free_ char *m_id = NULL;
+	ck_assert_int_ge(asprintf(&m_id, "DEPLOY_ID=%s", id), 0);
+	const char *const stop_phase[] = {m_id, "DEPLOY_EVENT=phase-finished", "DEPLOY_PHASE=stop",
+					  NULL};
+	stop_ms = journal_field(stop_phase, "DURATION_MS");
+	ck_assert_ptr_nonnull(stop_ms);
+	fprintf(stderr, "remote: stopping 3 units of 1 s on 2 hosts took %s ms\n", stop_ms);
+	ck_assert_int_lt(atoi(stop_ms), 1900);
+}
+END_TEST
+
+START_TEST(test_an_unreachable_host_fails_preflight_and_nothing_is_stopped)
+{
+	_cleanup_free_ char *out = NULL, *n = NULL, *id = NULL, *nowhere = NULL;
+
+	S.here = app_unit("api", NULL);
+	S.there[0] = app_unit("api2-", NULL);
+	S.there[1] = app_unit("worker2-", NULL);
+	start_units();
+	/* Nothing listens on port 1 of the second host's address. */
+	ck_assert_int_ge(asprintf(&nowhere, "%s@127.0.0.2:1", harness_test_user()), 0);
+	write_plan("unreachable", nowhere, NULL, NULL);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy unreachable");
+	ck_assert_msg(code == 5, "deploy exited %d, expected 5:\n%s", code, out);
+	ck_assert_msg(strstr(out, nowhere) && strstr(out, "Connection refused"),
+		      "the host and why are not named:\n%s", out);
+	assert_state(S.here, "active");
+	assert_state(S.there[0], "active");
+	assert_state(S.there[1], "active");
+	n = harness_pg_value(S.conninfo, "SELECT count(*) FROM information_schema.columns "
+					 "WHERE table_name = 'accounts' AND column_name = 'email'");
+	ck_assert_str_eq(n, "0");
+
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	assert_event_host(id, "deploy-failed", NULL, nowhere);
+	_cleanup_free_ char *m_id = NULL;
+	ck_assert_int_ge(asprintf(&m_id, "DEPLOY_ID=%s", id), 0);
+	const char *const stopped[] = {m_id, "DEPLOY_EVENT=unit-stopped", NULL};
+	ck_assert_int_eq(journal_count(stopped), 0);
+}
+END_TEST
+
+START_TEST(test_a_unit_unknown_on_the_remote_host_fails_preflight_naming_host_and_unit)
+{
+	_cleanup_free_ char *out = NULL, *id = NULL, *missing = NULL;
+
+	S.here = app_unit("api", NULL);
+	S.there[0] = app_unit("api2-", NULL);
+	S.there[1] = app_unit("worker2-", NULL);
+	start_units();
+	missing = harness_unit_name("nowhere", "service");
+	write_plan("unknown", NULL, missing, NULL);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy unknown");
+	ck_assert_msg(code == 5, "deploy exited %d, expected 5:\n%s", code, out);
+	ck_assert_msg(strstr(out, missing) && strstr(out, S.sshd.host), "%s", out);
+	assert_state(S.here, "active");
+	assert_state(S.there[0], "active");
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	assert_event_host(id, "deploy-failed", missing, S.sshd.host);
+}
+END_TEST
+
+START_TEST(test_a_unit_failing_on_the_remote_host_fails_the_start_naming_host_and_unit)
+{
+	_cleanup_free_ char *out = NULL, *id = NULL, *marker = NULL, *pre = NULL, *hook = NULL;
+	_cleanup_free_ char *n = NULL, *result = NULL, *named = NULL;
+
+	/* The new code of the remote worker does not come up: once the migration's hook has
+	 * run, its start fails. */
+	ck_assert_int_ge(asprintf(&marker, "%s/migrated", S.daemon.dir), 0);
+	ck_assert_int_ge(asprintf(&pre, "/bin/sh -c 'test ! -e %s'\n", marker), 0);
+	S.here = app_unit("api", NULL);
+	S.there[0] = app_unit("api2-", NULL);
+	S.there[1] = app_unit("worker2-", pre);
+	start_units();
+	ck_assert_int_ge(asprintf(&hook, "hooks:\n  after_migrate: [/bin/touch, %s]\n", marker), 0);
+	write_plan("broken", NULL, NULL, hook);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy broken");
+	ck_assert_msg(code == 8, "deploy exited %d, expected 8:\n%s", code, out);
+	n = history_count();
+	ck_assert_str_eq(n, "1");
+	assert_state(S.here, "active");
+	assert_state(S.there[0], "active");
+	assert_state(S.there[1], "failed");
+
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	assert_event_host(id, "unit-failed", S.there[1], S.sshd.host);
+	result = event_field(id, "unit-failed", S.there[1], "UNIT_RESULT");
+	ck_assert_ptr_nonnull(result);
+	ck_assert_str_eq(result, "exit-code");
+	/* The deploy's last word names the unit and its host. */
+	ck_assert_int_ge(asprintf(&named, "%s on %s did not come up", S.there[1], S.sshd.host), 0);
+	ck_assert_msg(strstr(out, named), "no '%s' in:\n%s", named, out);
+}
+END_TEST
+
+START_TEST(test_a_second_daemon_on_the_same_database_is_busy_and_names_the_holders_host)
+{
+	_cleanup_free_ char *out = NULL, *second_out = NULL, *options = NULL, *sleeping = NULL;
+	_cleanup_free_ char *expected = NULL, *state = NULL, *yaml = NULL;
+	TestDaemon second;
+
+	/* No units: only the database is shared by the two daemons. */
+	write_file(S.migrations, "2_slow.sql", "SELECT pg_sleep(30);\n", 0644);
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\ndatabase:\n  conninfo: \"%s\"\n"
+				  "migrations:\n  directory: %s\n",
+				  S.conninfo, S.migrations),
+			 0);
+	test_daemon_write_plan(&S.daemon, "db", yaml);
+	options = daemon_options();
+	test_daemon_setup_with(&second, 30, options, HARDENING);
+	test_daemon_write_plan(&second, "db", yaml);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy db --detach");
+	ck_assert_msg(code == 0, "first deploy exited %d:\n%s", code, out);
+	ck_assert_int_ge(asprintf(&sleeping,
+				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+				  "AND query LIKE '%%pg_sleep%%' AND state = 'active' "
+				  "AND application_name LIKE 'deployd/%%'",
+				  S.db),
+			 0);
+	for (int i = 0; i < 100; i++) {
+		_cleanup_free_ char *v = harness_pg_value(harness_pg_conninfo(), sleeping);
+		if (strcmp(v, "1") == 0)
+			break;
+		usleep(100 * 1000);
+	}
+
+	code = test_deployctl(&second, &second_out, "deploy db");
+	ck_assert_msg(code == 4, "second deploy exited %d, expected 4:\n%s", code, second_out);
+	ck_assert_int_ge(asprintf(&expected, "on host %.22s", S.hostname), 0);
+	ck_assert_msg(strstr(second_out, expected), "no '%s' in:\n%s", expected, second_out);
+
+	ck_assert_int_eq(test_deployctl(&S.daemon, NULL, "cancel"), 0);
+	test_daemon_teardown(&second);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("remote");
+	TCase *tc = tcase_create("two hosts");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_a_deploy_stops_and_starts_the_units_of_both_hosts);
+	tcase_add_test(tc, test_an_unreachable_host_fails_preflight_and_nothing_is_stopped);
+	tcase_add_test(tc,
+		       test_a_unit_unknown_on_the_remote_host_fails_preflight_naming_host_and_unit);
+	tcase_add_test(tc,
+		       test_a_unit_failing_on_the_remote_host_fails_the_start_naming_host_and_unit);
+	tcase_add_test(
+		tc, test_a_second_daemon_on_the_same_database_is_busy_and_names_the_holders_host);
+	suite_add_tcase(s, tc);
+
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
