@@ -33,10 +33,16 @@ static int print_summary(const char *arg, const Plan *p)
 	if (!migrations)
 		return -ENOMEM;
 
-	printf("%s: ok — plan \"%s\": %zu unit%s (%s bus), migrations %s %s, lock_timeout %s, "
+	size_t n_remote_units = plan_n_units(p) - n_units;
+	char remote[64] = "";
+	if (p->services.n_remote > 0)
+		snprintf(remote, sizeof(remote), " and %zu on %zu remote host%s", n_remote_units,
+			 p->services.n_remote, p->services.n_remote == 1 ? "" : "s");
+
+	printf("%s: ok — plan \"%s\": %zu unit%s (%s bus)%s, migrations %s %s, lock_timeout %s, "
 	       "statement_timeout %s\n",
 	       arg, p->name, n_units, n_units == 1 ? "" : "s", plan_bus_to_string(p->services.bus),
-	       p->migrations.directory ? "from" : "by", migrations,
+	       remote, p->migrations.directory ? "from" : "by", migrations,
 	       duration_format(p->database.lock_timeout, lock),
 	       p->database.statement_timeout
 		       ? duration_format(p->database.statement_timeout, statement)

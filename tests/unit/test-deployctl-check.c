@@ -162,6 +162,26 @@ START_TEST(test_a_plan_name_is_looked_up_in_the_plans_directory)
 }
 END_TEST
 
+START_TEST(test_the_summary_counts_the_units_of_remote_hosts)
+{
+	_cleanup_free_ char *path =
+		write_plan("version: 1\n"
+			   "database: {conninfo_env: PROSAAS_DB}\n"
+			   "services:\n"
+			   "  units: [api.service]\n"
+			   "  remote:\n"
+			   "    - {host: deploy@app2, units: [api.service, worker.service]}\n"
+			   "    - {host: app3:2222, bus: user, units: [cron.service]}\n"
+			   "migrations: {command: [/usr/bin/migrate, up]}\n");
+	_cleanup_(run_done) Run r = RUN("check", path);
+
+	unlink(path);
+	ck_assert_msg(r.exit_code == 0, "exit %d: %s", r.exit_code, r.err);
+	ck_assert_msg(strstr(r.out, "1 unit (system bus) and 3 on 2 remote hosts, migrations by "),
+		      "summary: %s", r.out);
+}
+END_TEST
+
 START_TEST(test_missing_file_and_bad_plan_name_exit_3)
 {
 	_cleanup_(run_done) Run missing = RUN("check", "/nonexistent/plan.yaml");
@@ -212,6 +232,7 @@ int main(void)
 	tcase_add_test(tc, test_invalid_plan_exits_3_with_its_position_on_stderr);
 	tcase_add_test(tc, test_one_invalid_plan_among_valid_ones_exits_3_and_checks_all);
 	tcase_add_test(tc, test_a_plan_name_is_looked_up_in_the_plans_directory);
+	tcase_add_test(tc, test_the_summary_counts_the_units_of_remote_hosts);
 	tcase_add_test(tc, test_missing_file_and_bad_plan_name_exit_3);
 	tcase_add_test(tc, test_no_argument_is_a_usage_error);
 	tcase_add_test(tc, test_unknown_option_is_a_usage_error);
