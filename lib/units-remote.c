@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "remote-host.h"
@@ -26,7 +27,7 @@ extern char **environ;
 #define BRIDGE_USER                                                                                \
 	"systemd-stdio-bridge --bus-path=unix:path=${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/bus"
 
-/* How much of ssh's stderr a message quotes, in characters. */
+/* How much of ssh's stderr a message quotes, in bytes (its end). */
 #define SSH_MESSAGE_MAX 300
 
 /* ssh gives up on a host that stops answering after ServerAliveInterval * CountMax. */
@@ -128,8 +129,8 @@ bool units_ssh_path_is_valid(const char *path)
 void units_ssh_stop(UnitsManager *m)
 {
 	if (m->ssh_pid > 0) {
-		/* The bus is closed by now: ssh would end on its own, but need not be waited for.
-		 */
+		/* The bus is closed, so ssh would end by itself once the remote side has; SIGTERM
+		 * spares that wait. */
 		kill(m->ssh_pid, SIGTERM);
 		(void)waitpid(m->ssh_pid, NULL, 0);
 		m->ssh_pid = 0;
@@ -142,25 +143,39 @@ void units_ssh_stop(UnitsManager *m)
 
 int units_manager_ssh_message(const UnitsManager *m, char **ret)
 {
+	_cleanup_free_ char *text = NULL;
 	char buf[4096];
+	struct stat st;
 	ssize_t n;
-	off_t size;
+	int r;
 
 	*ret = NULL;
 	if (m->ssh_stderr < 0)
 		return 0;
-	/* ssh appends through its own descriptor; ours keeps offset 0, the newest lines count. */
-	size = lseek(m->ssh_stderr, 0, SEEK_END);
-	if (size < 0)
+	/* The file offset is shared with ssh's stderr: read by position, never seek. */
+	if (fstat(m->ssh_stderr, &st) < 0)
 		return -errno;
 	n = pread(m->ssh_stderr, buf, sizeof(buf) - 1,
-		  size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
+		  st.st_size > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1 : 0);
 	if (n < 0)
 		return -errno;
 	buf[n] = '\0';
 	if (strspn(buf, " \t\r\n") == (size_t)n)
 		return 0;
-	return text_sanitize(buf, SSH_MESSAGE_MAX, TEXT_SANITIZE_SQUEEZE_SPACE, ret);
+	r = text_sanitize(buf, 0, TEXT_SANITIZE_SQUEEZE_SPACE, &text);
+	if (r < 0)
+		return r;
+
+	/* The last words are the ones that explain: keep the end of a long text. */
+	size_t len = strlen(text);
+	if (len <= SSH_MESSAGE_MAX) {
+		*ret = TAKE_PTR(text);
+		return 0;
+	}
+	const char *tail = text + len - SSH_MESSAGE_MAX;
+	while ((*tail & 0xc0) == 0x80) /* to a character's first byte */
+		tail++;
+	return asprintf(ret, "…%s", tail) < 0 ? -ENOMEM : 0;
 }
 
 /* Why the manager on the host did not answer, in ssh's own words when it said something. */

@@ -124,8 +124,8 @@ int units_connect_remote(const char *host, PlanBus which, const UnitsSshOptions 
 
 /* The host a remote manager was reached on, as given; NULL for this machine's managers. */
 const char *units_manager_host(const UnitsManager *m);
-/* What the remote manager's ssh wrote to stderr so far, made one safe line (its newest few
- * hundred characters); *ret is NULL when it wrote nothing or the manager is local. */
+/* What the remote manager's ssh wrote to stderr so far, made one safe line (its last few
+ * hundred bytes); *ret is NULL when it wrote nothing or the manager is local. */
 int units_manager_ssh_message(const UnitsManager *m, char **ret);
 UnitsManager *units_manager_free(UnitsManager *m);
 static inline void units_manager_freep(UnitsManager **m)
@@ -145,9 +145,10 @@ int units_check(UnitsManager *m, char *const *units, const UnitsOptions *options
  * stopped when its job result is done or skipped and its ActiveState inactive or failed (so
  * a unit that was stopped already is fine); started when it is active or reloading.  Returns
  * the number of units that failed (0: all good) and, in *ret_outcomes, one outcome per unit in
- * the order of units, terminated by an entry whose name is NULL.  -EINVAL when a name is not
- * valid; -ECANCELED on cancel, other -errno when the bus fails: *ret_outcomes is then not set
- * and only the callback has seen the units decided so far. */
+ * the order of units, terminated by an entry whose name is NULL.  A connection that fails
+ * fails each unit not decided yet with its errno (see UnitOutcome.error).  -EINVAL when a
+ * name is not valid, -ECANCELED on cancel, -ENOMEM: *ret_outcomes is then not set and only
+ * the callback has seen the units decided so far. */
 int units_stop(UnitsManager *m, char *const *units, const UnitsOptions *options,
 	       UnitOutcome **ret_outcomes);
 int units_start(UnitsManager *m, char *const *units, const UnitsOptions *options,
@@ -155,8 +156,8 @@ int units_start(UnitsManager *m, char *const *units, const UnitsOptions *options
 
 /* units_stop() and units_start() for the units of every target at once, within one
  * options->timeout.  Outcomes come target by target, each target's units in their order.
- * When a manager's connection fails, each of its units not yet decided fails with that errno
- * and the others carry on; only -EINVAL, -ENOMEM and -ECANCELED end the call. */
+ * When a manager's connection fails, its units not decided yet fail and the other managers'
+ * carry on. */
 int units_stop_all(const UnitsTarget *targets, size_t n_targets, const UnitsOptions *options,
 		   UnitOutcome **ret_outcomes);
 int units_start_all(const UnitsTarget *targets, size_t n_targets, const UnitsOptions *options,
