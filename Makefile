@@ -51,6 +51,8 @@ BENCHES := $(BENCH_SRC:%.c=$(B)/%)
 
 PROGRAMS := $(B)/deployd $(B)/deployctl
 
+# Test objects are intermediate files to make; keep them so a rebuild is incremental.
+.SECONDARY:
 .PHONY: all check check-unit check-integration bench install clean deps tests
 all: $(PROGRAMS)
 
