@@ -205,10 +205,13 @@ void ctl_render_summary(CtlRender *r, const Event *finished)
 	if (r->last_failure)
 		fprintf(r->out, "Why: %s\n", r->last_failure);
 	if (r->lock_timed_out && r->blocker)
+		/* After the timeout nothing waits any more, so `locks` would show nothing:
+		 * `idle` is where an idle-in-transaction blocker still shows. */
 		fprintf(r->out,
-			"Next: the migration was blocked by %s. See it with 'deployctl locks %s',\n"
-			"      end such sessions with 'deployctl idle %s --terminate', or deploy\n"
-			"      again with --terminate-idle.\n",
+			"Blocked by: %s\n"
+			"Next: see such sessions with 'deployctl idle %s', end them with\n"
+			"      'deployctl idle %s --terminate', or deploy again with "
+			"--terminate-idle.\n",
 			r->blocker, r->plan ?: "PLAN", r->plan ?: "PLAN");
 	else if (code == DEPLOY_EXIT_PREFLIGHT)
 		fprintf(r->out, "Nothing was touched; the services are still running.\n");
