@@ -152,4 +152,12 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "deps: all present"; fi
 
+# The newcomer's first command: installs what is missing (apt-get, as root), builds, and runs
+# demo/run, which shows deploys against real services and checks each outcome (exit 1 if not).
+.PHONY: demo
+demo:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	@demo/run
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
