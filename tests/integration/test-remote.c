@@ -268,7 +268,19 @@ START_TEST(test_a_deploy_stops_and_starts_the_units_of_both_hosts)
 	start_units();
 	write_plan("two", NULL, NULL, NULL);
 
-	int code = test_deployctl(&S.daemon, &out, "deploy two --release v7");
+	/* A dry run connects to both hosts, names what it would stop where, and stops nothing. */
+	_cleanup_free_ char *dry = NULL, *would = NULL;
+	int code = test_deployctl(&S.daemon, &dry, "deploy two --dry-run");
+	ck_assert_msg(code == 0, "dry run exited %d:\n%s", code, dry);
+	ck_assert_int_ge(asprintf(&would,
+				  "would stop %s on %s (user manager); %s, %s on %s (user manager)",
+				  S.here, S.hostname, S.there[0], S.there[1], S.sshd.host),
+			 0);
+	ck_assert_msg(strstr(dry, would), "no '%s' in:\n%s", would, dry);
+	assert_state(S.here, "active");
+	assert_state(S.there[0], "active");
+
+	code = test_deployctl(&S.daemon, &out, "deploy two --release v7");
 	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out);
 
 	/* The migration needed every app's transaction gone: all three were stopped first. */
