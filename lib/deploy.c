@@ -63,7 +63,8 @@ static DeployExit preflight(Deploy *d)
 	return r < 0 ? exit_for(r, DEPLOY_EXIT_PREFLIGHT) : DEPLOY_EXIT_OK;
 }
 
-/* "a.service, b.service on app2 (user manager)": what a dry run would stop; "" for none. */
+/* "a.service, b.service on app2 (user manager); c.service on app3": what a dry run would stop,
+ * host by host when the plan has remote hosts; "" for none. */
 static int units_phrase(const DeployUnits *u, char **ret)
 {
 	_cleanup_free_ char *all = NULL;
@@ -75,7 +76,8 @@ static int units_phrase(const DeployUnits *u, char **ret)
 		if (strv_join(u->hosts[i].units, ", ", &units) < 0 ||
 		    asprintf(&grown, "%s%s%s%s%s%s", all ?: "", all ? "; " : "", units,
 			     u->name_hosts ? " on " : "", u->name_hosts ? u->hosts[i].name : "",
-			     u->hosts[i].bus == PLAN_BUS_USER ? " (user manager)" : "") < 0)
+			     u->name_hosts && u->hosts[i].bus == PLAN_BUS_USER ? " (user manager)"
+									       : "") < 0)
 			return -ENOMEM;
 		free(all);
 		all = grown;
@@ -206,13 +208,15 @@ static DeployExit run(Deploy *d)
 
 	_cleanup_free_ char *message = NULL;
 	size_t n_units = plan_n_units(plan);
+	char hosts[32] = "";
+	if (d->units.name_hosts)
+		snprintf(hosts, sizeof(hosts), " on %zu hosts", d->units.n_hosts);
 	if (asprintf(&message,
 		     "Deploy %s of plan %s succeeded: %zu migration%s applied, %zu unit%s "
-		     "restarted%s%zu%s.",
+		     "restarted%s.",
 		     ctx->req->id, plan->name, deploy_migrate_n_pending(d->db),
 		     deploy_migrate_n_pending(d->db) == 1 ? "" : "s", n_units,
-		     n_units == 1 ? "" : "s", d->units.name_hosts ? " on " : "", d->units.n_hosts,
-		     d->units.name_hosts ? " hosts" : "") < 0)
+		     n_units == 1 ? "" : "s", hosts) < 0)
 		message = NULL;
 	return deploy_finish(ctx, DEPLOY_EXIT_OK, message ?: "Deploy succeeded.");
 }
