@@ -206,6 +206,31 @@ int deploy_units_preflight(DeployContext *ctx, DeployUnits *u)
 	return failed ? -ENOENT : 0;
 }
 
+/* A remote host's connection may have gone since the preflight (a long migration, a network
+ * blip): such a host is reached again before its units are stopped or started.  When that
+ * fails (and says so), the old connection stays, and its units fail as lost. */
+static int reconnect_lost(DeployContext *ctx, DeployUnits *u)
+{
+	for (size_t i = 0; i < u->n_hosts; i++) {
+		DeployHost *h = &u->hosts[i];
+		UnitsManager *lost = h->manager;
+
+		if (!h->remote || !lost || units_manager_is_connected(lost))
+			continue;
+		h->manager = NULL;
+		int r = connect_host(ctx, u, h);
+		if (r == -ENOMEM || r == -ECANCELED) {
+			h->manager = lost;
+			return r;
+		}
+		if (r < 0)
+			h->manager = lost;
+		else
+			units_manager_free(lost);
+	}
+	return 0;
+}
+
 /* The connected hosts as targets of units_*_all(): all of them after a good preflight. */
 static int targets(const DeployUnits *u, UnitsTarget **ret)
 {
@@ -243,8 +268,10 @@ int deploy_units_stop(DeployContext *ctx, DeployUnits *u)
 			  .cancel_fd = ctx->cancel_fd,
 			  .on_outcome = on_unit_outcome,
 			  .userdata = &report};
-	int r = targets(u, &t);
+	int r = reconnect_lost(ctx, u);
 
+	if (r >= 0)
+		r = targets(u, &t);
 	if (r < 0)
 		return bus_failure(ctx, r, "stop");
 	free(u->failed);
@@ -263,8 +290,10 @@ int deploy_units_start(DeployContext *ctx, DeployUnits *u)
 			  .cancel_fd = ctx->cancel_fd,
 			  .on_outcome = on_unit_outcome,
 			  .userdata = &report};
-	int r = targets(u, &t);
+	int r = reconnect_lost(ctx, u);
 
+	if (r >= 0)
+		r = targets(u, &t);
 	if (r < 0)
 		return bus_failure(ctx, r, "start");
 	free(u->failed);

@@ -7,7 +7,8 @@
  * hosts tried before it fails.  deploy_units_stop()/deploy_units_start() stop or start the
  * units of all hosts at once (one wait serves every connection; see units_stop_all()) and
  * report each as it is decided: unit-stopped/unit-started, or unit-failed with the job result,
- * ActiveState, the service's Result and, for this machine's units, its last journal lines;
+ * ActiveState, the service's Result and, for this machine's units, its last journal lines
+ * (a remote host whose connection went since the preflight is reached again first);
  * deploy_units_start() then watches that they stay active for `settle`.  Every unit event and
  * every host's deploy-failed event carries DEPLOY_HOST: this machine's host name, or the
  * remote host as the plan writes it.  Each returns 0 when every unit is where it should be,

@@ -178,6 +178,18 @@ UnitsManager *units_manager_free(UnitsManager *m)
 	return NULL;
 }
 
+bool units_manager_is_connected(UnitsManager *m)
+{
+	int r;
+
+	/* A closed connection shows only once read: take in what is queued (between calls
+	 * nothing waits for it, and signals without a match are dropped). */
+	do
+		r = sd_bus_process(m->bus, NULL);
+	while (r > 0);
+	return r == 0 && sd_bus_is_open(m->bus) > 0;
+}
+
 const char *units_manager_host(const UnitsManager *m)
 {
 	return m->host;

@@ -122,6 +122,10 @@ bool units_ssh_path_is_valid(const char *path);
 int units_connect_remote(const char *host, PlanBus which, const UnitsSshOptions *ssh, int cancel_fd,
 			 UnitsManager **ret, char **ret_error);
 
+/* Whether the connection still works, as far as can be told without asking: a remote one
+ * whose ssh ended (the network went, the host rebooted) does not.  Dispatches what the
+ * manager sent meanwhile, so call it between calls, not within a wait. */
+bool units_manager_is_connected(UnitsManager *m);
 /* The host a remote manager was reached on, as given; NULL for this machine's managers. */
 const char *units_manager_host(const UnitsManager *m);
 /* What the remote manager's ssh wrote to stderr so far, made one safe line (its last few

@@ -405,6 +405,47 @@ START_TEST(test_a_unit_failing_on_the_remote_host_fails_the_start_naming_host_an
 }
 END_TEST
 
+START_TEST(test_a_connection_lost_during_the_migration_is_made_again_for_the_start)
+{
+	_cleanup_free_ char *out = NULL, *n = NULL, *id = NULL, *sleeping = NULL;
+
+	S.here = app_unit("api", NULL);
+	S.there[0] = app_unit("api2-", NULL);
+	S.there[1] = app_unit("worker2-", NULL);
+	start_units();
+	write_file(S.migrations, "2_slow.sql", "SELECT pg_sleep(3);\n", 0644);
+	write_plan("blip", NULL, NULL, NULL);
+	int logins = test_sshd_logins(&S.sshd);
+
+	ck_assert_int_eq(test_deployctl(&S.daemon, NULL, "deploy blip --detach"), 0);
+	ck_assert_int_ge(asprintf(&sleeping,
+				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+				  "AND query LIKE '%%pg_sleep%%' AND state = 'active'",
+				  S.db),
+			 0);
+	for (int i = 0; i < 100; i++) {
+		_cleanup_free_ char *v = harness_pg_value(harness_pg_conninfo(), sleeping);
+		if (strcmp(v, "1") == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	/* The second host's connection goes while the migration runs. */
+	ck_assert_int_ge(test_sshd_drop_sessions(&S.sshd), 1);
+
+	int code = test_deployctl(&S.daemon, &out, "status --follow");
+	ck_assert_msg(code == 0, "the deploy exited %d:\n%s", code, out);
+	n = history_count();
+	ck_assert_str_eq(n, "2");
+	assert_state(S.there[0], "active");
+	assert_state(S.there[1], "active");
+	/* One login for the preflight, one more for the start. */
+	ck_assert_int_eq(test_sshd_logins(&S.sshd), logins + 2);
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	assert_event_host(id, "unit-started", S.there[1], S.sshd.host);
+}
+END_TEST
+
 START_TEST(test_a_second_daemon_on_the_same_database_is_busy_and_names_the_holders_host)
 {
 	_cleanup_free_ char *out = NULL, *second_out = NULL, *options = NULL, *sleeping = NULL;
@@ -461,6 +502,7 @@ int main(void)
 		       test_a_unit_unknown_on_the_remote_host_fails_preflight_naming_host_and_unit);
 	tcase_add_test(tc,
 		       test_a_unit_failing_on_the_remote_host_fails_the_start_naming_host_and_unit);
+	tcase_add_test(tc, test_a_connection_lost_during_the_migration_is_made_again_for_the_start);
 	tcase_add_test(
 		tc, test_a_second_daemon_on_the_same_database_is_busy_and_names_the_holders_host);
 	suite_add_tcase(s, tc);

@@ -2,7 +2,9 @@
 #include "test-sshd.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,4 +83,66 @@ void test_sshd_down(TestSshd *s)
 	free(s->identity);
 	free(s->known_hosts);
 	*s = (TestSshd){};
+}
+
+/* Kills every descendant of pid (children first found, then theirs); returns how many. */
+static int kill_descendants(int pid)
+{
+	_cleanup_free_ char *tasks = NULL;
+	DIR *dir;
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_int_ge(asprintf(&tasks, "/proc/%d/task", pid), 0);
+	dir = opendir(tasks);
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir))) {
+		_cleanup_free_ char *children = NULL;
+		_cleanup_fclose_ FILE *c = NULL;
+		int child;
+
+		if (de->d_name[0] == '.')
+			continue;
+		ck_assert_int_ge(asprintf(&children, "%s/%s/children", tasks, de->d_name), 0);
+		c = fopen(children, "re");
+		while (c && fscanf(c, "%d", &child) == 1) {
+			/* Stopped first, so that none of them can fork or be reparented. */
+			kill(child, SIGSTOP);
+			n += kill_descendants(child);
+			if (kill(child, SIGKILL) == 0)
+				n++;
+		}
+	}
+	closedir(dir);
+	return n;
+}
+
+int test_sshd_drop_sessions(TestSshd *s)
+{
+	_cleanup_free_ char *pidfile = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	int listener = 0;
+
+	ck_assert_int_ge(asprintf(&pidfile, "%s/sshd.pid", s->dir), 0);
+	f = fopen(pidfile, "re");
+	ck_assert_msg(f && fscanf(f, "%d", &listener) == 1, "%s: no pid", pidfile);
+	/* A session is sshd's monitor, its unprivileged child holding the connection, and the
+	 * login's processes: all of them go, as with a host that vanished. */
+	return kill_descendants(listener);
+}
+
+int test_sshd_logins(TestSshd *s)
+{
+	_cleanup_free_ char *log = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	char line[4096];
+	int n = 0;
+
+	ck_assert_int_ge(asprintf(&log, "%s/sshd.log", s->dir), 0);
+	f = fopen(log, "re");
+	ck_assert_msg(f, "%s: %s", log, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "Accepted publickey") != NULL;
+	return n;
 }

@@ -16,3 +16,8 @@ typedef struct TestSshd {
 
 void test_sshd_up(TestSshd *s);
 void test_sshd_down(TestSshd *s);
+/* Ends the sessions sshd serves (its children), as a network outage would, and keeps
+ * listening; returns how many it ended. */
+int test_sshd_drop_sessions(TestSshd *s);
+/* How many logins sshd accepted so far (its log). */
+int test_sshd_logins(TestSshd *s);
