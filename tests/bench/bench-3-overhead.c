@@ -1,4 +1,4 @@
-/* bench-overhead.c — what a whole deploy costs beyond the work systemd and PostgreSQL must do:
+/* bench-3-overhead.c — what a whole deploy costs beyond the work systemd and PostgreSQL must do:
  * three units that each take 1 s to stop, ten small migrations.
  *
  * The work is measured, not assumed: the slowest stop and the slowest start as systemd logs
@@ -223,5 +223,5 @@ static void bench_overhead(void)
 
 int main(void)
 {
-	return bench_main("bench-overhead", bench_overhead);
+	return bench_main("bench-3-overhead", bench_overhead);
 }

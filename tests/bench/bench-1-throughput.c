@@ -1,8 +1,9 @@
-/* bench-throughput.c — 500 trivial migrations from an empty database: a real deploy through a
+/* bench-1-throughput.c — 500 trivial migrations from an empty database: a real deploy through a
  * socket-activated deployd, against what people use instead, side by side in every round:
  *   psql -X -1 -f all.sql      one transaction, no bookkeeping: the floor
  *   psql, deployd's work       deployd's statements (a transaction and a history row per
- *                              migration, one message each) sent by psql: PostgreSQL's share
+ *                              migration, one message each) sent by psql: PostgreSQL's share;
+ *                              and all of them in one message: that share without round trips
  *   dbmate migrate             one transaction per migration, like deployd
  *   psql per file              the deploy script's loop
  * Each round gives every tool a fresh database; the first round warms up and is not counted.
@@ -21,42 +22,57 @@
 #define ROUNDS 5
 #define HISTORY "deployd_schema_migrations"
 
-enum { DEPLOYD, DEPLOYD_MIGRATE, PSQL_ONE, PSQL_SAME_WORK, DBMATE, PSQL_LOOP, N_ROWS };
+enum {
+	DEPLOYD,
+	DEPLOYD_MIGRATE,
+	PSQL_ONE,
+	PSQL_SAME_WORK,
+	PSQL_SAME_WORK_ONE_MESSAGE,
+	DBMATE,
+	PSQL_LOOP,
+	N_ROWS
+};
 
 static const char *const row_names[N_ROWS] = {
 	[DEPLOYD] = "deployd (`deployctl deploy`, request to deploy-finished)",
 	[DEPLOYD_MIGRATE] = "deployd migrate phase alone (DURATION_MS)",
 	[PSQL_ONE] = "`psql -X -1 -f all.sql` (one transaction: the floor)",
-	[PSQL_SAME_WORK] = "psql sending deployd's statements (reference)",
+	[PSQL_SAME_WORK] = "reference: psql sending deployd's statements, a message per migration",
+	[PSQL_SAME_WORK_ONE_MESSAGE] = "reference: the same statements in one message (no round "
+				       "trips)",
 	[DBMATE] = "dbmate migrate (a transaction per migration)",
 	[PSQL_LOOP] = "shell loop, `psql -1 -f` per file",
 };
 
 typedef struct Setup {
 	TestDaemon daemon;
-	char *dir, *migrations, *dbmate_migrations, *all, *same_work, *psql;
+	char *dir, *migrations, *dbmate_migrations, *all, *same_work, *same_work_one, *psql;
 } Setup;
 
 static void write_inputs(Setup *s)
 {
-	_cleanup_fclose_ FILE *all = NULL, *same = NULL;
+	_cleanup_fclose_ FILE *all = NULL, *same = NULL, *one = NULL;
 
 	s->dir = harness_tmpdir();
 	s->migrations = bench_path(s->dir, "migrations");
 	s->dbmate_migrations = bench_path(s->dir, "dbmate");
 	s->all = bench_path(s->dir, "all.sql");
 	s->same_work = bench_path(s->dir, "same-work.sql");
+	s->same_work_one = bench_path(s->dir, "same-work-one-message.sql");
 	ck_assert_int_eq(mkdir(s->migrations, 0755), 0);
 	ck_assert_int_eq(mkdir(s->dbmate_migrations, 0755), 0);
 	all = fopen(s->all, "we");
 	same = fopen(s->same_work, "we");
-	ck_assert(all && same);
+	one = fopen(s->same_work_one, "we");
+	ck_assert(all && same && one);
 	/* What migrations_apply() sends: the history table, then per file one message of BEGIN,
-	 * synchronous_commit off (not for the last), the file, its row, COMMIT. */
-	fprintf(same,
-		"CREATE TABLE IF NOT EXISTS " HISTORY " (version bigint PRIMARY KEY, "
-		"name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT "
-		"NULL DEFAULT now(), duration_ms integer, deploy_id text, applied_by text);\n");
+	 * synchronous_commit off (not for the last), the file, its row, COMMIT.  psql sends
+	 * statements joined by "\\;" as one message: same-work-one-message.sql is one line. */
+	for (FILE *f = same; f; f = f == same ? one : NULL)
+		fprintf(f, "CREATE TABLE IF NOT EXISTS " HISTORY " (version bigint PRIMARY KEY, "
+			   "name text NOT NULL, checksum text NOT NULL, applied_at timestamptz "
+			   "NOT NULL DEFAULT now(), duration_ms integer, deploy_id text, "
+			   "applied_by text);\n");
 	for (int i = 1; i <= N_MIGRATIONS; i++) {
 		char name[64], body[64], dbmate[128];
 
@@ -66,16 +82,17 @@ static void write_inputs(Setup *s)
 		bench_write_file(s->migrations, name, body);
 		bench_write_file(s->dbmate_migrations, name, dbmate);
 		fputs(body, all);
-		fprintf(same,
-			"BEGIN\\;%sCREATE TABLE t_%d (id int)\\;INSERT INTO " HISTORY
-			" (version, name, checksum, applied_at, duration_ms, deploy_id, "
-			"applied_by) "
-			"VALUES (%d, 't_%d', '%064d', now(), (extract(epoch FROM clock_timestamp() "
-			"- "
-			"statement_timestamp()) * 1000)::integer, 'bench', "
-			"current_user)\\;COMMIT;\n",
-			i < N_MIGRATIONS ? "SET LOCAL synchronous_commit TO off\\;" : "", i, i, i,
-			0);
+		for (FILE *f = same; f; f = f == same ? one : NULL)
+			fprintf(f,
+				"BEGIN\\;%sCREATE TABLE t_%d (id int)\\;INSERT INTO " HISTORY
+				" (version, name, checksum, applied_at, duration_ms, deploy_id, "
+				"applied_by) VALUES (%d, 't_%d', '%064d', now(), (extract(epoch "
+				"FROM "
+				"clock_timestamp() - statement_timestamp()) * 1000)::integer, "
+				"'bench', "
+				"current_user)\\;COMMIT%s",
+				i < N_MIGRATIONS ? "SET LOCAL synchronous_commit TO off\\;" : "", i,
+				i, i, 0, f == same || i == N_MIGRATIONS ? ";\n" : "\\;");
 	}
 	s->psql = bench_psql();
 }
@@ -86,7 +103,7 @@ static void write_plan(Setup *s, const char *dbname)
 
 	ck_assert_int_ge(asprintf(&yaml,
 				  "version: 1\n"
-				  "description: bench-throughput\n"
+				  "description: bench-1-throughput\n"
 				  "database:\n  conninfo: \"%s\"\n"
 				  "migrations:\n  directory: %s\n",
 				  conninfo, s->migrations),
@@ -159,6 +176,16 @@ static void round_once(Setup *s, usec_t took[N_ROWS])
 	assert_applied("psql (deployd's statements)", "bench_same_work", HISTORY);
 	free(conninfo);
 
+	bench_fresh_database("bench_same_work_one");
+	conninfo = bench_conninfo("deployer", "bench_same_work_one");
+	r = run_checked("psql (deployd's statements, one message)", NULL,
+			(char *[]){s->psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f",
+				   s->same_work_one, conninfo, NULL});
+	took[PSQL_SAME_WORK_ONE_MESSAGE] = r.took;
+	bench_run_done(&r);
+	assert_applied("psql (deployd's statements, one message)", "bench_same_work_one", HISTORY);
+	free(conninfo);
+
 	bench_fresh_database("bench_dbmate");
 	url = bench_database_url("deployer", "bench_dbmate");
 	ck_assert_int_ge(asprintf(&env_url, "DATABASE_URL=%s", url), 0);
@@ -224,5 +251,5 @@ static void bench_throughput(void)
 
 int main(void)
 {
-	return bench_main("bench-throughput", bench_throughput);
+	return bench_main("bench-1-throughput", bench_throughput);
 }

@@ -1,4 +1,4 @@
-/* bench-lockdiag.c — lock diagnosis end to end: a migration (ALTER TABLE) queued behind a
+/* bench-2-lockdiag.c — lock diagnosis end to end: a migration (ALTER TABLE) queued behind a
  * transaction left idle by the application, through a real deploy, against what dbmate and a
  * psql loop do in the same spot.
  *
@@ -386,5 +386,5 @@ static void bench_lockdiag(void)
 
 int main(void)
 {
-	return bench_main("bench-lockdiag", bench_lockdiag);
+	return bench_main("bench-2-lockdiag", bench_lockdiag);
 }

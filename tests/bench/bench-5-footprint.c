@@ -1,4 +1,4 @@
-/* bench-footprint.c — what deployd costs the machine: socket activation to the first record
+/* bench-5-footprint.c — what deployd costs the machine: socket activation to the first record
  * (the service stopped before each request, so systemd starts it anew), the same request to a
  * running daemon, resident memory idle and during a 500-migration deploy (every process of the
  * service's cgroup, sampled every 2 ms), CPU time and wakeups while idle.
@@ -249,5 +249,5 @@ static void bench_footprint(void)
 
 int main(void)
 {
-	return bench_main("bench-footprint", bench_footprint);
+	return bench_main("bench-5-footprint", bench_footprint);
 }
