@@ -48,6 +48,7 @@ TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(B)/%.o)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench-*.c))
 BENCHES := $(BENCH_SRC:%.c=$(B)/%)
+BENCH_SUPPORT_OBJ := $(B)/tests/bench/support.o
 
 PROGRAMS := $(B)/deployd $(B)/deployctl
 
@@ -80,7 +81,7 @@ $(B)/tests/unit/%: $(B)/tests/unit/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
 $(B)/tests/integration/%: $(B)/tests/integration/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
-$(B)/tests/bench/%: $(B)/tests/bench/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
+$(B)/tests/bench/%: $(B)/tests/bench/%.o $(BENCH_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
@@ -94,8 +95,9 @@ check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
 	@tests/harness/with-services tests/run-suites integration $(INTEGRATION_TESTS)
 
 # Benchmarks print figures (real services, so through the harness); they assert nothing.
-bench: $(BENCHES)
-	@for b in $(BENCHES); do tests/harness/with-services $$b || exit 1; done
+# Side-by-side benchmarks (tests/bench/README.md); not part of check.
+bench: $(PROGRAMS) $(BENCHES)
+	@tests/harness/with-services tests/bench/run $(B) $(BENCHES)
 
 install: all
 	install -Dm0755 $(B)/deployd $(DESTDIR)$(SBINDIR)/deployd

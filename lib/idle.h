@@ -16,8 +16,9 @@
  * the same idle period (state_change) and still idle in a transaction.  Guarantee: a session
  * that ran any statement before that re-check is spared; one that starts a statement in the
  * microseconds between re-check and signal is terminated (no SQL can close that window).
- * Each signal waits up to IDLE_TERMINATE_WAIT_MSEC for the backend to exit, so that its locks
- * are gone when idle_terminate() returns.  Server text is sanitized (text-sanitize.h).
+ * All are signalled first; then idle_terminate() waits up to IDLE_TERMINATE_WAIT_MSEC, for all
+ * of them together, until each backend has left pg_stat_activity, so that their locks are gone
+ * when it returns.  Server text is sanitized (text-sanitize.h).
  * Nothing here prints, logs or builds events (idle-event.h does that for the pipeline). */
 #pragma once
 
@@ -27,7 +28,7 @@
 
 #include "time-util.h"
 
-/* How long each pg_terminate_backend() waits for its backend to exit. */
+/* How long idle_terminate() waits for the signalled backends to exit (all together). */
 #define IDLE_TERMINATE_WAIT_MSEC 5000
 /* Characters of a session's last query kept in IdleSession.query. */
 #define IDLE_QUERY_MAX 200

@@ -1,7 +1,7 @@
-/* bench-lockwatch.c — how fast the lock watch names a blocker, when lock_timeout ends the
+/* bench-2-lockwatch.c — how fast the lock watch names a blocker, when lock_timeout ends the
  * wait, and what one check costs.  Needs the harness's PostgreSQL:
- *   make build/tests/bench/bench-lockwatch
- *   tests/harness/with-services build/tests/bench/bench-lockwatch
+ *   make build/tests/bench/bench-2-lockwatch
+ *   tests/harness/with-services build/tests/bench/bench-2-lockwatch
  * Figures go to stdout; nothing is asserted beyond the scenario working. */
 #include <check.h>
 #include <stdio.h>
@@ -147,15 +147,20 @@ static void bench_check_cost(void)
 
 START_TEST(bench)
 {
+	printf("\n### 2b. Lock watch alone (library level, no daemon): cost of one check, wait "
+	       "start to report and to 55P03 (interval %llu ms)\n\n```\n",
+	       (unsigned long long)(INTERVAL / USEC_PER_MSEC));
 	bench_check_cost();
 	bench_wait("1s", 1 * USEC_PER_SEC);
 	bench_wait("5s", 5 * USEC_PER_SEC);
+	printf("```\n");
+	fflush(stdout);
 }
 END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("bench-lockwatch");
+	Suite *s = suite_create("bench-2-lockwatch");
 	TCase *tc = tcase_create("bench");
 	SRunner *sr;
 	int failed;
