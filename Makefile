@@ -145,7 +145,8 @@ clean:
 
 # Installs the Debian packages the build and the tests need; harmless when present.
 DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
-	scdoc postgresql dbus dbus-user-session systemd util-linux procps openssh-server
+	scdoc postgresql dbus dbus-user-session systemd util-linux procps openssh-server \
+	debhelper dpkg-dev
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -221,7 +221,7 @@ static int wait_for_exit(PGconn *conn, IdleSessions *s, char **ret_error)
 				   "WHERE pid = ANY ($1::int[])",
 				   1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-			return result_error(conn, res, ret_error);
+			return pg_result_error(conn, res, ret_error);
 		for (size_t i = 0; i < s->n_sessions; i++) {
 			bool still_there = false;
 
