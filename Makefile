@@ -103,6 +103,24 @@ check-unit: $(PROGRAMS) $(UNIT_TESTS)
 check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
 	@tests/harness/with-services tests/run-suites integration $(INTEGRATION_TESTS)
 
+# The unit and integration suites built with ASan + UBSan into $(ASAN_B)/ (the daemon the
+# integration tests start is that build's, its reports checked by the tests' teardown);
+# any report, a leak included, fails the run.
+ASAN_B ?= build-asan
+SANITIZER_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+.PHONY: check-sanitize
+check-sanitize:
+	$(SANITIZER_ENV) $(MAKE) B=$(ASAN_B) SANITIZE=1 check
+
+# The daemon's integration suites with the daemon under valgrind's memcheck (any error or
+# definite leak fails the test that ran it).
+.PHONY: check-valgrind
+check-valgrind: $(PROGRAMS) $(INTEGRATION_TESTS)
+	@DEPLOYD_TEST_VALGRIND=1 tests/harness/with-services tests/run-suites integration \
+		$(filter $(B)/tests/integration/test-daemon%,$(INTEGRATION_TESTS)) \
+		$(filter $(B)/tests/integration/test-faults%,$(INTEGRATION_TESTS))
+
 # Benchmarks print figures (real services, so through the harness); they assert nothing.
 bench: $(BENCHES)
 	@for b in $(BENCHES); do tests/harness/with-services $$b || exit 1; done

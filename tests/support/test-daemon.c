@@ -2,6 +2,7 @@
 #include "test-daemon.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -55,9 +56,59 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
+/* With DEPLOYD_TEST_VALGRIND=1 the daemon runs under memcheck, its report (only errors and
+ * definite or indirect leaks: --quiet) in DIR/valgrind.PID; "" otherwise. */
+static char *valgrind_prefix(const char *dir)
+{
+	const char *v = getenv("DEPLOYD_TEST_VALGRIND");
+	char *prefix;
+
+	if (!v || strcmp(v, "1") != 0)
+		return strdup("");
+	ck_assert_int_ge(asprintf(&prefix,
+				  "/usr/bin/valgrind --quiet --tool=memcheck --leak-check=full "
+				  "--show-leak-kinds=definite,indirect "
+				  "--errors-for-leak-kinds=definite,indirect --track-origins=yes "
+				  "--log-file=%s/valgrind.%%%%p ",
+				  dir),
+			 0);
+	return prefix;
+}
+
+/* Fails the test when the daemon left a sanitizer or valgrind report in dir: reports
+ * are written when the daemon exits, so the daemon has been stopped. */
+static void assert_no_reports(const char *dir)
+{
+	_cleanup_(closedirp) DIR *dd = opendir(dir);
+
+	ck_assert_ptr_nonnull(dd);
+	for (struct dirent *de; (de = readdir(dd));) {
+		_cleanup_free_ char *path = NULL;
+		_cleanup_fclose_ FILE *f = NULL;
+		char report[8192];
+		size_t n;
+
+		if (strncmp(de->d_name, "sanitizer.", 10) != 0 &&
+		    strncmp(de->d_name, "valgrind.", 9) != 0)
+			continue;
+		path = path_join(dir, de->d_name);
+		f = fopen(path, "re");
+		ck_assert_ptr_nonnull(f);
+		n = fread(report, 1, sizeof(report) - 1, f);
+		report[n] = '\0';
+		ck_assert_msg(n == 0, "the daemon reported errors (%s):\n%s", path, report);
+	}
+}
+
 void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec)
 {
+	test_daemon_setup_with(d, idle_exit_sec, NULL);
+}
+
+void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *extra_service)
+{
 	_cleanup_free_ char *build = build_dir(), *from = NULL, *unit = NULL, *stem = NULL;
+	_cleanup_free_ char *valgrind = NULL;
 
 	*d = (TestDaemon){.dir = harness_tmpdir()};
 	d->plans_dir = path_join(d->dir, "plans");
@@ -89,14 +140,22 @@ void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec)
 			 0);
 	harness_write_unit(d->socket_unit, unit);
 	free(unit);
-	ck_assert_int_ge(asprintf(&unit,
-				  "[Unit]\nDescription=deployd under test\nRequires=%s\n\n"
-				  "[Service]\nType=notify\nWatchdogSec=20s\n"
-				  "ExecStart=%s --plans %s --state-dir %s --idle-exit %u "
-				  "--log-target journal\n",
-				  d->socket_unit, d->deployd, d->plans_dir, d->state_dir,
-				  idle_exit_sec),
-			 0);
+	valgrind = valgrind_prefix(d->dir);
+	/* A sanitized build (make SANITIZE=1) writes its reports to DIR/sanitizer.PID, which
+	 * teardown turns into a failure; other builds ignore these variables. */
+	ck_assert_int_ge(
+		asprintf(&unit,
+			 "[Unit]\nDescription=deployd under test\nRequires=%s\n\n"
+			 "[Service]\nType=notify\nWatchdogSec=%s\n"
+			 "Environment=ASAN_OPTIONS=log_path=%s/sanitizer:detect_leaks=1\n"
+			 "Environment=UBSAN_OPTIONS=log_path=%s/sanitizer:print_stacktrace=1:"
+			 "halt_on_error=1\n"
+			 "ExecStart=%s%s --plans %s --state-dir %s --idle-exit %u "
+			 "--log-target journal\n%s",
+			 d->socket_unit, valgrind[0] ? "120s" : "20s", d->dir, d->dir, valgrind,
+			 d->deployd, d->plans_dir, d->state_dir, idle_exit_sec,
+			 extra_service ?: ""),
+		0);
 	harness_write_unit(d->service_unit, unit);
 	harness_daemon_reload();
 	ck_assert_int_eq(harness_systemctl("start %s", d->socket_unit), 0);
@@ -105,6 +164,7 @@ void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec)
 void test_daemon_teardown(TestDaemon *d)
 {
 	harness_systemctl("stop %s %s", d->service_unit, d->socket_unit);
+	assert_no_reports(d->dir);
 	free(d->dir);
 	free(d->plans_dir);
 	free(d->state_dir);
