@@ -1,7 +1,7 @@
 /* fuzz-plan.c — plan_parse() on any bytes.
  *
  * Promises checked: success gives a plan and no message; failure gives no plan, and an
- * invalid plan (-EBADMSG) comes with one line naming "fuzz.yaml:"; a valid plan's name
+ * invalid plan (-EBADMSG) comes with one line of UTF-8 naming "fuzz.yaml:"; a valid plan's name
  * is the file's. */
 #include <errno.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 
 #include "fuzz.h"
 #include "plan.h"
+#include "utf8.h"
 
 int fuzz_plan(const uint8_t *data, size_t size)
 {
@@ -32,6 +33,8 @@ int fuzz_plan(const uint8_t *data, size_t size)
 			fuzz_assert(error);
 			fuzz_assert(strncmp(error, "/plans/fuzz.yaml:", 17) == 0);
 			fuzz_assert(!strchr(error, '\n'));
+			/* It travels in a protocol record and the journal: UTF-8 only. */
+			fuzz_assert(utf8_find_invalid(error, strlen(error)) == strlen(error));
 		}
 	}
 	plan_free(plan);
