@@ -75,8 +75,22 @@ static char *valgrind_prefix(const char *dir)
 	return prefix;
 }
 
-/* Fails the test when the daemon left a sanitizer or valgrind report in dir: reports
- * are written when the daemon exits, so the daemon has been stopped. */
+/* Whether a report holds an error: any sanitizer output does; memcheck's errors and leaks
+ * are its "==PID==" lines ("--PID--" lines are its own warnings, e.g. about a syscall it
+ * does not know, which the program survives). */
+static bool report_has_errors(const char *name, const char *report)
+{
+	if (strncmp(name, "sanitizer.", 10) == 0)
+		return report[0] != '\0';
+	for (const char *line = report; line && *line;
+	     line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+		if (strncmp(line, "==", 2) == 0)
+			return true;
+	return false;
+}
+
+/* Fails the test when the daemon left a sanitizer or memcheck report with errors in dir:
+ * reports are written when the daemon exits, so the daemon has been stopped. */
 static void assert_no_reports(const char *dir)
 {
 	_cleanup_(closedirp) DIR *dd = opendir(dir);
@@ -85,7 +99,7 @@ static void assert_no_reports(const char *dir)
 	for (struct dirent *de; (de = readdir(dd));) {
 		_cleanup_free_ char *path = NULL;
 		_cleanup_fclose_ FILE *f = NULL;
-		char report[8192];
+		char report[16384];
 		size_t n;
 
 		if (strncmp(de->d_name, "sanitizer.", 10) != 0 &&
@@ -96,7 +110,8 @@ static void assert_no_reports(const char *dir)
 		ck_assert_ptr_nonnull(f);
 		n = fread(report, 1, sizeof(report) - 1, f);
 		report[n] = '\0';
-		ck_assert_msg(n == 0, "the daemon reported errors (%s):\n%s", path, report);
+		ck_assert_msg(!report_has_errors(de->d_name, report),
+			      "the daemon reported errors (%s):\n%s", path, report);
 	}
 }
 
