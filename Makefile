@@ -202,11 +202,13 @@ deb:
 	@ls $(DEB_DIR)/*.deb
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) $(ASAN_B) $(FUZZ_B)
 
-# Installs the Debian packages the build and the tests need; harmless when present.
+# Installs the Debian packages the build and the tests need (clang, its sanitizer runtimes and
+# valgrind for make fuzz, check-sanitize and check-valgrind); harmless when present.
 DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
-	scdoc postgresql dbus dbus-user-session systemd util-linux procps
+	scdoc postgresql dbus dbus-user-session systemd util-linux procps \
+	clang libclang-rt-14-dev valgrind
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
