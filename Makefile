@@ -60,6 +60,8 @@ BENCHES := $(BENCH_SRC:%.c=$(B)/%)
 
 PROGRAMS := $(B)/deployd $(B)/deployctl
 
+# Test objects are intermediate files to make; keep them so a rebuild is incremental.
+.SECONDARY:
 .PHONY: all check check-unit check-integration bench install clean deps tests
 all: $(PROGRAMS)
 
@@ -216,5 +218,13 @@ deps:
 		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root (apt-get)" >&2; exit 1; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "deps: all present"; fi
+
+# The newcomer's first command: installs what is missing (apt-get, as root), builds, and runs
+# demo/run, which shows deploys against real services and checks each outcome (exit 1 if not).
+.PHONY: demo
+demo:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	@demo/run
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

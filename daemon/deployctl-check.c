@@ -48,34 +48,16 @@ static int print_summary(const char *arg, const Plan *p)
 static int check_one(const char *arg, const CtlOptions *opts)
 {
 	_cleanup_(plan_freep) Plan *plan = NULL;
-	_cleanup_free_ char *path = NULL, *error = NULL;
-	int r;
+	int r = ctl_load_plan(arg, opts, &plan);
 
-	r = ctl_resolve_plan_path(arg, opts, &path);
-	if (r == -EINVAL) {
-		fprintf(stderr,
-			"%s: not a plan name ([A-Za-z0-9_.-]+, no leading dot) nor a file "
-			"(a path with '/' or ending in .yaml)\n",
-			arg);
-		return DEPLOY_EXIT_PLAN_INVALID;
-	}
-	if (r < 0)
-		goto internal;
-
-	r = plan_load(path, &plan, &error);
-	if (r == -ENOMEM)
-		goto internal;
+	if (r != DEPLOY_EXIT_OK)
+		return r;
+	r = print_summary(plan->path, plan);
 	if (r < 0) {
-		fprintf(stderr, "%s\n", error);
-		return DEPLOY_EXIT_PLAN_INVALID;
+		fprintf(stderr, "%s: %s\n", arg, strerror(-r));
+		return DEPLOY_EXIT_INTERNAL;
 	}
-	if (print_summary(path, plan) < 0)
-		goto internal;
 	return DEPLOY_EXIT_OK;
-
-internal:
-	fprintf(stderr, "%s: %s\n", arg, strerror(-r));
-	return DEPLOY_EXIT_INTERNAL;
 }
 
 int verb_check(int argc, char **argv, const CtlOptions *opts)

@@ -98,25 +98,29 @@ void ctl_render_done(CtlRender *r)
 	free(r->blocker);
 }
 
-static void print_json(CtlRender *r, const EventField *fields, size_t n, const Event *ev)
+static void print_json_object(FILE *f, json_object *o, const EventField *fields, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		json_object_object_add(o, fields[i].key, json_object_new_string(fields[i].value));
+	fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	fflush(f);
+}
+
+int ctl_print_event_json(FILE *f, const Event *ev)
 {
 	json_object *o = json_object_new_object();
 
 	if (!o)
-		return;
-	if (ev) {
-		json_object_object_add(o, "DEPLOY_EVENT",
-				       json_object_new_string(event_type_to_string(ev->type)));
-		json_object_object_add(o, "DEPLOY_PHASE",
-				       json_object_new_string(deploy_phase_to_string(ev->phase)));
-		json_object_object_add(o, "PRIORITY", json_object_new_int(ev->priority));
-		json_object_object_add(o, "MESSAGE", json_object_new_string(ev->message ?: ""));
-	}
-	for (size_t i = 0; i < n; i++)
-		json_object_object_add(o, fields[i].key, json_object_new_string(fields[i].value));
-	fprintf(r->out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		return -ENOMEM;
+	json_object_object_add(o, "DEPLOY_EVENT",
+			       json_object_new_string(event_type_to_string(ev->type)));
+	json_object_object_add(o, "DEPLOY_PHASE",
+			       json_object_new_string(deploy_phase_to_string(ev->phase)));
+	json_object_object_add(o, "PRIORITY", json_object_new_int(ev->priority));
+	json_object_object_add(o, "MESSAGE", json_object_new_string(ev->message ?: ""));
+	print_json_object(f, o, ev->fields, ev->n_fields);
 	json_object_put(o);
-	fflush(r->out);
+	return 0;
 }
 
 static void remember(char **slot, const char *value)
@@ -148,7 +152,7 @@ void ctl_render_event(CtlRender *r, const Event *ev)
 		remember(&r->last_failure, ev->message);
 
 	if (r->json) {
-		print_json(r, ev->fields, ev->n_fields, ev);
+		ctl_print_event_json(r->out, ev);
 		return;
 	}
 
@@ -170,7 +174,11 @@ void ctl_render_event(CtlRender *r, const Event *ev)
 void ctl_render_record(CtlRender *r, const ProtoRecord *rec)
 {
 	if (r->json) {
-		print_json(r, rec->fields, rec->n_fields, NULL);
+		json_object *o = json_object_new_object();
+		if (o) {
+			print_json_object(r->out, o, rec->fields, rec->n_fields);
+			json_object_put(o);
+		}
 		return;
 	}
 	for (size_t i = 0; i < rec->n_fields; i++)
@@ -197,10 +205,13 @@ void ctl_render_summary(CtlRender *r, const Event *finished)
 	if (r->last_failure)
 		fprintf(r->out, "Why: %s\n", r->last_failure);
 	if (r->lock_timed_out && r->blocker)
+		/* After the timeout nothing waits any more, so `locks` would show nothing:
+		 * `idle` is where an idle-in-transaction blocker still shows. */
 		fprintf(r->out,
-			"Next: the migration was blocked by %s. See it with 'deployctl locks %s',\n"
-			"      end such sessions with 'deployctl idle %s --terminate', or deploy\n"
-			"      again with --terminate-idle.\n",
+			"Blocked by: %s\n"
+			"Next: see such sessions with 'deployctl idle %s', end them with\n"
+			"      'deployctl idle %s --terminate', or deploy again with "
+			"--terminate-idle.\n",
 			r->blocker, r->plan ?: "PLAN", r->plan ?: "PLAN");
 	else if (code == DEPLOY_EXIT_PREFLIGHT)
 		fprintf(r->out, "Nothing was touched; the services are still running.\n");

@@ -38,3 +38,5 @@ void ctl_render_event(CtlRender *r, const Event *ev);
 /* Prints any record (status, plans) as KEY: value lines, or as one JSON object. */
 void ctl_render_record(CtlRender *r, const ProtoRecord *rec);
 void ctl_render_summary(CtlRender *r, const Event *finished);
+/* One JSON object: DEPLOY_EVENT, DEPLOY_PHASE, PRIORITY, MESSAGE and the event's fields. */
+int ctl_print_event_json(FILE *f, const Event *ev);

@@ -8,36 +8,12 @@
 #include "exit-code.h"
 #include "pg.h"
 
-int ctl_open_plan_database(const char *arg, const CtlOptions *opts, const char *application_name,
-			   Plan **ret_plan, PGconn **ret_conn)
+int ctl_connect_plan_database(const Plan *plan, const char *application_name, bool read_only,
+			      PGconn **ret_conn, char **ret_masked)
 {
-	_cleanup_(plan_freep) Plan *plan = NULL;
-	_cleanup_free_ char *path = NULL, *error = NULL, *conninfo = NULL, *masked = NULL;
-	_cleanup_(PQfinishp) PGconn *conn = NULL;
+	_cleanup_free_ char *conninfo = NULL, *masked = NULL, *error = NULL;
 	PgError e = {};
 	int r;
-
-	r = ctl_resolve_plan_path(arg, opts, &path);
-	if (r == -EINVAL) {
-		fprintf(stderr,
-			"%s: not a plan name ([A-Za-z0-9_.-]+, no leading dot) nor a file "
-			"(a path with '/' or ending in .yaml)\n",
-			arg);
-		return DEPLOY_EXIT_PLAN_INVALID;
-	}
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", arg, strerror(-r));
-		return DEPLOY_EXIT_INTERNAL;
-	}
-	r = plan_load(path, &plan, &error);
-	if (r == -ENOMEM) {
-		fprintf(stderr, "%s: %s\n", path, strerror(-r));
-		return DEPLOY_EXIT_INTERNAL;
-	}
-	if (r < 0) {
-		fprintf(stderr, "%s\n", error);
-		return DEPLOY_EXIT_PLAN_INVALID;
-	}
 
 	r = pg_conninfo_resolve(&plan->database, &conninfo, &error);
 	if (r < 0) {
@@ -52,33 +28,28 @@ int ctl_open_plan_database(const char *arg, const CtlOptions *opts, const char *
 	}
 	PgSessionSettings settings =
 		pg_session_settings_from_plan(&plan->database, application_name);
-	r = pg_connect(conninfo, &settings, NULL, &conn, &e);
+	settings.read_only = read_only;
+	r = pg_connect(conninfo, &settings, NULL, ret_conn, &e);
 	if (r < 0) {
 		fprintf(stderr, "%s (%s): %s\n", plan->path, masked, e.message ?: strerror(-r));
 		pg_error_done(&e);
 		return DEPLOY_EXIT_INTERNAL;
 	}
-
-	*ret_plan = TAKE_PTR(plan);
-	*ret_conn = TAKE_PTR(conn);
+	if (ret_masked)
+		*ret_masked = TAKE_PTR(masked);
 	return DEPLOY_EXIT_OK;
 }
 
-int ctl_print_event_json(FILE *f, const Event *ev)
+int ctl_open_plan_database(const char *arg, const CtlOptions *opts, const char *application_name,
+			   Plan **ret_plan, PGconn **ret_conn)
 {
-	json_object *o = json_object_new_object();
-	int r = 0;
+	_cleanup_(plan_freep) Plan *plan = NULL;
+	int r;
 
-	if (!o)
-		return -ENOMEM;
-	if (json_object_object_add(o, "MESSAGE", json_object_new_string(ev->message ?: "")) < 0)
-		r = -ENOMEM;
-	for (size_t i = 0; r == 0 && i < ev->n_fields; i++)
-		if (json_object_object_add(o, ev->fields[i].key,
-					   json_object_new_string(ev->fields[i].value)) < 0)
-			r = -ENOMEM;
-	if (r == 0)
-		fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
+	r = ctl_load_plan(arg, opts, &plan);
+	if (r == DEPLOY_EXIT_OK)
+		r = ctl_connect_plan_database(plan, application_name, false, ret_conn, NULL);
+	if (r == DEPLOY_EXIT_OK)
+		*ret_plan = TAKE_PTR(plan);
 	return r;
 }

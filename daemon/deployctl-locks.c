@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <string.h>
 
+#include "deployctl-client.h"
 #include "deployctl.h"
 #include "exit-code.h"
 #include "lockwatch-event.h"

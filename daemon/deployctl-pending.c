@@ -43,7 +43,7 @@ static void print_status(const MigrationStatus *s, int version_width)
 /* Lists a directory plan's migrations; returns the exit code. */
 static int list(const Plan *plan)
 {
-	_cleanup_free_ char *conninfo = NULL, *masked = NULL, *error = NULL;
+	_cleanup_free_ char *masked = NULL, *error = NULL;
 	_cleanup_(PQfinishp) PGconn *conn = NULL;
 	_cleanup_(migrations_history_done) MigrationHistory history = {};
 	_cleanup_free_ MigrationStatus *status = NULL;
@@ -52,29 +52,18 @@ static int list(const Plan *plan)
 	PgError e = {};
 	int r, version_width = 7;
 
-	r = pg_conninfo_resolve(&plan->database, &conninfo, &error);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", plan->path, error ?: strerror(-r));
-		return DEPLOY_EXIT_INTERNAL;
-	}
-	if (pg_conninfo_mask(conninfo, &masked) < 0) {
-		fprintf(stderr,
-			"%s: the conninfo is neither key=value pairs nor a postgresql:// URI\n",
-			plan->path);
-		return DEPLOY_EXIT_INTERNAL;
-	}
 	r = migrations_discover(plan->migrations.directory, &files, &n_files, &error);
 	if (r < 0) {
 		fprintf(stderr, "%s\n", error ?: strerror(-r));
 		return DEPLOY_EXIT_INTERNAL;
 	}
 
-	PgSessionSettings settings =
-		pg_session_settings_from_plan(&plan->database, PENDING_APPLICATION_NAME);
-	settings.read_only = true;
-	r = pg_connect(conninfo, &settings, NULL, &conn, &e);
-	if (r >= 0)
-		r = migrations_history_read(conn, plan->migrations.table, NULL, &history, &e);
+	r = ctl_connect_plan_database(plan, PENDING_APPLICATION_NAME, true, &conn, &masked);
+	if (r != DEPLOY_EXIT_OK) {
+		migrations_free(files, n_files);
+		return r;
+	}
+	r = migrations_history_read(conn, plan->migrations.table, NULL, &history, &e);
 	if (r >= 0)
 		r = migrations_status(files, n_files, &history, &status, &n_status);
 	if (r < 0) {
@@ -122,7 +111,7 @@ int verb_pending(int argc, char **argv, const CtlOptions *opts)
 		{},
 	};
 	_cleanup_(plan_freep) Plan *plan = NULL;
-	_cleanup_free_ char *path = NULL, *error = NULL, *command = NULL;
+	_cleanup_free_ char *command = NULL;
 	int c, r;
 
 	opterr = 0; /* getopt would name the verb as the program */
@@ -141,24 +130,9 @@ int verb_pending(int argc, char **argv, const CtlOptions *opts)
 		return DEPLOY_EXIT_USAGE;
 	}
 
-	r = ctl_resolve_plan_path(argv[optind], opts, &path);
-	if (r == -EINVAL) {
-		fprintf(stderr, "%s: not a plan name nor a file\n", argv[optind]);
-		return DEPLOY_EXIT_PLAN_INVALID;
-	}
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", argv[optind], strerror(-r));
-		return DEPLOY_EXIT_INTERNAL;
-	}
-	r = plan_load(path, &plan, &error);
-	if (r == -ENOMEM) {
-		fprintf(stderr, "%s: %s\n", path, strerror(-r));
-		return DEPLOY_EXIT_INTERNAL;
-	}
-	if (r < 0) {
-		fprintf(stderr, "%s\n", error);
-		return DEPLOY_EXIT_PLAN_INVALID;
-	}
+	r = ctl_load_plan(argv[optind], opts, &plan);
+	if (r != DEPLOY_EXIT_OK)
+		return r;
 
 	if (plan->migrations.command) {
 		if (strv_join(plan->migrations.command, " ", &command) < 0)

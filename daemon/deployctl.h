@@ -33,11 +33,17 @@ int verb_pending(int argc, char **argv, const CtlOptions *opts);
 /* Resolves FILE|PLAN: an argument containing '/' or ending in ".yaml" is a
  * file, anything else a plan name looked up in opts->plans_dir. */
 int ctl_resolve_plan_path(const char *arg, const CtlOptions *opts, char **ret);
+/* Loads FILE|PLAN.  Returns DEPLOY_EXIT_OK, else the exit code (3 for a plan that is not
+ * valid or not found, 1 otherwise) after saying why on stderr. */
+int ctl_load_plan(const char *arg, const CtlOptions *opts, Plan **ret);
 
+/* Resolves the plan's conninfo and opens a session with its timeouts as application_name;
+ * hands back the masked conninfo for messages (ret_masked may be NULL).  Returns
+ * DEPLOY_EXIT_OK, else the exit code after saying why on stderr. */
+int ctl_connect_plan_database(const Plan *plan, const char *application_name, bool read_only,
+			      PGconn **ret_conn, char **ret_masked);
 /* For the verbs that look at a plan's database (locks, idle): loads FILE|PLAN, resolves its
  * conninfo and opens a session with the plan's timeouts as application_name.  Returns
  * DEPLOY_EXIT_OK, else the exit code after saying why on stderr (the conninfo masked). */
 int ctl_open_plan_database(const char *arg, const CtlOptions *opts, const char *application_name,
 			   Plan **ret_plan, PGconn **ret_conn);
-/* Prints an event as one JSON object on one line: MESSAGE and its fields. */
-int ctl_print_event_json(FILE *f, const Event *ev);

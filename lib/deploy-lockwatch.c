@@ -10,9 +10,10 @@ struct DeployLockwatch {
 	LockWatch *watch;
 	DeployLockwatchSend send;
 	void *userdata;
-	LockSnapshot *reported; /* the set last reported, NULL when no wait is live */
+	LockSnapshot *reported; /* the set last reported for this migration, or NULL */
 	LockSnapshot *last;	/* a fresher snapshot of that same set, or NULL */
 	bool waiting;		/* the last check saw a wait */
+	bool live;		/* that wait was reported: the same set is no news */
 	bool broken;		/* the watch failed and said so */
 };
 
@@ -63,12 +64,17 @@ DeployLockwatch *deploy_lockwatch_free(DeployLockwatch *w)
 	return NULL;
 }
 
+void deploy_lockwatch_forget(DeployLockwatch *w)
+{
+	w->reported = lockwatch_snapshot_free(w->reported);
+	w->last = lockwatch_snapshot_free(w->last);
+	w->waiting = w->live = false;
+}
+
 static void reset_target(DeployLockwatch *w)
 {
 	w->watch = lockwatch_free(w->watch);
-	w->reported = lockwatch_snapshot_free(w->reported);
-	w->last = lockwatch_snapshot_free(w->last);
-	w->waiting = false;
+	deploy_lockwatch_forget(w);
 }
 
 int deploy_lockwatch_watch_pid(DeployLockwatch *w, int pid)
@@ -117,16 +123,18 @@ int deploy_lockwatch_tick(void *userdata)
 
 	w->waiting = s->n_blockers > 0;
 	if (!w->waiting) {
-		/* The wait is over: a later wait on the same blockers is news again. */
-		w->reported = lockwatch_snapshot_free(w->reported);
-		w->last = lockwatch_snapshot_free(w->last);
+		/* The wait is over — or the server already ended it with the lock timeout and we
+		 * have not read the error yet: keep the snapshot for the lock-timeout report, but
+		 * a later wait on the same blockers is news again. */
+		w->live = false;
 		return 0;
 	}
-	if (!lockwatch_snapshot_same_blockers(w->reported, s)) {
+	if (!w->live || !lockwatch_snapshot_same_blockers(w->reported, s)) {
 		send_blockers(w, s, EVENT_LOCK_WAIT);
 		lockwatch_snapshot_free(w->reported);
 		w->reported = TAKE_PTR(s);
 		w->last = lockwatch_snapshot_free(w->last);
+		w->live = true;
 		return 0;
 	}
 	/* The same blockers: nothing to say, but keep the freshest ages for a timeout. */

@@ -5,8 +5,9 @@
  * the migration waits on a lock (lockwatch.h).  deploy_lockwatch_tick() fits
  * PgWaitHooks.tick: when the set of blockers changes to a non-empty one it
  * sends one lock-wait event per blocker.  deploy_lockwatch_report_timeout()
- * sends lock-timeout events from the last snapshot taken while the wait was
- * live (after the failure the server no longer shows it).  A watch that
+ * sends lock-timeout events from the last snapshot that saw the migration
+ * wait (after the failure the server no longer shows it; a check may even
+ * land between the server's timeout and our reading of it).  A watch that
  * fails never fails the migration: it says so once and falls silent. */
 #pragma once
 
@@ -33,6 +34,8 @@ static inline void deploy_lockwatch_freep(DeployLockwatch **w)
 int deploy_lockwatch_watch_pid(DeployLockwatch *w, int pid);
 int deploy_lockwatch_watch_application(DeployLockwatch *w, const char *application_name);
 
+/* A new migration begins: what was seen before is not its blockers. */
+void deploy_lockwatch_forget(DeployLockwatch *w);
 /* PgWaitHooks.tick; always 0 (a watch failure never cancels a migration). */
 int deploy_lockwatch_tick(void *userdata);
 /* 1 when the last check saw the migration waiting. */

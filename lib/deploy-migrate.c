@@ -476,6 +476,9 @@ static void on_started(const Migration *mig, void *userdata)
 	DeployMigrate *m = userdata;
 	char version[32];
 
+	if (m->watch)
+		deploy_lockwatch_forget(m->watch);
+
 	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 	emit(m, EVENT_MIGRATION_STARTED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
 	     (const Field[]){{"MIGRATION_VERSION", version}, {"MIGRATION_NAME", mig->name}, {}},

@@ -5,6 +5,7 @@
 
 #include "cleanup.h"
 #include "idle.h"
+#include "pg-result.h"
 #include "text-sanitize.h"
 
 /* Parameters: $1 older_than in microseconds, $2 int[] pids to spare. */
@@ -75,20 +76,6 @@ static const char privileges_sql[] =
 	"       pg_has_role(current_user, 'pg_signal_backend', 'USAGE')\n"
 	"FROM pg_roles r WHERE r.rolname = current_user";
 
-static int result_error(const PGconn *conn, const PGresult *res, char **ret_error)
-{
-	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	_cleanup_free_ char *message = NULL;
-
-	if (text_sanitize(primary ? primary : PQerrorMessage(conn), 0, TEXT_SANITIZE_SQUEEZE_SPACE,
-			  &message) < 0)
-		return -ENOMEM;
-	if (asprintf(ret_error, "%s: %s", sqlstate ? sqlstate : "no SQLSTATE", message) < 0)
-		return -ENOMEM;
-	return -EIO;
-}
-
 static int set_error(char **ret_error, int error, const char *message)
 {
 	*ret_error = strdup(message);
@@ -104,7 +91,7 @@ int idle_check_privileges(PGconn *conn, bool terminate, char **ret_error)
 
 	res = PQexec(conn, privileges_sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return result_error(conn, res, ret_error);
+		return pg_result_error(conn, res, ret_error);
 	if (PQntuples(res) != 1 || PQnfields(res) != 4)
 		return set_error(ret_error, -EIO, "the privilege check returned no role");
 
@@ -157,16 +144,6 @@ IdleSessions *idle_sessions_free(IdleSessions *s)
 	return NULL;
 }
 
-static usec_t field_age(const PGresult *res, int row, int col)
-{
-	const char *v;
-
-	if (PQgetisnull(res, row, col))
-		return USEC_INFINITY;
-	v = PQgetvalue(res, row, col);
-	return v[0] == '-' ? 0 : (usec_t)strtoull(v, NULL, 10);
-}
-
 static int parse_row(const PGresult *res, int row, IdleSession *s)
 {
 	struct {
@@ -182,15 +159,13 @@ static int parse_row(const PGresult *res, int row, IdleSession *s)
 		{COL_QUERY, IDLE_QUERY_MAX, TEXT_SANITIZE_SQUEEZE_SPACE, &s->query},
 	};
 
-	s->pid = atoi(PQgetvalue(res, row, COL_PID));
-	s->idle_age_usec = field_age(res, row, COL_IDLE_AGE);
-	s->xact_age_usec = field_age(res, row, COL_XACT_AGE);
-	s->terminated = PQgetvalue(res, row, COL_TERMINATED)[0] == 't';
+	s->pid = pg_result_int(res, row, COL_PID);
+	s->idle_age_usec = pg_result_age(res, row, COL_IDLE_AGE);
+	s->xact_age_usec = pg_result_age(res, row, COL_XACT_AGE);
+	s->terminated = pg_result_bool(res, row, COL_TERMINATED);
 	for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
-		int r = text_sanitize(PQgetisnull(res, row, texts[i].col)
-					      ? NULL
-					      : PQgetvalue(res, row, texts[i].col),
-				      texts[i].max_chars, texts[i].flags, texts[i].dest);
+		int r = pg_result_text(res, row, texts[i].col, texts[i].max_chars, texts[i].flags,
+				       texts[i].dest);
 		if (r < 0)
 			return r;
 	}
@@ -251,7 +226,7 @@ static int idle_run(PGconn *conn, const IdleFilter *filter, bool terminate, Idle
 	res = PQexecParams(conn, terminate ? idle_terminate_sql : idle_list_sql, terminate ? 3 : 2,
 			   NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return result_error(conn, res, ret_error);
+		return pg_result_error(conn, res, ret_error);
 	if (PQnfields(res) != _COL_MAX)
 		return set_error(ret_error, -EIO,
 				 "the idle-session query returned an unexpected number of columns");

@@ -5,6 +5,7 @@
 
 #include "cleanup.h"
 #include "lockwatch.h"
+#include "pg-result.h"
 #include "text-sanitize.h"
 
 typedef enum LockWatchTarget {
@@ -259,38 +260,6 @@ LockSnapshot *lockwatch_snapshot_free(LockSnapshot *s)
 	return NULL;
 }
 
-static int field_text(const PGresult *res, int row, int col, size_t max_chars,
-		      TextSanitizeFlags flags, char **ret)
-{
-	if (PQgetisnull(res, row, col)) {
-		*ret = NULL;
-		return 0;
-	}
-	return text_sanitize(PQgetvalue(res, row, col), max_chars, flags, ret);
-}
-
-static int field_int(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? 0 : atoi(PQgetvalue(res, row, col));
-}
-
-static bool field_bool(const PGresult *res, int row, int col)
-{
-	return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
-}
-
-/* Microseconds from a bigint column; USEC_INFINITY for NULL, 0 for a negative age (a state
- * that changed after our statement began). */
-static usec_t field_age(const PGresult *res, int row, int col)
-{
-	const char *v;
-
-	if (PQgetisnull(res, row, col))
-		return USEC_INFINITY;
-	v = PQgetvalue(res, row, col);
-	return v[0] == '-' ? 0 : (usec_t)strtoull(v, NULL, 10);
-}
-
 static int parse_row(const PGresult *res, int row, LockBlocker *b)
 {
 	struct {
@@ -312,35 +281,21 @@ static int parse_row(const PGresult *res, int row, LockBlocker *b)
 		{COL_QUERY, LOCKWATCH_QUERY_MAX, TEXT_SANITIZE_SQUEEZE_SPACE, &b->query},
 	};
 
-	b->blocked_pid = field_int(res, row, COL_BLOCKED_PID);
-	b->blocked_is_target = field_bool(res, row, COL_BLOCKED_IS_TARGET);
-	b->wait_age_usec = field_age(res, row, COL_WAIT_AGE);
-	b->blocker_pid = field_int(res, row, COL_BLOCKER_PID);
-	b->xact_age_usec = field_age(res, row, COL_XACT_AGE);
-	b->state_age_usec = field_age(res, row, COL_STATE_AGE);
-	b->queued = field_bool(res, row, COL_QUEUED);
-	b->is_root = field_bool(res, row, COL_IS_ROOT);
+	b->blocked_pid = pg_result_int(res, row, COL_BLOCKED_PID);
+	b->blocked_is_target = pg_result_bool(res, row, COL_BLOCKED_IS_TARGET);
+	b->wait_age_usec = pg_result_age(res, row, COL_WAIT_AGE);
+	b->blocker_pid = pg_result_int(res, row, COL_BLOCKER_PID);
+	b->xact_age_usec = pg_result_age(res, row, COL_XACT_AGE);
+	b->state_age_usec = pg_result_age(res, row, COL_STATE_AGE);
+	b->queued = pg_result_bool(res, row, COL_QUEUED);
+	b->is_root = pg_result_bool(res, row, COL_IS_ROOT);
 	for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
-		int r = field_text(res, row, texts[i].col, texts[i].max_chars, texts[i].flags,
-				   texts[i].dest);
+		int r = pg_result_text(res, row, texts[i].col, texts[i].max_chars, texts[i].flags,
+				       texts[i].dest);
 		if (r < 0)
 			return r;
 	}
 	return 0;
-}
-
-static int result_error(const PGconn *conn, const PGresult *res, char **ret_error)
-{
-	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	_cleanup_free_ char *message = NULL;
-
-	if (text_sanitize(primary ? primary : PQerrorMessage(conn), 0, TEXT_SANITIZE_SQUEEZE_SPACE,
-			  &message) < 0)
-		return -ENOMEM;
-	if (asprintf(ret_error, "%s: %s", sqlstate ? sqlstate : "no SQLSTATE", message) < 0)
-		return -ENOMEM;
-	return -EIO;
 }
 
 int lockwatch_check(LockWatch *w, LockSnapshot **ret, char **ret_error)
@@ -365,14 +320,14 @@ int lockwatch_check(LockWatch *w, LockSnapshot **ret, char **ret_error)
 	if (!w->jit_disabled) {
 		res = PQexec(w->conn, "SET jit = off");
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			return result_error(w->conn, res, ret_error);
+			return pg_result_error(w->conn, res, ret_error);
 		PQclear(TAKE_PTR(res));
 		w->jit_disabled = true;
 	}
 
 	res = PQexecParams(w->conn, lockwatch_sql, ELEMENTSOF(params), NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return result_error(w->conn, res, ret_error);
+		return pg_result_error(w->conn, res, ret_error);
 	if (PQnfields(res) != _COL_MAX) {
 		*ret_error =
 			strdup("the lock watch query returned an unexpected number of columns");

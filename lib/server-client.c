@@ -174,7 +174,9 @@ static void handle_plans(Client *c)
 		    proto_record_new(&rec) < 0)
 			continue;
 		proto_record_add(rec, "PLAN", name);
-		if (plan_load(path, &plan, &error) >= 0) {
+		/* Listed as the daemon would judge it when asked to deploy it. */
+		if (plan_file_is_trusted(path, c->server->own_uid, &error) >= 0 &&
+		    plan_load(path, &plan, &error) >= 0) {
 			proto_record_add(rec, "PLAN_VALID", "yes");
 			if (plan->description)
 				proto_record_add(rec, "DESCRIPTION", plan->description);

@@ -268,7 +268,7 @@ _Noreturn static void worker_main(const Plan *plan, const DeployRequest *req, in
 	_exit(deploy_run(plan, req, cancel_fd, worker_sink, &pipe_fd));
 }
 
-static int plan_file_is_trusted(const char *path, uid_t own_uid, char **ret_error)
+int plan_file_is_trusted(const char *path, uid_t own_uid, char **ret_error)
 {
 	struct stat st;
 

@@ -466,6 +466,93 @@ START_TEST(test_create_index_concurrently_in_a_transaction_fails_cleanly)
 }
 END_TEST
 
+/* A check of the lock watch may land after the server ended the wait with the lock timeout
+ * but before we read the error; the lock-timeout report must still name the blocker.  With
+ * lock_timeout an exact multiple of the interval that happens often, so try several times. */
+START_TEST(test_every_lock_timeout_repeats_the_blocker_seen_while_waiting)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	_cleanup_(PQfinishp) PGconn *holder = NULL;
+	char pid[16];
+
+	harness_pg_exec(f->conninfo, "CREATE TABLE busy (id int)");
+	holder = harness_pg_connect(f->conninfo);
+	PQclear(harness_pg_query(holder, "BEGIN"));
+	PQclear(harness_pg_query(holder, "SELECT * FROM busy"));
+	snprintf(pid, sizeof(pid), "%d", PQbackendPID(holder));
+
+	write_migration(f, "1_alter.sql", "ALTER TABLE busy ADD COLUMN x int;\n");
+	f->plan.database.lock_timeout = 400 * USEC_PER_MSEC;
+	f->plan.migrations.lock_watch_interval = 200 * USEC_PER_MSEC;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		ck_assert_int_eq(run(f), DEPLOY_EXIT_MIGRATE);
+		const Recorded *wait = find_event(&f->events, EVENT_LOCK_WAIT, 0);
+		ck_assert_str_eq(field(wait, "BLOCKER_PID"), pid);
+		ck_assert_msg(count_events(&f->events, EVENT_LOCK_TIMEOUT) == 1,
+			      "attempt %d: %zu lock-timeout events", attempt,
+			      count_events(&f->events, EVENT_LOCK_TIMEOUT));
+		const Recorded *timeout = find_event(&f->events, EVENT_LOCK_TIMEOUT, 0);
+		ck_assert_str_eq(field(timeout, "BLOCKER_PID"), pid);
+		ck_assert_str_eq(field(timeout, "BLOCKER_STATE"), "idle in transaction");
+	}
+	PQclear(harness_pg_query(holder, "ROLLBACK"));
+}
+END_TEST
+
+START_TEST(test_a_lock_timeout_is_retried_and_succeeds_once_the_blocker_commits)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	_cleanup_(PQfinishp) PGconn *holder = NULL;
+
+	harness_pg_exec(f->conninfo, "CREATE TABLE busy (id int)");
+	holder = harness_pg_connect(f->conninfo);
+	PQclear(harness_pg_query(holder, "BEGIN"));
+	PQclear(harness_pg_query(holder, "SELECT * FROM busy"));
+	/* The blocker's own transaction ends while the deploy waits to retry. */
+	PQclear(harness_pg_query(holder, "SET idle_in_transaction_session_timeout = '1500ms'"));
+
+	write_migration(f, "1_alter.sql", "ALTER TABLE busy ADD COLUMN x int;\n");
+	f->plan.database.lock_timeout = 500 * USEC_PER_MSEC;
+	f->plan.migrations.lock_watch_interval = 200 * USEC_PER_MSEC;
+	f->plan.migrations.lock_retries = 5;
+	f->plan.migrations.lock_retry_delay = 500 * USEC_PER_MSEC;
+	ck_assert_int_eq(run(f), DEPLOY_EXIT_OK);
+	ck_assert_uint_ge(count_events(&f->events, EVENT_MIGRATION_RETRY), 1);
+	ck_assert_uint_eq(count_events(&f->events, EVENT_MIGRATION_FAILED), 0);
+	const Recorded *retry = find_event(&f->events, EVENT_MIGRATION_RETRY, 0);
+	ck_assert_str_eq(field(retry, "RETRY_ATTEMPT"), "1");
+	ck_assert_str_eq(field(retry, "MIGRATION_VERSION"), "1");
+	assert_value(f, "1", "SELECT count(*) FROM deployd_schema_migrations");
+}
+END_TEST
+
+START_TEST(test_lock_retries_give_up_after_the_plans_count)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	_cleanup_(PQfinishp) PGconn *holder = NULL;
+
+	harness_pg_exec(f->conninfo, "CREATE TABLE busy (id int)");
+	holder = harness_pg_connect(f->conninfo);
+	PQclear(harness_pg_query(holder, "BEGIN"));
+	PQclear(harness_pg_query(holder, "SELECT * FROM busy"));
+
+	write_migration(f, "1_alter.sql", "ALTER TABLE busy ADD COLUMN x int;\n");
+	f->plan.database.lock_timeout = 200 * USEC_PER_MSEC;
+	f->plan.migrations.lock_watch_interval = 100 * USEC_PER_MSEC;
+	f->plan.migrations.lock_retries = 2;
+	f->plan.migrations.lock_retry_delay = 100 * USEC_PER_MSEC;
+	ck_assert_int_eq(run(f), DEPLOY_EXIT_MIGRATE);
+	ck_assert_uint_eq(count_events(&f->events, EVENT_MIGRATION_RETRY), 2);
+	ck_assert_uint_eq(count_events(&f->events, EVENT_MIGRATION_STARTED), 3);
+	const Recorded *failed = find_event(&f->events, EVENT_MIGRATION_FAILED, 0);
+	ck_assert_str_eq(field(failed, "PG_SQLSTATE"), "55P03");
+	PQclear(harness_pg_query(holder, "ROLLBACK"));
+	assert_value(f, "0",
+		     "SELECT count(*) FROM pg_attribute WHERE attrelid = 'busy'::regclass "
+		     "AND attname = 'x'");
+}
+END_TEST
+
 START_TEST(test_a_lock_held_by_another_session_fails_with_55p03_within_lock_timeout)
 {
 	_cleanup_(fixture_freep) Fixture *f = fixture_new();
@@ -1064,6 +1151,9 @@ int main(void)
 	tcase_add_test(tc, test_create_index_concurrently_in_a_transaction_fails_cleanly);
 	tcase_add_test(tc,
 		       test_a_lock_held_by_another_session_fails_with_55p03_within_lock_timeout);
+	tcase_add_test(tc, test_every_lock_timeout_repeats_the_blocker_seen_while_waiting);
+	tcase_add_test(tc, test_a_lock_timeout_is_retried_and_succeeds_once_the_blocker_commits);
+	tcase_add_test(tc, test_lock_retries_give_up_after_the_plans_count);
 	tcase_add_test(tc, test_a_statement_timeout_directive_bounds_the_file);
 	tcase_add_test(tc,
 		       test_a_second_concurrent_deploy_gets_busy_and_is_told_who_holds_the_lock);

@@ -100,8 +100,8 @@ static char **long_options(const char *text)
 	return TAKE_PTR(options);
 }
 
-/* The commands of `deployctl --help`: the first word of each line under "Commands:"
- * (continuation lines start with '['). */
+/* The commands of `deployctl --help`: the first word of each line under "Commands:" that is
+ * indented by two spaces (continuation lines are indented further). */
 static char **deployctl_commands(void)
 {
 	_cleanup_free_ char *help = run_help("deployctl", (const char *const[]){"--help", NULL});
@@ -110,9 +110,10 @@ static char **deployctl_commands(void)
 
 	ck_assert_ptr_nonnull(p);
 	for (p = strchr(p, '\n') + 1; *p && *p != '\n'; p = strchr(p, '\n') + 1) {
-		p += strspn(p, " ");
+		size_t indent = strspn(p, " ");
+		p += indent;
 		size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyz-");
-		if (len > 0)
+		if (indent == 2 && len > 0)
 			ck_assert_int_ge(strv_push(&commands, strndup(p, len)), 0);
 		ck_assert_ptr_nonnull(strchr(p, '\n'));
 	}
