@@ -19,10 +19,12 @@
 
 static FaultScenario S;
 
-/* Ignores SIGTERM (its sleeps do not, and are restarted): only SIGKILL ends it. */
+/* Ignores SIGTERM (its sleeps do not, and are restarted): only SIGKILL ends it.  It creates
+ * file $1 once SIGTERM is ignored. */
 #define STUBBORN_SCRIPT                                                                            \
 	"#!/bin/sh\n"                                                                              \
 	"trap '' TERM\n"                                                                           \
+	"touch \"$1\"\n"                                                                           \
 	"while :; do sleep 0.2; done\n"
 
 static double now_seconds(void)
@@ -43,15 +45,26 @@ static void teardown(void)
 	fault_teardown(&S);
 }
 
+static char *stubborn_ready;
+
 static const char *add_stubborn_unit(const char *timeout_stop)
 {
 	_cleanup_free_ char *script = NULL, *service = NULL;
 
 	script = fault_write_script(&S, "stubborn.sh", STUBBORN_SCRIPT);
-	ck_assert_int_ge(asprintf(&service, "ExecStart=/bin/sh %s\nTimeoutStopSec=%s\n", script,
-				  timeout_stop),
+	free(stubborn_ready);
+	ck_assert_int_ge(asprintf(&stubborn_ready, "%s/stubborn-ready", S.daemon.dir), 0);
+	ck_assert_int_ge(asprintf(&service, "ExecStart=/bin/sh %s %s\nTimeoutStopSec=%s\n", script,
+				  stubborn_ready, timeout_stop),
 			 0);
 	return fault_add_unit(&S, "stubborn", service);
+}
+
+/* Starts the units and waits until the stubborn one ignores SIGTERM. */
+static void start_units(void)
+{
+	fault_start_units(&S);
+	fault_wait_for_file(stubborn_ready);
 }
 
 START_TEST(test_a_unit_ignoring_sigterm_is_killed_at_its_stop_timeout_and_the_deploy_goes_on)
@@ -60,7 +73,7 @@ START_TEST(test_a_unit_ignoring_sigterm_is_killed_at_its_stop_timeout_and_the_de
 
 	add_stubborn_unit("2s");
 	fault_add_unit(&S, "api", FAULT_SIMPLE_SERVICE);
-	fault_start_units(&S);
+	start_units();
 	fault_write_migration(&S, "1_add_email.sql",
 			      "ALTER TABLE accounts ADD COLUMN email text;\n");
 	fault_write_plan(&S, "app", NULL, NULL, NULL);
@@ -85,7 +98,7 @@ START_TEST(test_a_unit_ignoring_sigterm_past_the_plans_stop_timeout_fails_the_st
 
 	const char *stubborn = add_stubborn_unit("90s");
 	const char *api = fault_add_unit(&S, "api", FAULT_SIMPLE_SERVICE);
-	fault_start_units(&S);
+	start_units();
 	fault_write_migration(&S, "1_add_email.sql",
 			      "ALTER TABLE accounts ADD COLUMN email text;\n");
 	fault_write_plan(&S, "app", NULL, "  stop_timeout: 2s\n", NULL);

@@ -208,6 +208,13 @@ static char *unit_state(const char *unit)
 	return out;
 }
 
+void fault_wait_for_file(const char *path)
+{
+	for (int i = 0; i < POLL_STEPS && access(path, F_OK) < 0; i++)
+		usleep(POLL_STEP_USEC);
+	ck_assert_msg(access(path, F_OK) == 0, "%s never appeared", path);
+}
+
 void fault_wait_unit_state(const char *unit, const char *state)
 {
 	_cleanup_free_ char *now = NULL;

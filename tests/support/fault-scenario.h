@@ -51,6 +51,8 @@ char *fault_write_script(FaultScenario *s, const char *name, const char *content
 void fault_write_plan(FaultScenario *s, const char *name, const char *extra_database,
 		      const char *extra_services, const char *extra_top);
 
+/* Waits (bounded) until path exists (a unit's script saying it is ready). */
+void fault_wait_for_file(const char *path);
 /* Waits (bounded) until unit's ActiveState is state, then asserts it. */
 void fault_wait_unit_state(const char *unit, const char *state);
 /* Every unit of the scenario is (or becomes, within a bound) in state. */
