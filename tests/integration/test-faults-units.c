@@ -19,7 +19,7 @@
 
 static FaultScenario S;
 
-/* Ignores SIGTERM (its sleeps do not, and are restarted): only SIGKILL ends it.  It creates
+/* Ignores SIGTERM (its sleeps inherit the disposition): only SIGKILL ends it.  It creates
  * file $1 once SIGTERM is ignored. */
 #define STUBBORN_SCRIPT                                                                            \
 	"#!/bin/sh\n"                                                                              \
