@@ -118,7 +118,7 @@ START_TEST(test_a_unit_ignoring_sigterm_past_the_plans_stop_timeout_fails_the_st
 
 	/* Without the fault: the unit killed and replaced by one that stops. */
 	ck_assert_int_eq(harness_systemctl("kill --signal=SIGKILL %s", stubborn), 0);
-	fault_rewrite_unit(&S, stubborn, FAULT_SIMPLE_SERVICE);
+	fault_rewrite_unit(stubborn, FAULT_SIMPLE_SERVICE);
 	harness_systemctl("reset-failed %s", stubborn);
 	fault_assert_clean_rerun(&S, "app", 1);
 }
@@ -148,7 +148,7 @@ START_TEST(test_a_unit_that_fails_to_start_fails_the_deploy_and_the_fixed_unit_r
 	ck_assert_int_eq(fault_history_count(&S), 1);
 	fault_assert_no_sessions();
 
-	fault_rewrite_unit(&S, broken, FAULT_SIMPLE_SERVICE);
+	fault_rewrite_unit(broken, FAULT_SIMPLE_SERVICE);
 	harness_systemctl("reset-failed %s", broken);
 	fault_assert_clean_rerun(&S, "app", 1);
 }

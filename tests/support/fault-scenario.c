@@ -145,7 +145,7 @@ const char *fault_add_unit(FaultScenario *s, const char *stem, const char *servi
 	return s->units[s->n_units++];
 }
 
-void fault_rewrite_unit(FaultScenario *s _unused_, const char *unit, const char *service)
+void fault_rewrite_unit(const char *unit, const char *service)
 {
 	write_unit(unit, service);
 }

@@ -36,7 +36,7 @@ void fault_teardown(FaultScenario *s);
  * plan's units (not started: see fault_start_units). */
 const char *fault_add_unit(FaultScenario *s, const char *stem, const char *service);
 /* Rewrites an added unit's [Service] lines (daemon-reload included). */
-void fault_rewrite_unit(FaultScenario *s, const char *unit, const char *service);
+void fault_rewrite_unit(const char *unit, const char *service);
 void fault_start_units(FaultScenario *s);
 /* A user unit that just runs until stopped. */
 #define FAULT_SIMPLE_SERVICE "ExecStart=/bin/sleep infinity\n"

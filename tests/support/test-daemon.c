@@ -82,10 +82,13 @@ static bool report_has_errors(const char *name, const char *report)
 {
 	if (strncmp(name, "sanitizer.", 10) == 0)
 		return report[0] != '\0';
-	for (const char *line = report; line && *line;
-	     line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+	for (const char *line = report; *line;) {
+		const char *end = strchrnul(line, '\n');
+
 		if (strncmp(line, "==", 2) == 0)
 			return true;
+		line = *end ? end + 1 : end;
+	}
 	return false;
 }
 
