@@ -1,4 +1,4 @@
-# deployd — build, test, install.  Everything built lands in build/.
+# deployd — build, test, install.  Everything built lands in $(B)/ (build/ unless B=DIR).
 VERSION := 0.1.0
 
 PREFIX ?= /usr/local
@@ -21,18 +21,24 @@ WARNINGS := -Wall -Wextra -Wshadow -Wno-missing-field-initializers -Wformat=2 -W
 ifeq ($(WERROR),1)
 WARNINGS += -Werror
 endif
+# SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer, every report fatal.
+# (kept apart from CFLAGS, so that CFLAGS=… on the command line does not drop them).
+SAN_FLAGS :=
 ifeq ($(SANITIZE),1)
-CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=address,undefined
+SAN_FLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
+# FUZZ=1 (with CC=clang): coverage for libFuzzer in every object; see `make fuzz`.
+ifeq ($(FUZZ),1)
+SAN_FLAGS += -fsanitize=fuzzer-no-link
 endif
 PG_INCLUDEDIR := $(shell $(PKG_CONFIG) --variable=includedir libpq 2>/dev/null)
 ALL_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DDEPLOYD_VERSION=\"$(VERSION)\" \
-	-Ilib $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS) -MMD -MP
+	-Ilib $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
-B := build
+B ?= build
 LIB_SRC := $(sort $(wildcard lib/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIBDEPLOYD := $(B)/libdeployd.a
@@ -46,6 +52,9 @@ INTEGRATION_TEST_SRC := $(sort $(wildcard tests/integration/test-*.c))
 INTEGRATION_TESTS := $(INTEGRATION_TEST_SRC:%.c=$(B)/%)
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(B)/%.o)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_OBJ := $(FUZZ_SRC:%.c=$(B)/%.o)
+FUZZERS := $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/fuzz-fail.c,$(FUZZ_SRC)))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench-*.c))
 BENCHES := $(BENCH_SRC:%.c=$(B)/%)
 BENCH_SUPPORT_OBJ := $(B)/tests/bench/support.o
@@ -63,26 +72,29 @@ $(B)/%.o: %.c
 
 $(B)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/support -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/support -Itests/fuzz -c -o $@ $<
 
 $(LIBDEPLOYD): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(B)/deployctl: $(DEPLOYCTL_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/deployd: $(DEPLOYD_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBDEPLOYD) $(LIBS) $(CHECK_LIBS)
+
+# The fuzz targets, without libFuzzer, replayed over their corpora and crashers.
+$(B)/tests/unit/test-fuzz-regressions: $(FUZZ_OBJ)
 
 $(B)/tests/integration/%: $(B)/tests/integration/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 $(B)/tests/bench/%: $(B)/tests/bench/%.o $(BENCH_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
 
@@ -93,6 +105,24 @@ check-unit: $(PROGRAMS) $(UNIT_TESTS)
 
 check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
 	@tests/harness/with-services tests/run-suites integration $(INTEGRATION_TESTS)
+
+# The unit and integration suites built with ASan + UBSan into $(ASAN_B)/ (the daemon the
+# integration tests start is that build's, its reports checked by the tests' teardown);
+# any report, a leak included, fails the run.
+ASAN_B ?= build-asan
+SANITIZER_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+.PHONY: check-sanitize
+check-sanitize:
+	$(SANITIZER_ENV) $(MAKE) B=$(ASAN_B) SANITIZE=1 check
+
+# The daemon's integration suites with the daemon under valgrind's memcheck (any error or
+# definite leak fails the test that ran it).
+.PHONY: check-valgrind
+check-valgrind: $(PROGRAMS) $(INTEGRATION_TESTS)
+	@DEPLOYD_TEST_VALGRIND=1 tests/harness/with-services tests/run-suites integration \
+		$(filter $(B)/tests/integration/test-daemon%,$(INTEGRATION_TESTS)) \
+		$(filter $(B)/tests/integration/test-faults%,$(INTEGRATION_TESTS))
 
 # Benchmarks print figures (real services, so through the harness); they assert nothing.
 # Side-by-side benchmarks (tests/bench/README.md); not part of check.
@@ -121,6 +151,41 @@ MAN_SRC := daemon/deployd.8.scd daemon/deployctl.1.scd config/deployd.plan.5.scd
 MANPAGES := $(patsubst %.scd,$(B)/man/%,$(notdir $(MAN_SRC)))
 vpath %.scd $(sort $(dir $(MAN_SRC)))
 
+# Fuzzing: every target built with clang and libFuzzer (plus ASan and UBSan) into
+# $(FUZZ_B)/, then run FUZZ_SECONDS each from the committed seeds and crashers; what it
+# learns stays in $(FUZZ_B)/corpus/NAME, a crashing input lands in $(FUZZ_B)/crashes/NAME/
+# (copy it to tests/fuzz/regressions/NAME/ once fixed).
+FUZZ_SECONDS ?= 60
+FUZZ_B ?= build-fuzz
+FUZZ_CFLAGS ?= -O1 -g
+.PHONY: fuzz fuzzers
+fuzzers: $(FUZZERS:%=$(B)/fuzz/%)
+
+$(B)/tests/fuzz/libfuzzer-entry-%.o: tests/fuzz/libfuzzer-entry.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DFUZZ_ENTRY=$(subst -,_,$*) -c -o $@ $<
+
+$(B)/fuzz/%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/fuzz-fail.o $(B)/tests/fuzz/libfuzzer-entry-%.o $(LIBDEPLOYD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+fuzz:
+	$(MAKE) B=$(FUZZ_B) CC=clang SANITIZE=1 FUZZ=1 CFLAGS="$(FUZZ_CFLAGS)" fuzzers
+	@for f in $(FUZZERS); do \
+		name=$${f#fuzz-}; log=$(FUZZ_B)/$$f.log; \
+		mkdir -p $(FUZZ_B)/corpus/$$name $(FUZZ_B)/crashes/$$name; \
+		echo "== $$f: $(FUZZ_SECONDS)s"; \
+		regressions=; [ -z "$$(ls -A tests/fuzz/regressions/$$name 2>/dev/null)" ] || \
+			regressions=tests/fuzz/regressions/$$name; \
+		if ! $(FUZZ_B)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=16384 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_B)/crashes/$$name/ \
+			$(FUZZ_B)/corpus/$$name tests/fuzz/corpus/$$name $$regressions >$$log 2>&1; then \
+			tail -n 60 $$log; \
+			echo "fuzz: $$f failed (input in $(FUZZ_B)/crashes/$$name/, log $$log)"; exit 1; \
+		fi; \
+		grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' $$log; \
+	done
+
 .PHONY: man
 all man check-unit: $(MANPAGES)
 
@@ -141,12 +206,13 @@ deb:
 	@ls $(DEB_DIR)/*.deb
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) $(ASAN_B) $(FUZZ_B)
 
-# Installs the Debian packages the build and the tests need; harmless when present.
+# Installs the Debian packages the build and the tests need (clang, its sanitizer runtimes and
+# valgrind for make fuzz, check-sanitize and check-valgrind); harmless when present.
 DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
 	scdoc postgresql dbus dbus-user-session systemd util-linux procps openssh-server \
-	debhelper dpkg-dev
+	debhelper dpkg-dev clang libclang-rt-14-dev valgrind
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -10,21 +10,27 @@
 #include "duration.h"
 #include "migrations.h"
 #include "strv.h"
+#include "text-sanitize.h"
 #include "utf8.h"
 
 #define DIRECTIVE_PREFIX "deployd:"
 #define IDENTIFIER_MAX 63
 
+/* The message names file names and quotes directive text, any bytes a directory entry or
+ * a file may hold: it is made one line of valid UTF-8 without control characters. */
 static int fail(char **ret_error, int error, const char *fmt, ...) _printf_(3, 4);
 static int fail(char **ret_error, int error, const char *fmt, ...)
 {
+	_cleanup_free_ char *raw = NULL;
 	va_list ap;
 
 	if (ret_error) {
 		va_start(ap, fmt);
-		if (vasprintf(ret_error, fmt, ap) < 0)
-			*ret_error = NULL;
+		if (vasprintf(&raw, fmt, ap) < 0)
+			raw = NULL;
 		va_end(ap);
+		if (!raw || text_sanitize(raw, 0, 0, ret_error) < 0)
+			*ret_error = NULL;
 	}
 	return error;
 }

@@ -207,6 +207,8 @@ int proto_decoder_next(ProtoDecoder *d, ProtoRecord **ret)
 
 	if (d->error < 0)
 		return d->error;
+	if (d->len == 0)
+		return 0; /* nothing buffered (buf may still be NULL) */
 
 	while (r == 0) {
 		char *nl = memchr(d->buf + consumed, '\n', d->len - consumed);

@@ -14,6 +14,8 @@
 
 /* After the program ended, how long output of strays still holding its pipes is awaited. */
 #define SPAWN_DRAIN_USEC (1 * USEC_PER_SEC)
+/* Without a pidfd (kernels before 5.3, valgrind) the child's exit is polled for this often. */
+#define SPAWN_EXIT_POLL_USEC (20 * USEC_PER_MSEC)
 
 typedef struct LineBuffer {
 	int fd;
@@ -198,6 +200,14 @@ static void stop(pid_t pid, SpawnResult *result, SpawnOutcome why, usec_t *kill_
 	*kill_at = now_usec(CLOCK_MONOTONIC) + SPAWN_KILL_GRACE_USEC;
 }
 
+/* Whether pid has exited, leaving it to be reaped (for when there is no pidfd). */
+static bool child_has_exited(pid_t pid)
+{
+	siginfo_t si = {};
+
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+}
+
 static struct timespec *timeout_until(usec_t wake, struct timespec *ts)
 {
 	usec_t now = now_usec(CLOCK_MONOTONIC), left;
@@ -255,7 +265,7 @@ int spawn_run(const SpawnOptions *o, SpawnResult *ret, char **ret_error)
 		return r;
 	}
 	pidfd = pidfd_open(pid, 0);
-	if (pidfd < 0) {
+	if (pidfd < 0 && errno != ENOSYS) {
 		/* Without a pidfd there is no clean wait: do not leave it running. */
 		r = -errno;
 		kill(-pid, SIGKILL);
@@ -296,6 +306,8 @@ int spawn_run(const SpawnOptions *o, SpawnResult *ret, char **ret_error)
 		usec_t wake = exited ? drain_until : stopping ? kill_at : deadline;
 		if (!exited && next_tick < wake)
 			wake = next_tick;
+		if (!exited && pidfd < 0 && now + SPAWN_EXIT_POLL_USEC < wake)
+			wake = now + SPAWN_EXIT_POLL_USEC;
 		/* Closed buffers have fd < 0, which poll() skips. */
 		if (ppoll(p, (nfds_t)n, timeout_until(wake, &ts), NULL) < 0) {
 			if (errno == EINTR)
@@ -320,7 +332,7 @@ int spawn_run(const SpawnOptions *o, SpawnResult *ret, char **ret_error)
 				stopping = true;
 			}
 		}
-		if (i_pid >= 0 && p[i_pid].revents) {
+		if (i_pid >= 0 && (pidfd >= 0 ? p[i_pid].revents != 0 : child_has_exited(pid))) {
 			int status;
 			/* Strays of its process group die with it; the zombie keeps the group id
 			 * reserved until it is reaped. */

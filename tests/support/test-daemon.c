@@ -2,6 +2,7 @@
 #include "test-daemon.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -55,15 +56,85 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
+/* With DEPLOYD_TEST_VALGRIND=1 the daemon runs under memcheck, its report (only errors and
+ * definite or indirect leaks: --quiet) in DIR/valgrind.PID; "" otherwise. */
+static char *valgrind_prefix(const char *dir)
+{
+	const char *v = getenv("DEPLOYD_TEST_VALGRIND");
+	char *prefix;
+
+	if (!v || strcmp(v, "1") != 0)
+		return strdup("");
+	ck_assert_int_ge(asprintf(&prefix,
+				  "/usr/bin/valgrind --quiet --tool=memcheck --leak-check=full "
+				  "--show-leak-kinds=definite,indirect "
+				  "--errors-for-leak-kinds=definite,indirect --track-origins=yes "
+				  "--log-file=%s/valgrind.%%%%p ",
+				  dir),
+			 0);
+	return prefix;
+}
+
+/* Whether a report holds an error: any sanitizer output does; memcheck's errors and leaks
+ * are its "==PID==" lines ("--PID--" lines are its own warnings, e.g. about a syscall it
+ * does not know, which the program survives). */
+static bool report_has_errors(const char *name, const char *report)
+{
+	if (strncmp(name, "sanitizer.", 10) == 0)
+		return report[0] != '\0';
+	for (const char *line = report; *line;) {
+		const char *end = strchrnul(line, '\n');
+
+		if (strncmp(line, "==", 2) == 0)
+			return true;
+		line = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+/* Fails the test when the daemon left a sanitizer or memcheck report with errors in dir:
+ * reports are written when the daemon exits, so the daemon has been stopped. */
+static void assert_no_reports(const char *dir)
+{
+	_cleanup_(closedirp) DIR *dd = opendir(dir);
+
+	ck_assert_ptr_nonnull(dd);
+	for (struct dirent *de; (de = readdir(dd));) {
+		_cleanup_free_ char *path = NULL;
+		_cleanup_fclose_ FILE *f = NULL;
+		char report[16384];
+		size_t n;
+
+		if (strncmp(de->d_name, "sanitizer.", 10) != 0 &&
+		    strncmp(de->d_name, "valgrind.", 9) != 0)
+			continue;
+		path = path_join(dir, de->d_name);
+		f = fopen(path, "re");
+		ck_assert_ptr_nonnull(f);
+		n = fread(report, 1, sizeof(report) - 1, f);
+		report[n] = '\0';
+		ck_assert_msg(!report_has_errors(de->d_name, report),
+			      "the daemon reported errors (%s):\n%s", path, report);
+	}
+}
+
 void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec)
 {
+<<<<<<< HEAD
 	test_daemon_setup_with(d, idle_exit_sec, NULL, NULL);
 }
 
 void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *extra_options,
 			    const char *extra_service)
+=======
+	test_daemon_setup_with(d, idle_exit_sec, NULL);
+}
+
+void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *extra_service)
+>>>>>>> reliability
 {
 	_cleanup_free_ char *build = build_dir(), *from = NULL, *unit = NULL, *stem = NULL;
+	_cleanup_free_ char *valgrind = NULL;
 
 	*d = (TestDaemon){.dir = harness_tmpdir()};
 	d->plans_dir = path_join(d->dir, "plans");
@@ -95,6 +166,7 @@ void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *e
 			 0);
 	harness_write_unit(d->socket_unit, unit);
 	free(unit);
+<<<<<<< HEAD
 	ck_assert_int_ge(asprintf(&unit,
 				  "[Unit]\nDescription=deployd under test\nRequires=%s\n\n"
 				  "[Service]\nType=notify\nWatchdogSec=20s\n"
@@ -104,6 +176,24 @@ void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *e
 				  idle_exit_sec, extra_options ? " " : "", extra_options ?: "",
 				  extra_service ?: ""),
 			 0);
+=======
+	valgrind = valgrind_prefix(d->dir);
+	/* A sanitized build (make SANITIZE=1) writes its reports to DIR/sanitizer.PID, which
+	 * teardown turns into a failure; other builds ignore these variables. */
+	ck_assert_int_ge(
+		asprintf(&unit,
+			 "[Unit]\nDescription=deployd under test\nRequires=%s\n\n"
+			 "[Service]\nType=notify\nWatchdogSec=%s\n"
+			 "Environment=ASAN_OPTIONS=log_path=%s/sanitizer:detect_leaks=1\n"
+			 "Environment=UBSAN_OPTIONS=log_path=%s/sanitizer:print_stacktrace=1:"
+			 "halt_on_error=1\n"
+			 "ExecStart=%s%s --plans %s --state-dir %s --idle-exit %u "
+			 "--log-target journal\n%s",
+			 d->socket_unit, valgrind[0] ? "120s" : "20s", d->dir, d->dir, valgrind,
+			 d->deployd, d->plans_dir, d->state_dir, idle_exit_sec,
+			 extra_service ?: ""),
+		0);
+>>>>>>> reliability
 	harness_write_unit(d->service_unit, unit);
 	harness_daemon_reload();
 	ck_assert_int_eq(harness_systemctl("start %s", d->socket_unit), 0);
@@ -112,6 +202,7 @@ void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *e
 void test_daemon_teardown(TestDaemon *d)
 {
 	harness_systemctl("stop %s %s", d->service_unit, d->socket_unit);
+	assert_no_reports(d->dir);
 	free(d->dir);
 	free(d->plans_dir);
 	free(d->state_dir);

@@ -4,7 +4,9 @@
  * test_daemon_setup() copies build/deployd and build/deployctl where the
  * test user can run them, writes deployd-RUNID.socket/.service user units
  * (Type=notify, watchdog, the given idle exit) and starts the socket; the
- * daemon itself starts on the first request.  Plans are written by root
+ * daemon itself starts on the first request.  With DEPLOYD_TEST_VALGRIND=1
+ * the daemon runs under valgrind's memcheck; teardown fails the test when
+ * memcheck or a sanitizer (a SANITIZE=1 build) reported anything.  Plans are written by root
  * (mode 0644), as the daemon's trust check wants.  test_deployctl() runs
  * deployctl as root against that socket and captures its output.  Every
  * helper aborts the test with the reason on failure. */
@@ -24,10 +26,16 @@ typedef struct TestDaemon {
 } TestDaemon;
 
 void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec);
+<<<<<<< HEAD
 /* The same, with more deployd options (appended to its command line, may be NULL) and more
  * lines for the service's [Service] section (may be NULL). */
 void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *extra_options,
 			    const char *extra_service);
+=======
+/* Same, with extra_service (lines ending in '\n', e.g. "Environment=…\n") added to the
+ * daemon's [Service] section. */
+void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *extra_service);
+>>>>>>> reliability
 void test_daemon_teardown(TestDaemon *d);
 /* Writes PLANS/NAME.yaml, owned by root, mode 0644. */
 void test_daemon_write_plan(TestDaemon *d, const char *name, const char *yaml);

@@ -167,6 +167,21 @@ START_TEST(test_unknown_directive_is_an_error_with_file_and_line)
 }
 END_TEST
 
+/* Found by fuzz-migration (tests/fuzz/regressions/migration/control-bytes-in-file-name). */
+START_TEST(test_an_error_naming_a_hostile_file_name_is_one_line_of_utf8)
+{
+	_cleanup_free_ char *name = parse_error("\033[2J\xff\n.sql", "SELECT 1;\n");
+	_cleanup_free_ char *directive =
+		parse_error("1_x.sql", "-- deployd: lock_timeout=\033]0;owned\a\nSELECT 1;\n");
+
+	ck_assert_str_eq(name, "/m/\xef\xbf\xbd[2J\xef\xbf\xbd .sql: not a migration file name "
+			       "(expected VERSION_NAME.sql: VERSION a positive integer, NAME of "
+			       "letters, digits, '_', '.', '-')");
+	ck_assert_ptr_null(strchr(directive, '\033'));
+	ck_assert_ptr_null(strchr(directive, '\a'));
+}
+END_TEST
+
 START_TEST(test_repeated_bad_or_empty_directives_are_errors_with_their_line)
 {
 	_cleanup_free_ char *a = parse_error("1_x.sql", "-- deployd: lock_timeout=1s\n"
@@ -448,6 +463,7 @@ int main(void)
 	tcase_add_test(tc, test_parse_fills_version_name_checksum_and_statements);
 	tcase_add_test(tc, test_directives_in_the_leading_comments_are_read);
 	tcase_add_test(tc, test_unknown_directive_is_an_error_with_file_and_line);
+	tcase_add_test(tc, test_an_error_naming_a_hostile_file_name_is_one_line_of_utf8);
 	tcase_add_test(tc, test_repeated_bad_or_empty_directives_are_errors_with_their_line);
 	tcase_add_test(tc, test_a_directive_after_the_first_statement_is_an_error);
 	tcase_add_test(tc, test_transaction_control_is_refused_with_its_line);

@@ -1,0 +1,131 @@
+/* fuzz-migration.c — a migration file: its name, its directives and its statements.
+ *
+ * Input: the first line is a file name, the rest the file's bytes.  Promises checked:
+ * migrations_filename_parse() accepts exactly VERSION_NAME.sql and hands back a positive
+ * version and the NAME; migrations_parse() either fills a Migration (checksum in hex, the
+ * bytes kept, statements in order inside the text, one statement at most without a
+ * transaction) or fails with one line of UTF-8 naming the file; sql_split() and the line mappers
+ * stay inside the text. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "migrations.h"
+#include "sql-split.h"
+#include "utf8.h"
+
+static void check_filename(const char *filename)
+{
+	int64_t version = 0;
+	char *name = NULL;
+	size_t len = strlen(filename);
+	bool sql = len >= 4 && strcmp(filename + len - 4, ".sql") == 0;
+	int r = migrations_filename_parse(filename, &version, &name);
+
+	if (r == 1) {
+		fuzz_assert(sql && filename[0] != '.');
+		fuzz_assert(version > 0);
+		fuzz_assert(name && *name);
+		fuzz_assert(strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					 "0123456789_.-") == strlen(name));
+		/* VERSION_NAME.sql: the name is what lies between the first '_' and ".sql". */
+		const char *underscore = strchr(filename, '_');
+		fuzz_assert(underscore);
+		fuzz_assert(strlen(name) == (size_t)(filename + len - 4 - underscore - 1));
+		fuzz_assert(strncmp(underscore + 1, name, strlen(name)) == 0);
+		fuzz_assert(strspn(filename, "0123456789") == (size_t)(underscore - filename));
+	} else if (r == 0) {
+		fuzz_assert(!sql || filename[0] == '.');
+		fuzz_assert(!name);
+	} else {
+		fuzz_assert(r == -EINVAL && sql && !name);
+	}
+	free(name);
+}
+
+static bool check_name_ok(const char *filename)
+{
+	int64_t version;
+	char *name = NULL;
+	bool ok = migrations_filename_parse(filename, &version, &name) == 1;
+
+	free(name);
+	return ok;
+}
+
+static void check_statements(const char *text, size_t size, const SqlStatement *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		fuzz_assert(s[i].offset < size);
+		fuzz_assert(i == 0 || s[i].offset > s[i - 1].offset);
+		for (int w = 0; w < 3; w++)
+			fuzz_assert(strnlen(s[i].words[w], SQL_WORD_MAX) < SQL_WORD_MAX);
+		fuzz_assert(migrations_line_of_offset(text, size, s[i].offset) >= 1);
+	}
+}
+
+static void check_parse(const char *path, const char *text, size_t size)
+{
+	Migration m = {};
+	char *error = NULL;
+	int r = migrations_parse(path, text, size, &m, &error);
+
+	if (r >= 0) {
+		fuzz_assert(!error);
+		fuzz_assert(m.size == size && memcmp(m.sql, text, size) == 0 && !m.sql[size]);
+		fuzz_assert(strlen(m.checksum) == MIGRATIONS_CHECKSUM_HEX);
+		fuzz_assert(strspn(m.checksum, "0123456789abcdef") == MIGRATIONS_CHECKSUM_HEX);
+		fuzz_assert(!m.directives.no_transaction || m.n_statements <= 1);
+		check_statements(text, size, m.statements, m.n_statements);
+		migration_done(&m);
+	} else if (r == -EINVAL) {
+		fuzz_assert(error);
+		fuzz_assert(strncmp(error, "/migrations/", 12) == 0);
+		fuzz_assert(!strchr(error, '\n'));
+		fuzz_assert(utf8_find_invalid(error, strlen(error)) == strlen(error));
+	}
+	free(error);
+}
+
+int fuzz_migration(const uint8_t *data, size_t size)
+{
+	const char *nl = memchr(data, '\n', size);
+	size_t name_len = nl ? (size_t)(nl - (const char *)data) : size;
+	char *filename = strndup((const char *)data, name_len), *path = NULL;
+	const char *text = nl ? nl + 1 : (const char *)data + size;
+	size_t text_size = size - (size_t)(text - (const char *)data);
+	SqlStatement *statements = NULL;
+	size_t n = 0;
+
+	fuzz_assert(filename);
+	check_filename(filename);
+
+	/* The file's path as discovery builds it from a directory entry (any bytes but '/' and
+	 * NUL); a name the parser would refuse half the time becomes one it accepts, so that
+	 * the text gets parsed too. */
+	if (!strchr(filename, '/') && (size % 2 == 0 || check_name_ok(filename)))
+		fuzz_assert(asprintf(&path, "/migrations/%s", filename) >= 0);
+	else
+		path = strdup("/migrations/1_fuzz.sql");
+	fuzz_assert(path);
+	check_parse(path, text, text_size);
+
+	if (sql_split(text, text_size, &statements, &n) >= 0) {
+		fuzz_assert(n == 0 || statements);
+		check_statements(text, text_size, statements, n);
+		free(statements);
+	}
+	unsigned position = size > 0 ? data[0] : 0;
+	unsigned line = migrations_line_of_position(text, text_size, position, false);
+	fuzz_assert(line <= migrations_line_of_offset(text, text_size, text_size));
+	fuzz_assert(line <=
+		    migrations_line_of_position(text, text_size, position + 1000000u, true));
+
+	free(path);
+	free(filename);
+	return 0;
+}
