@@ -86,7 +86,7 @@ void fault_setup(FaultScenario *s, const char *extra_service)
 	_cleanup_free_ char *sql = NULL;
 
 	*s = (FaultScenario){};
-	test_daemon_setup_with(&s->daemon, 60, extra_service);
+	test_daemon_setup_with(&s->daemon, 60, NULL, extra_service);
 	ck_assert_int_ge(asprintf(&s->db, "faults_%d", (int)getpid()), 0);
 	ck_assert_int_ge(asprintf(&sql, "CREATE DATABASE %s OWNER deployer", s->db), 0);
 	harness_pg_exec(harness_pg_conninfo(), sql);

@@ -120,18 +120,11 @@ static void assert_no_reports(const char *dir)
 
 void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec)
 {
-<<<<<<< HEAD
 	test_daemon_setup_with(d, idle_exit_sec, NULL, NULL);
 }
 
 void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *extra_options,
 			    const char *extra_service)
-=======
-	test_daemon_setup_with(d, idle_exit_sec, NULL);
-}
-
-void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *extra_service)
->>>>>>> reliability
 {
 	_cleanup_free_ char *build = build_dir(), *from = NULL, *unit = NULL, *stem = NULL;
 	_cleanup_free_ char *valgrind = NULL;
@@ -166,17 +159,6 @@ void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *e
 			 0);
 	harness_write_unit(d->socket_unit, unit);
 	free(unit);
-<<<<<<< HEAD
-	ck_assert_int_ge(asprintf(&unit,
-				  "[Unit]\nDescription=deployd under test\nRequires=%s\n\n"
-				  "[Service]\nType=notify\nWatchdogSec=20s\n"
-				  "ExecStart=%s --plans %s --state-dir %s --idle-exit %u "
-				  "--log-target journal%s%s\n%s",
-				  d->socket_unit, d->deployd, d->plans_dir, d->state_dir,
-				  idle_exit_sec, extra_options ? " " : "", extra_options ?: "",
-				  extra_service ?: ""),
-			 0);
-=======
 	valgrind = valgrind_prefix(d->dir);
 	/* A sanitized build (make SANITIZE=1) writes its reports to DIR/sanitizer.PID, which
 	 * teardown turns into a failure; other builds ignore these variables. */
@@ -188,12 +170,11 @@ void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *e
 			 "Environment=UBSAN_OPTIONS=log_path=%s/sanitizer:print_stacktrace=1:"
 			 "halt_on_error=1\n"
 			 "ExecStart=%s%s --plans %s --state-dir %s --idle-exit %u "
-			 "--log-target journal\n%s",
+			 "--log-target journal%s%s\n%s",
 			 d->socket_unit, valgrind[0] ? "120s" : "20s", d->dir, d->dir, valgrind,
 			 d->deployd, d->plans_dir, d->state_dir, idle_exit_sec,
-			 extra_service ?: ""),
+			 extra_options ? " " : "", extra_options ?: "", extra_service ?: ""),
 		0);
->>>>>>> reliability
 	harness_write_unit(d->service_unit, unit);
 	harness_daemon_reload();
 	ck_assert_int_eq(harness_systemctl("start %s", d->socket_unit), 0);

@@ -26,16 +26,10 @@ typedef struct TestDaemon {
 } TestDaemon;
 
 void test_daemon_setup(TestDaemon *d, unsigned idle_exit_sec);
-<<<<<<< HEAD
 /* The same, with more deployd options (appended to its command line, may be NULL) and more
- * lines for the service's [Service] section (may be NULL). */
+ * lines for the service's [Service] section (each ending in '\n', may be NULL). */
 void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *extra_options,
 			    const char *extra_service);
-=======
-/* Same, with extra_service (lines ending in '\n', e.g. "Environment=…\n") added to the
- * daemon's [Service] section. */
-void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *extra_service);
->>>>>>> reliability
 void test_daemon_teardown(TestDaemon *d);
 /* Writes PLANS/NAME.yaml, owned by root, mode 0644. */
 void test_daemon_write_plan(TestDaemon *d, const char *name, const char *yaml);
