@@ -147,12 +147,7 @@ IdleSessions *idle_sessions_free(IdleSessions *s)
 
 static int parse_row(const PGresult *res, int row, IdleSession *s)
 {
-	struct {
-		int col;
-		size_t max_chars;
-		TextSanitizeFlags flags;
-		char **dest;
-	} texts[] = {
+	const PgResultText texts[] = {
 		{COL_USER, 0, 0, &s->user},
 		{COL_APPLICATION, 0, 0, &s->application},
 		{COL_CLIENT, 0, 0, &s->client},
@@ -164,13 +159,7 @@ static int parse_row(const PGresult *res, int row, IdleSession *s)
 	s->idle_age_usec = pg_result_age(res, row, COL_IDLE_AGE);
 	s->xact_age_usec = pg_result_age(res, row, COL_XACT_AGE);
 	s->terminated = pg_result_bool(res, row, COL_TERMINATED);
-	for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
-		int r = pg_result_text(res, row, texts[i].col, texts[i].max_chars, texts[i].flags,
-				       texts[i].dest);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return pg_result_texts(res, row, texts, ELEMENTSOF(texts));
 }
 
 static int compare_idle_age(const void *a, const void *b)

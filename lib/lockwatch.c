@@ -262,12 +262,7 @@ LockSnapshot *lockwatch_snapshot_free(LockSnapshot *s)
 
 static int parse_row(const PGresult *res, int row, LockBlocker *b)
 {
-	struct {
-		int col;
-		size_t max_chars;
-		TextSanitizeFlags flags;
-		char **dest;
-	} texts[] = {
+	const PgResultText texts[] = {
 		{COL_MODE_WANTED, 0, 0, &b->mode_wanted},
 		{COL_LOCK_TYPE, 0, 0, &b->lock_type},
 		{COL_RELATION, 0, 0, &b->relation},
@@ -289,13 +284,7 @@ static int parse_row(const PGresult *res, int row, LockBlocker *b)
 	b->state_age_usec = pg_result_age(res, row, COL_STATE_AGE);
 	b->queued = pg_result_bool(res, row, COL_QUEUED);
 	b->is_root = pg_result_bool(res, row, COL_IS_ROOT);
-	for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
-		int r = pg_result_text(res, row, texts[i].col, texts[i].max_chars, texts[i].flags,
-				       texts[i].dest);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return pg_result_texts(res, row, texts, ELEMENTSOF(texts));
 }
 
 int lockwatch_check(LockWatch *w, LockSnapshot **ret, char **ret_error)

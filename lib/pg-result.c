@@ -14,6 +14,17 @@ int pg_result_text(const PGresult *res, int row, int col, size_t max_chars, Text
 	return text_sanitize(PQgetvalue(res, row, col), max_chars, flags, ret);
 }
 
+int pg_result_texts(const PGresult *res, int row, const PgResultText *texts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = pg_result_text(res, row, texts[i].col, texts[i].max_chars, texts[i].flags,
+				       texts[i].dest);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int pg_result_int(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? 0 : atoi(PQgetvalue(res, row, col));

@@ -14,6 +14,15 @@
 
 int pg_result_text(const PGresult *res, int row, int col, size_t max_chars, TextSanitizeFlags flags,
 		   char **ret);
+/* One text column of a row and where its sanitized copy goes. */
+typedef struct PgResultText {
+	int col;
+	size_t max_chars; /* 0: no limit */
+	TextSanitizeFlags flags;
+	char **dest;
+} PgResultText;
+/* pg_result_text() for each of texts; stops at the first failure. */
+int pg_result_texts(const PGresult *res, int row, const PgResultText *texts, size_t n);
 int pg_result_int(const PGresult *res, int row, int col);
 bool pg_result_bool(const PGresult *res, int row, int col);
 usec_t pg_result_age(const PGresult *res, int row, int col);
