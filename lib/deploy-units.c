@@ -298,6 +298,7 @@ int deploy_units_start(DeployContext *ctx, DeployUnits *u)
 		return bus_failure(ctx, r, "start");
 	free(u->failed);
 	u->failed = NULL;
+	o.journal_since = now_usec(CLOCK_REALTIME);
 	r = units_start_all(t, u->n_hosts, &o, &started);
 	r = finish(&report, r, "start");
 	if (r < 0 || ctx->plan->services.settle == 0)

@@ -309,7 +309,7 @@ static int run_jobs(JobAction action, const UnitsTarget *targets, size_t n_targe
 	_cleanup_(job_run_done) JobRun run = {
 		.action = action,
 		.options = options,
-		.since = now_usec(CLOCK_REALTIME),
+		.since = options->journal_since ?: now_usec(CLOCK_REALTIME),
 		.n_targets = n_targets,
 	};
 	usec_t deadline = units_deadline(options->timeout);

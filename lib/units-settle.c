@@ -238,7 +238,7 @@ int units_settle_all(const UnitsTarget *targets, size_t n_targets, const UnitsOp
 		.options = options,
 		.n_targets = n_targets,
 		.begin = now_usec(CLOCK_MONOTONIC),
-		.since = now_usec(CLOCK_REALTIME),
+		.since = options->journal_since ?: now_usec(CLOCK_REALTIME),
 	};
 	usec_t deadline = units_deadline(options->timeout);
 	size_t next = 0;

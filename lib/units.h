@@ -76,6 +76,9 @@ typedef struct UnitsOptions {
 	int cancel_fd;
 	UnitsOutcomeCallback on_outcome; /* may be NULL */
 	void *userdata;
+	/* A failed unit's journal lines are those logged since this realtime; 0 = since the call
+	 * began.  Settle passes the start's: a unit that crashes there said why when it started. */
+	usec_t journal_since;
 } UnitsOptions;
 
 /* A unit the preflight refuses. */

@@ -345,10 +345,11 @@ START_TEST(test_a_unit_that_fails_to_start_fails_the_deploy_with_its_journal_lin
 	ck_assert_int_ge(asprintf(&stem, "broken%d", (int)getpid()), 0);
 	broken = harness_unit_name(stem, "service");
 
-	write_file(
-		S.daemon.dir, "broken.sh",
-		"#!/bin/sh\necho 'broken: cannot read /etc/app/config.toml'\nsleep 0.5\nexit 3\n",
-		0755);
+	/* journald attributes a stdout line to its unit by the writer's cgroup when it reads the
+	 * line: a writer that has already exited loses its unit, so this one lingers. */
+	write_file(S.daemon.dir, "broken.sh",
+		   "#!/bin/sh\necho 'broken: cannot read /etc/app/config.toml'\nsleep 2\nexit 3\n",
+		   0755);
 	ck_assert_int_ge(asprintf(&unit, "[Service]\nType=exec\nExecStart=/bin/sh %s/broken.sh\n",
 				  S.daemon.dir),
 			 0);
@@ -358,7 +359,7 @@ START_TEST(test_a_unit_that_fails_to_start_fails_the_deploy_with_its_journal_lin
 	ck_assert_int_ge(asprintf(&yaml,
 				  "version: 1\n"
 				  "database:\n  conninfo: \"%s\"\n"
-				  "services:\n  bus: user\n  units: [%s]\n  settle: 1s\n"
+				  "services:\n  bus: user\n  units: [%s]\n  settle: 5s\n"
 				  "migrations:\n  directory: %s\n",
 				  S.conninfo, broken, S.migrations),
 			 0);
@@ -415,7 +416,10 @@ START_TEST(test_a_peer_without_permission_is_refused_and_the_refusal_is_journale
 	ck_assert_msg(code == 9, "deploy as nobody exited %d, expected 9:\n%s", code, out);
 	assert_units_state("active");
 
-	const char *const refused[] = {"SYSLOG_IDENTIFIER=deployd", NULL};
+	_cleanup_free_ char *own_unit = NULL;
+	/* This daemon's lines only: other runs' daemons log to the same journal. */
+	ck_assert_int_ge(asprintf(&own_unit, "_SYSTEMD_USER_UNIT=%s", S.daemon.service_unit), 0);
+	const char *const refused[] = {"SYSLOG_IDENTIFIER=deployd", own_unit, NULL};
 	for (int i = 0; i < 50; i++) {
 		_cleanup_free_ char *msg = journal_field(refused, "MESSAGE");
 		if (msg && strstr(msg, "uid 65534")) {
