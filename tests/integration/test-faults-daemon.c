@@ -101,7 +101,9 @@ START_TEST(test_deployd_killed_during_stop_is_reported_interrupted_and_nothing_w
 	fault_signal_daemon(&S.daemon, "SIGKILL", true);
 
 	int code = fault_deploy_wait(&bg, &out);
-	ck_assert_msg(code != 0, "the client of a killed daemon exited 0:\n%s", out);
+	/* The daemon went away without a final record: an internal error for the client. */
+	ck_assert_msg(code == 1, "the client of a killed daemon exited %d, expected 1:\n%s", code,
+		      out);
 	id = deploy_id_of(out);
 	/* The stop jobs were queued with the manager: they complete without us. */
 	fault_assert_units(&S, "inactive");
@@ -127,7 +129,9 @@ START_TEST(test_deployd_killed_during_migrate_is_reported_interrupted_and_nothin
 	fault_signal_daemon(&S.daemon, "SIGKILL", false);
 
 	int code = fault_deploy_wait(&bg, &out);
-	ck_assert_msg(code != 0, "the client of a killed daemon exited 0:\n%s", out);
+	/* The daemon went away without a final record: an internal error for the client. */
+	ck_assert_msg(code == 1, "the client of a killed daemon exited %d, expected 1:\n%s", code,
+		      out);
 	id = deploy_id_of(out);
 	fault_assert_units(&S, "inactive");
 	ck_assert_int_le(fault_history_count(&S), 0);
@@ -154,7 +158,9 @@ START_TEST(test_deployd_killed_during_start_is_reported_interrupted_with_the_mig
 	fault_signal_daemon(&S.daemon, "SIGKILL", true);
 
 	int code = fault_deploy_wait(&bg, &out);
-	ck_assert_msg(code != 0, "the client of a killed daemon exited 0:\n%s", out);
+	/* The daemon went away without a final record: an internal error for the client. */
+	ck_assert_msg(code == 1, "the client of a killed daemon exited %d, expected 1:\n%s", code,
+		      out);
 	id = deploy_id_of(out);
 	/* The start jobs were queued with the manager: they complete without us. */
 	fault_assert_units(&S, "active");
