@@ -34,16 +34,6 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static char *db_conninfo(const char *user)
-{
-	char *c;
-
-	ck_assert_int_ge(asprintf(&c, "host=%s port=%s user=%s dbname=%s", harness_pg_host(),
-				  harness_pg_port(), user, S.db),
-			 0);
-	return c;
-}
-
 static void write_file(const char *dir, const char *name, const char *contents, mode_t mode)
 {
 	_cleanup_free_ char *path = NULL;
@@ -56,40 +46,12 @@ static void write_file(const char *dir, const char *name, const char *contents, 
 	ck_assert_int_eq(fchmod(fileno(f), mode), 0);
 }
 
-static char *unit_state(const char *unit)
-{
-	char *out = NULL;
-
-	ck_assert_int_eq(harness_systemctl_output(&out, "show -p ActiveState --value %s", unit), 0);
-	return out;
-}
-
 static void assert_units_state(const char *state)
 {
 	for (int i = 0; i < 3; i++) {
-		_cleanup_free_ char *s = unit_state(S.units[i]);
+		_cleanup_free_ char *s = harness_unit_state(S.units[i]);
 		ck_assert_msg(strcmp(s, state) == 0, "%s is %s, expected %s", S.units[i], s, state);
 	}
-}
-
-static int count_app_sessions(void)
-{
-	_cleanup_free_ char *sql = NULL, *n = NULL;
-
-	ck_assert_int_ge(asprintf(&sql,
-				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
-				  "AND usename = 'app_user' AND state = 'idle in transaction'",
-				  S.db),
-			 0);
-	n = harness_pg_value(harness_pg_conninfo(), sql);
-	return atoi(n);
-}
-
-static void wait_for_app_sessions(int expected)
-{
-	for (int i = 0; i < 100 && count_app_sessions() != expected; i++)
-		usleep(100 * 1000);
-	ck_assert_int_eq(count_app_sessions(), expected);
 }
 
 static void write_plan(const char *name, const char *extra_database, const char *extra_top)
@@ -128,8 +90,8 @@ static void setup(void)
 	ck_assert_int_ge(asprintf(&S.db, "daemon_%d", (int)getpid()), 0);
 	ck_assert_int_ge(asprintf(&sql, "CREATE DATABASE %s OWNER deployer", S.db), 0);
 	harness_pg_exec(harness_pg_conninfo(), sql);
-	S.conninfo = db_conninfo("deployer");
-	S.app_conninfo = db_conninfo("app_user");
+	S.conninfo = harness_db_conninfo(S.db, "deployer");
+	S.app_conninfo = harness_db_conninfo(S.db, "app_user");
 	harness_pg_exec(S.conninfo, "CREATE TABLE accounts (id int);"
 				    "INSERT INTO accounts VALUES (1), (2);"
 				    "GRANT SELECT ON accounts TO app_user;");
@@ -161,7 +123,7 @@ static void setup(void)
 	harness_daemon_reload();
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(harness_systemctl("start %s", S.units[i]), 0);
-	wait_for_app_sessions(3);
+	harness_wait_idle_in_transaction(S.db, "app_user", 3);
 }
 
 static void teardown(void)
@@ -220,7 +182,7 @@ START_TEST(test_a_deploy_stops_the_units_migrates_and_starts_them_again)
 				  "SELECT count(*) FROM information_schema.columns "
 				  "WHERE table_name = 'accounts' AND column_name = 'email'");
 	ck_assert_str_eq(column, "1");
-	wait_for_app_sessions(3);
+	harness_wait_idle_in_transaction(S.db, "app_user", 3);
 
 	/* The journal has the deploy under its id, and deployctl log reads it back. */
 	id = deploy_id_from(out);
@@ -333,7 +295,7 @@ START_TEST(test_an_unreachable_database_fails_preflight_and_leaves_the_units_run
 	int code = test_deployctl(&S.daemon, &out, "deploy down");
 	ck_assert_msg(code == 5, "deploy exited %d, expected 5:\n%s", code, out);
 	assert_units_state("active");
-	wait_for_app_sessions(3);
+	harness_wait_idle_in_transaction(S.db, "app_user", 3);
 }
 END_TEST
 
@@ -444,7 +406,7 @@ START_TEST(test_a_dry_run_reports_what_would_happen_and_changes_nothing)
 	ck_assert_msg(code == 0, "dry run exited %d:\n%s", code, out);
 	ck_assert_msg(strstr(out, "add_email"), "the pending migration is not reported:\n%s", out);
 	assert_units_state("active");
-	wait_for_app_sessions(3);
+	harness_wait_idle_in_transaction(S.db, "app_user", 3);
 	tables = harness_pg_value(S.conninfo,
 				  "SELECT count(*) FROM information_schema.columns "
 				  "WHERE table_name = 'accounts' AND column_name = 'email'");

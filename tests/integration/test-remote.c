@@ -54,49 +54,11 @@ static void write_file(const char *dir, const char *name, const char *contents, 
 	ck_assert_int_eq(fchmod(fileno(f), mode), 0);
 }
 
-static char *db_conninfo(const char *user)
-{
-	char *c;
-
-	ck_assert_int_ge(asprintf(&c, "host=%s port=%s user=%s dbname=%s", harness_pg_host(),
-				  harness_pg_port(), user, S.db),
-			 0);
-	return c;
-}
-
-static char *unit_state(const char *unit)
-{
-	char *out = NULL;
-
-	ck_assert_int_eq(harness_systemctl_output(&out, "show -p ActiveState --value %s", unit), 0);
-	return out;
-}
-
 static void assert_state(const char *unit, const char *state)
 {
-	_cleanup_free_ char *s = unit_state(unit);
+	_cleanup_free_ char *s = harness_unit_state(unit);
 
 	ck_assert_msg(strcmp(s, state) == 0, "%s is %s, expected %s", unit, s, state);
-}
-
-static int count_app_sessions(void)
-{
-	_cleanup_free_ char *sql = NULL, *n = NULL;
-
-	ck_assert_int_ge(asprintf(&sql,
-				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
-				  "AND usename = 'app_user' AND state = 'idle in transaction'",
-				  S.db),
-			 0);
-	n = harness_pg_value(harness_pg_conninfo(), sql);
-	return atoi(n);
-}
-
-static void wait_for_app_sessions(int expected)
-{
-	for (int i = 0; i < 100 && count_app_sessions() != expected; i++)
-		usleep(100 * 1000);
-	ck_assert_int_eq(count_app_sessions(), expected);
 }
 
 /* An app unit: holds a transaction on accounts open (so the migration gets its lock only
@@ -172,8 +134,8 @@ static void setup(void)
 	ck_assert_int_ge(asprintf(&S.db, "remote_%d", (int)getpid()), 0);
 	ck_assert_int_ge(asprintf(&sql, "CREATE DATABASE %s OWNER deployer", S.db), 0);
 	harness_pg_exec(harness_pg_conninfo(), sql);
-	S.conninfo = db_conninfo("deployer");
-	S.app_conninfo = db_conninfo("app_user");
+	S.conninfo = harness_db_conninfo(S.db, "deployer");
+	S.app_conninfo = harness_db_conninfo(S.db, "app_user");
 	harness_pg_exec(S.conninfo, "CREATE TABLE accounts (id int);"
 				    "GRANT SELECT ON accounts TO app_user;");
 	ck_assert_int_ge(asprintf(&S.migrations, "%s/migrations", S.daemon.dir), 0);
@@ -195,7 +157,7 @@ static void start_units(void)
 {
 	harness_daemon_reload();
 	ck_assert_int_eq(harness_systemctl("start %s %s %s", S.here, S.there[0], S.there[1]), 0);
-	wait_for_app_sessions(3);
+	harness_wait_idle_in_transaction(S.db, "app_user", 3);
 }
 
 static void teardown(void)
@@ -289,7 +251,7 @@ START_TEST(test_a_deploy_stops_and_starts_the_units_of_both_hosts)
 	assert_state(S.here, "active");
 	assert_state(S.there[0], "active");
 	assert_state(S.there[1], "active");
-	wait_for_app_sessions(3);
+	harness_wait_idle_in_transaction(S.db, "app_user", 3);
 
 	id = deploy_id_from(out);
 	ck_assert_ptr_nonnull(id);

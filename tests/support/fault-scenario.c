@@ -200,14 +200,6 @@ void fault_write_plan(FaultScenario *s, const char *name, const char *extra_data
 	test_daemon_write_plan(&s->daemon, name, yaml);
 }
 
-static char *unit_state(const char *unit)
-{
-	char *out = NULL;
-
-	ck_assert_int_eq(harness_systemctl_output(&out, "show -p ActiveState --value %s", unit), 0);
-	return out;
-}
-
 void fault_wait_for_file(const char *path)
 {
 	for (int i = 0; i < POLL_STEPS && access(path, F_OK) < 0; i++)
@@ -221,7 +213,7 @@ void fault_wait_unit_state(const char *unit, const char *state)
 
 	for (int i = 0; i < POLL_STEPS; i++) {
 		free(now);
-		now = unit_state(unit);
+		now = harness_unit_state(unit);
 		if (strcmp(now, state) == 0)
 			return;
 		usleep(POLL_STEP_USEC);

@@ -330,3 +330,41 @@ char *harness_tmpdir(void)
 		ck_abort_msg("handing %s to %s: %s", path, harness_test_user(), strerror(errno));
 	return path;
 }
+
+char *harness_db_conninfo(const char *db, const char *user)
+{
+	char *c;
+
+	ck_assert_int_ge(asprintf(&c, "host=%s port=%s user=%s dbname=%s", harness_pg_host(),
+				  harness_pg_port(), user, db),
+			 0);
+	return c;
+}
+
+char *harness_unit_state(const char *unit)
+{
+	char *out = NULL;
+
+	ck_assert_int_eq(harness_systemctl_output(&out, "show -p ActiveState --value %s", unit), 0);
+	return out;
+}
+
+int harness_count_idle_in_transaction(const char *db, const char *user)
+{
+	_cleanup_free_ char *sql = NULL, *n = NULL;
+
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+				  "AND usename = '%s' AND state = 'idle in transaction'",
+				  db, user),
+			 0);
+	n = harness_pg_value(harness_pg_conninfo(), sql);
+	return atoi(n);
+}
+
+void harness_wait_idle_in_transaction(const char *db, const char *user, int expected)
+{
+	for (int i = 0; i < 100 && harness_count_idle_in_transaction(db, user) != expected; i++)
+		usleep(100 * 1000);
+	ck_assert_int_eq(harness_count_idle_in_transaction(db, user), expected);
+}

@@ -45,6 +45,15 @@ int harness_systemctl_output(char **ret_output, const char *fmt, ...) _printf_(2
  * captured there (free() it). */
 int harness_run_as_test_user(char *const argv[], char **ret_output);
 
+/* "host=… port=… user=USER dbname=DB" on the harness cluster (free() it). */
+char *harness_db_conninfo(const char *db, const char *user);
+/* ActiveState of a unit of the test user's manager ("active", "inactive", …; free() it). */
+char *harness_unit_state(const char *unit);
+/* Sessions of user in database db that are idle in a transaction, right now. */
+int harness_count_idle_in_transaction(const char *db, const char *user);
+/* Waits (up to 10 s) until exactly expected such sessions exist, else aborts. */
+void harness_wait_idle_in_transaction(const char *db, const char *user, int expected);
+
 /* Connects or aborts with libpq's message. */
 PGconn *harness_pg_connect(const char *conninfo);
 /* Runs SQL (one or more statements) on a new connection; aborts with the server's SQLSTATE
