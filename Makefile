@@ -229,4 +229,4 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@demo/run
 
--include $(shell find $(B) -path '$(B)/deb' -prune -o -name '*.d' -type f -print 2>/dev/null)
+-include $(shell find $(B) \( -path '$(B)/deb' -o -path '$(B)/system' \) -prune -o -name '*.d' -type f -print 2>/dev/null)
