@@ -26,6 +26,22 @@ int ctl_connect(const char *socket_path, int *ret_fd)
 	return 0;
 }
 
+int ctl_unreachable(const char *socket_path, int error)
+{
+	if (error == -EACCES || error == -EPERM) {
+		/* The socket's permissions refused the caller before the daemon could. */
+		fprintf(stderr,
+			"deployctl: not allowed to talk to deployd at %s: %s (it admits root and "
+			"the members of its group, deploy unless deployd --allow-group says "
+			"otherwise)\n",
+			socket_path, strerror(-error));
+		return DEPLOY_EXIT_PERMISSION;
+	}
+	fprintf(stderr, "deployctl: cannot reach deployd at %s: %s\n", socket_path,
+		strerror(-error));
+	return DEPLOY_EXIT_INTERNAL;
+}
+
 static int send_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {

@@ -32,6 +32,11 @@ int ctl_connect(const char *socket_path, int *ret_fd);
 int ctl_call(const char *socket_path, const ProtoRecord *request, CtlRecordHandler on_record,
 	     void *userdata);
 
+/* Says why the daemon at socket_path cannot be reached (error: a negative errno from
+ * ctl_call) and returns the exit code: 9 when the socket refused the caller (EACCES, EPERM),
+ * else 1. */
+int ctl_unreachable(const char *socket_path, int error);
+
 void ctl_render_init(CtlRender *r, FILE *out, bool json, const char *plan);
 void ctl_render_done(CtlRender *r);
 void ctl_render_event(CtlRender *r, const Event *ev);

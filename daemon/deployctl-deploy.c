@@ -147,10 +147,7 @@ int verb_deploy(int argc, char **argv, const CtlOptions *opts)
 			r == -EINTR ? "\nDetached. " : "", view.deploy_id[0] ? view.deploy_id : "");
 		return r == -EINTR ? 128 + SIGINT : DEPLOY_EXIT_OK;
 	}
-	if (r < 0) {
-		fprintf(stderr, "deployctl: cannot reach deployd at %s: %s\n", opts->socket_path,
-			strerror(-r));
-		return DEPLOY_EXIT_INTERNAL;
-	}
+	if (r < 0)
+		return ctl_unreachable(opts->socket_path, r);
 	return r;
 }

@@ -35,11 +35,8 @@ static int call_simple(const CtlOptions *opts, const char *command, bool follow,
 	ctl_render_init(&render, stdout, json, NULL);
 	r = ctl_call(opts->socket_path, req, on_record, &render);
 	ctl_render_done(&render);
-	if (r < 0) {
-		fprintf(stderr, "deployctl: cannot reach deployd at %s: %s\n", opts->socket_path,
-			strerror(-r));
-		return DEPLOY_EXIT_INTERNAL;
-	}
+	if (r < 0)
+		return ctl_unreachable(opts->socket_path, r);
 	return r;
 }
 

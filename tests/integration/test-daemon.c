@@ -394,6 +394,24 @@ START_TEST(test_a_peer_without_permission_is_refused_and_the_refusal_is_journale
 }
 END_TEST
 
+/* deployd.socket is 0660 root:deploy: a user outside the group is refused by connect(2), before
+ * the daemon sees it; deployctl says so with exit 9 as well (found on a booted host). */
+START_TEST(test_a_caller_the_socket_refuses_gets_exit_9)
+{
+	_cleanup_free_ char *out = NULL, *status_out = NULL;
+
+	write_plan("app", NULL, NULL);
+	ck_assert_int_eq(chmod(S.daemon.socket_path, 0660), 0);
+	int code = test_deployctl_as(&S.daemon, 65534, 65534, &out, "deploy app");
+	ck_assert_msg(code == 9, "deploy as nobody exited %d, expected 9:\n%s", code, out);
+	ck_assert_msg(strstr(out, "not allowed to talk to deployd") && strstr(out, "Permission denied"),
+		      "no reason given:\n%s", out);
+	code = test_deployctl_as(&S.daemon, 65534, 65534, &status_out, "status");
+	ck_assert_msg(code == 9, "status as nobody exited %d, expected 9:\n%s", code, status_out);
+	assert_units_state("active");
+}
+END_TEST
+
 START_TEST(test_a_dry_run_reports_what_would_happen_and_changes_nothing)
 {
 	_cleanup_free_ char *out = NULL, *tables = NULL;
@@ -491,6 +509,7 @@ int main(void)
 	tcase_add_test(tc, test_a_unit_that_fails_to_start_fails_the_deploy_with_its_journal_lines);
 	tcase_add_test(tc, test_a_second_deploy_while_one_runs_is_refused_as_busy);
 	tcase_add_test(tc, test_a_peer_without_permission_is_refused_and_the_refusal_is_journaled);
+	tcase_add_test(tc, test_a_caller_the_socket_refuses_gets_exit_9);
 	tcase_add_test(tc, test_a_dry_run_reports_what_would_happen_and_changes_nothing);
 	tcase_add_test(tc, test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behind);
 	tcase_add_test(tc, test_the_daemon_exits_when_idle_and_the_next_request_activates_it_again);
