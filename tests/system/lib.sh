@@ -9,6 +9,8 @@
 : "${SYSTEM_WORK:?SYSTEM_WORK (the work directory of the tier) is not set: run tests/system/run}"
 : "${SYSTEM_BASE:?SYSTEM_BASE (the cached root) is not set: run tests/system/run}"
 : "${SYSTEM_DEB:?SYSTEM_DEB (the package under test) is not set: run tests/system/run}"
+: "${SYSTEM_DEB_NEXT1:?SYSTEM_DEB_NEXT1 is not set: run tests/system/run}"
+: "${SYSTEM_DEB_NEXT2:?SYSTEM_DEB_NEXT2 is not set: run tests/system/run}"
 : "${SYSTEM_RUN_ID:?SYSTEM_RUN_ID is not set: run tests/system/run}"
 SYSTEM_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SYSTEM_SCENARIO=${SYSTEM_SCENARIO:-$(basename "$0")}
@@ -119,7 +121,7 @@ host_create() {
 	printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$name" >"$dir/root/etc/hosts"
 	mkdir -p "$dir/root/root/deb" "$dir/root/root/fixtures"
 	cp "$SYSTEM_DEB" "$dir/root/root/deb/"
-	if [ -n "${SYSTEM_DEB_NEXT:-}" ]; then cp "$SYSTEM_DEB_NEXT" "$dir/root/root/deb/"; fi
+	cp "$SYSTEM_DEB_NEXT1" "$SYSTEM_DEB_NEXT2" "$dir/root/root/deb/"
 	cp -r "$SYSTEM_SRC/fixtures/." "$dir/root/root/fixtures/"
 }
 
@@ -143,10 +145,18 @@ host_cgroup_roots() {
 	fi
 }
 
-# host_start NAME [NSPAWN-OPTION…] — boot NAME in the background (see host_wait).
+# host_start NAME [NSPAWN-OPTION…] — boot NAME in the background (see host_wait).  With
+# HOST_NETWORK=private (the default) NAME has a network of its own, a loopback only; with
+# HOST_NETWORK=shared it shares this machine's: mask or move (to a 127.0.0.x address of
+# its own) every service that would listen on a port another host uses.
 host_start() {
 	local name=$1 dir cg
 	shift
+	case ${HOST_NETWORK:-private} in
+	private) set -- --private-network "$@" ;;
+	shared) ;;
+	*) sys_die "HOST_NETWORK is private or shared, not '$HOST_NETWORK'" ;;
+	esac
 	dir=$(host_dir "$name")
 	cg=deployd-system-$SYSTEM_RUN_ID-$name
 	(
@@ -199,7 +209,7 @@ host_wait() {
 # host_boot NAME… — start all, then wait for each (they boot in parallel).
 host_boot() {
 	local name
-	for name in "$@"; do host_start "$name" ${SYSTEM_NSPAWN_ARGS:-}; done
+	for name in "$@"; do host_start "$name"; done
 	for name in "$@"; do host_wait "$name"; done
 }
 
@@ -303,4 +313,9 @@ wait_for() {
 		fi
 		sleep 0.2
 	done
+}
+
+# host_write NAME PATH MODE — standard input becomes the file PATH (root's) inside NAME.
+host_write() {
+	host_run "$1" install -m "$3" /dev/stdin "$2"
 }

@@ -1,0 +1,194 @@
+# Several hosts, set up exactly as the README says ("Several hosts"): three booted hosts on
+# this machine's network, each service on a 127.0.0.x address of its own.  app1 runs
+# deployd and PostgreSQL (Unix socket only) and app-api.service; app2 (sshd on
+# 127.0.0.12:22) and app3 (127.0.0.13:2222) run a worker and a scheduler, as system units
+# for root and as user units of user deploy, each account behind the README's
+# forced-command key.  A deploy restarts all of them, for bus: system and for bus: user;
+# an unreachable host (app4, 127.0.0.14: nothing listens) and a host whose key is not the
+# known one (app5: app2's address) fail the preflight, each named, nothing stopped.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+HOST_NETWORK=shared
+declare -A addr=([app2]=127.0.0.12 [app3]=127.0.0.13 [app4]=127.0.0.14)
+declare -A port=([app2]=22 [app3]=2222)
+
+# The addresses are this scenario's: one run at a time on a machine, and nothing else may
+# listen there.
+exec 7>/run/deployd-system-several-hosts.lock
+flock -w 600 7 || sys_die "another run of this scenario holds /run/deployd-system-several-hosts.lock"
+for a in "${addr[@]}"; do
+	if ss -Hltn "src $a" | grep -q .; then
+		sys_die "something listens on $a already: $(ss -Hltnp "src $a")"
+	fi
+done
+
+host_create app1 && host_create app2 && host_create app3
+etc_hosts="127.0.0.12	app2.internal app5.internal
+127.0.0.13	app3.internal
+127.0.0.14	app4.internal"
+# app1: no sshd; PostgreSQL on its Unix socket only.
+host_mask app1 ssh.service
+echo "listen_addresses = ''" >"$(host_root app1)/etc/postgresql/15/main/conf.d/unix-socket-only.conf"
+echo "$etc_hosts" >>"$(host_root app1)/etc/hosts"
+for h in app2 app3; do
+	root=$(host_root "$h")
+	host_mask "$h" postgresql.service postgresql@15-main.service
+	# A host key of its own (the cached root's were made once for all hosts).
+	rm -f "$root"/etc/ssh/ssh_host_*
+	ssh-keygen -q -A -f "$root"
+	printf 'ListenAddress %s:%s\n' "${addr[$h]}" "${port[$h]}" >"$root/etc/ssh/sshd_config.d/address.conf"
+	# The units deployd restarts: system units, and user units of user deploy.
+	cat >"$root/etc/systemd/system/app-$h.service" <<-EOF
+		[Unit]
+		Description=app on $h (system unit)
+		[Service]
+		User=daemon
+		ExecStart=/bin/sleep infinity
+		[Install]
+		WantedBy=multi-user.target
+	EOF
+	ln -s "../app-$h.service" "$root/etc/systemd/system/multi-user.target.wants/app-$h.service"
+done
+host_boot app1 app2 app3
+
+check "app1: dpkg -i installs the package" host_install app1
+check "app1: the app is set up" host_run app1 /root/fixtures/setup-app
+for h in app2 app3; do
+	# User deploy, its manager kept running (loginctl enable-linger), its own unit.
+	host_sh "$h" 'useradd -m -s /bin/bash deploy
+		install -d -o deploy -g deploy /home/deploy/.config /home/deploy/.config/systemd \
+			/home/deploy/.config/systemd/user
+		printf "[Unit]\nDescription=app on %s (user unit)\n[Service]\nExecStart=/bin/sleep infinity\n" \
+			"$1" >/home/deploy/.config/systemd/user/app-user-$1.service
+		chown deploy:deploy /home/deploy/.config/systemd/user/app-user-$1.service
+		loginctl enable-linger deploy' "$h"
+done
+user_ctl() { # user_ctl HOST ARG… — systemctl --user of user deploy on HOST
+	local h=$1
+	shift
+	host_run "$h" runuser -u deploy -- env XDG_RUNTIME_DIR="/run/user/$(host_run "$h" id -u deploy)" \
+		systemctl --user "$@"
+}
+for h in app2 app3; do
+	user_running() { user_ctl "$1" is-system-running --wait; }
+	check "$h: deploy's user manager runs" wait_for 60 "deploy's manager on $h" user_running "$h"
+	check "$h: its unit starts" user_ctl "$h" start "app-user-$h.service"
+done
+
+# The README, on app1: a key, the hosts' keys, compared with the hosts' own.
+host_sh app1 'ssh-keygen -q -t ed25519 -N "" -C deployd@app1 -f /etc/deployd/ssh/id_ed25519
+	ssh-keyscan -t ed25519 app2.internal >>/etc/deployd/ssh/known_hosts 2>/dev/null
+	ssh-keyscan -t ed25519 -p 2222 app3.internal >>/etc/deployd/ssh/known_hosts 2>/dev/null'
+for h in app2 app3; do
+	own=$(host_run "$h" ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2)
+	scanned=$(host_run app1 ssh-keygen -lf /etc/deployd/ssh/known_hosts | grep -F "$h.internal" | cut -d' ' -f2)
+	check_eq "app1's known_hosts holds $h's own key" "$own" "$scanned"
+done
+# app5.internal is app2's address under a name whose known key is another one.
+host_sh app1 'ssh-keygen -q -t ed25519 -N "" -f /root/not-app5
+	echo "app5.internal $(cut -d" " -f1,2 /root/not-app5.pub)" >>/etc/deployd/ssh/known_hosts'
+
+# On app2 and app3: the key for root (bus: system) and for deploy (bus: user), limited to
+# the bridge, as the README writes it.
+pub=$(host_run app1 cat /etc/deployd/ssh/id_ed25519.pub)
+for h in app2 app3; do
+	host_sh "$h" 'line="restrict,command=\"systemd-stdio-bridge\" $1"
+		install -d -m 0700 /root/.ssh && echo "$line" >/root/.ssh/authorized_keys
+		install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
+		echo "$line" >/home/deploy/.ssh/authorized_keys
+		chown deploy:deploy /home/deploy/.ssh/authorized_keys' "$pub"
+done
+
+plan() { # plan NAME — standard input: the services section
+	{
+		printf 'version: 1\ndatabase:\n  conninfo: "host=/run/postgresql dbname=app user=app_deploy"\n'
+		cat
+		printf 'migrations:\n  directory: /srv/app/migrations\n'
+	} | host_write app1 "/etc/deployd/plans/$1.yaml" 0644
+	check "deployctl check $1" host_run app1 deployctl check "$1"
+}
+plan system <<-'EOF'
+	services:
+	  units: [app-api.service]
+	  remote:
+	    - host: root@app2.internal
+	      units: [app-app2.service]
+	    - host: root@app3.internal:2222
+	      bus: system
+	      units: [app-app3.service]
+EOF
+plan user <<-'EOF'
+	services:
+	  units: [app-api.service]
+	  remote:
+	    - host: deploy@app2.internal
+	      bus: user
+	      units: [app-user-app2.service]
+	    - host: deploy@app3.internal:2222
+	      bus: user
+	      units: [app-user-app3.service]
+EOF
+plan unreachable <<-'EOF'
+	services:
+	  units: [app-api.service]
+	  remote:
+	    - host: root@app2.internal
+	      units: [app-app2.service]
+	    - host: root@app4.internal
+	      units: [app-app2.service]
+	    - host: root@app5.internal
+	      units: [app-app2.service]
+EOF
+
+pids() { # the main pids of every unit of the scenario, as one line
+	echo "api=$(unit_prop app1 app-api.service MainPID)" \
+		"app2=$(unit_prop app2 app-app2.service MainPID)" \
+		"app3=$(unit_prop app3 app-app3.service MainPID)" \
+		"user2=$(user_ctl app2 show -P MainPID app-user-app2.service)" \
+		"user3=$(user_ctl app3 show -P MainPID app-user-app3.service)"
+}
+pid_of() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+# bus: system on both remote hosts.
+before=$(pids)
+rc=0
+out=$(host_as app1 alice deployctl deploy system --release multi-1 2>&1) || rc=$?
+check_eq "bus: system: the deploy over three hosts succeeds" 0 "$rc"
+[ "$rc" -eq 0 ] || sys_log "deployctl said: $out"
+after=$(pids)
+for u in api app2 app3; do
+	check_ne "bus: system: $u restarted" "$(pid_of "$after" "$u")" "$(pid_of "$before" "$u")"
+done
+check_contains "…the output names the unit on app3 with its port" \
+	"Unit app-app3.service on root@app3.internal:2222 started" "$out"
+check_contains "…the journal carries the host of each unit" "DEPLOY_HOST=root@app2.internal" \
+	"$(host_run app1 journalctl -b -o export DEPLOY_EVENT=unit-stopped DEPLOY_UNIT=app-app2.service)"
+for h in app2 app3; do
+	check_eq "bus: system: $h's unit is active" active "$(host_run "$h" systemctl is-active "app-$h.service")"
+done
+
+# bus: user on both remote hosts, with the same forced-command keys.
+before=$(pids)
+rc=0
+out=$(host_as app1 alice deployctl deploy user --release multi-2 2>&1) || rc=$?
+check_eq "bus: user: the deploy over three hosts succeeds" 0 "$rc"
+[ "$rc" -eq 0 ] || sys_log "deployctl said: $out"
+after=$(pids)
+for u in api user2 user3; do
+	check_ne "bus: user: $u restarted" "$(pid_of "$after" "$u")" "$(pid_of "$before" "$u")"
+done
+for u in app2 app3; do
+	check_eq "bus: user: the system unit on $u was left alone" "$(pid_of "$before" "$u")" \
+		"$(pid_of "$after" "$u")"
+done
+
+# An unreachable host and a wrong host key: the preflight fails, naming each; nothing stops.
+before=$(pids)
+rc=0
+out=$(host_as app1 alice deployctl deploy unreachable 2>&1) || rc=$?
+check_eq "unreachable hosts: the preflight fails with exit 5" 5 "$rc"
+check_match "…naming app4 and ssh's reason" 'root@app4\.internal.*Connection refused' "$out"
+check_match "…naming app5 and ssh's reason" 'root@app5\.internal.*Host key verification failed' "$out"
+check_lacks "…and not the reachable app2" "root@app2.internal:" "$out"
+check_eq "…nothing was stopped" "$before" "$(pids)"
