@@ -205,14 +205,28 @@ deb:
 	cd $(DEB_DIR)/deployd-$(VERSION) && dpkg-buildpackage -us -uc -b
 	@ls $(DEB_DIR)/*.deb
 
+# The booted-host tier (tests/system/README.md), as root: the package on fresh Debian bookworm
+# hosts with systemd as PID 1 (systemd-nspawn), one and several; their root is built once
+# with mmdebstrap and cached in $(B)/system.  It tests the .deb of `make deb`, rebuilt first
+# when the sources are newer.  Not part of check (CI runs it right after).
+DEB_FILE := $(DEB_DIR)/deployd_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null || echo amd64).deb
+DEB_INPUTS := Makefile $(shell find lib daemon systemd config packaging/debian -type f 2>/dev/null)
+.PHONY: check-system
+check-system: $(DEB_FILE)
+	@tests/system/run $(B)/system $(DEB_FILE)
+
+$(DEB_FILE): $(DEB_INPUTS)
+	DEB_BUILD_OPTIONS=nocheck $(MAKE) --no-print-directory deb
+
 clean:
 	rm -rf $(B) $(ASAN_B) $(FUZZ_B)
 
 # Installs the Debian packages the build and the tests need (clang, its sanitizer runtimes and
-# valgrind for make fuzz, check-sanitize and check-valgrind); harmless when present.
+# valgrind for make fuzz, check-sanitize and check-valgrind; systemd-container and mmdebstrap
+# for check-system); harmless when present.
 DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
 	scdoc postgresql dbus dbus-user-session systemd util-linux procps openssh-server \
-	debhelper dpkg-dev clang libclang-rt-14-dev valgrind
+	debhelper dpkg-dev clang libclang-rt-14-dev valgrind systemd-container mmdebstrap iproute2
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

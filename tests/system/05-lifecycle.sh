@@ -32,19 +32,22 @@ check "…and still serves requests" host_as "$h" alice deployctl status
 check_eq "deployd.socket is still enabled and active" "enabled active" \
 	"$(host_run "$h" systemctl is-enabled deployd.socket) $(host_run "$h" systemctl is-active deployd.socket)"
 
-# Upgrade while a deploy runs: its migration sleeps 8 s.
-host_sh "$h" 'echo "SELECT pg_sleep(8);" >/srv/app/migrations/3_slow.sql'
+# Upgrade while a deploy runs: its migration sleeps 20 s (dpkg takes a few).
+host_sh "$h" 'echo "SELECT pg_sleep(20);" >/srv/app/migrations/3_slow.sql'
 tmp=$(mktemp)
 host_as "$h" alice deployctl deploy app --release v2 >"$tmp" 2>&1 &
 deploy=$!
 migrating() {
-	[ "$(host_psql "$h" "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(8)%'
+	[ "$(host_psql "$h" "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%'
 		AND pid <> pg_backend_pid()")" = 1 ]
 }
 check "the deploy runs its slow migration" wait_for 30 "the slow migration" migrating
+t=$SECONDS
 check "dpkg -i upgrades to $(dpkg-deb -f "$SYSTEM_DEB_NEXT2" Version) meanwhile" \
 	host_run "$h" dpkg -i "$next2"
-check "…before the deploy ended" migrating
+sys_log "the upgrade took $((SECONDS - t)) s"
+check "…before the deploy ended" sh -c "kill -0 $deploy"
+check "…while its migration still ran" migrating
 rc=0
 wait "$deploy" || rc=$?
 check_eq "the running deploy was not killed: it ended with exit 0" 0 "$rc"
