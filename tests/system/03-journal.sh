@@ -31,8 +31,11 @@ check_eq "the failed migration left nothing: no column, no history row" "0 2" \
 		WHERE table_name = 'accounts' AND column_name = 'plan'") $(host_psql "$h" \
 		"SELECT count(*) FROM deployd_schema_migrations")"
 
+last_id=$(host_run "$h" journalctl -b -o cat --output-fields=DEPLOY_ID -n 1 DEPLOY_EVENT=deploy-started)
 log=$(host_run "$h" deployctl log --last)
-check_contains "deployctl log --last shows the last deploy (release v2)" "v2" "$log"
-check_contains "…with the units stopped" "app-api.service" "$log"
-check_match "…the failing migration and its SQLSTATE" '3_accounts_plan\.sql.*22012' "$log"
-check_lacks "…and not the first deploy" "v1" "$log"
+check_contains "deployctl log --last shows the last deploy" "Deploy $last_id of plan app started (release v2)" "$log"
+check_lacks "…and no other" "(release v1)" "$log"
+check_match "…step by step: units stopped" 'stop +Unit app-api\.service stopped' "$log"
+check_match "…the failing migration and its SQLSTATE" \
+	'migrate +Migration 3_accounts_plan\.sql failed at /srv/app/migrations/3_accounts_plan\.sql:3: 22012' "$log"
+check_contains "…and the outcome" "Deploy $last_id failed (exit 7)" "$log"

@@ -32,22 +32,33 @@ check "…and still serves requests" host_as "$h" alice deployctl status
 check_eq "deployd.socket is still enabled and active" "enabled active" \
 	"$(host_run "$h" systemctl is-enabled deployd.socket) $(host_run "$h" systemctl is-active deployd.socket)"
 
-# Upgrade while a deploy runs: its migration sleeps 20 s (dpkg takes a few).
-host_sh "$h" 'echo "SELECT pg_sleep(20);" >/srv/app/migrations/3_slow.sql'
+# Upgrade while a deploy runs: its migration waits until the upgrade is done (a row in
+# upgrade_gate).
+host_psql "$h" "CREATE TABLE upgrade_gate (opened boolean); GRANT SELECT ON upgrade_gate TO app_deploy"
+host_write "$h" /srv/app/migrations/3_wait_for_upgrade.sql 0644 <<-'SQL'
+	DO $$
+	BEGIN
+	    WHILE NOT EXISTS (SELECT FROM upgrade_gate) LOOP
+	        PERFORM pg_sleep(0.1);
+	    END LOOP;
+	END
+	$$;
+SQL
 tmp=$(mktemp)
 host_as "$h" alice deployctl deploy app --release v2 >"$tmp" 2>&1 &
 deploy=$!
 migrating() {
-	[ "$(host_psql "$h" "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%'
+	[ "$(host_psql "$h" "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%upgrade_gate%'
 		AND pid <> pg_backend_pid()")" = 1 ]
 }
-check "the deploy runs its slow migration" wait_for 30 "the slow migration" migrating
+check "the deploy runs its migration" wait_for 30 "the migration" migrating
 t=$SECONDS
 check "dpkg -i upgrades to $(dpkg-deb -f "$SYSTEM_DEB_NEXT2" Version) meanwhile" \
 	host_run "$h" dpkg -i "$next2"
 sys_log "the upgrade took $((SECONDS - t)) s"
-check "…before the deploy ended" sh -c "kill -0 $deploy"
-check "…while its migration still ran" migrating
+check "…the deploy still runs" sh -c "kill -0 $deploy"
+check "…its migration too" migrating
+host_psql "$h" "INSERT INTO upgrade_gate VALUES (true)"
 rc=0
 wait "$deploy" || rc=$?
 check_eq "the running deploy was not killed: it ended with exit 0" 0 "$rc"
