@@ -154,6 +154,7 @@ pid_of() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 before=$(pids)
 rc=0
 out=$(host_as app1 alice deployctl deploy system --release multi-1 2>&1) || rc=$?
+sys_detail "$out"
 check_eq "bus: system: the deploy over three hosts succeeds" 0 "$rc"
 [ "$rc" -eq 0 ] || sys_log "deployctl said: $out"
 after=$(pids)
@@ -187,6 +188,7 @@ done
 before=$(pids)
 rc=0
 out=$(host_as app1 alice deployctl deploy unreachable 2>&1) || rc=$?
+sys_detail "$out"
 check_eq "unreachable hosts: the preflight fails with exit 5" 5 "$rc"
 check_match "…naming app4 and ssh's reason" 'root@app4\.internal.*Connection refused' "$out"
 check_match "…naming app5 and ssh's reason" 'root@app5\.internal.*Host key verification failed' "$out"

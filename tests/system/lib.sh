@@ -33,6 +33,12 @@ sys_die() {
 	exit 1
 }
 
+# sys_detail TEXT — shown indented with SYSTEM_VERBOSE=1 (what a command said).
+sys_detail() {
+	[ "${SYSTEM_VERBOSE:-0}" = 1 ] || return 0
+	printf '%s\n' "$1" | sed 's/^/        > /'
+}
+
 sys_pass() {
 	sys_passed=$((sys_passed + 1))
 	printf '[%s] ok   %s\n' "$SYSTEM_SCENARIO" "$1"
@@ -99,6 +105,8 @@ sys_summary() {
 	exit $?
 }
 trap sys_summary EXIT
+# Stopped from outside (the tier's time limit, Ctrl-C): halt the hosts all the same.
+trap 'sys_fail "the scenario was stopped by a signal"; exit 143' TERM INT
 
 # --- hosts -------------------------------------------------------------------------------
 
@@ -163,7 +171,9 @@ host_start() {
 		for r in $(host_cgroup_roots); do
 			mkdir -p "$r/$cg" && echo "$BASHPID" >"$r/$cg/cgroup.procs" || exit 70
 		done
-		exec systemd-nspawn --quiet --register=no --keep-unit --console=read-only \
+		# Should the scenario die without halting its hosts, nspawn gets SIGTERM and halts.
+		exec setpriv --pdeathsig TERM \
+			systemd-nspawn --quiet --register=no --keep-unit --console=read-only \
 			-D "$dir/root" -M "$name" "$@" -b
 	) </dev/null >"$dir/console.log" 2>&1 &
 	echo $! >"$dir/nspawn.pid"
