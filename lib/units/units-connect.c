@@ -117,7 +117,7 @@ int units_subscribe(UnitsManager *m, usec_t deadline, int cancel_fd)
 	return units_call(m->bus, call, deadline, cancel_fd, NULL, NULL);
 }
 
-int units_manager_new(PlanBus which, UnitsManager **ret)
+int units_manager_new(UnitsBus which, UnitsManager **ret)
 {
 	UnitsManager *m = calloc(1, sizeof(UnitsManager));
 
@@ -129,7 +129,7 @@ int units_manager_new(PlanBus which, UnitsManager **ret)
 	return 0;
 }
 
-int units_connect(PlanBus which, UnitsManager **ret)
+int units_connect(UnitsBus which, UnitsManager **ret)
 {
 	_cleanup_(units_manager_freep) UnitsManager *m = NULL;
 	int r;
@@ -139,10 +139,10 @@ int units_connect(PlanBus which, UnitsManager **ret)
 		return r;
 
 	switch (which) {
-	case PLAN_BUS_SYSTEM:
+	case UNITS_BUS_SYSTEM:
 		r = connect_system(&m->bus);
 		break;
-	case PLAN_BUS_USER:
+	case UNITS_BUS_USER:
 		r = connect_user(&m->bus, &m->owner_uid);
 		break;
 	default:
