@@ -1,6 +1,6 @@
 /* units-internal.h — what the units-*.c files share: the manager connection, the bounded
  * wait that drives the bus, method calls and property reads made through that wait, and
- * the details gathered about a failed unit.  Not for use outside lib/units-*.c. */
+ * the details gathered about a failed unit.  Not for use outside lib/units/. */
 #pragma once
 
 #include <systemd/sd-bus.h>

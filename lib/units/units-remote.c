@@ -126,21 +126,6 @@ bool units_ssh_path_is_valid(const char *path)
 	return path[0] == '/' && !path[strcspn(path, " \t\n\r\v\f\"'%\\")];
 }
 
-void units_ssh_stop(UnitsManager *m)
-{
-	if (m->ssh_pid > 0) {
-		/* The bus is closed, so ssh would end by itself once the remote side has; SIGTERM
-		 * spares that wait. */
-		kill(m->ssh_pid, SIGTERM);
-		(void)waitpid(m->ssh_pid, NULL, 0);
-		m->ssh_pid = 0;
-	}
-	if (m->ssh_stderr >= 0) {
-		close(m->ssh_stderr);
-		m->ssh_stderr = -EBADF;
-	}
-}
-
 int units_manager_ssh_message(const UnitsManager *m, char **ret)
 {
 	_cleanup_free_ char *text = NULL;
