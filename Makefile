@@ -33,18 +33,42 @@ SAN_FLAGS += -fsanitize=fuzzer-no-link
 endif
 PG_INCLUDEDIR := $(shell $(PKG_CONFIG) --variable=includedir libpq 2>/dev/null)
 ALL_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DDEPLOYD_VERSION=\"$(VERSION)\" \
-	-Ilib $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
+# The layers.  A folder's code sees its own headers and those of the folders listed for it,
+# never one above: an upward include does not compile, because that folder is not on its
+# include path.  lib/basic is libc only; the plan format is made of the option types of the
+# database and bus layers (never the other way round); the daemon and deployctl sit on top.
+LIB_LAYERS := basic event plan pg units migrations diag deploy
+SEES_basic :=
+SEES_event := basic
+SEES_plan := basic pg units
+SEES_pg := basic
+SEES_units := basic
+SEES_migrations := basic pg
+SEES_diag := basic event pg
+SEES_deploy := basic event plan pg units migrations diag
+SEES_deployd := $(LIB_LAYERS)
+SEES_deployctl := $(LIB_LAYERS)
+folder_of = $(notdir $(patsubst %/,%,$(dir $(1))))
+layer_includes = $(addprefix -Ilib/,$(SEES_$(call folder_of,$(1))))
+TEST_INCLUDES := $(addprefix -Ilib/,$(LIB_LAYERS)) -Itests/support -Itests/fuzz
+# A path in a quoted include ("../deploy/deploy.h") would walk around the include paths.
+INCLUDES_WITH_PATH := $(shell grep -lE '^\s*\#\s*include\s*"[^"]*/' lib/*/*.[ch] daemon/*/*.[ch] 2>/dev/null)
+ifneq ($(INCLUDES_WITH_PATH),)
+$(error quoted includes name a header by file name only, never by path (the layers): $(INCLUDES_WITH_PATH))
+endif
+
 B ?= build
-LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_SRC := $(sort $(wildcard $(LIB_LAYERS:%=lib/%/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIBDEPLOYD := $(B)/libdeployd.a
 
-DEPLOYCTL_SRC := $(sort $(wildcard daemon/deployctl*.c))
-DEPLOYD_SRC := $(sort $(wildcard daemon/deployd*.c))
+DEPLOYCTL_SRC := $(sort $(wildcard daemon/deployctl/*.c))
+DEPLOYD_SRC := $(sort $(wildcard daemon/deployd/*.c))
 
 UNIT_TEST_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_TESTS := $(UNIT_TEST_SRC:%.c=$(B)/%)
@@ -68,15 +92,25 @@ all: $(PROGRAMS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(call layer_includes,$<) -c -o $@ $<
 
 $(B)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/support -Itests/fuzz -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(TEST_INCLUDES) -c -o $@ $<
 
-$(LIBDEPLOYD): $(LIB_OBJ)
+# Every header compiles on its own with only its folder's layers visible: a header that
+# reaches up (or needs something its includers happen to include first) fails the build.
+LIB_HEADERS := $(sort $(wildcard $(LIB_LAYERS:%=lib/%/*.h) daemon/*/*.h))
+HEADER_CHECKS := $(LIB_HEADERS:%.h=$(B)/%.h.ok)
+$(B)/%.h.ok: %.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) $(call layer_includes,$<) -I$(dir $<) \
+		-fsyntax-only -include $< -x c /dev/null
+	@touch $@
+
+$(LIBDEPLOYD): $(LIB_OBJ) $(HEADER_CHECKS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(AR) rcs $@ $(LIB_OBJ)
 
 $(B)/deployctl: $(DEPLOYCTL_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -147,7 +181,7 @@ install: all
 
 # Man pages: scdoc sources beside what they describe, roff in build/man/ (test-man reads them).
 SCDOC ?= scdoc
-MAN_SRC := daemon/deployd.8.scd daemon/deployctl.1.scd config/deployd.plan.5.scd
+MAN_SRC := daemon/deployd/deployd.8.scd daemon/deployctl/deployctl.1.scd config/deployd.plan.5.scd
 MANPAGES := $(patsubst %.scd,$(B)/man/%,$(notdir $(MAN_SRC)))
 vpath %.scd $(sort $(dir $(MAN_SRC)))
 
@@ -163,7 +197,7 @@ fuzzers: $(FUZZERS:%=$(B)/fuzz/%)
 
 $(B)/tests/fuzz/libfuzzer-entry-%.o: tests/fuzz/libfuzzer-entry.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DFUZZ_ENTRY=$(subst -,_,$*) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(TEST_INCLUDES) -DFUZZ_ENTRY=$(subst -,_,$*) -c -o $@ $<
 
 $(B)/fuzz/%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/fuzz-fail.o $(B)/tests/fuzz/libfuzzer-entry-%.o $(LIBDEPLOYD)
 	@mkdir -p $(dir $@)
