@@ -2,6 +2,7 @@
 # group deploy deploys the app (three system units, each its own user with a PostgreSQL
 # session); the units were restarted, the history written, and deployd.service was started
 # by the socket and exits again when idle.
+# tier: long
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

@@ -1,6 +1,7 @@
 # Package life cycle: upgrade while the daemon is idle and while a deploy runs (the package
 # restarts nothing: the running daemon and its deploy go on, and once it has exited when
 # idle the next request starts the new binary); remove; purge.
+# tier: long
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

@@ -6,6 +6,7 @@
 # forced-command key.  A deploy restarts all of them, for bus: system and for bus: user;
 # an unreachable host (app4, 127.0.0.14: nothing listens) and a host whose key is not the
 # known one (app5: app2's address) fail the preflight, each named, nothing stopped.
+# tier: long
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

@@ -41,13 +41,13 @@ sys_detail() {
 
 sys_pass() {
 	sys_passed=$((sys_passed + 1))
-	printf '[%s] ok   %s\n' "$SYSTEM_SCENARIO" "$1"
+	printf '[%s %3ds] ok   %s\n' "$SYSTEM_SCENARIO" "$SECONDS" "$1"
 }
 
 # sys_fail NAME [DETAIL] — DETAIL is printed indented under the failing check.
 sys_fail() {
 	sys_failed=$((sys_failed + 1))
-	printf '[%s] FAIL %s\n' "$SYSTEM_SCENARIO" "$1"
+	printf '[%s %3ds] FAIL %s\n' "$SYSTEM_SCENARIO" "$SECONDS" "$1"
 	if [ -n "${2:-}" ]; then
 		printf '%s\n' "$2" | head -n 60 | sed 's/^/        | /'
 	fi
@@ -219,8 +219,10 @@ host_wait() {
 # host_boot NAME… — start all, then wait for each (they boot in parallel).
 host_boot() {
 	local name
+	local t=$SECONDS
 	for name in "$@"; do host_start "$name"; done
 	for name in "$@"; do host_wait "$name"; done
+	sys_log "booted $* in $((SECONDS - t)) s"
 }
 
 # host_run_bounded SECONDS NAME CMD… — CMD inside NAME as root, in a clean environment.
