@@ -40,8 +40,11 @@ rc=0
 out=$(host_as "$h" alice deployctl deploy app --release v1 2>&1) || rc=$?
 check_eq "alice (group deploy) deploys: exit 0" 0 "$rc"
 [ "$rc" -eq 0 ] || sys_log "deployctl said: $out"
-check_match "the output names each unit stopped and started" \
-	'Unit app-worker\.service( on [^ ]+)? started' "$out"
+for u in api worker scheduler; do
+	check_match "the output says app-$u.service stopped and started" \
+		"Unit app-$u\.service( on [^ ]+)? stopped.*Unit app-$u\.service( on [^ ]+)? started" \
+		"$(tr '\n' ' ' <<<"$out")"
+done
 
 for u in api worker scheduler; do
 	pid=$(unit_prop "$h" "app-$u.service" MainPID)

@@ -44,7 +44,8 @@ check "deployctl check accepts the broken plan" host_run "$h" deployctl check br
 rc=0
 out=$(host_run "$h" systemctl start deploy@broken.service 2>&1) || rc=$?
 check_ne "systemctl start deploy@broken.service fails" "$rc" 0
-check_contains "…saying the service failed" "deploy@broken.service" "$out"
+check_contains "…saying the deploy's process failed" \
+	"Job for deploy@broken.service failed because the control process exited with error code" "$out"
 check_eq "…with the deploy's exit code 7 (migration failed)" "exit-code 7" \
 	"$(unit_prop "$h" deploy@broken.service Result) $(unit_prop "$h" deploy@broken.service ExecMainStatus)"
 journal=$(host_run "$h" journalctl -b -o cat -u deploy@broken.service)

@@ -91,14 +91,30 @@ host_sh app1 'ssh-keygen -q -t ed25519 -N "" -f /root/not-app5
 	echo "app5.internal $(cut -d" " -f1,2 /root/not-app5.pub)" >>/etc/deployd/ssh/known_hosts'
 
 # On app2 and app3: the key for root (bus: system) and for deploy (bus: user), limited to
-# the bridge, as the README writes it.
+# the bridge by the README's own authorized_keys options, taken from its "Several hosts":
+# one line for both buses, or one for each (the user bus's names its path, with UID).
+readme=$SYSTEM_SRC/../../README.md
+mapfile -t documented < <(sed -n '/^## Several hosts/,/^## [^S]/p' "$readme" |
+	grep -oE 'restrict,command="[^"]*"' || true)
+[ ${#documented[@]} -gt 0 ] || sys_die "$readme shows no restrict,command=… line under Several hosts"
+system_opts= user_opts=
+for o in "${documented[@]}"; do
+	case $o in
+	*--bus-path*) user_opts=${user_opts:-$o} ;;
+	*) system_opts=${system_opts:-$o} ;;
+	esac
+done
+[ -n "$system_opts" ] || sys_die "the README shows no authorized_keys line for bus: system"
+user_opts=${user_opts:-$system_opts}
+sys_log "README's authorized_keys options: bus: system: $system_opts; bus: user: $user_opts"
 pub=$(host_run app1 cat /etc/deployd/ssh/id_ed25519.pub)
 for h in app2 app3; do
-	host_sh "$h" 'line="restrict,command=\"systemd-stdio-bridge\" $1"
-		install -d -m 0700 /root/.ssh && echo "$line" >/root/.ssh/authorized_keys
+	uid=$(host_run "$h" id -u deploy)
+	host_sh "$h" 'install -d -m 0700 /root/.ssh && echo "$1 $3" >/root/.ssh/authorized_keys
 		install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
-		echo "$line" >/home/deploy/.ssh/authorized_keys
-		chown deploy:deploy /home/deploy/.ssh/authorized_keys' "$pub"
+		echo "$2 $3" >/home/deploy/.ssh/authorized_keys
+		chown deploy:deploy /home/deploy/.ssh/authorized_keys' \
+		"$system_opts" "${user_opts//UID/$uid}" "$pub"
 done
 
 plan() { # plan NAME — standard input: the services section
