@@ -1,33 +1,33 @@
 # Several hosts, set up exactly as the README says ("Several hosts"): three booted hosts on
 # this machine's network, each service on a 127.0.0.x address of its own.  app1 runs
 # deployd and PostgreSQL (Unix socket only) and app-api.service; app2 (sshd on
-# 127.0.0.12:22) and app3 (127.0.0.13:2222) run a worker and a scheduler, as system units
+# 127.0.0.212:22) and app3 (127.0.0.213:2222) run a worker and a scheduler, as system units
 # for root and as user units of user deploy, each account behind the README's
 # forced-command key.  A deploy restarts all of them, for bus: system and for bus: user;
-# an unreachable host (app4, 127.0.0.14: nothing listens) and a host whose key is not the
+# an unreachable host (app4, 127.0.0.214: nothing listens) and a host whose key is not the
 # known one (app5: app2's address) fail the preflight, each named, nothing stopped.
 # tier: long
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 HOST_NETWORK=shared
-declare -A addr=([app2]=127.0.0.12 [app3]=127.0.0.13 [app4]=127.0.0.14)
-declare -A port=([app2]=22 [app3]=2222)
+declare -A addr=([app2]=127.0.0.212 [app3]=127.0.0.213 [app4]=127.0.0.214)
+declare -A port=([app2]=22 [app3]=2222 [app4]=22)
 
-# The addresses are this scenario's: one run at a time on a machine, and nothing else may
-# listen there.
+# These addresses and ports are this scenario's: one run at a time on a machine, and
+# nothing else may listen there (other tests use other 127.0.0.x addresses, high ports).
 exec 7>/run/deployd-system-several-hosts.lock
 flock -w 600 7 || sys_die "another run of this scenario holds /run/deployd-system-several-hosts.lock"
-for a in "${addr[@]}"; do
-	if ss -Hltn "src $a" | grep -q .; then
-		sys_die "something listens on $a already: $(ss -Hltnp "src $a")"
+for h in app2 app3 app4; do
+	if ss -Hltn "src ${addr[$h]}:${port[$h]}" | grep -q .; then
+		sys_die "something listens on ${addr[$h]}:${port[$h]} already: $(ss -Hltnp "src ${addr[$h]}:${port[$h]}")"
 	fi
 done
 
 host_create app1 && host_create app2 && host_create app3
-etc_hosts="127.0.0.12	app2.internal app5.internal
-127.0.0.13	app3.internal
-127.0.0.14	app4.internal"
+etc_hosts="127.0.0.212	app2.internal app5.internal
+127.0.0.213	app3.internal
+127.0.0.214	app4.internal"
 # app1: no sshd; PostgreSQL on its Unix socket only.
 host_mask app1 ssh.service
 echo "listen_addresses = ''" >"$(host_root app1)/etc/postgresql/15/main/conf.d/unix-socket-only.conf"
