@@ -146,6 +146,16 @@ plan user <<-'EOF'
 	      bus: user
 	      units: [app-user-app3.service]
 EOF
+# bus: user through root's key, which hands out the system manager: the preflight must see
+# that it reached the wrong kind of manager, although that one has a unit of the name.
+plan wrongbus <<-'EOF'
+	services:
+	  units: [app-api.service]
+	  remote:
+	    - host: root@app2.internal
+	      bus: user
+	      units: [app-app2.service]
+EOF
 plan unreachable <<-'EOF'
 	services:
 	  units: [app-api.service]
@@ -211,3 +221,12 @@ check_match "…naming app4 and ssh's reason" 'root@app4\.internal.*Connection r
 check_match "…naming app5 and ssh's reason" 'root@app5\.internal.*Host key verification failed' "$out"
 check_lacks "…and not the reachable app2" "root@app2.internal:" "$out"
 check_eq "…nothing was stopped" "$before" "$(pids)"
+
+# A key that hands out the system manager to a bus: user plan: refused, nothing restarted.
+before=$(pids)
+rc=0
+out=$(host_as app1 alice deployctl deploy wrongbus 2>&1) || rc=$?
+sys_detail "$out"
+check_eq "bus: user through a system-bus key: the preflight fails with exit 5" 5 "$rc"
+check_contains "…naming the host" "root@app2.internal" "$out"
+check_eq "…nothing was stopped (not the system unit of that name either)" "$before" "$(pids)"
