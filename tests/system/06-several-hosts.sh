@@ -228,5 +228,5 @@ rc=0
 out=$(host_as app1 alice deployctl deploy wrongbus 2>&1) || rc=$?
 sys_detail "$out"
 check_eq "bus: user through a system-bus key: the preflight fails with exit 5" 5 "$rc"
-check_contains "…naming the host" "root@app2.internal" "$out"
+check_match "…its reason naming the host" '^Why: .*root@app2\.internal' "$out"
 check_eq "…nothing was stopped (not the system unit of that name either)" "$before" "$(pids)"
