@@ -244,7 +244,7 @@ deb:
 # with mmdebstrap and cached in $(B)/system.  It tests the .deb of `make deb`, rebuilt first
 # when the sources are newer.  Not part of check (CI runs it right after).
 DEB_FILE := $(DEB_DIR)/deployd_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null || echo amd64).deb
-DEB_INPUTS := Makefile $(shell find lib daemon systemd config packaging/debian -type f 2>/dev/null)
+DEB_INPUTS := Makefile README.md $(shell find lib daemon systemd config packaging/debian -type f 2>/dev/null)
 .PHONY: check-system
 check-system: $(DEB_FILE)
 	@tests/system/run $(B)/system $(DEB_FILE)

@@ -1,11 +1,13 @@
 # Several hosts, set up exactly as the README says ("Several hosts"): three booted hosts on
 # this machine's network, each service on a 127.0.0.x address of its own.  app1 runs
-# deployd and PostgreSQL (Unix socket only) and app-api.service; app2 (sshd on
-# 127.0.0.212:22) and app3 (127.0.0.213:2222) run a worker and a scheduler, as system units
-# for root and as user units of user deploy, each account behind the README's
-# forced-command key.  A deploy restarts all of them, for bus: system and for bus: user;
-# an unreachable host (app4, 127.0.0.214: nothing listens) and a host whose key is not the
-# known one (app5: app2's address) fail the preflight, each named, nothing stopped.
+# deployd, PostgreSQL (Unix socket only) and app-api.service; app2 (sshd on
+# 127.0.0.212:22) and app3 (127.0.0.213:2222) each run a system unit (app-HOST.service)
+# and a unit of user deploy's manager (app-user-HOST.service); root and deploy there hold
+# deployd's key with the README's forced-command options.  A deploy restarts the units on
+# all three hosts, for bus: system and for bus: user.  A bus: user plan through a key that
+# hands out the system manager, an unreachable host (app4, 127.0.0.214: nothing listens)
+# and a host whose key is not the known one (app5: app2's address) fail the preflight,
+# each named, nothing stopped.
 # tier: long
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
