@@ -51,9 +51,13 @@ for u in api worker scheduler; do
 	check_ne "app-$u.service was restarted (new main pid)" "$pid" "${pid_before[$u]}"
 	check_eq "app-$u.service is active again" active "$(host_run "$h" systemctl is-active "app-$u.service")"
 done
-check_eq "the units' new sessions began after the deploy started" 3 \
-	"$(host_psql "$h" "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'app-%'
-		AND backend_start > '$t0'")"
+# The units connect once started: wait for their sessions (bounded only to catch a hang).
+new_sessions() {
+	[ "$(host_psql "$h" "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'app-%'
+		AND backend_start > '$t0'")" = 3 ]
+}
+check "the restarted units hold new sessions (begun after the deploy started)" \
+	wait_for 30 "three new sessions" new_sessions
 check_eq "history rows for both migrations" "1|create_accounts 2|create_users" \
 	"$(host_psql "$h" "SELECT version || '|' || name FROM deployd_schema_migrations ORDER BY version" |
 		tr '\n' ' ' | sed 's/ $//')"
