@@ -405,7 +405,8 @@ START_TEST(test_a_caller_the_socket_refuses_gets_exit_9)
 	ck_assert_int_eq(chmod(S.daemon.socket_path, 0660), 0);
 	int code = test_deployctl_as(&S.daemon, 65534, 65534, &out, "deploy app");
 	ck_assert_msg(code == 9, "deploy as nobody exited %d, expected 9:\n%s", code, out);
-	ck_assert_msg(strstr(out, "not allowed to talk to deployd") && strstr(out, "Permission denied"),
+	ck_assert_msg(strstr(out, "not allowed to talk to deployd") &&
+			      strstr(out, "Permission denied"),
 		      "no reason given:\n%s", out);
 	code = test_deployctl_as(&S.daemon, 65534, 65534, &status_out, "status");
 	ck_assert_msg(code == 9, "status as nobody exited %d, expected 9:\n%s", code, status_out);
