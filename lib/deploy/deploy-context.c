@@ -39,7 +39,8 @@ void deploy_emit(DeployContext *ctx, Event *ev)
 	if (!owned)
 		return;
 	if (event_add(owned, "DEPLOY_ID", "%s", ctx->req->id) < 0 ||
-	    event_add(owned, "DEPLOY_PLAN", "%s", ctx->plan->name) < 0)
+	    event_add(owned, "DEPLOY_PLAN", "%s", ctx->plan->name) < 0 ||
+	    event_redact(owned, ctx->secrets) < 0)
 		return;
 	ctx->sink(owned, ctx->userdata);
 }

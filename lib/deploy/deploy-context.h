@@ -1,8 +1,8 @@
 /* deploy-context.h — what one running deploy carries between its phases,
  * and the emitter that turns outcomes into events (internal to deploy_*).
  *
- * deploy_emit() stamps DEPLOY_ID and DEPLOY_PLAN on every event and hands
- * it to the sink; deploy_phase_begin()/deploy_phase_end() bracket a phase
+ * deploy_emit() stamps DEPLOY_ID and DEPLOY_PLAN on every event, redacts the
+ * secrets from it (an event that cannot be redacted is dropped) and hands it to the sink; deploy_phase_begin()/deploy_phase_end() bracket a phase
  * with phase-started/phase-finished and its duration. */
 #pragma once
 
@@ -19,6 +19,7 @@ typedef struct DeployContext {
 	usec_t started;	      /* monotonic, the deploy's start */
 	usec_t phase_started; /* monotonic, the current phase's start */
 	bool terminate_idle;  /* the request's choice, else the plan's */
+	char *const *secrets; /* the password's forms once resolved: redacted from every event */
 } DeployContext;
 
 /* Sends ev (consumed) with the common fields added. */

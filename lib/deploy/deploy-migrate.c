@@ -38,6 +38,7 @@ struct DeployMigrate {
 	char *lock_application_name; /* application_name@HOST */
 	char *conninfo;		     /* holds the password: never shown */
 	char *conninfo_masked;
+	char **secrets; /* the password's forms, redacted from every event (pg_conninfo_secrets) */
 	const char *table; /* the plan's, or the default for a command's deploy lock */
 	PGconn *lock_conn;
 	PGconn *conn;
@@ -116,6 +117,11 @@ int deploy_migrate_new(const Plan *plan, const DeployMigrateOptions *o, EventSin
 	return 0;
 }
 
+char *const *deploy_migrate_secrets(const DeployMigrate *m)
+{
+	return m->secrets;
+}
+
 DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 {
 	if (!m)
@@ -136,6 +142,7 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 		explicit_bzero(m->conninfo, strlen(m->conninfo));
 	free(m->conninfo);
 	free(m->conninfo_masked);
+	strv_free_erase(m->secrets);
 	free(m);
 	return NULL;
 }
@@ -184,6 +191,8 @@ static void emit(DeployMigrate *m, EventType type, DeployPhase phase, int priori
 	for (const Field *f = fields; f && f->key; f++)
 		if (f->value && event_add(ev, f->key, "%s", f->value) < 0)
 			goto oom;
+	if (event_redact(ev, m->secrets) < 0)
+		goto oom;
 	m->sink(ev, m->userdata);
 	return;
 oom:
@@ -199,7 +208,8 @@ static void send_event(DeployMigrate *m, Event *ev)
 	if (!m->sink)
 		return;
 	if (event_add(owned, "DEPLOY_ID", "%s", m->deploy_id) < 0 ||
-	    event_add(owned, "DEPLOY_PLAN", "%s", m->plan->name ?: "") < 0) {
+	    event_add(owned, "DEPLOY_PLAN", "%s", m->plan->name ?: "") < 0 ||
+	    event_redact(owned, m->secrets) < 0) {
 		m->out_of_memory = true;
 		return;
 	}
@@ -383,6 +393,8 @@ DeployExit deploy_migrate_preflight(DeployMigrate *m)
 		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
 	}
 	r = pg_conninfo_mask(m->conninfo, &m->conninfo_masked);
+	if (r >= 0)
+		r = pg_conninfo_secrets(m->conninfo, &m->secrets);
 	if (r == -EINVAL)
 		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT,
 					"Preflight failed, nothing was touched: the conninfo is "
@@ -755,6 +767,7 @@ static DeployExit apply_command(DeployMigrate *m)
 		.tick_interval = m->watched_hooks.tick_interval,
 		.tick = m->watched_hooks.tick ? migration_tick : NULL,
 		.userdata = m,
+		.redact = m->secrets,
 	};
 	r = spawn_run(&so, &result, &error);
 	/* The command's own errors are its business; if it ended while waiting on a lock, the

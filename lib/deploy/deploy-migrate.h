@@ -57,6 +57,9 @@ static inline void deploy_migrate_freep(DeployMigrate **m)
 }
 
 DeployExit deploy_migrate_preflight(DeployMigrate *m);
+/* The forms of the conninfo's password (pg_conninfo_secrets()) once the preflight resolved it,
+ * else NULL: redacted from every event of m, and for the caller to redact from its own. */
+char *const *deploy_migrate_secrets(const DeployMigrate *m);
 /* Only after a successful preflight. */
 DeployExit deploy_migrate_apply(DeployMigrate *m);
 /* After a successful preflight, when idle transactions are to be terminated: PREFLIGHT (with a

@@ -43,6 +43,7 @@ static DeployExit preflight(Deploy *d)
 	if (r < 0)
 		return DEPLOY_EXIT_INTERNAL;
 	x = deploy_migrate_preflight(d->db);
+	ctx->secrets = deploy_migrate_secrets(d->db);
 	if (x != DEPLOY_EXIT_OK)
 		return x;
 	if (ctx->terminate_idle) {

@@ -592,14 +592,11 @@ int plan_parse(const char *path, const char *data, size_t size, Plan **ret, char
 }
 
 /* Reads at most PLAN_MAX_BYTES + 1 bytes: one past the limit is enough to refuse. */
-static int read_plan_file(const char *path, char **ret_data, size_t *ret_size)
+static int read_plan_file(int fd, char **ret_data, size_t *ret_size)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	_cleanup_free_ char *data = NULL;
 	size_t size = 0;
 
-	if (fd < 0)
-		return -errno;
 	data = malloc(PLAN_MAX_BYTES + 1);
 	if (!data)
 		return -ENOMEM;
@@ -618,13 +615,13 @@ static int read_plan_file(const char *path, char **ret_data, size_t *ret_size)
 	return 0;
 }
 
-int plan_load(const char *path, Plan **ret, char **ret_error)
+int plan_load_fd(int fd, const char *path, Plan **ret, char **ret_error)
 {
 	_cleanup_free_ char *data = NULL;
 	size_t size = 0;
 	int r;
 
-	r = read_plan_file(path, &data, &size);
+	r = read_plan_file(fd, &data, &size);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -635,6 +632,21 @@ int plan_load(const char *path, Plan **ret, char **ret_error)
 		return r;
 	}
 	return plan_parse(path, data, size, ret, ret_error);
+}
+
+int plan_load(const char *path, Plan **ret, char **ret_error)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		int r = -errno;
+		char *msg;
+		if (asprintf(&msg, "%s: cannot read plan: %s", path, strerror(-r)) < 0)
+			return -ENOMEM;
+		*ret_error = msg;
+		return r;
+	}
+	return plan_load_fd(fd, path, ret, ret_error);
 }
 
 Plan *plan_free(Plan *p)

@@ -118,6 +118,9 @@ typedef struct Plan {
 } Plan;
 
 int plan_load(const char *path, Plan **ret, char **ret_error);
+/* Reads the plan from fd (one already opened and judged, plan-trust.h); path is used for
+ * messages only. */
+int plan_load_fd(int fd, const char *path, Plan **ret, char **ret_error);
 /* Parses a plan from memory; path is used for messages only. */
 int plan_parse(const char *path, const char *data, size_t size, Plan **ret, char **ret_error);
 Plan *plan_free(Plan *p);

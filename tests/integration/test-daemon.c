@@ -394,6 +394,124 @@ START_TEST(test_a_peer_without_permission_is_refused_and_the_refusal_is_journale
 }
 END_TEST
 
+/* The password, as libpq reads it from the conninfo, and as DATABASE_URL encodes it. */
+#define SECRET "s3cr/t@Pw"
+#define SECRET_URL "s3cr%2Ft%40Pw"
+
+/* Output with a 4 KiB line is too long for a Check message: it goes to stderr. */
+static void assert_output(bool ok, const char *out, const char *what)
+{
+	if (!ok)
+		fprintf(stderr, "%s; the output was:\n%s\n", what, out);
+	ck_assert_msg(ok, "%s (output on stderr)", what);
+}
+
+static char *read_whole(const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t size = 0;
+
+	ck_assert_msg(f, "opening %s", path);
+	ck_assert_int_ge(getdelim(&buf, &size, '\0', f), 0);
+	return buf;
+}
+
+START_TEST(test_the_password_printed_by_a_command_or_hook_reaches_no_sink)
+{
+	_cleanup_free_ char *script = NULL, *yaml = NULL, *out = NULL, *id = NULL, *match = NULL,
+			    *state_path = NULL, *state = NULL, *unit_match = NULL;
+
+	/* What verbose migration tools print, and a line whose 4096-byte read ends inside the
+	 * password. */
+	ck_assert_int_ge(asprintf(&script,
+				  "#!/bin/sh\n"
+				  "echo \"$1 url $DATABASE_URL\"\n"
+				  "echo \"$1 pair password=" SECRET "\"\n"
+				  "head -c 4090 /dev/zero | tr '\\0' x; echo '" SECRET " after the cut'\n"
+				  "echo \"$1 encoded %s\" >&2\n",
+				  SECRET_URL),
+			 0);
+	write_file(S.daemon.dir, "secrets.sh", script, 0755);
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\n"
+				  "database:\n"
+				  "  conninfo: \"%s password=" SECRET "\"\n"
+				  "services:\n"
+				  "  bus: user\n"
+				  "  units: [%s]\n"
+				  "migrations:\n"
+				  "  command: [/bin/sh, %s/secrets.sh, migration]\n"
+				  "hooks:\n"
+				  "  after_start:\n"
+				  "    - [/bin/sh, %s/secrets.sh, hook]\n",
+				  S.conninfo, S.units[0], S.daemon.dir, S.daemon.dir),
+			 0);
+	test_daemon_write_plan(&S.daemon, "secret", yaml);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy secret");
+	assert_output(code == 0, out, "the deploy failed");
+	/* The client's stream: the lines arrived, the password in none of its forms. */
+	assert_output(strstr(out, "migration url postgresql://deployer:***@"), out, "no url line");
+	assert_output(strstr(out, "hook pair password=***"), out, "no hook line");
+	assert_output(strstr(out, "migration encoded ***"), out, "no encoded line");
+	assert_output(strstr(out, "*** after the cut"), out, "no line cut at 4096 bytes");
+	assert_output(!strstr(out, SECRET) && !strstr(out, SECRET_URL) && !strstr(out, "s3cr"), out,
+		      "the password reached the client");
+
+	/* The journal: every entry of the deploy, and everything the daemon's unit logged. */
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	ck_assert_int_ge(asprintf(&match, "DEPLOY_ID=%s", id), 0);
+	const char *const finished[] = {match, "DEPLOY_EVENT=deploy-finished", NULL};
+	_cleanup_free_ char *result = journal_field(finished, "DEPLOY_RESULT");
+	ck_assert_ptr_nonnull(result);
+	const char *const deploy[] = {match, NULL};
+	ck_assert_int_ge(journal_count_containing(deploy, "after the cut"), 2);
+	ck_assert_int_eq(journal_count_containing(deploy, "s3cr"), 0);
+	ck_assert_int_eq(journal_count_containing(deploy, SECRET_URL), 0);
+	ck_assert_int_ge(asprintf(&unit_match, "_SYSTEMD_USER_UNIT=%s", S.daemon.service_unit), 0);
+	const char *const daemon_unit[] = {unit_match, NULL};
+	ck_assert_int_eq(journal_count_containing(daemon_unit, "s3cr"), 0);
+	ck_assert_int_eq(journal_count_containing(daemon_unit, SECRET_URL), 0);
+
+	/* The state file. */
+	ck_assert_int_ge(asprintf(&state_path, "%s/last-deploy", S.daemon.state_dir), 0);
+	state = read_whole(state_path);
+	ck_assert_ptr_nonnull(strstr(state, id));
+	ck_assert_msg(!strstr(state, "s3cr") && !strstr(state, SECRET_URL), "%s", state);
+}
+END_TEST
+
+START_TEST(test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_path_and_reason)
+{
+	_cleanup_free_ char *out = NULL, *plan = NULL, *reason = NULL;
+
+	write_plan("app", NULL, NULL);
+	ck_assert_int_ge(asprintf(&plan, "%s/app.yaml", S.daemon.plans_dir), 0);
+	/* Group-writable, even by root's group: anyone in it could name a command. */
+	ck_assert_int_eq(chmod(plan, 0664), 0);
+	int code = test_deployctl(&S.daemon, &out, "deploy app");
+	ck_assert_msg(code == 3, "deploy exited %d:\n%s", code, out);
+	ck_assert_msg(strstr(out, plan) && strstr(out, "writable by group or others (mode 0664)"),
+		      "%s", out);
+	free(out);
+	out = NULL;
+
+	/* The file is fine, but the directory holding it is writable by everyone. */
+	ck_assert_int_eq(chmod(plan, 0644), 0);
+	ck_assert_int_eq(chmod(S.daemon.plans_dir, 0777), 0);
+	code = test_deployctl(&S.daemon, &out, "deploy app");
+	ck_assert_int_eq(chmod(S.daemon.plans_dir, 0755), 0);
+	ck_assert_msg(code == 3, "deploy exited %d:\n%s", code, out);
+	ck_assert_int_ge(asprintf(&reason, "directory %s on its path is writable by group or others",
+				  S.daemon.plans_dir),
+			 0);
+	ck_assert_msg(strstr(out, plan) && strstr(out, reason), "%s", out);
+	assert_units_state("active");
+}
+END_TEST
+
 START_TEST(test_a_dry_run_reports_what_would_happen_and_changes_nothing)
 {
 	_cleanup_free_ char *out = NULL, *tables = NULL;
@@ -492,6 +610,9 @@ int main(void)
 	tcase_add_test(tc, test_a_second_deploy_while_one_runs_is_refused_as_busy);
 	tcase_add_test(tc, test_a_peer_without_permission_is_refused_and_the_refusal_is_journaled);
 	tcase_add_test(tc, test_a_dry_run_reports_what_would_happen_and_changes_nothing);
+	tcase_add_test(tc, test_the_password_printed_by_a_command_or_hook_reaches_no_sink);
+	tcase_add_test(tc,
+		       test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_path_and_reason);
 	tcase_add_test(tc, test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behind);
 	tcase_add_test(tc, test_the_daemon_exits_when_idle_and_the_next_request_activates_it_again);
 	suite_add_tcase(s, tc);

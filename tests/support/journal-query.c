@@ -46,3 +46,23 @@ char *journal_field(const char *const *matches, const char *field)
 	}
 	return NULL;
 }
+
+int journal_count_containing(const char *const *matches, const char *needle)
+{
+	_cleanup_(sd_journal_closep) sd_journal *j = open_matching(matches);
+	size_t len = strlen(needle);
+	int n = 0;
+
+	ck_assert_int_ge(sd_journal_seek_head(j), 0);
+	while (sd_journal_next(j) > 0) {
+		const void *data;
+		size_t size;
+
+		SD_JOURNAL_FOREACH_DATA(j, data, size)
+		if (memmem(data, size, needle, len)) {
+			n++;
+			break;
+		}
+	}
+	return n;
+}

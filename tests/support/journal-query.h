@@ -9,3 +9,5 @@
 char *journal_field(const char *const *matches, const char *field);
 /* How many entries match right now. */
 int journal_count(const char *const *matches);
+/* How many entries matching now hold needle in any field (name or value). */
+int journal_count_containing(const char *const *matches, const char *needle);
