@@ -491,6 +491,28 @@ static int parse_remote(PlanContext *c, const char *label, const PlanYamlNode *v
 
 /* ---- the plan ---- */
 
+/* A deploy stops the app before it migrates: a plan that names no unit would migrate under a
+ * live app, the very thing deployd exists to prevent.  Refused at services.units (or where it
+ * is missing). */
+static int check_some_unit(PlanContext *c, const PlanYamlNode *root, const Plan *p)
+{
+	static const char why[] = "deployd stops the app's units before it migrates and starts "
+				  "them after, so that no migration runs under a live app";
+	PlanYamlNode *const *services = map_find(root, "services");
+
+	if (plan_n_units(p) > 0)
+		return 0;
+	if (!services)
+		return plan_fail(c, root,
+				 "missing required key 'services' with at least one unit in "
+				 "services.units or services.remote: %s",
+				 why);
+	PlanYamlNode *const *units =
+		services[1]->type == PLAN_YAML_MAPPING ? map_find(services[1], "units") : NULL;
+	return plan_fail(c, units ? units[1] : services[1],
+			 "services.units: no unit named (nor any services.remote host): %s", why);
+}
+
 static int hook_list_init(PlanHookList *h)
 {
 	h->commands = calloc(1, sizeof(char **));
@@ -574,6 +596,9 @@ int plan_parse(const char *path, const char *data, size_t size, Plan **ret, char
 		return r;
 
 	r = parse_section(&c, &top_level_section, root, p);
+	if (r < 0)
+		return r;
+	r = check_some_unit(&c, root, p);
 	if (r < 0)
 		return r;
 
