@@ -414,12 +414,14 @@ START_TEST(test_a_second_daemon_on_the_same_database_is_busy_and_names_the_holde
 	_cleanup_free_ char *expected = NULL, *state = NULL, *yaml = NULL;
 	TestDaemon second;
 
-	/* No units: only the database is shared by the two daemons. */
+	/* One local unit: the second daemon is refused at the deploy lock, before it touches
+	 * any unit, so only the database is shared by the two daemons. */
 	write_file(S.migrations, "2_slow.sql", "SELECT pg_sleep(30);\n", 0644);
 	ck_assert_int_ge(asprintf(&yaml,
 				  "version: 1\ndatabase:\n  conninfo: \"%s\"\n"
+				  "services:\n  bus: user\n  units: [%s]\n"
 				  "migrations:\n  directory: %s\n",
-				  S.conninfo, S.migrations),
+				  S.conninfo, S.here, S.migrations),
 			 0);
 	test_daemon_write_plan(&S.daemon, "db", yaml);
 	options = daemon_options();
