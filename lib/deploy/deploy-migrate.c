@@ -51,16 +51,6 @@ struct DeployMigrate {
 	bool out_of_memory;
 };
 
-static bool deploy_id_is_valid(const char *id)
-{
-	if (!id || strlen(id) != DEPLOY_ID_LENGTH)
-		return false;
-	for (const char *p = id; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
-}
-
 static int strdup_or_null(const char *s, char **ret)
 {
 	*ret = NULL;

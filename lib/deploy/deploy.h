@@ -13,10 +13,10 @@
 
 #include "event.h"
 #include "exit-code.h"
+#include "name-rules.h"
 #include "plan.h"
 #include "units.h"
 
-#define DEPLOY_ID_LENGTH 32
 
 typedef struct DeployRequest {
 	char id[DEPLOY_ID_LENGTH + 1]; /* from deploy_id_new() */

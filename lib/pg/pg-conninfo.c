@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "name-rules.h"
 #include "pg.h"
 #include "strv.h"
 
@@ -99,12 +100,6 @@ static int read_conninfo_file(int dir_fd, const char *path, bool refuse_others, 
 		return -ENOMEM;
 	*ret = conninfo;
 	return 0;
-}
-
-static bool credential_name_is_valid(const char *name)
-{
-	return name[0] != '\0' && strlen(name) <= 255 && !strchr(name, '/') &&
-	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 int pg_conninfo_resolve(const PlanDatabase *db, char **ret, char **ret_error)

@@ -729,9 +729,38 @@ size_t plan_n_units(const Plan *p)
 	return n;
 }
 
+/* The one table of each enum's names, read both ways. */
+static const char *const bus_names[] = {
+	[PLAN_BUS_SYSTEM] = "system",
+	[PLAN_BUS_USER] = "user",
+};
+
+static const char *const on_failure_names[] = {
+	[PLAN_ON_FAILURE_LEAVE_STOPPED] = "leave-stopped",
+	[PLAN_ON_FAILURE_START] = "start",
+};
+
+static int lookup(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (names[i] && strcmp(names[i], s) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
 const char *plan_bus_to_string(PlanBus b)
 {
-	return b == PLAN_BUS_USER ? "user" : b == PLAN_BUS_SYSTEM ? "system" : NULL;
+	return (unsigned)b < ELEMENTSOF(bus_names) ? bus_names[b] : NULL;
+}
+
+int plan_bus_from_string(const char *s)
+{
+	return lookup(bus_names, ELEMENTSOF(bus_names), s);
+}
+
+int plan_on_failure_from_string(const char *s)
+{
+	return lookup(on_failure_names, ELEMENTSOF(on_failure_names), s);
 }
 
 const char *plan_conninfo_source_to_string(PlanConninfoSource s)
@@ -748,7 +777,5 @@ const char *plan_conninfo_source_to_string(PlanConninfoSource s)
 
 const char *plan_on_failure_to_string(PlanOnFailure f)
 {
-	return f == PLAN_ON_FAILURE_START	    ? "start"
-	       : f == PLAN_ON_FAILURE_LEAVE_STOPPED ? "leave-stopped"
-						    : NULL;
+	return (unsigned)f < ELEMENTSOF(on_failure_names) ? on_failure_names[f] : NULL;
 }

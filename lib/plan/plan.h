@@ -141,3 +141,6 @@ size_t plan_n_units(const Plan *p);
 const char *plan_bus_to_string(PlanBus b);
 const char *plan_conninfo_source_to_string(PlanConninfoSource s);
 const char *plan_on_failure_to_string(PlanOnFailure f);
+/* The enum value of a name, as the plan format writes it; -EINVAL for none. */
+int plan_bus_from_string(const char *s);
+int plan_on_failure_from_string(const char *s);

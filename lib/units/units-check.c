@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit-name.h"
 #include "strv.h"
 #include "units-internal.h"
 
@@ -65,8 +66,9 @@ static int check_one(UnitsManager *m, const char *name, usec_t deadline, int can
 	const char *path;
 	int r;
 
-	if (!units_name_is_valid(name)) {
-		if (asprintf(&message, "Unit name %s is not valid.", name) < 0)
+	const char *reason = NULL;
+	if (unit_name_check_deployable(name, &reason) < 0) {
+		if (asprintf(&message, "Unit %s cannot be deployed: it %s.", name, reason) < 0)
 			return -ENOMEM;
 		return add_problem(p, name, -EINVAL, NULL, message) ?: 1;
 	}

@@ -190,12 +190,6 @@ static inline void units_problems_freep(UnitProblem **p)
 	units_problems_free(*p);
 }
 
-/* A unit name deployd can ask the manager to stop and start: systemd's syntax (at most 255
- * characters of [A-Za-z0-9:_.\\-], optionally one "@instance", a non-empty prefix, a known
- * suffix), no template without an instance, not a .device or .scope (those cannot be started
- * through StartUnit). */
-bool units_name_is_valid(const char *name);
-
 /* A JobRemoved result, as systemctl reads it: "done" and "skipped" (nothing to do) are
  * success (0); "canceled" and "collected" -ECANCELED, "timeout" -ETIME, "dependency" -EIO,
  * "invalid" -ENOEXEC, "assert" -EPROTO, "unsupported" -EOPNOTSUPP, "once" -ESTALE, "failed"
