@@ -111,8 +111,8 @@ static int check_path(const char *path, const char *real_path, const struct stat
 
 		fd = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0 || fstat(fd, &st) < 0)
-			return refuse(ret_error, path, "%s/%s on its path: %s", dir_len > 0 ? dir : "",
-				      name, strerror(errno));
+			return refuse(ret_error, path, "%s/%s on its path: %s",
+				      dir_len > 0 ? dir : "", name, strerror(errno));
 		r = check_directory(path, dir, &dir_st, &st, name, own_uid, ret_error);
 		if (r < 0)
 			return r;
@@ -155,7 +155,8 @@ int plan_open_trusted(const char *path, uid_t own_uid, int *ret_fd, char **ret_e
 			      (unsigned)(st.st_mode & 07777));
 	r = fd_real_path(fd, &real_path);
 	if (r == -ENOENT)
-		return refuse(ret_error, path, "it was moved or deleted while it was being checked");
+		return refuse(ret_error, path,
+			      "it was moved or deleted while it was being checked");
 	if (r < 0)
 		return r;
 	r = check_path(path, real_path, &st, own_uid, ret_error);

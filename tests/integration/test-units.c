@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -369,6 +370,69 @@ START_TEST(test_preflight_names_the_missing_the_masked_and_the_misnamed_unit)
 }
 END_TEST
 
+/* Runs build/deployctl check on a plan naming unit; its exit code, stderr in *ret_err. */
+static int deployctl_check_unit(const char *unit, char **ret_err)
+{
+	_cleanup_free_ char *dir = harness_tmpdir(), *plan = NULL, *cmd = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	char *err = NULL;
+	size_t size = 0;
+
+	ck_assert_int_ge(asprintf(&plan, "%s/p.yaml", dir), 0);
+	f = fopen(plan, "we");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "version: 1\ndatabase: {conninfo: \"dbname=x\"}\nservices: {bus: user, "
+		   "units: [\"%s\"]}\nmigrations: {directory: /m}\n",
+		unit);
+	fclose(TAKE_PTR(f));
+	ck_assert_int_ge(asprintf(&cmd, "build/deployctl check %s 2>&1", plan), 0);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_ge(getdelim(&err, &size, '\0', p), 0);
+	int status = pclose(p);
+	*ret_err = err;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(test_check_and_preflight_judge_every_unit_name_alike)
+{
+	_cleanup_(units_manager_freep) UnitsManager *m = connect_user_manager();
+	_cleanup_free_ char *real = service("units-real", "ExecStart=/bin/sleep infinity\n");
+	/* Names that neither may accept, and one both accept (it exists on the manager). */
+	const struct {
+		const char *name;
+		bool accepted;
+	} cases[] = {
+		{"dev-sda.device", false},  {"session-1.scope", false}, {"worker@.service", false},
+		{"api", false},		    {"a b.service", false},	{"api.servic", false},
+		{real, true},
+	};
+	UnitsOptions options = wait_for(LONG_TIMEOUT, NULL);
+
+	harness_daemon_reload();
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_(units_problems_freep) UnitProblem *problems = NULL;
+		_cleanup_free_ char *err = NULL;
+		char *units[] = {(char *)cases[i].name, NULL};
+		int code = deployctl_check_unit(cases[i].name, &err);
+		int n = units_check(m, units, &options, &problems);
+
+		ck_assert_msg(code == (cases[i].accepted ? 0 : 3), "check of %s: exit %d: %s",
+			      cases[i].name, code, err);
+		ck_assert_msg(n == (cases[i].accepted ? 0 : 1), "preflight of %s: %d problems",
+			      cases[i].name, n);
+		if (!cases[i].accepted) {
+			/* Both say the same reason. */
+			const char *it = strstr(problems[0].message, ": it ");
+			ck_assert_ptr_nonnull(it);
+			_cleanup_free_ char *reason = strndup(it + 5, strlen(it + 5) - 1);
+			ck_assert_msg(strstr(err, reason), "check said '%s', preflight '%s'", err,
+				      problems[0].message);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_cancel_fd_ends_the_wait_at_once_and_leaves_the_job_queued)
 {
 	_cleanup_(units_manager_freep) UnitsManager *m = connect_user_manager();
@@ -451,6 +515,7 @@ static Suite *units_suite(void)
 
 	tcase_set_timeout(check, 60);
 	tcase_add_test(check, test_preflight_names_the_missing_the_masked_and_the_misnamed_unit);
+	tcase_add_test(check, test_check_and_preflight_judge_every_unit_name_alike);
 	suite_add_tcase(s, check);
 	return s;
 }

@@ -137,8 +137,9 @@ START_TEST(test_a_directory_on_the_path_writable_by_others_or_owned_by_another_i
 	a = make_plan(open_dir, "a.yaml", 0644, 0);
 	b = make_plan(group_dir, "b.yaml", 0644, 0);
 	c = make_plan(theirs, "c.yaml", 0644, 0);
-	ck_assert_int_ge(asprintf(&reason, "directory %s on its path is writable by group or "
-					   "others (mode 0777) and not sticky",
+	ck_assert_int_ge(asprintf(&reason,
+				  "directory %s on its path is writable by group or "
+				  "others (mode 0777) and not sticky",
 				  open_dir),
 			 0);
 	assert_refused(a, reason);
@@ -221,8 +222,8 @@ static Suite *plan_trust_suite(void)
 	tcase_add_test(tc, test_a_plan_owned_by_root_or_the_daemon_in_safe_directories_is_trusted);
 	tcase_add_test(tc, test_a_plan_writable_by_group_or_others_is_refused);
 	tcase_add_test(tc, test_a_plan_owned_by_another_user_is_refused);
-	tcase_add_test(tc,
-		       test_a_directory_on_the_path_writable_by_others_or_owned_by_another_is_refused);
+	tcase_add_test(
+		tc, test_a_directory_on_the_path_writable_by_others_or_owned_by_another_is_refused);
 	tcase_add_test(tc, test_a_sticky_directory_is_safe_only_for_entries_of_root_or_the_daemon);
 	tcase_add_test(tc, test_a_symlinked_plan_is_judged_where_it_really_lives);
 	tcase_add_test(tc, test_the_descriptor_that_was_judged_is_the_one_parsed);
