@@ -254,6 +254,18 @@ _Noreturn static void worker_main(const Plan *plan, const DeployRequest *req, in
 {
 	sigset_t mask;
 
+	/* The daemon's listening socket, its clients' connections and its event loop are not the
+	 * worker's: holding them would keep a client's connection open after the daemon closed
+	 * it, and hand them to every program the deploy runs.  The worker keeps stdio and its
+	 * event pipe, moved to fd 3. */
+	if (pipe_fd != 3) {
+		if (dup3(pipe_fd, 3, O_CLOEXEC) < 0)
+			_exit(DEPLOY_EXIT_INTERNAL);
+		pipe_fd = 3;
+	}
+	if (close_range(4, ~0U, 0) < 0)
+		_exit(DEPLOY_EXIT_INTERNAL);
+
 	/* If the daemon dies, the deploy is cancelled rather than left running unobserved. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	sigemptyset(&mask);

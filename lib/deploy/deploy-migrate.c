@@ -18,6 +18,7 @@
 #include "migrations-command.h"
 #include "migrations.h"
 #include "pg.h"
+#include "random-util.h"
 #include "spawn-command.h"
 #include "strv.h"
 
@@ -563,15 +564,15 @@ static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 		     extra ?: "");
 }
 
-/* The delay before retry attempt (1-based): lock_retry_delay doubling each time, plus up to
- * a tenth of jitter so that deploys retrying against one blocker do not march in step. */
-static usec_t retry_delay(const PlanMigrations *pm, unsigned attempt)
+usec_t deploy_migrate_retry_delay(const PlanMigrations *pm, unsigned attempt)
 {
 	usec_t delay = pm->lock_retry_delay;
 
 	for (unsigned i = 1; i < attempt && delay < USEC_PER_HOUR; i++)
 		delay *= 2;
-	return delay + (delay / 10) * (usec_t)random() / RAND_MAX;
+	/* From the kernel: the workers of one daemon, and deployds on other hosts, must not
+	 * draw the same jitter (random() unseeded, or inherited from the daemon, would). */
+	return delay + random_below(delay / 10 + 1);
 }
 
 /* Waits delay unless cancelled first: 0, or -ECANCELED. */
@@ -659,7 +660,7 @@ static DeployExit apply_directory(DeployMigrate *m)
 		waited += f.duration;
 		while (f.migration && done < m->n_pending && m->pending[done] != f.migration)
 			done++;
-		usec_t delay = retry_delay(&m->plan->migrations, attempt);
+		usec_t delay = deploy_migrate_retry_delay(&m->plan->migrations, attempt);
 		if (m->watch && f.error.kind == PG_ERROR_LOCK_TIMEOUT)
 			deploy_lockwatch_report_timeout(m->watch);
 		if (may_retry(m, &f, attempt, waited, delay)) {

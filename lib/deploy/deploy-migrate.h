@@ -60,6 +60,10 @@ DeployExit deploy_migrate_preflight(DeployMigrate *m);
 /* The forms of the conninfo's password (pg_conninfo_secrets()) once the preflight resolved it,
  * else NULL: redacted from every event of m, and for the caller to redact from its own. */
 char *const *deploy_migrate_secrets(const DeployMigrate *m);
+/* The delay before lock-timeout retry attempt (1-based): lock_retry_delay doubling each time,
+ * plus a jitter of up to a tenth drawn from getrandom() (random-util.h), so that deploys
+ * retrying against one blocker do not march in step. */
+usec_t deploy_migrate_retry_delay(const PlanMigrations *pm, unsigned attempt);
 /* Only after a successful preflight. */
 DeployExit deploy_migrate_apply(DeployMigrate *m);
 /* After a successful preflight, when idle transactions are to be terminated: PREFLIGHT (with a

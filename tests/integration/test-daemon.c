@@ -1,6 +1,9 @@
 /* The daemon end to end: deployctl → socket-activated deployd (a user unit of
  * the real test manager) → real units, real PostgreSQL, real journald. */
 #include <check.h>
+#include <limits.h>
+#include <errno.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include "cleanup.h"
 #include "harness.h"
 #include "journal-query.h"
+#include "strv.h"
 #include "test-daemon.h"
 
 typedef struct Scenario {
@@ -571,6 +575,89 @@ START_TEST(test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behi
 }
 END_TEST
 
+/* The targets of a process's open descriptors from first_fd on ("socket:[123]", …). */
+static char **fd_targets(pid_t pid, int first_fd, char ***ret_numbers)
+{
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_(closedirp) DIR *d = NULL;
+	char **targets = NULL, **numbers = NULL;
+
+	ck_assert_int_ge(asprintf(&dir, "/proc/%d/fd", (int)pid), 0);
+	d = opendir(dir);
+	ck_assert_msg(d, "%s: %s", dir, strerror(errno));
+	for (struct dirent *de; (de = readdir(d));) {
+		char path[PATH_MAX], target[PATH_MAX];
+		if (de->d_name[0] == '.' || atoi(de->d_name) < first_fd)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0)
+			continue; /* closed meanwhile */
+		target[n] = '\0';
+		ck_assert_int_eq(strv_extend(&targets, target), 0);
+		ck_assert_int_eq(strv_extend(&numbers, de->d_name), 0);
+	}
+	if (ret_numbers)
+		*ret_numbers = numbers;
+	else
+		strv_free(numbers);
+	return targets;
+}
+
+START_TEST(test_the_worker_holds_none_of_the_daemons_descriptors_but_its_event_pipe)
+{
+	_cleanup_free_ char *out = NULL, *main_pid = NULL, *children = NULL, *sql = NULL,
+			    *path = NULL;
+	_cleanup_strv_free_ char **daemon_fds = NULL, **worker_fds = NULL, **numbers = NULL;
+	size_t shared = 0;
+
+	write_file(S.migrations, "1_wait.sql", "SELECT pg_sleep(60);\n", 0644);
+	write_plan("app", NULL, NULL);
+	int code = test_deployctl(&S.daemon, &out, "deploy app --detach");
+	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out);
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+				  "AND query LIKE '%%pg_sleep(60)%%' AND pid <> pg_backend_pid()",
+				  S.db),
+			 0);
+	for (int i = 0; i < 200; i++) {
+		_cleanup_free_ char *n = harness_pg_value(harness_pg_conninfo(), sql);
+		if (strcmp(n, "1") == 0)
+			break;
+		usleep(50 * 1000);
+	}
+
+	/* The worker is the daemon's only child while the migration runs. */
+	ck_assert_int_eq(harness_systemctl_output(&main_pid, "show -p MainPID --value %s",
+						  S.daemon.service_unit),
+			 0);
+	pid_t daemon_pid = (pid_t)atoi(main_pid);
+	ck_assert_int_gt(daemon_pid, 0);
+	ck_assert_int_ge(asprintf(&path, "/proc/%d/task/%d/children", (int)daemon_pid,
+				  (int)daemon_pid),
+			 0);
+	children = read_whole(path);
+	pid_t worker = (pid_t)atoi(children);
+	ck_assert_msg(worker > 0, "deployd (pid %d) has no worker: '%s'", (int)daemon_pid,
+		      children);
+
+	daemon_fds = fd_targets(daemon_pid, 0, NULL);
+	worker_fds = fd_targets(worker, 3, &numbers);
+	for (size_t i = 0; worker_fds && worker_fds[i]; i++) {
+		fprintf(stderr, "worker fd %s -> %s\n", numbers[i], worker_fds[i]);
+		if (!strv_contains(daemon_fds, worker_fds[i]))
+			continue;
+		/* The one descriptor it shares with the daemon is its end of the event pipe. */
+		ck_assert_msg(strncmp(worker_fds[i], "pipe:[", 6) == 0,
+			      "the worker holds the daemon's fd %s -> %s", numbers[i],
+			      worker_fds[i]);
+		shared++;
+	}
+	ck_assert_uint_eq(shared, 1);
+	ck_assert_int_eq(test_deployctl(&S.daemon, NULL, "cancel"), 0);
+}
+END_TEST
+
 START_TEST(test_the_daemon_exits_when_idle_and_the_next_request_activates_it_again)
 {
 	_cleanup_free_ char *out = NULL, *state = NULL;
@@ -611,6 +698,7 @@ int main(void)
 	tcase_add_test(tc, test_a_peer_without_permission_is_refused_and_the_refusal_is_journaled);
 	tcase_add_test(tc, test_a_dry_run_reports_what_would_happen_and_changes_nothing);
 	tcase_add_test(tc, test_the_password_printed_by_a_command_or_hook_reaches_no_sink);
+	tcase_add_test(tc, test_the_worker_holds_none_of_the_daemons_descriptors_but_its_event_pipe);
 	tcase_add_test(tc,
 		       test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_path_and_reason);
 	tcase_add_test(tc, test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behind);
