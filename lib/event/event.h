@@ -1,7 +1,7 @@
 /* event.h — the one record type a deploy reports, and its fields.
  *
  * An Event is a type, a phase, a priority, a MESSAGE sentence and a list of
- * KEY=VALUE fields named as in DESIGN.md ("Events, journal, catalog").  The
+ * KEY=VALUE fields named as in deployd(8), JOURNAL.  The
  * deploy pipeline creates events; sinks (journal, client stream, state
  * file) render them.  Modules below the pipeline never create events.
  * Adding a field copies key and value; functions return 0 or -ENOMEM. */

@@ -8,7 +8,7 @@
  *
  * Errors: -EBADMSG for an invalid plan, -ENOMEM, or the -errno of opening
  * or reading the file (then *ret_error is "FILE: cannot read plan: …").
- * Strictness beyond DESIGN.md: booleans are true or false only (not yes/no);
+ * Strict, as deployd.plan(5) says: booleans are true or false only (not yes/no);
  * tags and more than one YAML document are refused; paths (directory,
  * working_directory, conninfo_file) must be absolute; PostgreSQL timeouts
  * are at most 2147483647ms; migrations.environment may not set the
