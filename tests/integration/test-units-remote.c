@@ -2,6 +2,7 @@
  * loopback address, systemd-stdio-bridge there, the test user's real manager behind it —
  * next to the same manager reached locally, as a deploy over two machines sees them. */
 #include <check.h>
+#include <systemd/sd-messages.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "journal-query.h"
 #include "strv.h"
 #include "test-sshd.h"
 #include "units.h"
@@ -127,6 +129,7 @@ START_TEST(test_units_on_this_host_and_a_remote_one_start_and_stop_in_parallel)
 	harness_daemon_reload();
 	UnitsTarget targets[] = {{local, here}, {remote, there}};
 
+	usec_t since = now_usec(CLOCK_REALTIME);
 	usec_t t0 = now_usec(CLOCK_MONOTONIC);
 	int r = units_start_all(targets, 2, &o, &started);
 	usec_t start_took = now_usec(CLOCK_MONOTONIC) - t0;
@@ -157,11 +160,13 @@ START_TEST(test_units_on_this_host_and_a_remote_one_start_and_stop_in_parallel)
 	}
 	ck_assert_ptr_null(started[3].name);
 
-	/* Host by host, one after the other, would take 2 s at least. */
-	ck_assert_msg(start_took < 1900 * USEC_PER_MSEC, "start took %llu us",
-		      (unsigned long long)start_took);
-	ck_assert_msg(stop_took < 1900 * USEC_PER_MSEC, "stop took %llu us",
-		      (unsigned long long)stop_took);
+	/* Both hosts at once: every 1 s job began before any ended, as the manager (the harness's
+	 * "remote" host reaches the same one over ssh) logged them. */
+	char *const all[] = {here[0], there[0], there[1], NULL};
+	journal_assert_overlapped(all, SD_MESSAGE_UNIT_STARTING_STR, SD_MESSAGE_UNIT_STARTED_STR,
+				  since);
+	journal_assert_overlapped(all, SD_MESSAGE_UNIT_STOPPING_STR, SD_MESSAGE_UNIT_STOPPED_STR,
+				  since);
 }
 END_TEST
 
@@ -236,7 +241,7 @@ START_TEST(test_settle_watches_units_of_both_hosts_at_once)
 	ck_assert_int_eq(settled[1].error, -ESRCH);
 	/* Both watched for the same three seconds, not one after the other. */
 	ck_assert_uint_ge(took, 3 * USEC_PER_SEC);
-	ck_assert_uint_lt(took, 5 * USEC_PER_SEC);
+	ck_assert_uint_lt(took, HANG_BOUND);
 	harness_systemctl("stop %s", here[0]);
 }
 END_TEST
@@ -250,7 +255,7 @@ START_TEST(test_an_unreachable_host_fails_at_once_with_what_ssh_said)
 	ck_assert_int_ge(asprintf(&host, "%s@127.0.0.2:1", harness_test_user()), 0);
 	usec_t t0 = now_usec(CLOCK_MONOTONIC);
 	connect_fails(host, &o, &error);
-	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - t0, 5 * USEC_PER_SEC);
+	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - t0, HANG_BOUND);
 	ck_assert_msg(strstr(error, "127.0.0.2 port 1") && strstr(error, "Connection refused"),
 		      "error: %s", error);
 }

@@ -1,6 +1,7 @@
 /* Stopping, starting, settling and checking units of the harness's real `systemd --user`
  * manager through lib/units (sd-bus), as root, like the daemon. */
 #include <check.h>
+#include <systemd/sd-messages.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "journal-query.h"
 #include "strv.h"
 #include "units.h"
 
@@ -105,7 +107,7 @@ static char *active_state(const char *unit)
 	return state;
 }
 
-START_TEST(test_three_units_start_and_stop_in_parallel_in_about_the_time_of_the_slowest)
+START_TEST(test_three_units_start_and_stop_in_parallel)
 {
 	_cleanup_(units_manager_freep) UnitsManager *m = connect_user_manager();
 	_cleanup_strv_free_ char **units = NULL, **started = NULL, **stopped = NULL;
@@ -121,6 +123,7 @@ START_TEST(test_three_units_start_and_stop_in_parallel_in_about_the_time_of_the_
 							    "ExecStop=/bin/sleep 1\n")),
 			0);
 
+	usec_t since = now_usec(CLOCK_REALTIME);
 	usec_t t0 = now_usec(CLOCK_MONOTONIC);
 	int r = units_start(m, units, &start_options, &start_outcomes);
 	usec_t start_took = now_usec(CLOCK_MONOTONIC) - t0;
@@ -161,11 +164,12 @@ START_TEST(test_three_units_start_and_stop_in_parallel_in_about_the_time_of_the_
 		ck_assert(strv_contains(stopped, units[i]));
 	}
 
-	/* Three 1 s jobs one after another would take 3 s. */
-	ck_assert_msg(start_took < 2500 * USEC_PER_MSEC, "start took %llu us",
-		      (unsigned long long)start_took);
-	ck_assert_msg(stop_took < 2500 * USEC_PER_MSEC, "stop took %llu us",
-		      (unsigned long long)stop_took);
+	/* At once: every 1 s job began before any ended, as the manager logged them.  (How long
+	 * they took is a benchmark's figure: tests/bench, deploy overhead.) */
+	journal_assert_overlapped(units, SD_MESSAGE_UNIT_STARTING_STR, SD_MESSAGE_UNIT_STARTED_STR,
+				  since);
+	journal_assert_overlapped(units, SD_MESSAGE_UNIT_STOPPING_STR, SD_MESSAGE_UNIT_STOPPED_STR,
+				  since);
 }
 END_TEST
 
@@ -215,7 +219,7 @@ START_TEST(test_stop_that_outlasts_stop_timeout_fails_with_our_timeout_and_the_u
 	ck_assert_str_eq(outcomes[1].job_result, "timeout");
 	ck_assert_str_eq(outcomes[1].active_state, "deactivating");
 	ck_assert_uint_ge(outcomes[1].duration, 1 * USEC_PER_SEC);
-	ck_assert_msg(took < 3 * USEC_PER_SEC, "gave up after %llu us, not after about 1 s",
+	ck_assert_msg(took < HANG_BOUND, "gave up after %llu us, not after about 1 s",
 		      (unsigned long long)took);
 	ck_assert_uint_eq(strv_length(reported), 2);
 
@@ -310,7 +314,7 @@ START_TEST(test_settle_catches_a_unit_that_crashes_after_a_moment)
 	ck_assert_str_eq(o->service_result, "exit-code");
 	ck_assert_msg(lines_contain(o->journal_lines, "lost the database"), "lines:\n  %s", joined);
 	/* Seen as it fell, not only when the watch ended. */
-	ck_assert_uint_lt(o->duration, 3 * USEC_PER_SEC);
+	ck_assert_uint_lt(o->duration, HANG_BOUND);
 	ck_assert_str_eq(reported[0], units[1]);
 }
 END_TEST
@@ -452,7 +456,7 @@ START_TEST(test_cancel_fd_ends_the_wait_at_once_and_leaves_the_job_queued)
 
 	usec_t t0 = now_usec(CLOCK_MONOTONIC);
 	ck_assert_int_eq(units_stop(m, units, &options, &outcomes), -ECANCELED);
-	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - t0, 1 * USEC_PER_SEC);
+	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - t0, HANG_BOUND);
 	ck_assert_ptr_null(outcomes);
 	ck_assert_ptr_null(reported);
 	close(cancel[0]);
@@ -495,7 +499,7 @@ static Suite *units_suite(void)
 
 	tcase_set_timeout(jobs, 60);
 	tcase_add_test(
-		jobs, test_three_units_start_and_stop_in_parallel_in_about_the_time_of_the_slowest);
+		jobs, test_three_units_start_and_stop_in_parallel);
 	tcase_add_test(jobs, test_stopping_units_that_are_already_stopped_succeeds);
 	tcase_add_test(
 		jobs,
