@@ -125,3 +125,29 @@ int units_check(UnitsManager *m, char *const *units, const UnitsOptions *options
 	*ret_problems = TAKE_PTR(problems);
 	return (int)n;
 }
+
+int units_manager_kind(UnitsManager *m, usec_t timeout, int cancel_fd, PlanBus *ret)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_strv_free_ char **paths = NULL;
+	int r;
+
+	r = units_get_property(m, UNITS_MANAGER_PATH, UNITS_MANAGER_INTERFACE, "UnitPath", "as",
+			       units_deadline(timeout), cancel_fd, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read_strv(reply, &paths);
+	if (r < 0)
+		return r;
+	/* Each kind of manager searches its own directories (systemd.unit(5), "Unit File Load
+	 * Path"), and only its own. */
+	if (strv_contains(paths, "/etc/systemd/system")) {
+		*ret = PLAN_BUS_SYSTEM;
+		return 0;
+	}
+	if (strv_contains(paths, "/etc/systemd/user")) {
+		*ret = PLAN_BUS_USER;
+		return 0;
+	}
+	return -EPROTO;
+}

@@ -148,6 +148,12 @@ static inline void units_manager_freep(UnitsManager **m)
 int units_check(UnitsManager *m, char *const *units, const UnitsOptions *options,
 		UnitProblem **ret_problems);
 
+/* Which kind of manager m is, from its unit search path (Manager.UnitPath): PLAN_BUS_SYSTEM
+ * when it searches /etc/systemd/system, PLAN_BUS_USER when it searches /etc/systemd/user (a
+ * forced command on a remote host can hand either to whoever asked for the other).  -EPROTO
+ * when it names neither, -errno when it did not answer within timeout. */
+int units_manager_kind(UnitsManager *m, usec_t timeout, int cancel_fd, PlanBus *ret);
+
 /* Stop (start) every unit at once and wait for all jobs within options->timeout.  A unit is
  * stopped when its job result is done or skipped and its ActiveState inactive or failed (so
  * a unit that was stopped already is fine); started when it is active or reloading.  Returns

@@ -112,6 +112,29 @@ static UnitsOptions wait_for(usec_t timeout)
 	return (UnitsOptions){.timeout = timeout, .cancel_fd = -1};
 }
 
+START_TEST(test_each_manager_says_which_kind_it_is_also_through_a_forced_command_key)
+{
+	_cleanup_(units_manager_freep) UnitsManager *local = connect_local();
+	_cleanup_(units_manager_freep) UnitsManager *remote = NULL;
+	_cleanup_free_ char *command = NULL;
+	PlanBus kind;
+
+	ck_assert_int_eq(units_manager_kind(local, LONG_TIMEOUT, -1, &kind), 0);
+	ck_assert_int_eq(kind, PLAN_BUS_USER);
+
+	/* The documented user-bus line: sshd runs it whatever deployd asks for. */
+	ck_assert_int_ge(asprintf(&command,
+				  "systemd-stdio-bridge --bus-path=unix:path=/run/user/%u/bus",
+				  (unsigned)harness_test_uid()),
+			 0);
+	test_sshd_force_command(&sshd, command);
+	remote = connect_remote();
+	ck_assert_int_eq(units_manager_kind(remote, LONG_TIMEOUT, -1, &kind), 0);
+	ck_assert_int_eq(kind, PLAN_BUS_USER);
+	test_sshd_force_command(&sshd, NULL);
+}
+END_TEST
+
 START_TEST(test_units_on_this_host_and_a_remote_one_start_and_stop_in_parallel)
 {
 	_cleanup_(units_manager_freep) UnitsManager *local = connect_local();
@@ -337,6 +360,8 @@ int main(void)
 	tcase_add_checked_fixture(jobs, sshd_up, sshd_down);
 	tcase_set_timeout(jobs, 60);
 	tcase_add_test(jobs, test_units_on_this_host_and_a_remote_one_start_and_stop_in_parallel);
+	tcase_add_test(jobs,
+		       test_each_manager_says_which_kind_it_is_also_through_a_forced_command_key);
 	tcase_add_test(jobs, test_a_remote_manager_is_checked_like_a_local_one);
 	tcase_add_test(jobs,
 		       test_a_failed_remote_unit_reports_its_result_but_no_local_journal_lines);
