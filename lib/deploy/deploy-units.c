@@ -166,7 +166,7 @@ static int connect_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 static int check_manager_kind(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 {
 	char where[WHERE_MAX];
-	PlanBus kind;
+	UnitsBus kind;
 	int r = units_manager_kind(h->manager, ctx->plan->services.start_timeout, ctx->cancel_fd,
 				   &kind);
 
@@ -202,7 +202,7 @@ static int check_manager_kind(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 			    "%s it must be %s (deployd(8), REMOTE HOSTS).",
 			    h->name, plan_bus_to_string(kind), plan_bus_to_string(h->bus),
 			    plan_bus_to_string(h->bus),
-			    h->bus == PLAN_BUS_USER
+			    h->bus == UNITS_BUS_USER
 				    ? "restrict,command=\"systemd-stdio-bridge "
 				      "--bus-path=unix:path=/run/user/UID/bus\" with the user's UID"
 				    : "restrict,command=\"systemd-stdio-bridge\"");

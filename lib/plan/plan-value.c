@@ -216,7 +216,7 @@ int plan_value_bus(PlanContext *c, const char *label, const PlanYamlNode *v,
 	if (r < 0)
 		return plan_fail(c, v, "%s: expected system or user, got '%s'", label,
 				 plan_yaml_quote(s, quoted));
-	*(PlanBus *)target = (PlanBus)r;
+	*(UnitsBus *)target = (UnitsBus)r;
 	return 0;
 }
 
@@ -282,8 +282,8 @@ int plan_value_conninfo(PlanContext *c, const char *label, const PlanYamlNode *v
 
 	if (r < 0)
 		return r;
-	switch ((PlanConninfoSource)flags) {
-	case PLAN_CONNINFO_LITERAL: {
+	switch ((PgConninfoSource)flags) {
+	case PG_CONNINFO_LITERAL: {
 		char *errmsg = NULL;
 		PQconninfoOption *options = PQconninfoParse(s, &errmsg);
 		if (!options) {
@@ -300,17 +300,17 @@ int plan_value_conninfo(PlanContext *c, const char *label, const PlanYamlNode *v
 		PQconninfoFree(options);
 		break;
 	}
-	case PLAN_CONNINFO_ENV:
+	case PG_CONNINFO_ENV:
 		if (!env_name_is_valid(s))
 			return plan_fail(c, v, "%s: '%s' is not an environment variable name",
 					 label, plan_yaml_quote(s, quoted));
 		break;
-	case PLAN_CONNINFO_FILE:
+	case PG_CONNINFO_FILE:
 		r = check_absolute_path(c, label, v, s);
 		if (r < 0)
 			return r;
 		break;
-	case PLAN_CONNINFO_CREDENTIAL:
+	case PG_CONNINFO_CREDENTIAL:
 		/* A credential is a file name in $CREDENTIALS_DIRECTORY. */
 		if (!credential_name_is_valid(s))
 			return plan_fail(c, v,
@@ -321,7 +321,7 @@ int plan_value_conninfo(PlanContext *c, const char *label, const PlanYamlNode *v
 	r = set_string(&db->conninfo, s);
 	if (r < 0)
 		return r;
-	db->conninfo_source = (PlanConninfoSource)flags;
+	db->conninfo_source = (PgConninfoSource)flags;
 	return 0;
 }
 

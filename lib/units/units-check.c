@@ -126,7 +126,7 @@ int units_check(UnitsManager *m, char *const *units, const UnitsOptions *options
 	return (int)n;
 }
 
-int units_manager_kind(UnitsManager *m, usec_t timeout, int cancel_fd, PlanBus *ret)
+int units_manager_kind(UnitsManager *m, usec_t timeout, int cancel_fd, UnitsBus *ret)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_strv_free_ char **paths = NULL;
@@ -142,11 +142,11 @@ int units_manager_kind(UnitsManager *m, usec_t timeout, int cancel_fd, PlanBus *
 	/* Each kind of manager searches its own directories (systemd.unit(5), "Unit File Load
 	 * Path"), and only its own. */
 	if (strv_contains(paths, "/etc/systemd/system")) {
-		*ret = PLAN_BUS_SYSTEM;
+		*ret = UNITS_BUS_SYSTEM;
 		return 0;
 	}
 	if (strv_contains(paths, "/etc/systemd/user")) {
-		*ret = PLAN_BUS_USER;
+		*ret = UNITS_BUS_USER;
 		return 0;
 	}
 	return -EPROTO;

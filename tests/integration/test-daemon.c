@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "pg-cleanup.h"
 #include "harness.h"
 #include "journal-query.h"
 #include "strv.h"

@@ -57,7 +57,7 @@ static UnitsSshOptions ssh_options(void)
 static UnitsManager *connect_local(void)
 {
 	UnitsManager *m = NULL;
-	int r = units_connect(PLAN_BUS_USER, &m);
+	int r = units_connect(UNITS_BUS_USER, &m);
 
 	ck_assert_msg(r >= 0, "units_connect(user): %s", strerror(-r));
 	return m;
@@ -68,7 +68,7 @@ static UnitsManager *connect_remote(void)
 	_cleanup_free_ char *error = NULL;
 	UnitsSshOptions o = ssh_options();
 	UnitsManager *m = NULL;
-	int r = units_connect_remote(sshd.host, PLAN_BUS_USER, &o, -1, &m, &error);
+	int r = units_connect_remote(sshd.host, UNITS_BUS_USER, &o, -1, &m, &error);
 
 	ck_assert_msg(r >= 0, "units_connect_remote(%s): %s", sshd.host, error ?: strerror(-r));
 	ck_assert_str_eq(units_manager_host(m), sshd.host);
@@ -79,7 +79,7 @@ static UnitsManager *connect_remote(void)
 static int connect_fails(const char *host, const UnitsSshOptions *o, char **ret_error)
 {
 	UnitsManager *m = NULL;
-	int r = units_connect_remote(host, PLAN_BUS_USER, o, -1, &m, ret_error);
+	int r = units_connect_remote(host, UNITS_BUS_USER, o, -1, &m, ret_error);
 
 	ck_assert_msg(r < 0, "connecting to %s succeeded", host);
 	ck_assert_ptr_null(m);
@@ -117,10 +117,10 @@ START_TEST(test_each_manager_says_which_kind_it_is_also_through_a_forced_command
 	_cleanup_(units_manager_freep) UnitsManager *local = connect_local();
 	_cleanup_(units_manager_freep) UnitsManager *remote = NULL;
 	_cleanup_free_ char *command = NULL;
-	PlanBus kind;
+	UnitsBus kind;
 
 	ck_assert_int_eq(units_manager_kind(local, LONG_TIMEOUT, -1, &kind), 0);
-	ck_assert_int_eq(kind, PLAN_BUS_USER);
+	ck_assert_int_eq(kind, UNITS_BUS_USER);
 
 	/* The documented user-bus line: sshd runs it whatever deployd asks for. */
 	ck_assert_int_ge(asprintf(&command,
@@ -130,7 +130,7 @@ START_TEST(test_each_manager_says_which_kind_it_is_also_through_a_forced_command
 	test_sshd_force_command(&sshd, command);
 	remote = connect_remote();
 	ck_assert_int_eq(units_manager_kind(remote, LONG_TIMEOUT, -1, &kind), 0);
-	ck_assert_int_eq(kind, PLAN_BUS_USER);
+	ck_assert_int_eq(kind, UNITS_BUS_USER);
 	test_sshd_force_command(&sshd, NULL);
 }
 END_TEST
