@@ -85,7 +85,8 @@ int unit_name_check_deployable(const char *name, const char **ret_reason)
 		return kind;
 	if (kind == UNIT_NAME_TEMPLATE) {
 		if (ret_reason)
-			*ret_reason = "is a template; name an instance such as NAME@INSTANCE.service";
+			*ret_reason =
+				"is a template; name an instance such as NAME@INSTANCE.service";
 		return -EOPNOTSUPP;
 	}
 	const char *type = strrchr(name, '.') + 1;

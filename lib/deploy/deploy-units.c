@@ -195,17 +195,18 @@ static int check_manager_kind(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 			    "bus: %s.",
 			    on(u, h, where), plan_bus_to_string(kind), plan_bus_to_string(h->bus));
 	else
-		host_failed(ctx, h, NULL,
-			    "The service manager reached on %s is the %s manager, but the plan says "
-			    "bus: %s. The key's line in authorized_keys there forces a command "
-			    "that picks the bus regardless of the one deployd asks for: for bus: "
-			    "%s it must be %s (deployd(8), REMOTE HOSTS).",
-			    h->name, plan_bus_to_string(kind), plan_bus_to_string(h->bus),
-			    plan_bus_to_string(h->bus),
-			    h->bus == UNITS_BUS_USER
-				    ? "restrict,command=\"systemd-stdio-bridge "
-				      "--bus-path=unix:path=/run/user/UID/bus\" with the user's UID"
-				    : "restrict,command=\"systemd-stdio-bridge\"");
+		host_failed(
+			ctx, h, NULL,
+			"The service manager reached on %s is the %s manager, but the plan says "
+			"bus: %s. The key's line in authorized_keys there forces a command "
+			"that picks the bus regardless of the one deployd asks for: for bus: "
+			"%s it must be %s (deployd(8), REMOTE HOSTS).",
+			h->name, plan_bus_to_string(kind), plan_bus_to_string(h->bus),
+			plan_bus_to_string(h->bus),
+			h->bus == UNITS_BUS_USER
+				? "restrict,command=\"systemd-stdio-bridge "
+				  "--bus-path=unix:path=/run/user/UID/bus\" with the user's UID"
+				: "restrict,command=\"systemd-stdio-bridge\"");
 	return 1;
 }
 

@@ -17,7 +17,6 @@
 #include "plan.h"
 #include "units.h"
 
-
 typedef struct DeployRequest {
 	char id[DEPLOY_ID_LENGTH + 1]; /* from deploy_id_new() */
 	const char *release;	       /* may be NULL */

@@ -435,7 +435,8 @@ START_TEST(test_the_password_printed_by_a_command_or_hook_reaches_no_sink)
 				  "#!/bin/sh\n"
 				  "echo \"$1 url $DATABASE_URL\"\n"
 				  "echo \"$1 pair password=" SECRET "\"\n"
-				  "head -c 4090 /dev/zero | tr '\\0' x; echo '" SECRET " after the cut'\n"
+				  "head -c 4090 /dev/zero | tr '\\0' x; echo '" SECRET
+				  " after the cut'\n"
 				  "echo \"$1 encoded %s\" >&2\n",
 				  SECRET_URL),
 			 0);
@@ -511,7 +512,8 @@ START_TEST(test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_p
 	code = test_deployctl(&S.daemon, &out, "deploy app");
 	ck_assert_int_eq(chmod(S.daemon.plans_dir, 0755), 0);
 	ck_assert_msg(code == 3, "deploy exited %d:\n%s", code, out);
-	ck_assert_int_ge(asprintf(&reason, "directory %s on its path is writable by group or others",
+	ck_assert_int_ge(asprintf(&reason,
+				  "directory %s on its path is writable by group or others",
 				  S.daemon.plans_dir),
 			 0);
 	ck_assert_msg(strstr(out, plan) && strstr(out, reason), "%s", out);
@@ -639,9 +641,8 @@ START_TEST(test_the_worker_holds_none_of_the_daemons_descriptors)
 			 0);
 	pid_t daemon_pid = (pid_t)atoi(main_pid);
 	ck_assert_int_gt(daemon_pid, 0);
-	ck_assert_int_ge(asprintf(&path, "/proc/%d/task/%d/children", (int)daemon_pid,
-				  (int)daemon_pid),
-			 0);
+	ck_assert_int_ge(
+		asprintf(&path, "/proc/%d/task/%d/children", (int)daemon_pid, (int)daemon_pid), 0);
 	children = read_whole(path);
 	pid_t worker = (pid_t)atoi(children);
 	ck_assert_msg(worker > 0, "deployd (pid %d) has no worker: '%s'", (int)daemon_pid,
@@ -710,8 +711,9 @@ int main(void)
 	tcase_add_test(tc, test_a_dry_run_reports_what_would_happen_and_changes_nothing);
 	tcase_add_test(tc, test_the_password_printed_by_a_command_or_hook_reaches_no_sink);
 	tcase_add_test(tc, test_the_worker_holds_none_of_the_daemons_descriptors);
-	tcase_add_test(tc,
-		       test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_path_and_reason);
+	tcase_add_test(
+		tc,
+		test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_path_and_reason);
 	tcase_add_test(tc, test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behind);
 	tcase_add_test(tc, test_the_daemon_exits_when_idle_and_the_next_request_activates_it_again);
 	suite_add_tcase(s, tc);

@@ -558,8 +558,8 @@ int main(void)
 	tcase_add_test(
 		tc, test_a_second_daemon_on_the_same_database_is_busy_and_names_the_holders_host);
 	tcase_add_test(tc, test_a_key_forced_to_the_user_bus_as_documented_deploys_the_user_units);
-	tcase_add_test(tc,
-		       test_a_key_forced_to_another_bus_than_the_plans_fails_preflight_saying_which);
+	tcase_add_test(
+		tc, test_a_key_forced_to_another_bus_than_the_plans_fails_preflight_saying_which);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);

@@ -385,8 +385,9 @@ static int deployctl_check_unit(const char *unit, char **ret_err)
 	ck_assert_int_ge(asprintf(&plan, "%s/p.yaml", dir), 0);
 	f = fopen(plan, "we");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "version: 1\ndatabase: {conninfo: \"dbname=x\"}\nservices: {bus: user, "
-		   "units: [\"%s\"]}\nmigrations: {directory: /m}\n",
+	fprintf(f,
+		"version: 1\ndatabase: {conninfo: \"dbname=x\"}\nservices: {bus: user, "
+		"units: [\"%s\"]}\nmigrations: {directory: /m}\n",
 		unit);
 	fclose(TAKE_PTR(f));
 	ck_assert_int_ge(asprintf(&cmd, "build/deployctl check %s 2>&1", plan), 0);
@@ -407,8 +408,12 @@ START_TEST(test_check_and_preflight_judge_every_unit_name_alike)
 		const char *name;
 		bool accepted;
 	} cases[] = {
-		{"dev-sda.device", false},  {"session-1.scope", false}, {"worker@.service", false},
-		{"api", false},		    {"a b.service", false},	{"api.servic", false},
+		{"dev-sda.device", false},
+		{"session-1.scope", false},
+		{"worker@.service", false},
+		{"api", false},
+		{"a b.service", false},
+		{"api.servic", false},
 		{real, true},
 	};
 	UnitsOptions options = wait_for(LONG_TIMEOUT, NULL);
@@ -498,8 +503,7 @@ static Suite *units_suite(void)
 	TCase *check = tcase_create("preflight");
 
 	tcase_set_timeout(jobs, 60);
-	tcase_add_test(
-		jobs, test_three_units_start_and_stop_in_parallel);
+	tcase_add_test(jobs, test_three_units_start_and_stop_in_parallel);
 	tcase_add_test(jobs, test_stopping_units_that_are_already_stopped_succeeds);
 	tcase_add_test(
 		jobs,

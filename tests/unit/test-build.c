@@ -68,13 +68,12 @@ START_TEST(test_a_missing_pkg_config_package_stops_the_build_at_once_naming_it)
 	_cleanup_free_ char *cmd = NULL, *out = NULL, *objects = NULL;
 	struct stat st;
 
-	ck_assert_int_ge(asprintf(&cmd, "make B=%s/b PKG_CONFIG=%s/pkg-config all", scratch,
-				  scratch),
-			 0);
+	ck_assert_int_ge(
+		asprintf(&cmd, "make B=%s/b PKG_CONFIG=%s/pkg-config all", scratch, scratch), 0);
 	int code = run(cmd, &out);
 	ck_assert_msg(code == 2, "make exited %d:\n%s", code, out);
-	ck_assert_msg(strstr(out, "pkg-config cannot find libpq") && strstr(out, "make deps"),
-		      "%s", out);
+	ck_assert_msg(strstr(out, "pkg-config cannot find libpq") && strstr(out, "make deps"), "%s",
+		      out);
 	/* At once: nothing was compiled, no missing header was met. */
 	ck_assert_msg(!strstr(out, "libpq-fe.h"), "%s", out);
 	ck_assert_int_ge(asprintf(&objects, "%s/b", scratch), 0);
@@ -86,9 +85,8 @@ START_TEST(test_without_pkg_config_at_all_the_build_says_so)
 {
 	_cleanup_free_ char *cmd = NULL, *out = NULL;
 
-	ck_assert_int_ge(asprintf(&cmd, "make B=%s/b PKG_CONFIG=%s/no-pkg-config all", scratch,
-				  scratch),
-			 0);
+	ck_assert_int_ge(
+		asprintf(&cmd, "make B=%s/b PKG_CONFIG=%s/no-pkg-config all", scratch, scratch), 0);
 	int code = run(cmd, &out);
 	ck_assert_msg(code == 2, "make exited %d:\n%s", code, out);
 	ck_assert_msg(strstr(out, "no-pkg-config is not installed") && strstr(out, "make deps"),
@@ -101,9 +99,8 @@ START_TEST(test_cppflags_reach_every_compile)
 	_cleanup_free_ char *cmd = NULL, *out = NULL;
 	size_t compiles = 0, marked = 0;
 
-	ck_assert_int_ge(asprintf(&cmd, "make -n B=%s/b CPPFLAGS=-DDEPLOYD_TEST_CPPFLAGS all",
-				  scratch),
-			 0);
+	ck_assert_int_ge(
+		asprintf(&cmd, "make -n B=%s/b CPPFLAGS=-DDEPLOYD_TEST_CPPFLAGS all", scratch), 0);
 	ck_assert_int_eq(run(cmd, &out), 0);
 	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
 		if (strstr(line, " -c -o ")) {

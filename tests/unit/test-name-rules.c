@@ -158,9 +158,7 @@ int main(void)
 
 	tcase_add_test(tc, test_credential_names_are_judged_alike_by_check_and_the_preflight);
 	tcase_add_test(tc, test_table_names_are_judged_alike_by_check_and_the_migrations);
-	tcase_add_test(
-		tc,
-		test_deploy_ids_the_pipeline_makes_pass_the_rule_deployctl_log_applies);
+	tcase_add_test(tc, test_deploy_ids_the_pipeline_makes_pass_the_rule_deployctl_log_applies);
 	tcase_add_test(tc, test_enum_names_are_read_back_from_the_one_table);
 	suite_add_tcase(s, tc);
 

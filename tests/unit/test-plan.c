@@ -193,16 +193,16 @@ END_TEST
 
 START_TEST(test_command_migrations_keep_argv_environment_and_working_directory)
 {
-	_cleanup_(plan_freep) Plan *p =
-		PARSE_OK(UNIT "version: 1\n"
-			 "database: {credential: prosaas-db}\n"
-			 "migrations:\n"
-			 "  command: [/srv/prosaas/venv/bin/python, -m, server.db_migrate, '']\n"
-			 "  working_directory: /srv/prosaas\n"
-			 "  environment:\n"
-			 "    FLASK_ENV: production\n"
-			 "    WORKERS: 4\n"
-			 "    EMPTY: \"\"\n");
+	_cleanup_(plan_freep) Plan *p = PARSE_OK(
+		UNIT "version: 1\n"
+		     "database: {credential: prosaas-db}\n"
+		     "migrations:\n"
+		     "  command: [/srv/prosaas/venv/bin/python, -m, server.db_migrate, '']\n"
+		     "  working_directory: /srv/prosaas\n"
+		     "  environment:\n"
+		     "    FLASK_ENV: production\n"
+		     "    WORKERS: 4\n"
+		     "    EMPTY: \"\"\n");
 
 	ck_assert_int_eq(p->database.conninfo_source, PG_CONNINFO_CREDENTIAL);
 	ck_assert_str_eq(p->database.conninfo, "prosaas-db");
@@ -223,8 +223,8 @@ END_TEST
 START_TEST(test_command_without_environment_gets_an_empty_one)
 {
 	_cleanup_(plan_freep) Plan *p = PARSE_OK(UNIT "version: 1\n"
-						 "database: {conninfo_file: /etc/prosaas/db}\n"
-						 "migrations: {command: [migrate]}\n");
+						      "database: {conninfo_file: /etc/prosaas/db}\n"
+						      "migrations: {command: [migrate]}\n");
 
 	ck_assert_int_eq(p->database.conninfo_source, PG_CONNINFO_FILE);
 	ck_assert_str_eq(p->database.conninfo, "/etc/prosaas/db");
@@ -236,8 +236,9 @@ END_TEST
 
 START_TEST(test_zero_turns_off_the_durations_that_allow_it)
 {
-	_cleanup_(plan_freep) Plan *p = PARSE_OK(BASE "  lock_retry_delay: 0\n"
-						      "services: {settle: 0s, units: [a.service]}\n");
+	_cleanup_(plan_freep) Plan *p =
+		PARSE_OK(BASE "  lock_retry_delay: 0\n"
+			      "services: {settle: 0s, units: [a.service]}\n");
 
 	ck_assert_uint_eq(p->migrations.lock_retry_delay, 0);
 	ck_assert_uint_eq(p->services.settle, 0);
@@ -246,10 +247,10 @@ END_TEST
 
 START_TEST(test_postgresql_uri_conninfo_is_accepted)
 {
-	_cleanup_(plan_freep) Plan *p =
-		PARSE_OK(UNIT "version: 1\n"
-			 "database: {conninfo: \"postgresql://deployer@db.internal/prosaas\"}\n"
-			 "migrations: {directory: /m}\n");
+	_cleanup_(plan_freep) Plan *p = PARSE_OK(
+		UNIT "version: 1\n"
+		     "database: {conninfo: \"postgresql://deployer@db.internal/prosaas\"}\n"
+		     "migrations: {directory: /m}\n");
 
 	ck_assert_str_eq(p->database.conninfo, "postgresql://deployer@db.internal/prosaas");
 }
@@ -1112,7 +1113,8 @@ END_TEST
 
 START_TEST(test_an_empty_remote_list_means_no_remote_hosts)
 {
-	_cleanup_(plan_freep) Plan *p = PARSE_OK(BASE "services:\n  units: [a.service]\n  remote: []\n");
+	_cleanup_(plan_freep) Plan *p =
+		PARSE_OK(BASE "services:\n  units: [a.service]\n  remote: []\n");
 
 	ck_assert_uint_eq(p->services.n_remote, 0);
 	ck_assert_ptr_null(p->services.remote);

@@ -68,14 +68,17 @@ START_TEST(test_every_document_the_code_and_docs_cite_is_in_the_tree)
 		/* The design notes this project started from live outside the tree; nothing may
 		 * send a reader there.  (This file names it only in this comment and below.) */
 		if (strcmp(*f, "tests/unit/test-repository.c") != 0)
-			ck_assert_msg(!strstr(text, "DESIGN" ".md"), "%s cites DESIGN.md", *f);
+			ck_assert_msg(!strstr(text, "DESIGN"
+						    ".md"),
+				      "%s cites DESIGN.md", *f);
 		for (const char *p = text; *p;) {
 			regmatch_t m;
 			if (regexec(&docs_ref, p, 1, &m, 0) != 0)
 				break;
-			_cleanup_free_ char *ref = strndup(p + m.rm_so, (size_t)(m.rm_eo - m.rm_so));
-			ck_assert_msg(access(ref, R_OK) == 0, "%s cites %s, which is not in the tree",
-				      *f, ref);
+			_cleanup_free_ char *ref =
+				strndup(p + m.rm_so, (size_t)(m.rm_eo - m.rm_so));
+			ck_assert_msg(access(ref, R_OK) == 0,
+				      "%s cites %s, which is not in the tree", *f, ref);
 			p += m.rm_eo;
 		}
 	}
@@ -113,7 +116,8 @@ int main(void)
 	TCase *tc = tcase_create("repository");
 
 	tcase_add_test(tc, test_every_document_the_code_and_docs_cite_is_in_the_tree);
-	tcase_add_test(tc, test_the_license_is_mit_in_the_tree_the_debian_copyright_and_the_rpm_spec);
+	tcase_add_test(tc,
+		       test_the_license_is_mit_in_the_tree_the_debian_copyright_and_the_rpm_spec);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);

@@ -85,11 +85,10 @@ static SpawnResult run_sh(const char *script, Output *out, usec_t timeout, int c
 START_TEST(test_secrets_are_redacted_also_across_the_4096_byte_cut)
 {
 	static char *const secrets[] = {"pa55-w0rd", "pa55%2Dw0rd", NULL};
-	char *const argv[] = {
-		"sh", "-c",
-		"head -c 4090 /dev/zero | tr '\\0' x; echo 'pa55-w0rd tail';"
-		"echo 'url postgresql://u:pa55%2Dw0rd@/db'; echo 'pa55-w0rd' >&2",
-		NULL};
+	char *const argv[] = {"sh", "-c",
+			      "head -c 4090 /dev/zero | tr '\\0' x; echo 'pa55-w0rd tail';"
+			      "echo 'url postgresql://u:pa55%2Dw0rd@/db'; echo 'pa55-w0rd' >&2",
+			      NULL};
 	_cleanup_(output_done) Output out = {};
 	SpawnOptions o = {
 		.argv = argv,
