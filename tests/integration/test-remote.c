@@ -503,7 +503,9 @@ START_TEST(test_a_second_daemon_on_the_same_database_is_busy_and_names_the_holde
 	S.here = app_unit("api", NULL);
 	S.there[0] = app_unit("api2-", NULL);
 	S.there[1] = app_unit("worker2-", NULL);
-	start_units();
+	harness_daemon_reload();
+	ck_assert_int_eq(harness_systemctl("start %s", S.here), 0);
+	harness_wait_idle_in_transaction(S.db, "app_user", 1);
 	write_file(S.migrations, "2_slow.sql", "SELECT pg_sleep(30);\n", 0644);
 	ck_assert_int_ge(asprintf(&yaml,
 				  "version: 1\ndatabase:\n  conninfo: \"%s\"\n"
