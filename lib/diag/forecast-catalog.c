@@ -46,8 +46,8 @@ int fc_query(FcContext *c, const char *sql, int n, const char *const *params, PG
 }
 
 /* The oids of a one-column result. */
-static int oids_of(FcContext *c, const char *sql, int n, const char *const *params,
-		   uint32_t **ret, size_t *ret_n)
+static int oids_of(FcContext *c, const char *sql, int n, const char *const *params, uint32_t **ret,
+		   size_t *ret_n)
 {
 	_cleanup_result_ PGresult *res = NULL;
 	_cleanup_free_ uint32_t *oids = NULL;
@@ -72,7 +72,8 @@ int fc_resolve(FcContext *c, const char *schema, const char *name, uint32_t *ret
 {
 	static const char sql[] =
 		"SELECT coalesce(to_regclass(CASE WHEN $1 = '' THEN quote_ident($2)\n"
-		"                                 ELSE quote_ident($1) || '.' || quote_ident($2) END)"
+		"                                 ELSE quote_ident($1) || '.' || quote_ident($2) "
+		"END)"
 		"::oid, 0),\n"
 		"       format('%I.%I', CASE WHEN $1 = '' THEN current_schema() ELSE $1 END, $2)";
 	const char *params[] = {schema ?: "", name};
@@ -95,9 +96,9 @@ int fc_resolve(FcContext *c, const char *schema, const char *name, uint32_t *ret
 
 int fc_relation(FcContext *c, uint32_t relid, char *ret_relkind, char **ret_name)
 {
-	static const char sql[] =
-		"SELECT c.relkind, format('%I.%I', n.nspname, c.relname)\n"
-		"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid";
+	static const char sql[] = "SELECT c.relkind, format('%I.%I', n.nspname, c.relname)\n"
+				  "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+				  "WHERE c.oid = $1::oid";
 	char id[16];
 	const char *params[] = {id};
 	_cleanup_result_ PGresult *res = NULL;
@@ -118,23 +119,26 @@ int fc_oids(FcContext *c, FcQuestion q, const char *const *params, int n, uint32
 	    size_t *ret_n)
 {
 	static const char *const sql[_FC_QUESTION_MAX] = {
-		[FC_CHILDREN] = "WITH RECURSIVE t(oid) AS (\n"
-				"  SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::oid\n"
-				"  UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = "
-				"t.oid)\n"
-				"SELECT oid FROM t ORDER BY oid",
+		[FC_CHILDREN] =
+			"WITH RECURSIVE t(oid) AS (\n"
+			"  SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::oid\n"
+			"  UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = "
+			"t.oid)\n"
+			"SELECT oid FROM t ORDER BY oid",
 		[FC_INDEXES] = "SELECT indexrelid FROM pg_index WHERE indrelid = $1::oid "
 			       "ORDER BY indexrelid",
-		[FC_VIEW_BASE] = "SELECT DISTINCT d.refobjid FROM pg_rewrite r\n"
-				 "JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND "
-				 "d.objid = r.oid\n"
-				 "WHERE r.ev_class = $1::oid AND d.refclassid = 'pg_class'::regclass\n"
-				 "  AND d.refobjid <> $1::oid ORDER BY 1",
+		[FC_VIEW_BASE] =
+			"SELECT DISTINCT d.refobjid FROM pg_rewrite r\n"
+			"JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND "
+			"d.objid = r.oid\n"
+			"WHERE r.ev_class = $1::oid AND d.refclassid = 'pg_class'::regclass\n"
+			"  AND d.refobjid <> $1::oid ORDER BY 1",
 		/* Sequences owned by a column (serial, identity) that the INSERT leaves to its
 		 * default: $2 the columns it gives ({} for none). */
 		[FC_DEFAULT_SEQUENCES] =
 			"SELECT d.objid FROM pg_depend d\n"
-			"JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid\n"
+			"JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = "
+			"d.refobjsubid\n"
 			"JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'\n"
 			"WHERE d.classid = 'pg_class'::regclass AND d.refclassid = "
 			"'pg_class'::regclass\n"
@@ -176,7 +180,8 @@ int fc_oids(FcContext *c, FcQuestion q, const char *const *params, int n, uint32
 		/* Indexes that use column $2 of relid (key, expression or predicate). */
 		[FC_INDEXES_OF_COLUMN] =
 			"SELECT DISTINCT d.objid FROM pg_depend d\n"
-			"JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid\n"
+			"JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = "
+			"d.refobjsubid\n"
 			"JOIN pg_class i ON i.oid = d.objid AND i.relkind IN ('i', 'I')\n"
 			"WHERE d.classid = 'pg_class'::regclass AND d.refclassid = "
 			"'pg_class'::regclass\n"
@@ -192,6 +197,9 @@ int fc_oids(FcContext *c, FcQuestion q, const char *const *params, int n, uint32
 			"SELECT CASE WHEN contype = 'f' THEN confrelid ELSE conindid END\n"
 			"FROM pg_constraint WHERE conrelid = $1::oid AND conname = $2\n"
 			"  AND (contype = 'f' OR conindid <> 0)",
+		[FC_NOT_VALID_CONSTRAINT] =
+			"SELECT confrelid FROM pg_constraint\n"
+			"WHERE conrelid = $1::oid AND conname = $2 AND NOT convalidated",
 	};
 	return oids_of(c, sql[q], n, params, ret, ret_n);
 }

@@ -65,7 +65,7 @@ static json_object *node(json_object *wrapper, const char *type)
 static size_t list_len(json_object *list)
 {
 	return list && json_object_is_type(list, json_type_array) ? json_object_array_length(list)
-								   : 0;
+								  : 0;
 }
 
 static json_object *list_at(json_object *list, size_t i)
@@ -101,8 +101,8 @@ static int add_lock(FcContext *c, uint32_t relid, const char *name, LockMode mod
 		st->locks = locks;
 		c->allocated = n;
 	}
-	st->locks[st->n_locks] = (ForecastLock){.relation = strdup(name), .relid = relid,
-						.mode = mode};
+	st->locks[st->n_locks] =
+		(ForecastLock){.relation = strdup(name), .relid = relid, .mode = mode};
 	if (!st->locks[st->n_locks].relation)
 		return -ENOMEM;
 	st->n_locks++;
@@ -143,7 +143,13 @@ static int lock_relid(FcContext *c, uint32_t relid, LockMode mode, Spread spread
 		 * planned) as the query's own. */
 		return lock_oids(c, FC_VIEW_BASE, relid, NULL, LOCK_MODE_ACCESS_SHARE,
 				 SPREAD_PLANNED);
-	if ((spread & SPREAD_INDEXES) && relkind != 'v' && relkind != 'S') {
+	if (relkind == 'i' && mode == LOCK_MODE_ACCESS_EXCLUSIVE && c->st->rewrite)
+		/* An index rebuilt after a rewrite reads the whole new table. */
+		c->st->scan = true;
+	/* Queries and DML lock the indexes of the partitions they reach, never those of a
+	 * partitioned table itself (which hold no data). */
+	if ((spread & SPREAD_INDEXES) && relkind != 'v' && relkind != 'S' &&
+	    !(relkind == 'p' && mode <= LOCK_MODE_ROW_EXCLUSIVE)) {
 		r = lock_oids(c, FC_INDEXES, relid, NULL, mode, 0);
 		if (r < 0)
 			return r;
@@ -154,8 +160,7 @@ static int lock_relid(FcContext *c, uint32_t relid, LockMode mode, Spread spread
 }
 
 /* The relation a RangeVar (wrapped or not) names; *ret_relid 0 when it does not exist. */
-static int resolve_rangevar(FcContext *c, json_object *rv, uint32_t *ret_relid,
-			    char **ret_display)
+static int resolve_rangevar(FcContext *c, json_object *rv, uint32_t *ret_relid, char **ret_display)
 {
 	json_object *inner = node(rv, "RangeVar") ?: rv;
 	const char *relname = get_str(inner, "relname");
@@ -274,8 +279,7 @@ static int lock_read_relations(FcContext *c, json_object *o, bool planned)
 			if (is_cte(c, value))
 				continue;
 			r = lock_rangevar(c, value, LOCK_MODE_ACCESS_SHARE,
-					  planned ? SPREAD_PLANNED
-						  : SPREAD_CHILDREN | SPREAD_VIEWS,
+					  planned ? SPREAD_PLANNED : SPREAD_CHILDREN | SPREAD_VIEWS,
 					  NULL);
 		} else
 			r = lock_read_relations(c, value, planned);
@@ -395,7 +399,7 @@ static int lock_dml_target(FcContext *c, uint32_t relid, bool delete, const char
 	r = lock_relid(c, relid, LOCK_MODE_ROW_EXCLUSIVE, SPREAD_INDEXES | SPREAD_CHILDREN);
 	if (r < 0)
 		return r;
-	if (!delete && set_columns) {
+	if (!delete &&set_columns) {
 		r = lock_referenced_checks(c, relid, set_columns);
 		if (r < 0)
 			return r;
@@ -417,10 +421,10 @@ static int forecast_insert(FcContext *c, json_object *s)
 		r = lock_read_relations(c, get(s, "withClause"), true);
 	if (r < 0)
 		return r;
-	/* The executor opens the target's indexes to insert into them.  A partitioned target
-	 * routes rows to partitions the data decides: all of them are assumed. */
-	r = lock_rangevar(c, get(s, "relation"), LOCK_MODE_ROW_EXCLUSIVE,
-			  SPREAD_INDEXES | SPREAD_CHILDREN, &relid);
+	/* The executor opens the target's indexes only while it inserts (their locks are
+	 * released at once).  A partitioned target routes rows to partitions the data
+	 * decides: all of them are assumed. */
+	r = lock_rangevar(c, get(s, "relation"), LOCK_MODE_ROW_EXCLUSIVE, SPREAD_CHILDREN, &relid);
 	if (r < 0 || relid == 0)
 		return r;
 	r = lock_referenced_checks(c, relid, NULL);
@@ -512,15 +516,12 @@ static int forecast_select(FcContext *c, json_object *s)
 
 /* ---- ALTER TABLE. */
 
-static LockMode reloptions_mode(json_object *defs)
+static LockMode reloptions_mode(json_object *def)
 {
+	json_object *defs = get(node(def, "List"), "items") ?: def;
 	static const char *const light[] = {
-		"fillfactor",
-		"parallel_workers",
-		"toast_tuple_target",
-		"vacuum_index_cleanup",
-		"vacuum_truncate",
-		"log_autovacuum_min_duration",
+		"fillfactor",		"parallel_workers", "toast_tuple_target",
+		"vacuum_index_cleanup", "vacuum_truncate",  "log_autovacuum_min_duration",
 	};
 	LockMode mode = LOCK_MODE_NONE;
 
@@ -530,8 +531,8 @@ static LockMode reloptions_mode(json_object *defs)
 		bool is_light = name && strncmp(name, "autovacuum_", 11) == 0;
 		for (size_t j = 0; !is_light && name && j < ELEMENTSOF(light); j++)
 			is_light = strcmp(name, light[j]) == 0;
-		LockMode m = is_light ? LOCK_MODE_SHARE_UPDATE_EXCLUSIVE
-				      : LOCK_MODE_ACCESS_EXCLUSIVE;
+		LockMode m =
+			is_light ? LOCK_MODE_SHARE_UPDATE_EXCLUSIVE : LOCK_MODE_ACCESS_EXCLUSIVE;
 		if (m > mode)
 			mode = m;
 	}
@@ -539,12 +540,20 @@ static LockMode reloptions_mode(json_object *defs)
 }
 
 typedef struct AlterEffects {
-	LockMode mode;	     /* on the table */
+	LockMode mode;	      /* on the table */
 	bool spread_children; /* the subcommands recurse to partitions and children */
 	bool rewrite;
 	bool rebuild_indexes; /* a rewrite rebuilds every index */
 	bool scan;
+	bool no_children; /* a partition attached or detached: the subcommand names it */
 } AlterEffects;
+
+/* The partitioned indexes of partitioned table relid, which a new or attached partition's
+ * indexes join. */
+static int lock_partitioned_indexes(FcContext *c, uint32_t relid)
+{
+	return lock_oids(c, FC_INDEXES, relid, NULL, LOCK_MODE_SHARE_UPDATE_EXCLUSIVE, 0);
+}
 
 /* Whether a default expression is volatile (a rewrite fills the column then). */
 static int default_is_volatile(FcContext *c, json_object *expr, bool *ret)
@@ -573,19 +582,21 @@ static int default_is_volatile(FcContext *c, json_object *expr, bool *ret)
 }
 
 /* A column's constraint list: NOT NULL, PRIMARY KEY, UNIQUE, REFERENCES, CHECK. */
-static int column_constraints(FcContext *c, json_object *coldef, AlterEffects *e,
-			      bool new_column)
+static int column_constraints(FcContext *c, json_object *coldef, AlterEffects *e, bool new_column)
 {
 	json_object *cons = get(coldef, "constraints");
 	bool has_default = false;
 	int r;
 
+	for (size_t i = 0; i < list_len(cons); i++)
+		if (str_eq(get_str(node(list_at(cons, i), "Constraint"), "contype"),
+			   "CONSTR_DEFAULT"))
+			has_default = true;
 	for (size_t i = 0; i < list_len(cons); i++) {
 		json_object *con = node(list_at(cons, i), "Constraint");
 		const char *type = get_str(con, "contype");
 		if (str_eq(type, "CONSTR_DEFAULT")) {
 			bool vol = false;
-			has_default = true;
 			r = default_is_volatile(c, get(con, "raw_expr"), &vol);
 			if (r < 0)
 				return r;
@@ -599,7 +610,8 @@ static int column_constraints(FcContext *c, json_object *coldef, AlterEffects *e
 					  NULL);
 			if (r < 0)
 				return r;
-			if (!get_bool(con, "skip_validation"))
+			/* A new column without a default is all NULL: nothing to check. */
+			if (!get_bool(con, "skip_validation") && has_default && new_column)
 				e->scan = true;
 		} else if (str_eq(type, "CONSTR_PRIMARY") || str_eq(type, "CONSTR_UNIQUE") ||
 			   str_eq(type, "CONSTR_CHECK") || str_eq(type, "CONSTR_NOTNULL")) {
@@ -686,6 +698,33 @@ static int type_change_rewrites(FcContext *c, uint32_t relid, const char *column
 	return 0;
 }
 
+/* Locks index `name` of table relid's schema (an index lives in its table's schema). */
+static int lock_index_of(FcContext *c, uint32_t relid, const char *name, LockMode mode)
+{
+	_cleanup_free_ char *display = NULL;
+	PGresult *res = NULL;
+	uint32_t idx = 0;
+	char id[16];
+	const char *params[] = {id};
+	int r;
+
+	if (!name)
+		return 0;
+	snprintf(id, sizeof(id), "%u", relid);
+	r = fc_query(c,
+		     "SELECT nspname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+		     "c.relnamespace WHERE c.oid = $1::oid",
+		     1, params, &res);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 1)
+		r = fc_resolve(c, PQgetvalue(res, 0, 0), name, &idx, &display);
+	PQclear(res);
+	if (r >= 0 && idx)
+		r = lock_relid(c, idx, mode, 0);
+	return r;
+}
+
 static int alter_cmd(FcContext *c, uint32_t relid, json_object *cmd, AlterEffects *e)
 {
 	const char *sub = get_str(cmd, "subtype");
@@ -723,10 +762,16 @@ static int alter_cmd(FcContext *c, uint32_t relid, json_object *cmd, AlterEffect
 		/* Indexes on the column are rebuilt; foreign keys that use it are dropped and
 		 * added again, which locks the table at their other end as a DROP CONSTRAINT
 		 * does, and validates them again when the bytes change. */
-		r = lock_oids(c, FC_INDEXES_OF_COLUMN, relid, column, LOCK_MODE_ACCESS_EXCLUSIVE,
-			      0);
+		_cleanup_free_ uint32_t *indexes = NULL;
+		size_t n_indexes = 0;
+		r = fc_oids_of(c, FC_INDEXES_OF_COLUMN, relid, column, &indexes, &n_indexes);
+		for (size_t i = 0; r >= 0 && i < n_indexes; i++)
+			r = lock_relid(c, indexes[i], LOCK_MODE_ACCESS_EXCLUSIVE, 0);
 		if (r < 0)
 			return r;
+		/* Rebuilding them reads the table. */
+		if (n_indexes > 0)
+			e->scan = true;
 		_cleanup_free_ uint32_t *partners = NULL;
 		size_t n = 0;
 		r = fc_oids_of(c, FC_FK_PARTNERS_OF_COLUMN, relid, column, &partners, &n);
@@ -772,22 +817,7 @@ static int alter_cmd(FcContext *c, uint32_t relid, json_object *cmd, AlterEffect
 			const char *index = get_str(con, "indexname");
 			if (index) {
 				/* USING INDEX: the index becomes the constraint's. */
-				_cleanup_free_ char *display = NULL;
-				uint32_t idx = 0;
-				PGresult *res = NULL;
-				char id[16];
-				snprintf(id, sizeof(id), "%u", relid);
-				const char *params[] = {id};
-				r = fc_query(c,
-					     "SELECT nspname FROM pg_class c JOIN pg_namespace n ON "
-					     "n.oid = c.relnamespace WHERE c.oid = $1::oid",
-					     1, params, &res);
-				if (r < 0)
-					return r;
-				r = fc_resolve(c, PQgetvalue(res, 0, 0), index, &idx, &display);
-				PQclear(res);
-				if (r >= 0 && idx)
-					r = lock_relid(c, idx, LOCK_MODE_ACCESS_EXCLUSIVE, 0);
+				r = lock_index_of(c, relid, index, LOCK_MODE_ACCESS_EXCLUSIVE);
 				if (r < 0)
 					return r;
 			} else
@@ -797,8 +827,11 @@ static int alter_cmd(FcContext *c, uint32_t relid, json_object *cmd, AlterEffect
 		mode = LOCK_MODE_SHARE_UPDATE_EXCLUSIVE;
 		_cleanup_free_ uint32_t *others = NULL;
 		size_t n = 0;
-		e->scan = true;
-		r = fc_oids_of(c, FC_CONSTRAINT_RELATIONS, relid, column, &others, &n);
+		r = fc_oids_of(c, FC_NOT_VALID_CONSTRAINT, relid, column, &others, &n);
+		/* A constraint already valid is left alone: nothing is read. */
+		e->scan = r >= 0 && n > 0;
+		if (r >= 0 && n > 0 && others[0] == 0)
+			n = 0; /* a CHECK constraint: the table alone */
 		for (size_t i = 0; r >= 0 && i < n; i++) {
 			/* A foreign key's referenced table, read by the check query. */
 			r = lock_relid(c, others[i], LOCK_MODE_ROW_SHARE, 0);
@@ -814,8 +847,8 @@ static int alter_cmd(FcContext *c, uint32_t relid, json_object *cmd, AlterEffect
 	} else if (str_eq(sub, "AT_DropConstraint")) {
 		/* A foreign key's other table is locked as strongly; a primary key's or unique
 		 * constraint's index is dropped. */
-		r = lock_oids(c, FC_CONSTRAINT_RELATIONS, relid, column,
-			      LOCK_MODE_ACCESS_EXCLUSIVE, 0);
+		r = lock_oids(c, FC_CONSTRAINT_RELATIONS, relid, column, LOCK_MODE_ACCESS_EXCLUSIVE,
+			      0);
 		if (r < 0)
 			return r;
 	} else if (str_eq(sub, "AT_EnableTrig") || str_eq(sub, "AT_EnableAlwaysTrig") ||
@@ -823,9 +856,14 @@ static int alter_cmd(FcContext *c, uint32_t relid, json_object *cmd, AlterEffect
 		   str_eq(sub, "AT_EnableTrigUser") || str_eq(sub, "AT_DisableTrig") ||
 		   str_eq(sub, "AT_DisableTrigAll") || str_eq(sub, "AT_DisableTrigUser")) {
 		mode = LOCK_MODE_SHARE_ROW_EXCLUSIVE;
-	} else if (str_eq(sub, "AT_SetStatistics") || str_eq(sub, "AT_ClusterOn") ||
-		   str_eq(sub, "AT_DropCluster") || str_eq(sub, "AT_SetOptions") ||
-		   str_eq(sub, "AT_ResetOptions") || str_eq(sub, "AT_DetachPartitionFinalize")) {
+	} else if (str_eq(sub, "AT_ClusterOn")) {
+		mode = LOCK_MODE_SHARE_UPDATE_EXCLUSIVE;
+		r = lock_index_of(c, relid, column, LOCK_MODE_SHARE_UPDATE_EXCLUSIVE);
+		if (r < 0)
+			return r;
+	} else if (str_eq(sub, "AT_SetStatistics") || str_eq(sub, "AT_DropCluster") ||
+		   str_eq(sub, "AT_SetOptions") || str_eq(sub, "AT_ResetOptions") ||
+		   str_eq(sub, "AT_DetachPartitionFinalize")) {
 		mode = LOCK_MODE_SHARE_UPDATE_EXCLUSIVE;
 	} else if (str_eq(sub, "AT_SetRelOptions") || str_eq(sub, "AT_ResetRelOptions")) {
 		mode = reloptions_mode(def);
@@ -840,14 +878,20 @@ static int alter_cmd(FcContext *c, uint32_t relid, json_object *cmd, AlterEffect
 		if (r >= 0)
 			r = lock_oids(c, FC_DEFAULT_PARTITION, relid, NULL,
 				      LOCK_MODE_ACCESS_EXCLUSIVE, 0);
+		if (r >= 0)
+			r = lock_partitioned_indexes(c, relid);
 		if (r < 0)
 			return r;
 		e->scan = true;
+		e->no_children = true;
 	} else if (str_eq(sub, "AT_DetachPartition")) {
 		json_object *pc = node(def, "PartitionCmd");
 		bool concurrent = get_bool(pc, "concurrent");
 		mode = concurrent ? LOCK_MODE_SHARE_UPDATE_EXCLUSIVE : LOCK_MODE_ACCESS_EXCLUSIVE;
-		r = lock_rangevar(c, get(pc, "name"), LOCK_MODE_ACCESS_EXCLUSIVE, 0, NULL);
+		/* Its indexes leave the partitioned ones. */
+		r = lock_rangevar(c, get(pc, "name"), LOCK_MODE_ACCESS_EXCLUSIVE, SPREAD_INDEXES,
+				  NULL);
+		e->no_children = true;
 		if (r >= 0 && !concurrent)
 			r = lock_oids(c, FC_DEFAULT_PARTITION, relid, NULL,
 				      LOCK_MODE_ACCESS_EXCLUSIVE, 0);
@@ -907,7 +951,7 @@ static int forecast_alter_table(FcContext *c, json_object *s)
 	/* A partition attached or detached is handled by its subcommand; every other
 	 * subcommand reaches the partitions and children too (unless ONLY). */
 	Spread spread = SPREAD_CHILDREN | (e.rebuild_indexes ? SPREAD_INDEXES : 0);
-	if (!rangevar_inh(rv) || e.mode == LOCK_MODE_SHARE_UPDATE_EXCLUSIVE)
+	if (!rangevar_inh(rv) || e.no_children)
 		spread &= ~SPREAD_CHILDREN;
 	return lock_relid(c, relid, e.mode ?: LOCK_MODE_ACCESS_EXCLUSIVE, spread);
 }
@@ -920,7 +964,7 @@ static int forecast_index(FcContext *c, json_object *s)
 
 	/* CREATE INDEX reads the whole table under a lock that keeps writers out (ShareLock);
 	 * CONCURRENTLY lets them write (ShareUpdateExclusiveLock) and reads it twice. */
-	c->st->scan = !concurrent;
+	c->st->scan = true;
 	return lock_rangevar(c, get(s, "relation"),
 			     concurrent ? LOCK_MODE_SHARE_UPDATE_EXCLUSIVE : LOCK_MODE_SHARE,
 			     SPREAD_CHILDREN, NULL);
@@ -959,14 +1003,17 @@ static int forecast_drop(FcContext *c, json_object *s)
 				const char *params[] = {id};
 				snprintf(id, sizeof(id), "%u", relid);
 				PGresult *res = NULL;
-				r = fc_query(c, "SELECT indrelid FROM pg_index WHERE indexrelid = $1::oid",
-					     1, params, &res);
+				r = fc_query(
+					c,
+					"SELECT indrelid FROM pg_index WHERE indexrelid = $1::oid",
+					1, params, &res);
 				if (r >= 0) {
 					for (int row = 0; r >= 0 && row < PQntuples(res); row++)
-						r = lock_relid(c,
-							       (uint32_t)strtoul(
-								       PQgetvalue(res, row, 0), NULL, 10),
-							       mode, 0);
+						r = lock_relid(
+							c,
+							(uint32_t)strtoul(PQgetvalue(res, row, 0),
+									  NULL, 10),
+							mode, 0);
 					PQclear(res);
 				}
 			}
@@ -1005,6 +1052,8 @@ static int forecast_create(FcContext *c, json_object *s)
 			/* The default partition must give up the new bound's rows: checked. */
 			r = lock_oids(c, FC_DEFAULT_PARTITION, parent, NULL,
 				      LOCK_MODE_ACCESS_EXCLUSIVE, 0);
+			if (r >= 0)
+				r = lock_partitioned_indexes(c, parent);
 			if (r < 0)
 				return r;
 		}
@@ -1064,11 +1113,14 @@ static int forecast_refresh(FcContext *c, json_object *s)
 	r = lock_oids(c, FC_VIEW_BASE, relid, NULL, LOCK_MODE_ACCESS_SHARE, SPREAD_PLANNED);
 	if (r < 0)
 		return r;
-	if (concurrent)
-		/* The new contents are merged in by DML on the materialized view. */
+	if (concurrent) {
+		/* The new contents are compared with the old (a full read) and merged in by DML
+		 * on the materialized view. */
+		c->st->scan = true;
 		return lock_oids(c, FC_INDEXES, relid, NULL, LOCK_MODE_ROW_EXCLUSIVE, 0);
+	}
 	/* A new heap, and every index rebuilt. */
-	c->st->rewrite = c->st->scan = true;
+	c->st->rewrite = true;
 	return lock_oids(c, FC_INDEXES, relid, NULL, LOCK_MODE_ACCESS_EXCLUSIVE, 0);
 }
 
@@ -1197,10 +1249,9 @@ static int lock_all_named(FcContext *c, json_object *o)
 	{
 		int r;
 		if (strcmp(key, "RangeVar") == 0 || strcmp(key, "relation") == 0)
-			r = get_str(value, "relname") ? lock_rangevar(c, value,
-								      LOCK_MODE_ACCESS_EXCLUSIVE,
-								      0, NULL)
-						      : lock_all_named(c, value);
+			r = get_str(value, "relname")
+				    ? lock_rangevar(c, value, LOCK_MODE_ACCESS_EXCLUSIVE, 0, NULL)
+				    : lock_all_named(c, value);
 		else
 			r = lock_all_named(c, value);
 		if (r < 0)
@@ -1213,10 +1264,10 @@ static int lock_all_named(FcContext *c, json_object *o)
 static bool locks_nothing(const char *type)
 {
 	static const char *const none[] = {
-		"CreateSchemaStmt", "CreateFunctionStmt", "CreateEnumStmt", "AlterEnumStmt",
-		"CompositeTypeStmt", "CreateDomainStmt", "DefineStmt", "TransactionStmt",
-		"CreateRoleStmt", "AlterRoleStmt", "GrantRoleStmt", "CreateSeqStmt",
-		"CreateRangeStmt", "AlterFunctionStmt", "CreateCastStmt",
+		"CreateSchemaStmt",  "CreateFunctionStmt", "CreateEnumStmt", "AlterEnumStmt",
+		"CompositeTypeStmt", "CreateDomainStmt",   "DefineStmt",     "TransactionStmt",
+		"CreateRoleStmt",    "AlterRoleStmt",	   "GrantRoleStmt",  "CreateSeqStmt",
+		"CreateRangeStmt",   "AlterFunctionStmt",  "CreateCastStmt",
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(none); i++)
@@ -1275,7 +1326,20 @@ int fc_statement(FcContext *c, json_object *tree)
 		r = forecast_comment(c, s);
 	else if (strcmp(type, "VariableSetStmt") == 0)
 		r = forecast_set(c, s);
-	else if (strcmp(type, "CreateTrigStmt") == 0)
+	else if (strcmp(type, "VacuumStmt") == 0 && !get_bool(s, "is_vacuumcmd")) {
+		/* ANALYZE: its indexes are read for their statistics. */
+		json_object *rels = get(s, "rels");
+		r = list_len(rels) == 0 ? fc_fail(c, -EOPNOTSUPP, "ANALYZE of everything") : 0;
+		for (size_t i = 0; r >= 0 && i < list_len(rels); i++) {
+			uint32_t relid = 0;
+			r = lock_rangevar(c,
+					  get(node(list_at(rels, i), "VacuumRelation"), "relation"),
+					  LOCK_MODE_SHARE_UPDATE_EXCLUSIVE, 0, &relid);
+			if (r >= 0 && relid)
+				r = lock_oids(c, FC_INDEXES, relid, NULL, LOCK_MODE_ACCESS_SHARE,
+					      0);
+		}
+	} else if (strcmp(type, "CreateTrigStmt") == 0)
 		r = lock_rangevar(c, get(s, "relation"), LOCK_MODE_SHARE_ROW_EXCLUSIVE, 0, NULL);
 	else if (strcmp(type, "CreatePolicyStmt") == 0 || strcmp(type, "AlterPolicyStmt") == 0)
 		r = lock_rangevar(c, get(s, "table"), LOCK_MODE_ACCESS_EXCLUSIVE, 0, NULL);
@@ -1287,8 +1351,7 @@ int fc_statement(FcContext *c, json_object *tree)
 		for (size_t i = 0; r >= 0 && i < list_len(rels); i++)
 			r = lock_rangevar(c, list_at(rels, i), LOCK_MODE_SHARE_UPDATE_EXCLUSIVE, 0,
 					  NULL);
-	}
-	else if (strcmp(type, "ViewStmt") == 0) {
+	} else if (strcmp(type, "ViewStmt") == 0) {
 		r = collect_ctes(c, get(s, "query"));
 		if (r >= 0)
 			r = lock_read_relations(c, get(s, "query"), false);

@@ -188,8 +188,8 @@ static int flatten(Forecast *f)
 				}
 				if (covered)
 					continue;
-				ForecastLock *locks =
-					reallocarray(f->locks, f->n_locks + 1, sizeof(ForecastLock));
+				ForecastLock *locks = reallocarray(f->locks, f->n_locks + 1,
+								   sizeof(ForecastLock));
 				if (!locks)
 					return -ENOMEM;
 				f->locks = locks;

@@ -5,8 +5,10 @@
  * only, inside a transaction it rolls back, with the session's own search_path and any
  * SET search_path the migration makes), says for each statement:
  *   - every relation it locks, schema-qualified ("schema.name", each part as quote_ident()
- *     spells it) with its pg_class oid, and the strongest mode taken on it, named as in
- *     pg_locks.mode ("AccessExclusiveLock", …).  Relations include what the catalog implies:
+ *     spells it) with its pg_class oid, and the strongest mode it holds on it until the
+ *     transaction ends, named as in pg_locks.mode ("AccessExclusiveLock", …).  Locks taken
+ *     and let go within the statement (the executor's on an INSERT target's indexes, the
+ *     catalogs') are not listed.  Relations include what the catalog implies:
  *     indexes (opened by the planner and the executor, rebuilt by rewrites), partitions and
  *     inheritance children, tables referenced by foreign keys (added, validated, dropped, and
  *     the RI checks of INSERT/UPDATE/DELETE), the tables behind views and materialized
@@ -14,9 +16,10 @@
  *     relid 0 (nobody else can hold a lock on it).
  *   - rewrite: a table gets a new relfilenode (ALTER COLUMN TYPE, a volatile DEFAULT,
  *     TRUNCATE, CLUSTER, VACUUM FULL, REFRESH MATERIALIZED VIEW, SET LOGGED, …);
- *   - scan: a table is read in full while the statement holds a lock that blocks its writers
- *     (SET NOT NULL, CHECK or FOREIGN KEY without NOT VALID, VALIDATE CONSTRAINT, CREATE
- *     INDEX, ATTACH PARTITION; a rewrite reads the table too).
+ *   - scan: a table is read in full while the statement holds its own DDL lock on it
+ *     (ShareUpdateExclusiveLock or stronger): SET NOT NULL, CHECK or FOREIGN KEY without
+ *     NOT VALID, VALIDATE CONSTRAINT, CREATE INDEX (CONCURRENTLY too), ATTACH PARTITION,
+ *     REFRESH MATERIALIZED VIEW, indexes rebuilt; a rewrite reads the table too.
  * A statement it does not understand is `unknown`: it is assumed to take AccessExclusiveLock
  * on every relation it names (never "no lock").  DML is forecast as if it touched rows (the
  * RI checks and tuple routing of a statement that touches none take fewer locks).
