@@ -197,6 +197,8 @@ static int flatten(Forecast *f)
 					.relation = strdup(l->relation),
 					.relid = l->relid,
 					.mode = l->mode,
+					.size_bytes = -1,
+					.rows = -1,
 				};
 				if (!f->locks[f->n_locks].relation)
 					return -ENOMEM;
@@ -205,6 +207,54 @@ static int flatten(Forecast *f)
 		}
 	if (f->n_locks > 1)
 		qsort(f->locks, f->n_locks, sizeof(ForecastLock), compare_locks);
+	return 0;
+}
+
+/* Sizes and row estimates of every relation locked.  pg_total_relation_size() takes an
+ * AccessShareLock: it is skipped for a relation on which someone holds or waits for an
+ * AccessExclusiveLock (it would wait behind it), and lock_timeout bounds a race with one. */
+static int read_sizes(FcContext *c, Forecast *f)
+{
+	static const char sql[] =
+		"SELECT c.oid, CASE WHEN NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = "
+		"c.oid\n"
+		"                               AND l.mode = 'AccessExclusiveLock'\n"
+		"                               AND l.pid IS DISTINCT FROM pg_backend_pid())\n"
+		"            THEN pg_total_relation_size(c.oid) ELSE -1 END,\n"
+		"       CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples::bigint END\n"
+		"FROM pg_class c WHERE c.oid = ANY ($1::oid[])";
+	_cleanup_free_ char *oids = NULL;
+	size_t size = 0;
+	PGresult *res = NULL;
+	FILE *out = open_memstream(&oids, &size);
+	int r;
+
+	if (!out)
+		return -ENOMEM;
+	fputc('{', out);
+	for (size_t i = 0; i < f->n_locks; i++)
+		fprintf(out, "%s%u", i ? "," : "", f->locks[i].relid);
+	fputc('}', out);
+	if (fclose(out) != 0)
+		return -ENOMEM;
+	const char *params[] = {oids};
+	r = fc_query(c, sql, 1, params, &res);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < f->n_migrations; i++)
+		for (size_t j = 0; j < f->migrations[i].n_statements; j++) {
+			ForecastStatement *st = &f->migrations[i].statements[j];
+			for (size_t k = 0; k < st->n_locks; k++) {
+				ForecastLock *l = &st->locks[k];
+				l->size_bytes = l->rows = -1;
+				for (int row = 0; l->relid && row < PQntuples(res); row++)
+					if (strtoul(PQgetvalue(res, row, 0), NULL, 10) == l->relid) {
+						l->size_bytes = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+						l->rows = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+					}
+			}
+		}
+	PQclear(res);
 	return 0;
 }
 
@@ -226,15 +276,19 @@ int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, 
 	}
 	/* Read only, and rolled back: SET search_path is replayed with set_config(…, true). */
 	r = run(&c, "BEGIN READ ONLY");
+	if (r >= 0)
+		r = run(&c, "SET LOCAL lock_timeout = '2s'");
 	for (size_t i = 0; r >= 0 && i < n_pending; i++)
 		r = forecast_migration(&c, pending[i], &f->migrations[f->n_migrations++]);
+	if (r >= 0)
+		r = flatten(f);
+	if (r >= 0)
+		r = read_sizes(&c, f);
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
 		int k = run(&c, "ROLLBACK");
 		if (r >= 0)
 			r = k;
 	}
-	if (r >= 0)
-		r = flatten(f);
 	strv_free(c.ctes);
 	free(c.search_path_set);
 	if (r < 0) {

@@ -45,6 +45,7 @@
 #include <libpq-fe.h>
 
 #include "migrations.h"
+#include "time-util.h"
 
 /* PostgreSQL's table lock modes, in its own order (lockdefs.h): a higher value is stronger. */
 typedef enum LockMode {
@@ -74,6 +75,11 @@ typedef struct ForecastLock {
 	char *relation; /* "schema.name" */
 	uint32_t relid; /* pg_class.oid; 0 when the relation does not exist before the migration */
 	LockMode mode;
+	/* pg_total_relation_size() and pg_class.reltuples, read without waiting: -1 when
+	 * unknown (the relation is new, never analyzed, or someone holds or waits for an
+	 * AccessExclusiveLock on it, which the size function would wait behind). */
+	int64_t size_bytes;
+	int64_t rows;
 } ForecastLock;
 
 typedef struct ForecastStatement {
@@ -109,6 +115,41 @@ typedef struct Forecast {
  * failure *ret is untouched and *ret_error (if given) says why. */
 int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, Forecast **ret,
 		     char **ret_error);
+/* A session (or prepared transaction) that holds or waits for a lock that conflicts with one
+ * of the forecast's, right now. */
+typedef struct ForecastHolder {
+	int pid;	   /* 0 for a prepared transaction */
+	char *gid;	   /* the prepared transaction's, else NULL */
+	char *user;	   /* NULL when not visible */
+	char *application; /* NULL when not visible */
+	char *client;	   /* "ADDRESS:PORT", "[local]", or NULL */
+	char *state;	   /* pg_stat_activity.state, "prepared" for a prepared transaction */
+	char *query;	   /* the start of its current or last query, sanitized, or NULL */
+	usec_t xact_age;   /* how long its transaction has run; USEC_INFINITY if unknown */
+	char *relation;	   /* "schema.name" */
+	uint32_t relid;
+	LockMode mode;		 /* the mode it holds (granted) or waits for */
+	bool granted;		 /* false: it waits for the lock */
+	LockMode conflicts_with; /* the forecast's strongest mode on relid it conflicts with */
+} ForecastHolder;
+
+/* Who holds or waits for a lock conflicting with f->locks, from one pg_locks query on conn
+ * (never inside a transaction: the views would be a snapshot).  Our own backend is left out.
+ * Ordered by relation, then pid. */
+int forecast_holders(PGconn *conn, const Forecast *f, ForecastHolder **ret, size_t *ret_n,
+		     char **ret_error);
+void forecast_holders_free(ForecastHolder *h, size_t n);
+
+/* Sentences (forecast-message.c).  "AccessExclusiveLock on public.accounts (16 kB, ~3 rows)";
+ * "FILE:LINE: SQL: LOCKS[; rewrites a table][; reads a table in full under its lock]."; "Session
+ * PID holds MODE on REL, which conflicts with the MODE a migration needs (user …): QUERY.". */
+#define FORECAST_SIZE_MAX 32
+char *forecast_format_size(int64_t bytes, char buf[static FORECAST_SIZE_MAX]);
+int forecast_lock_describe(const ForecastLock *l, char **ret);
+int forecast_statement_describe(const ForecastMigration *m, const ForecastStatement *s,
+				char **ret);
+int forecast_holder_describe(const ForecastHolder *h, char **ret);
+
 /* The forecast of a plan whose migrations are a command. */
 int forecast_command(Forecast **ret);
 void forecast_free(Forecast *f);
