@@ -8,6 +8,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "deploy-forecast.h"
 #include "deploy-lock.h"
 #include "deploy-lockwatch.h"
 #include "deploy.h"
@@ -366,6 +367,30 @@ static void report_pending(DeployMigrate *m)
 	}
 }
 
+/* A dry run's lock forecast: per statement, and whoever is in the way now. */
+static DeployExit report_forecast(DeployMigrate *m)
+{
+	_cleanup_(deploy_forecast_events_done) DeployForecastEvents e = {};
+	_cleanup_free_ char *command = NULL, *error = NULL, *message = NULL;
+	int r;
+
+	if (m->plan->migrations.command && strv_join(m->plan->migrations.command, " ", &command) < 0)
+		return DEPLOY_EXIT_INTERNAL;
+	r = deploy_forecast_events(m->conn, m->pending, m->n_pending, command, &e, &error);
+	if (r == -ENOMEM)
+		return DEPLOY_EXIT_INTERNAL;
+	if (r < 0) {
+		if (asprintf(&message, "Preflight failed, nothing was touched: the lock forecast "
+				       "failed: %s.",
+			     error ?: strerror(-r)) < 0)
+			message = NULL;
+		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+	}
+	for (size_t i = 0; i < e.n; i++)
+		send_event(m, TAKE_PTR(e.events[i]));
+	return DEPLOY_EXIT_OK;
+}
+
 DeployExit deploy_migrate_preflight(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
@@ -408,8 +433,12 @@ DeployExit deploy_migrate_preflight(DeployMigrate *m)
 		if (x != DEPLOY_EXIT_OK)
 			return x;
 	}
-	if (m->dry_run)
+	if (m->dry_run) {
 		report_pending(m);
+		x = report_forecast(m);
+		if (x != DEPLOY_EXIT_OK)
+			return x;
+	}
 	if (m->out_of_memory)
 		return DEPLOY_EXIT_INTERNAL;
 	m->preflight_done = true;
