@@ -1195,8 +1195,9 @@ int main(void)
 	tcase_add_test(tc, test_a_changed_checksum_is_refused_before_anything_runs);
 	tcase_add_test(tc, test_bad_names_and_duplicate_versions_are_refused_before_anything_runs);
 	tcase_add_test(tc, test_an_error_in_a_crlf_file_with_multibyte_text_names_its_line);
-	tcase_add_test(tc,
-		       test_a_syntax_error_anywhere_is_refused_in_preflight_naming_file_line_and_column);
+	tcase_add_test(
+		tc,
+		test_a_syntax_error_anywhere_is_refused_in_preflight_naming_file_line_and_column);
 	tcase_add_test(tc, test_a_runtime_error_after_a_function_body_names_its_statement);
 	tcase_add_test(tc, test_create_index_concurrently_works_with_no_transaction);
 	tcase_add_test(tc, test_create_index_concurrently_in_a_transaction_fails_cleanly);
