@@ -50,13 +50,14 @@ static int locks_field(const ForecastStatement *s, char **ret)
 	return 0;
 }
 
-static int statement_event(const ForecastMigration *m, const ForecastStatement *s, Event **ret)
+static int statement_event(const ForecastMigration *m, const ForecastStatement *s,
+			   DeployPhase phase, Event **ret)
 {
 	_cleanup_(event_freep) Event *ev = NULL;
 	_cleanup_free_ char *message = NULL, *locks = NULL;
 
 	if (forecast_statement_describe(m, s, &message) < 0 || locks_field(s, &locks) < 0 ||
-	    event_new(EVENT_LOCK_FORECAST, DEPLOY_PHASE_PREFLIGHT, LOG_INFO, &ev) < 0 ||
+	    event_new(EVENT_LOCK_FORECAST, phase, LOG_INFO, &ev) < 0 ||
 	    event_set_message(ev, "Would take %s", message) < 0 ||
 	    event_add(ev, "MIGRATION_VERSION", "%lld", (long long)m->version) < 0 ||
 	    event_add(ev, "MIGRATION_NAME", "%s", m->name) < 0 ||
@@ -72,13 +73,13 @@ static int statement_event(const ForecastMigration *m, const ForecastStatement *
 	return 0;
 }
 
-static int holder_event(const ForecastHolder *h, Event **ret)
+static int holder_event(const ForecastHolder *h, DeployPhase phase, Event **ret)
 {
 	_cleanup_(event_freep) Event *ev = NULL;
 	_cleanup_free_ char *message = NULL;
 
 	if (forecast_holder_describe(h, &message) < 0 ||
-	    event_new(EVENT_FORECAST_HOLDER, DEPLOY_PHASE_PREFLIGHT, LOG_WARNING, &ev) < 0 ||
+	    event_new(EVENT_FORECAST_HOLDER, phase, LOG_WARNING, &ev) < 0 ||
 	    event_set_message(ev, "%s", message) < 0 ||
 	    event_add(ev, "BLOCKER_PID", "%d", h->pid) < 0 ||
 	    (h->gid && event_add(ev, "BLOCKER_GID", "%s", h->gid) < 0) ||
@@ -100,7 +101,8 @@ static int holder_event(const ForecastHolder *h, Event **ret)
 }
 
 int deploy_forecast_events(PGconn *conn, Migration *const *pending, size_t n_pending,
-			   const char *command, DeployForecastEvents *ret, char **ret_error)
+			   const char *command, DeployPhase phase, DeployForecastEvents *ret,
+			   char **ret_error)
 {
 	_cleanup_(deploy_forecast_events_done) DeployForecastEvents e = {};
 	_cleanup_(forecast_freep) Forecast *f = NULL;
@@ -110,7 +112,7 @@ int deploy_forecast_events(PGconn *conn, Migration *const *pending, size_t n_pen
 	int r;
 
 	if (command) {
-		if (event_new(EVENT_LOCK_FORECAST, DEPLOY_PHASE_PREFLIGHT, LOG_INFO, &ev) < 0 ||
+		if (event_new(EVENT_LOCK_FORECAST, phase, LOG_INFO, &ev) < 0 ||
 		    event_set_message(ev,
 				      "The migration command %s has no SQL to read: no lock "
 				      "forecast.",
@@ -132,7 +134,7 @@ int deploy_forecast_events(PGconn *conn, Migration *const *pending, size_t n_pen
 	for (size_t i = 0; i < f->n_migrations; i++)
 		for (size_t j = 0; j < f->migrations[i].n_statements; j++) {
 			r = statement_event(&f->migrations[i], &f->migrations[i].statements[j],
-					    &ev);
+					    phase, &ev);
 			if (r >= 0)
 				r = push(&e, ev);
 			if (r < 0)
@@ -142,7 +144,7 @@ int deploy_forecast_events(PGconn *conn, Migration *const *pending, size_t n_pen
 	if (r < 0)
 		return r;
 	for (size_t i = 0; r >= 0 && i < n_holders; i++) {
-		r = holder_event(&holders[i], &ev);
+		r = holder_event(&holders[i], phase, &ev);
 		if (r >= 0)
 			r = push(&e, ev);
 	}
