@@ -479,6 +479,79 @@ START_TEST(test_the_forecast_of_every_corpus_entry_matches_postgresql_own_locks)
 }
 END_TEST
 
+static Forecast *forecast_texts(PGconn *conn, const char *const *texts, size_t n)
+{
+	Migration *files = calloc(n, sizeof(Migration));
+	Migration **pending = calloc(n, sizeof(Migration *));
+	_cleanup_free_ char *error = NULL;
+	Forecast *f = NULL;
+
+	ck_assert(files && pending);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *path = NULL;
+		ck_assert_int_ge(asprintf(&path, "/corpus/%zu_file.sql", i + 1), 0);
+		ck_assert_msg(
+			migrations_parse(path, texts[i], strlen(texts[i]), &files[i], &error) == 0,
+			"%s", error);
+		pending[i] = &files[i];
+	}
+	ck_assert_msg(forecast_pending(conn, pending, n, &f, &error) == 0, "%s", error);
+	migrations_free(files, n);
+	free(pending);
+	return f;
+}
+
+START_TEST(test_a_statement_not_understood_is_assumed_to_take_access_exclusive_on_what_it_names)
+{
+	_cleanup_(PQfinishp) PGconn *conn = harness_pg_connect(conninfo);
+	static const char *const texts[] = {
+		"CLUSTER shop.orders USING orders_pkey;\n"
+		"DO $$BEGIN PERFORM 1; END$$;\n",
+	};
+	_cleanup_(forecast_freep) Forecast *f = forecast_texts(conn, texts, 1);
+	const ForecastStatement *cluster = &f->migrations[0].statements[0];
+	const ForecastStatement *block = &f->migrations[0].statements[1];
+
+	ck_assert(cluster->unknown);
+	ck_assert_uint_eq(cluster->n_locks, 1);
+	ck_assert_str_eq(cluster->locks[0].relation, "shop.orders");
+	ck_assert_int_eq(cluster->locks[0].mode, LOCK_MODE_ACCESS_EXCLUSIVE);
+	ck_assert_uint_ne(cluster->locks[0].relid, 0);
+	/* A DO block names no relation the parser can see: unknown, never "no lock" silently. */
+	ck_assert(block->unknown);
+	ck_assert_str_eq(block->command, "DoStmt");
+	ck_assert_uint_eq(f->n_locks, 1);
+	ck_assert_int_eq(f->locks[0].mode, LOCK_MODE_ACCESS_EXCLUSIVE);
+}
+END_TEST
+
+/* A session-wide SET search_path outlives its migration (the deploy's session runs them all);
+ * SET LOCAL ends with its migration's transaction. */
+START_TEST(test_search_path_set_by_a_migration_resolves_the_names_of_the_next_ones)
+{
+	_cleanup_(PQfinishp) PGconn *conn = harness_pg_connect(conninfo);
+	static const char *const session[] = {
+		"SET search_path = shop, public;\n",
+		"ALTER TABLE settings ADD COLUMN z int;\n",
+	};
+	static const char *const local[] = {
+		"SET LOCAL search_path = shop, public;\nALTER TABLE settings ADD COLUMN z int;\n",
+		"ALTER TABLE settings ADD COLUMN y int;\n",
+	};
+	_cleanup_(forecast_freep) Forecast *a = forecast_texts(conn, session, 2);
+	_cleanup_(forecast_freep) Forecast *b = forecast_texts(conn, local, 2);
+	_cleanup_free_ char *path = harness_pg_value(conninfo, "SHOW search_path");
+
+	ck_assert_str_eq(a->migrations[1].statements[0].locks[0].relation, "shop.settings");
+	ck_assert_str_eq(b->migrations[0].statements[1].locks[0].relation, "shop.settings");
+	ck_assert_str_eq(b->migrations[1].statements[0].locks[0].relation, "public.settings");
+	/* The forecast left the session as it found it. */
+	PGresult *res = harness_pg_query(conn, "SHOW search_path");
+	ck_assert_str_eq(PQgetvalue(res, 0, 0), path);
+	PQclear(res);
+}
+END_TEST
+
 START_TEST(test_the_conflict_table_is_postgresql_own)
 {
 	static const char *const sql_mode[_LOCK_MODE_MAX] = {
@@ -605,6 +678,10 @@ int main(void)
 	tcase_add_unchecked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_the_forecast_of_every_corpus_entry_matches_postgresql_own_locks);
 	tcase_add_test(tc, test_the_conflict_table_is_postgresql_own);
+	tcase_add_test(
+		tc,
+		test_a_statement_not_understood_is_assumed_to_take_access_exclusive_on_what_it_names);
+	tcase_add_test(tc, test_search_path_set_by_a_migration_resolves_the_names_of_the_next_ones);
 	tcase_add_test(
 		tc,
 		test_create_index_concurrently_in_a_no_transaction_file_takes_the_forecast_locks);
