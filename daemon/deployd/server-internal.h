@@ -1,7 +1,7 @@
 /* server-internal.h — the state the server's files share (not a public API).
  *
  * server.c owns the loop, the listening sockets and idle exit;
- * server-client.c one connection each; server-deploy.c the worker. */
+ * client.c one connection each; worker.c the deploy worker. */
 #pragma once
 
 #include <stdbool.h>
