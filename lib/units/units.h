@@ -190,6 +190,13 @@ static inline void units_problems_freep(UnitProblem **p)
 	units_problems_free(*p);
 }
 
+/* The unit's control group as its manager names it ("/system.slice/api.service", relative to
+ * the cgroup hierarchy's root): -ENOENT when it has none (not running), -EINVAL for a bad
+ * name, else the errno of the property read.  For a manager of this machine only: a remote
+ * host's cgroups are not ours to look at. */
+int units_control_group(UnitsManager *m, const char *unit, usec_t timeout, int cancel_fd,
+			char **ret);
+
 /* A unit name deployd can ask the manager to stop and start: systemd's syntax (at most 255
  * characters of [A-Za-z0-9:_.\\-], optionally one "@instance", a non-empty prefix, a known
  * suffix), no template without an instance, not a .device or .scope (those cannot be started
