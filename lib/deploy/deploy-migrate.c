@@ -150,6 +150,22 @@ int deploy_migrate_session_pid(const DeployMigrate *m)
 	return m->conn ? PQbackendPID(m->conn) : 0;
 }
 
+PGconn *deploy_migrate_connection(const DeployMigrate *m)
+{
+	return m->conn;
+}
+
+size_t deploy_migrate_own_pids(const DeployMigrate *m, int ret_pids[static 2])
+{
+	size_t n = 0;
+
+	if (m->lock_conn)
+		ret_pids[n++] = PQbackendPID(m->lock_conn);
+	if (m->conn)
+		ret_pids[n++] = PQbackendPID(m->conn);
+	return n;
+}
+
 /* One field of an event being built; a NULL value leaves the field out. */
 typedef struct Field {
 	const char *key;

@@ -21,6 +21,8 @@
  * phase, one idle-terminated event per session, never one of the deploy's own. */
 #pragma once
 
+#include <libpq-fe.h>
+
 #include "event.h"
 #include "exit-code.h"
 #include "plan.h"
@@ -72,6 +74,12 @@ size_t deploy_migrate_n_pending(const DeployMigrate *m);
 /* The backend pid of the session that runs directory migrations (0 before the preflight
  * connected it); a command's sessions are named migrations_command_application_name(). */
 int deploy_migrate_session_pid(const DeployMigrate *m);
+
+/* The migration session, idle between phases (NULL before the preflight connected it), and
+ * the backend pids of the deploy's own sessions (the deploy lock's and the migration's): the
+ * lock preflight reads over the one and never counts the others as blockers. */
+PGconn *deploy_migrate_connection(const DeployMigrate *m);
+size_t deploy_migrate_own_pids(const DeployMigrate *m, int ret_pids[static 2]);
 
 DeployExit deploy_migrate_run(const Plan *plan, const DeployMigrateOptions *o, EventSink sink,
 			      void *userdata);

@@ -7,6 +7,7 @@
 #include "deploy-context.h"
 #include "deploy-hooks.h"
 #include "deploy-migrate.h"
+#include "deploy-preflight-locks.h"
 #include "deploy-units.h"
 #include "strv.h"
 
@@ -14,6 +15,7 @@ typedef struct Deploy {
 	DeployContext ctx;
 	DeployMigrate *db;
 	DeployUnits units; /* no hosts when the plan has no units */
+	DeployPreflightLocks locks;
 } Deploy;
 
 static bool has_units(const Deploy *d)
@@ -56,6 +58,11 @@ static DeployExit preflight(Deploy *d)
 		return DEPLOY_EXIT_INTERNAL;
 	if (r < 0)
 		return exit_for(r, DEPLOY_EXIT_PREFLIGHT);
+
+	/* Last, once the units' managers are reached: who would block the migrations' locks. */
+	x = deploy_preflight_locks_check(&d->locks, ctx, d->db, &d->units);
+	if (x != DEPLOY_EXIT_OK)
+		return x;
 
 	if (ctx->req->dry_run)
 		return DEPLOY_EXIT_OK;
@@ -161,6 +168,9 @@ static DeployExit run(Deploy *d)
 			return fail(d, DEPLOY_EXIT_INTERNAL, "stopping the units failed");
 		if (r < 0)
 			return fail(d, exit_for(r, DEPLOY_EXIT_STOP), what);
+		x = deploy_preflight_locks_after_stop(&d->locks, ctx, d->db);
+		if (x != DEPLOY_EXIT_OK)
+			return fail(d, x, "checking that the units' sessions are gone failed");
 	}
 
 	if (ctx->terminate_idle) {
@@ -256,5 +266,6 @@ DeployExit deploy_run(const Plan *plan, const DeployRequest *req, int cancel_fd,
 	/* Closing the sessions frees the deploy lock: only now may another deploy begin. */
 	deploy_migrate_free(d.db);
 	deploy_units_done(&d.units);
+	deploy_preflight_locks_done(&d.locks);
 	return x;
 }

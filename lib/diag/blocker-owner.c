@@ -110,6 +110,11 @@ int blocker_owner_attribute(const LockBlocker *b, const BlockerOwnerRules *rules
 	}
 
 	if (socket) {
+		if (rules->units_incomplete)
+			return decide(ret, BLOCKER_OWNER_UNKNOWN, NULL,
+				      "its client %s is a socket of this host (uid %u), and the "
+				      "cgroups of some units could not be read",
+				      b->client, socket->uid);
 		if (socket->cgroup_id == 0)
 			return decide(ret, BLOCKER_OWNER_UNKNOWN, NULL,
 				      "its client %s is a socket of this host (uid %u) whose cgroup "
@@ -124,6 +129,10 @@ int blocker_owner_attribute(const LockBlocker *b, const BlockerOwnerRules *rules
 		return decide(ret, BLOCKER_OWNER_UNKNOWN, NULL,
 			      "it connected over a Unix socket, whose client process deployd "
 			      "cannot find");
+	if (address && !rules->sockets)
+		return decide(ret, BLOCKER_OWNER_UNKNOWN, NULL,
+			      "its client is %s, and this host's TCP sockets could not be read",
+			      b->client);
 	if (address)
 		return decide(ret, BLOCKER_OWNER_UNKNOWN, NULL,
 			      "its client %s is no socket of this host (another host, or a pooler "

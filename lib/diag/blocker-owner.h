@@ -43,7 +43,10 @@ typedef struct BlockerOwnerUnit {
 typedef struct BlockerOwnerRules {
 	const BlockerOwnerUnit *units;
 	size_t n_units;
-	const TcpSockets *sockets; /* NULL: this host's sockets are not known */
+	const TcpSockets *sockets; /* NULL: this host's sockets could not be read */
+	/* Some unit's cgroup could not be read: a socket of this host in no known unit's cgroup
+	 * might be that unit's, so it is unknown rather than outside. */
+	bool units_incomplete;
 	/* The server's TCP port, to tell a client socket from another connection that happens to
 	 * use the same local port; 0 when not known (a Unix-socket conninfo). */
 	uint16_t server_port;

@@ -99,12 +99,12 @@ static int build_parameters(const LockRequest *requests, size_t n, const int *ex
 		fputc('{', f[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
-		int wanted = lock_mode_from_string(requests[i].mode);
-		if (wanted < 0) {
+		LockMode wanted = lock_mode_from_string(requests[i].mode);
+		if (wanted == LOCK_MODE_NONE) {
 			r = -EINVAL;
 			goto finish;
 		}
-		for (int m = 0; m < _LOCK_MODE_MAX; m++) {
+		for (LockMode m = LOCK_MODE_NONE + 1; m < _LOCK_MODE_MAX; m++) {
 			if (!lock_modes_conflict(m, wanted))
 				continue;
 			/* Mode names are fixed identifiers: no quoting needed. */

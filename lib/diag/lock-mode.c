@@ -1,5 +1,4 @@
 /* PostgreSQL's lock conflict table (lock-mode.h). */
-#include <errno.h>
 #include <string.h>
 
 #include "cleanup.h"
@@ -40,25 +39,26 @@ static const unsigned lock_conflicts[_LOCK_MODE_MAX] = {
 				BIT(LOCK_MODE_SHARE_UPDATE_EXCLUSIVE) | BIT(LOCK_MODE_SHARE) |
 				BIT(LOCK_MODE_SHARE_ROW_EXCLUSIVE) | BIT(LOCK_MODE_EXCLUSIVE) |
 				BIT(LOCK_MODE_ACCESS_EXCLUSIVE),
-	[LOCK_MODE_ACCESS_EXCLUSIVE] = (1u << _LOCK_MODE_MAX) - 1,
+	[LOCK_MODE_ACCESS_EXCLUSIVE] = ((1u << _LOCK_MODE_MAX) - 1) & ~BIT(LOCK_MODE_NONE),
 };
 
 const char *lock_mode_to_string(LockMode m)
 {
-	return m >= 0 && m < _LOCK_MODE_MAX ? lock_mode_names[m] : NULL;
+	return m > LOCK_MODE_NONE && m < _LOCK_MODE_MAX ? lock_mode_names[m] : NULL;
 }
 
-int lock_mode_from_string(const char *s)
+LockMode lock_mode_from_string(const char *s)
 {
-	for (int m = 0; s && m < _LOCK_MODE_MAX; m++)
+	for (int m = LOCK_MODE_NONE + 1; s && m < _LOCK_MODE_MAX; m++)
 		if (strcmp(lock_mode_names[m], s) == 0)
 			return m;
-	return -EINVAL;
+	return LOCK_MODE_NONE;
 }
 
 bool lock_modes_conflict(LockMode a, LockMode b)
 {
-	if (a < 0 || a >= _LOCK_MODE_MAX || b < 0 || b >= _LOCK_MODE_MAX)
+	if (a <= LOCK_MODE_NONE || a >= _LOCK_MODE_MAX || b <= LOCK_MODE_NONE ||
+	    b >= _LOCK_MODE_MAX)
 		return false;
 	return lock_conflicts[a] & BIT(b);
 }

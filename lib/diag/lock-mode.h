@@ -7,7 +7,9 @@
 
 #include <stdbool.h>
 
+/* PostgreSQL's own order (lockdefs.h): a higher value is stronger. */
 typedef enum LockMode {
+	LOCK_MODE_NONE = 0,
 	LOCK_MODE_ACCESS_SHARE,
 	LOCK_MODE_ROW_SHARE,
 	LOCK_MODE_ROW_EXCLUSIVE,
@@ -19,10 +21,11 @@ typedef enum LockMode {
 	_LOCK_MODE_MAX,
 } LockMode;
 
-/* "AccessShareLock" … "AccessExclusiveLock"; NULL when out of range. */
+/* "AccessShareLock" … "AccessExclusiveLock"; NULL for NONE or out of range. */
 const char *lock_mode_to_string(LockMode m);
-/* The mode of a pg_locks.mode name; -EINVAL for anything else (row-level and predicate
- * modes such as "SIReadLock" included). */
-int lock_mode_from_string(const char *s);
-/* Whether a session holding (or queued for) a conflicts with a request for b. */
+/* The mode of a pg_locks.mode name; LOCK_MODE_NONE for anything else (row-level and
+ * predicate modes such as "SIReadLock" included). */
+LockMode lock_mode_from_string(const char *s);
+/* Whether a session holding (or queued for) a conflicts with a request for b; never for
+ * LOCK_MODE_NONE. */
 bool lock_modes_conflict(LockMode a, LockMode b);
