@@ -10,6 +10,7 @@
 #include "blocker-owner.h"
 #include "blockers.h"
 #include "harness.h"
+#include "pg-cleanup.h"
 #include "sessions.h"
 #include "support.h"
 #include "tcp-sockets.h"

@@ -14,6 +14,7 @@
 #include "blockers.h"
 #include "harness.h"
 #include "lock-mode.h"
+#include "pg-cleanup.h"
 #include "sessions.h"
 #include "tcp-sockets.h"
 #include "units.h"
@@ -337,7 +338,7 @@ START_TEST(test_a_units_tcp_session_is_attributed_to_that_unit_through_its_contr
 	ck_assert_int_eq(harness_systemctl("start %s", unit), 0);
 	harness_wait_idle_in_transaction("app", "app_user", 1);
 
-	ck_assert_int_eq(units_connect(PLAN_BUS_USER, &m), 0);
+	ck_assert_int_eq(units_connect(UNITS_BUS_USER, &m), 0);
 	ck_assert_int_eq(units_control_group(m, unit, 5 * USEC_PER_SEC, -1, &cgroup), 0);
 	ck_assert_int_eq(cgroup_ids_under(cgroup, &ids, &n_ids), 0);
 	s = find(conn, "bl_unit", "AccessExclusiveLock");
