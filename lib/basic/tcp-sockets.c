@@ -23,8 +23,8 @@
 
 /* TCP states of a connection that still has a server-side session: everything but LISTEN
  * and the closed states (as the kernel numbers them, include/net/tcp_states.h). */
-#define TCP_CONNECTED_STATES                                                                      \
-	((1u << TCP_ESTABLISHED) | (1u << TCP_SYN_SENT) | (1u << TCP_SYN_RECV) |                  \
+#define TCP_CONNECTED_STATES                                                                       \
+	((1u << TCP_ESTABLISHED) | (1u << TCP_SYN_SENT) | (1u << TCP_SYN_RECV) |                   \
 	 (1u << TCP_FIN_WAIT1) | (1u << TCP_FIN_WAIT2) | (1u << TCP_CLOSE_WAIT))
 
 TcpSockets *tcp_sockets_free(TcpSockets *t)
@@ -267,7 +267,8 @@ static int collect(int fd, unsigned depth, IdList *l)
 	for (struct dirent *e; (errno = 0, e = readdir(d));) {
 		if (e->d_type != DT_DIR || e->d_name[0] == '.')
 			continue;
-		int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		int sub = openat(dirfd(d), e->d_name,
+				 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (sub < 0) {
 			/* A child cgroup removed meanwhile has no sockets left to find. */
 			if (errno == ENOENT)

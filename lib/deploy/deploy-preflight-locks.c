@@ -196,8 +196,9 @@ static int report(DeployContext *ctx, const Look *l, BlockerVerdict outside, boo
 
 static DeployExit failed(DeployContext *ctx, DeployExit x, const char *what, const char *detail)
 {
-	deploy_emit(ctx, deploy_event(ctx, EVENT_DEPLOY_FAILED, LOG_ERR,
-				      "Preflight failed, nothing was touched: %s%s.", what, detail));
+	deploy_emit(ctx,
+		    deploy_event(ctx, EVENT_DEPLOY_FAILED, LOG_ERR,
+				 "Preflight failed, nothing was touched: %s%s.", what, detail));
 	return x;
 }
 
@@ -297,10 +298,11 @@ DeployExit deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *
 		if (r == -ENOMEM)
 			return DEPLOY_EXIT_INTERNAL;
 		if (r < 0)
-			return failed(ctx, DEPLOY_EXIT_PREFLIGHT,
-				      "the sessions in the way of the migrations' locks could not be "
-				      "read: ",
-				      error ?: strerror(-r));
+			return failed(
+				ctx, DEPLOY_EXIT_PREFLIGHT,
+				"the sessions in the way of the migrations' locks could not be "
+				"read: ",
+				error ?: strerror(-r));
 
 		if (l.n_outside > 0 && ctx->terminate_idle && !ctx->req->dry_run && !terminated) {
 			terminated = true;
@@ -308,9 +310,10 @@ DeployExit deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *
 			if (r == -ENOMEM)
 				return DEPLOY_EXIT_INTERNAL;
 			if (r < 0)
-				return failed(ctx, DEPLOY_EXIT_PREFLIGHT,
-					      "idle transactions in the way could not be terminated: ",
-					      error ?: strerror(-r));
+				return failed(
+					ctx, DEPLOY_EXIT_PREFLIGHT,
+					"idle transactions in the way could not be terminated: ",
+					error ?: strerror(-r));
 			if (r > 0)
 				continue; /* look again: their locks are gone */
 		}
@@ -323,14 +326,15 @@ DeployExit deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *
 				return DEPLOY_EXIT_INTERNAL;
 			if (!refuse)
 				return DEPLOY_EXIT_OK;
-			deploy_emit(ctx, deploy_event(ctx, EVENT_DEPLOY_FAILED, LOG_ERR,
-						      "Preflight failed, nothing was touched: %zu "
-						      "session%s outside the plan's units would block "
-						      "the migrations' locks, and stopping the units "
-						      "would not end %s (see the preflight-blocker "
-						      "entries).",
-						      l.n_outside, l.n_outside == 1 ? "" : "s",
-						      l.n_outside == 1 ? "it" : "them"));
+			deploy_emit(ctx,
+				    deploy_event(ctx, EVENT_DEPLOY_FAILED, LOG_ERR,
+						 "Preflight failed, nothing was touched: %zu "
+						 "session%s outside the plan's units would block "
+						 "the migrations' locks, and stopping the units "
+						 "would not end %s (see the preflight-blocker "
+						 "entries).",
+						 l.n_outside, l.n_outside == 1 ? "" : "s",
+						 l.n_outside == 1 ? "it" : "them"));
 			return DEPLOY_EXIT_PREFLIGHT;
 		}
 		if (!reported) {
@@ -339,9 +343,9 @@ DeployExit deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *
 				return DEPLOY_EXIT_INTERNAL;
 		}
 		usec_t left = deadline - now;
-		if (sleep_or_cancel(ctx->cancel_fd,
-				    left < DEPLOY_PREFLIGHT_POLL_USEC ? left
-								     : DEPLOY_PREFLIGHT_POLL_USEC) < 0)
+		if (sleep_or_cancel(ctx->cancel_fd, left < DEPLOY_PREFLIGHT_POLL_USEC
+							    ? left
+							    : DEPLOY_PREFLIGHT_POLL_USEC) < 0)
 			return DEPLOY_EXIT_CANCELLED;
 	}
 }

@@ -20,12 +20,9 @@ static const char *const verdict_names[_BLOCKER_VERDICT_MAX] = {
 };
 
 static const int verdict_priorities[_BLOCKER_VERDICT_MAX] = {
-	[BLOCKER_VERDICT_STOPS_WITH_UNITS] = LOG_INFO,
-	[BLOCKER_VERDICT_MAY_WAIT] = LOG_WARNING,
-	[BLOCKER_VERDICT_WAITING] = LOG_WARNING,
-	[BLOCKER_VERDICT_REFUSED] = LOG_ERR,
-	[BLOCKER_VERDICT_LEFTOVER] = LOG_WARNING,
-	[BLOCKER_VERDICT_TERMINATED] = LOG_NOTICE,
+	[BLOCKER_VERDICT_STOPS_WITH_UNITS] = LOG_INFO, [BLOCKER_VERDICT_MAY_WAIT] = LOG_WARNING,
+	[BLOCKER_VERDICT_WAITING] = LOG_WARNING,       [BLOCKER_VERDICT_REFUSED] = LOG_ERR,
+	[BLOCKER_VERDICT_LEFTOVER] = LOG_WARNING,      [BLOCKER_VERDICT_TERMINATED] = LOG_NOTICE,
 };
 
 const char *blocker_verdict_to_string(BlockerVerdict v)
@@ -59,9 +56,9 @@ static void put_blocker(FILE *f, const LockBlocker *b)
 			fprintf(f, ", transaction open for %s", format_age(b->xact_age_usec, age));
 		fputc(')', f);
 	}
-	fprintf(f, " %s %s on %s, in the way of the migrations' %s", b->queued ? "is queued for" : "holds",
-		b->mode_held ?: "a conflicting lock", b->relation ?: "a relation",
-		b->mode_wanted ?: "lock");
+	fprintf(f, " %s %s on %s, in the way of the migrations' %s",
+		b->queued ? "is queued for" : "holds", b->mode_held ?: "a conflicting lock",
+		b->relation ?: "a relation", b->mode_wanted ?: "lock");
 }
 
 int blocker_event_new(const LockBlocker *b, const BlockerAttribution *a, BlockerVerdict v,
@@ -105,7 +102,8 @@ int blocker_event_new(const LockBlocker *b, const BlockerAttribution *a, Blocker
 					    : "");
 		break;
 	case BLOCKER_VERDICT_LEFTOVER:
-		fprintf(f, "; the units have stopped, but this session of theirs (%s) is still there.",
+		fprintf(f,
+			"; the units have stopped, but this session of theirs (%s) is still there.",
 			a->reason);
 		break;
 	case BLOCKER_VERDICT_TERMINATED:

@@ -116,10 +116,11 @@ int blocker_owner_attribute(const LockBlocker *b, const BlockerOwnerRules *rules
 				      "cgroups of some units could not be read",
 				      b->client, socket->uid);
 		if (socket->cgroup_id == 0)
-			return decide(ret, BLOCKER_OWNER_UNKNOWN, NULL,
-				      "its client %s is a socket of this host (uid %u) whose cgroup "
-				      "the kernel did not say",
-				      b->client, socket->uid);
+			return decide(
+				ret, BLOCKER_OWNER_UNKNOWN, NULL,
+				"its client %s is a socket of this host (uid %u) whose cgroup "
+				"the kernel did not say",
+				b->client, socket->uid);
 		return decide(ret, BLOCKER_OWNER_OUTSIDE, NULL,
 			      "its client %s is a socket of a process of uid %u on this host in "
 			      "none of the units' cgroups",

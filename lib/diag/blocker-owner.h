@@ -17,7 +17,8 @@
  * given (a session matches when its user matches one of users, if given, and its application
  * one of applications, if given; fnmatch(3) globs); then a socket of this host outside the
  * units is outside; everything else is unknown.  ret->reason is one clause saying why, for a
- * sentence ("its client 127.0.0.1:40112 is a socket of unit api.service").  Pure: the sockets and the units' cgroups are the caller's (tcp-sockets.h). */
+ * sentence ("its client 127.0.0.1:40112 is a socket of unit api.service").  Pure: the sockets and
+ * the units' cgroups are the caller's (tcp-sockets.h). */
 #pragma once
 
 #include <stddef.h>

@@ -20,8 +20,8 @@ int units_control_group(UnitsManager *m, const char *unit, usec_t timeout, int c
 	/* The unit, the interface of its type: ControlGroup is on Service, Socket, Scope, … */
 	const char *dot = strrchr(unit, '.');
 	_cleanup_free_ char *interface = NULL;
-	if (!dot || asprintf(&interface, "org.freedesktop.systemd1.%c%s", dot[1] - 'a' + 'A',
-			     dot + 2) < 0)
+	if (!dot ||
+	    asprintf(&interface, "org.freedesktop.systemd1.%c%s", dot[1] - 'a' + 'A', dot + 2) < 0)
 		return dot ? -ENOMEM : -EINVAL;
 	r = units_get_string(m, path, interface, "ControlGroup", deadline, cancel_fd, &cgroup);
 	if (r < 0)

@@ -56,8 +56,8 @@ static void bench_preflight(void)
 		TcpSockets *t = NULL;
 		char *error = NULL;
 		usec_t t0 = now_usec(CLOCK_MONOTONIC);
-		ck_assert_int_eq(blockers_find(conn, &req, 1, PQbackendPID(conn), NULL, 0, &s, &error),
-				 0);
+		ck_assert_int_eq(
+			blockers_find(conn, &req, 1, PQbackendPID(conn), NULL, 0, &s, &error), 0);
 		usec_t t1 = now_usec(CLOCK_MONOTONIC);
 		ck_assert_int_eq(tcp_sockets_load(&t), 0);
 		usec_t t2 = now_usec(CLOCK_MONOTONIC);

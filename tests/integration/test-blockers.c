@@ -88,8 +88,9 @@ START_TEST(test_the_conflict_table_is_postgresqls_own)
 		for (LockMode b = LOCK_MODE_NONE + 1; b < _LOCK_MODE_MAX; b++) {
 			bool expected = postgres_says_conflict(holder, asker, a, b);
 			ck_assert_msg(lock_modes_conflict(a, b) == expected,
-				      "%s held, %s asked: PostgreSQL says %s", lock_mode_to_string(a),
-				      lock_mode_to_string(b), expected ? "conflict" : "no conflict");
+				      "%s held, %s asked: PostgreSQL says %s",
+				      lock_mode_to_string(a), lock_mode_to_string(b),
+				      expected ? "conflict" : "no conflict");
 		}
 	for (LockMode m = LOCK_MODE_NONE + 1; m < _LOCK_MODE_MAX; m++)
 		ck_assert_int_eq(lock_mode_from_string(lock_mode_to_string(m)), m);
@@ -114,8 +115,8 @@ START_TEST(test_an_idle_reader_blocks_an_alter_but_not_a_read_and_a_writer_block
 	_cleanup_(PQfinishp) PGconn *conn = harness_pg_connect(harness_app_conninfo());
 	_cleanup_(PQfinishp) PGconn *reader = NULL, *writer = NULL;
 	_cleanup_free_ char *tcp = tcp_app_user();
-	_cleanup_(lockwatch_snapshot_freep) LockSnapshot *alter = NULL, *read = NULL, *untouched = NULL,
-							   *share = NULL;
+	_cleanup_(lockwatch_snapshot_freep) LockSnapshot *alter = NULL, *read = NULL,
+							 *untouched = NULL, *share = NULL;
 
 	test_create_table("bl_reader");
 	test_create_table("bl_untouched");
@@ -160,12 +161,13 @@ START_TEST(test_a_prepared_transaction_shows_as_pid_0_with_its_gid)
 	_cleanup_(PQfinishp) PGconn *conn = harness_pg_connect(harness_app_conninfo());
 	_cleanup_(PQfinishp) PGconn *preparer = NULL;
 	_cleanup_(lockwatch_snapshot_freep) LockSnapshot *s = NULL;
-	_cleanup_free_ char *superuser_app = test_conninfo_with(harness_pg_conninfo(), "dbname=app");
+	_cleanup_free_ char *superuser_app =
+		test_conninfo_with(harness_pg_conninfo(), "dbname=app");
 
 	test_create_table("bl_prepared");
 	preparer = test_session(harness_app_user_conninfo(), "preparer");
-	test_exec(preparer, "BEGIN; SELECT count(*) FROM bl_prepared; PREPARE TRANSACTION '" GID
-			    "'");
+	test_exec(preparer,
+		  "BEGIN; SELECT count(*) FROM bl_prepared; PREPARE TRANSACTION '" GID "'");
 	s = find(conn, "bl_prepared", "AccessExclusiveLock");
 	harness_pg_exec(superuser_app, "ROLLBACK PREPARED '" GID "'");
 	ck_assert_uint_eq(s->n_blockers, 1);
@@ -188,7 +190,8 @@ START_TEST(test_a_session_queued_for_a_conflicting_lock_is_in_the_way_too)
 	holder = test_session(harness_app_conninfo(), "holder");
 	test_exec(holder, "BEGIN; SELECT count(*) FROM bl_queue");
 	queued = test_session(harness_app_conninfo(), "queued");
-	ck_assert_int_eq(PQsendQuery(queued, "BEGIN; LOCK TABLE bl_queue IN ACCESS EXCLUSIVE MODE"), 1);
+	ck_assert_int_eq(PQsendQuery(queued, "BEGIN; LOCK TABLE bl_queue IN ACCESS EXCLUSIVE MODE"),
+			 1);
 	test_wait_until_waiting(observer, PQbackendPID(queued));
 
 	/* A reader is not blocked by the holder, but it would queue behind the waiter. */
@@ -232,7 +235,8 @@ static BlockerAttribution attribute(const LockBlocker *b, const BlockerOwnerRule
 	return a;
 }
 
-START_TEST(test_a_tcp_client_of_this_host_is_found_in_its_cgroup_and_is_outside_unless_a_unit_owns_it)
+START_TEST(
+	test_a_tcp_client_of_this_host_is_found_in_its_cgroup_and_is_outside_unless_a_unit_owns_it)
 {
 	_cleanup_(PQfinishp) PGconn *conn = harness_pg_connect(harness_app_conninfo());
 	_cleanup_(PQfinishp) PGconn *tcp_session = NULL, *unix_session = NULL;
@@ -327,12 +331,13 @@ START_TEST(test_a_units_tcp_session_is_attributed_to_that_unit_through_its_contr
 	size_t n_ids = 0;
 
 	test_create_table("bl_unit");
-	ck_assert_int_ge(asprintf(&contents,
-				  "[Service]\nExecStart=/bin/sh -c \"{ echo 'BEGIN; SELECT count(*) "
-				  "FROM bl_unit;'; exec sleep infinity; } | exec %s/psql -X -q "
-				  "'%s application_name=unit-app'\"\n",
-				  harness_pg_bindir(), tcp),
-			 0);
+	ck_assert_int_ge(
+		asprintf(&contents,
+			 "[Service]\nExecStart=/bin/sh -c \"{ echo 'BEGIN; SELECT count(*) "
+			 "FROM bl_unit;'; exec sleep infinity; } | exec %s/psql -X -q "
+			 "'%s application_name=unit-app'\"\n",
+			 harness_pg_bindir(), tcp),
+		0);
 	harness_write_unit(unit, contents);
 	harness_daemon_reload();
 	ck_assert_int_eq(harness_systemctl("start %s", unit), 0);
@@ -367,11 +372,16 @@ static Suite *suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_the_conflict_table_is_postgresqls_own);
-	tcase_add_test(tc, test_an_idle_reader_blocks_an_alter_but_not_a_read_and_a_writer_blocks_a_share_lock);
+	tcase_add_test(
+		tc,
+		test_an_idle_reader_blocks_an_alter_but_not_a_read_and_a_writer_blocks_a_share_lock);
 	tcase_add_test(tc, test_a_prepared_transaction_shows_as_pid_0_with_its_gid);
 	tcase_add_test(tc, test_a_session_queued_for_a_conflicting_lock_is_in_the_way_too);
-	tcase_add_test(tc, test_a_tcp_client_of_this_host_is_found_in_its_cgroup_and_is_outside_unless_a_unit_owns_it);
-	tcase_add_test(tc, test_a_units_tcp_session_is_attributed_to_that_unit_through_its_control_group);
+	tcase_add_test(
+		tc,
+		test_a_tcp_client_of_this_host_is_found_in_its_cgroup_and_is_outside_unless_a_unit_owns_it);
+	tcase_add_test(
+		tc, test_a_units_tcp_session_is_attributed_to_that_unit_through_its_control_group);
 	suite_add_tcase(s, tc);
 	return s;
 }
