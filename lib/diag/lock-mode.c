@@ -62,3 +62,11 @@ bool lock_modes_conflict(LockMode a, LockMode b)
 		return false;
 	return lock_conflicts[a] & BIT(b);
 }
+
+bool lock_mode_covers(LockMode a, LockMode b)
+{
+	if (a <= LOCK_MODE_NONE || a >= _LOCK_MODE_MAX || b <= LOCK_MODE_NONE ||
+	    b >= _LOCK_MODE_MAX)
+		return false;
+	return (lock_conflicts[a] & lock_conflicts[b]) == lock_conflicts[b];
+}

@@ -29,3 +29,5 @@ LockMode lock_mode_from_string(const char *s);
 /* Whether a session holding (or queued for) a conflicts with a request for b; never for
  * LOCK_MODE_NONE. */
 bool lock_modes_conflict(LockMode a, LockMode b);
+/* Whether a conflicts with everything b conflicts with (holding a, b adds no conflict). */
+bool lock_mode_covers(LockMode a, LockMode b);
