@@ -146,6 +146,11 @@ size_t deploy_migrate_n_pending(const DeployMigrate *m)
 	return m->n_pending;
 }
 
+Migration *const *deploy_migrate_pending(const DeployMigrate *m)
+{
+	return m->pending;
+}
+
 int deploy_migrate_session_pid(const DeployMigrate *m)
 {
 	return m->conn ? PQbackendPID(m->conn) : 0;

@@ -24,6 +24,7 @@
 #include <libpq-fe.h>
 
 #include "event.h"
+#include "migrations.h"
 #include "exit-code.h"
 #include "plan.h"
 #include "time-util.h"
@@ -71,6 +72,8 @@ DeployExit deploy_migrate_idle_terminate(DeployMigrate *m, usec_t older_than);
 
 /* Pending directory migrations found by the preflight. */
 size_t deploy_migrate_n_pending(const DeployMigrate *m);
+/* Those migrations, in the order they would apply (n_pending of them). */
+Migration *const *deploy_migrate_pending(const DeployMigrate *m);
 /* The backend pid of the session that runs directory migrations (0 before the preflight
  * connected it); a command's sessions are named migrations_command_application_name(). */
 int deploy_migrate_session_pid(const DeployMigrate *m);

@@ -9,6 +9,7 @@
 
 #include "blocker-event.h"
 #include "deploy-preflight-locks.h"
+#include "forecast.h"
 #include "idle-event.h"
 #include "idle.h"
 #include "lock-mode.h"
@@ -274,16 +275,51 @@ static int remember_unit_sessions(DeployPreflightLocks *p, const Look *l)
 	return 0;
 }
 
+/* The requests: every lock the forecast says the pending migrations take on a relation that
+ * exists now.  A migration command has no SQL to read: no requests. */
+static DeployExit forecast_requests(DeployPreflightLocks *p, DeployContext *ctx, DeployMigrate *db)
+{
+	_cleanup_(forecast_freep) Forecast *f = NULL;
+	_cleanup_free_ char *error = NULL;
+	_cleanup_free_ LockRequest *requests = NULL;
+	size_t n = 0;
+	int r;
+
+	if (ctx->plan->migrations.command || deploy_migrate_n_pending(db) == 0)
+		return DEPLOY_EXIT_OK;
+	r = forecast_pending(deploy_migrate_connection(db), deploy_migrate_pending(db),
+			     deploy_migrate_n_pending(db), &f, &error);
+	if (r == -ENOMEM)
+		return DEPLOY_EXIT_INTERNAL;
+	if (r < 0)
+		return failed(ctx, DEPLOY_EXIT_PREFLIGHT,
+			      "the locks of the pending migrations could not be forecast: ",
+			      error ?: strerror(-r));
+	requests = calloc(f->n_locks ?: 1, sizeof(LockRequest));
+	if (!requests)
+		return DEPLOY_EXIT_INTERNAL;
+	for (size_t i = 0; i < f->n_locks; i++)
+		if (f->locks[i].relid != 0 && lock_mode_to_string(f->locks[i].mode))
+			requests[n++] = (LockRequest){
+				.relid = f->locks[i].relid,
+				.mode = lock_mode_to_string(f->locks[i].mode),
+			};
+	r = deploy_preflight_locks_set_requests(p, requests, n);
+	return r < 0 ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+}
+
 DeployExit deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *ctx,
 					DeployMigrate *db, const DeployUnits *u)
 {
 	const usec_t wait = ctx->plan->database.preflight_wait;
 	const usec_t deadline = now_usec(CLOCK_MONOTONIC) + wait;
 	bool reported = false, terminated = false;
+	DeployExit x;
 	int r;
 
-	if (p->n_requests == 0)
-		return DEPLOY_EXIT_OK;
+	x = forecast_requests(p, ctx, db);
+	if (x != DEPLOY_EXIT_OK || p->n_requests == 0)
+		return x;
 	r = load_unit_cgroups(p, ctx, u);
 	if (r == -ECANCELED)
 		return DEPLOY_EXIT_CANCELLED;

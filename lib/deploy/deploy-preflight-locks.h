@@ -1,9 +1,10 @@
 /* deploy-preflight-locks.h — before anything is stopped: would the migrations' locks wait on
  * someone stopping the units cannot end?  And after the stop: are the units' sessions gone?
  *
- * deploy_preflight_locks_check() (the preflight, after the units' managers were reached) finds
- * the sessions holding or queued for a lock that conflicts with the pending migrations' locks
- * (blockers.h, the requests given by deploy_preflight_locks_set_requests()) and attributes each
+ * deploy_preflight_locks_check() (the preflight, after the units' managers were reached) takes
+ * the pending migrations' locks from the lock forecast (forecast.h; a forecast that fails
+ * fails the preflight; a migration command has no SQL, hence no requests), finds the sessions
+ * holding or queued for a lock that conflicts with them (blockers.h) and attributes each
  * (blocker-owner.h): this machine's TCP sockets come from the kernel's socket diagnostics, the
  * units' cgroups from their managers (ControlGroup); services.sessions decides where given.
  * The units' own sessions are fine (preflight-blocker, stops-with-units), unknown ones are
@@ -43,7 +44,8 @@ typedef struct DeployPreflightLocks {
 	size_t n_unit_pids;
 } DeployPreflightLocks;
 
-/* Copies the requests; -EINVAL for a mode that is not a table lock mode. */
+/* Copies the requests (deploy_preflight_locks_check() sets them from the forecast); -EINVAL
+ * for a mode that is not a table lock mode. */
 int deploy_preflight_locks_set_requests(DeployPreflightLocks *p, const LockRequest *requests,
 					size_t n);
 void deploy_preflight_locks_done(DeployPreflightLocks *p);
