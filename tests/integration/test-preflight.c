@@ -54,7 +54,7 @@ static void assert_units_state(const char *state)
 	}
 }
 
-static void write_plan(const char *preflight_wait)
+static void write_plan_with(const char *preflight_wait, const char *extra_unit)
 {
 	_cleanup_free_ char *yaml = NULL;
 
@@ -66,7 +66,7 @@ static void write_plan(const char *preflight_wait)
 				  "  preflight_wait: %s\n"
 				  "services:\n"
 				  "  bus: user\n"
-				  "  units: [%s, %s, %s]\n"
+				  "  units: [%s, %s, %s%s%s]\n"
 				  "  stop_timeout: 20s\n"
 				  "  start_timeout: 20s\n"
 				  "idle_transactions:\n"
@@ -74,9 +74,14 @@ static void write_plan(const char *preflight_wait)
 				  "migrations:\n"
 				  "  directory: %s\n",
 				  S.conninfo, preflight_wait, S.units[0], S.units[1], S.units[2],
-				  S.migrations),
+				  extra_unit ? ", " : "", extra_unit ?: "", S.migrations),
 			 0);
 	test_daemon_write_plan(&S.daemon, "app", yaml);
+}
+
+static void write_plan(const char *preflight_wait)
+{
+	write_plan_with(preflight_wait, NULL);
 }
 
 static void setup(void)
@@ -369,6 +374,69 @@ START_TEST(test_terminate_idle_clears_an_outside_idle_blocker_in_preflight_and_t
 }
 END_TEST
 
+/* A unit whose stop leaves a child behind (KillMode=process): the child holds a transaction
+ * open on accounts over TCP, as a forked worker or an embedded pooler would; it gives up by
+ * itself after a while. */
+static char *start_leaky_unit(void)
+{
+	_cleanup_free_ char *stem = NULL, *unit = NULL, *script = NULL;
+	char *name;
+
+	ck_assert_int_ge(asprintf(&script,
+				  "#!/bin/sh\n"
+				  "{ echo 'BEGIN; SELECT count(*) FROM accounts;'; exec sleep 40; }"
+				  " | %s/psql -X -q \"$1\" &\n"
+				  "exec sleep infinity\n",
+				  harness_pg_bindir()),
+			 0);
+	write_file(S.daemon.dir, "leaky.sh", script);
+	ck_assert_int_ge(asprintf(&stem, "pfleaky%d", (int)getpid()), 0);
+	name = harness_unit_name(stem, "service");
+	ck_assert_int_ge(asprintf(&unit,
+				  "[Service]\nKillMode=process\nExecStart=/bin/sh %s/leaky.sh \"%s "
+				  "application_name=leaky\"\n",
+				  S.daemon.dir, S.tcp_app),
+			 0);
+	harness_write_unit(name, unit);
+	harness_daemon_reload();
+	ck_assert_int_eq(harness_systemctl("start %s", name), 0);
+	harness_wait_idle_in_transaction(S.db, "app_user", 4);
+	return name;
+}
+
+START_TEST(test_a_units_session_left_behind_by_its_stop_is_reported_and_the_migration_waits_on_it)
+{
+	_cleanup_free_ char *leaky = start_leaky_unit(), *out = NULL, *unit = NULL, *n = NULL;
+
+	write_plan_with("0", leaky);
+	int code = test_deployctl(&S.daemon, &out, "deploy app");
+	harness_systemctl("stop %s", leaky);
+	ck_assert_msg(code == 7, "deploy exited %d, expected 7:\n%s", code, out);
+	unit = event_field(out, "preflight-blocker", "PREFLIGHT_VERDICT=leftover", "BLOCKER_UNIT");
+	ck_assert_msg(unit, "no leftover reported:\n%s", out);
+	ck_assert_str_eq(unit, leaky);
+	ck_assert_int_eq(count_events(out, "preflight-blocker", "PREFLIGHT_VERDICT=leftover"), 1);
+	n = email_columns();
+	ck_assert_str_eq(n, "0");
+}
+END_TEST
+
+START_TEST(test_terminate_idle_ends_a_units_session_left_behind_by_its_stop)
+{
+	_cleanup_free_ char *leaky = start_leaky_unit(), *out = NULL, *phase = NULL, *n = NULL;
+
+	write_plan_with("0", leaky);
+	int code = test_deployctl(&S.daemon, &out, "deploy app --terminate-idle");
+	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out);
+	phase = event_field(out, "preflight-blocker", "PREFLIGHT_VERDICT=terminated", "DEPLOY_PHASE");
+	ck_assert_msg(phase, "no leftover terminated:\n%s", out);
+	ck_assert_str_eq(phase, "stop");
+	n = email_columns();
+	ck_assert_str_eq(n, "1");
+	harness_systemctl("stop %s", leaky);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("preflight");
@@ -387,6 +455,9 @@ static Suite *suite(void)
 	tcase_add_test(
 		tc,
 		test_terminate_idle_clears_an_outside_idle_blocker_in_preflight_and_the_deploy_succeeds);
+	tcase_add_test(tc,
+		       test_a_units_session_left_behind_by_its_stop_is_reported_and_the_migration_waits_on_it);
+	tcase_add_test(tc, test_terminate_idle_ends_a_units_session_left_behind_by_its_stop);
 	suite_add_tcase(s, tc);
 	return s;
 }
