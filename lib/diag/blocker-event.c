@@ -107,7 +107,10 @@ int blocker_event_new(const LockBlocker *b, const BlockerAttribution *a, Blocker
 			a->reason);
 		break;
 	case BLOCKER_VERDICT_TERMINATED:
-		fprintf(f, "; it was terminated (%s).", a->reason);
+		fprintf(f,
+			"; the units have stopped, but this session of theirs (%s) was still there: "
+			"terminated.",
+			a->reason);
 		break;
 	default:
 		break;
