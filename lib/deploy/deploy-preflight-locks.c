@@ -195,12 +195,12 @@ static int report(DeployContext *ctx, const Look *l, BlockerVerdict outside, boo
 	return 0;
 }
 
-static DeployExit failed(DeployContext *ctx, DeployExit x, const char *what, const char *detail)
+/* Reports a failure the events explain; returns r. */
+static int failed(DeployContext *ctx, int r, const char *what, const char *detail)
 {
-	deploy_emit(ctx,
-		    deploy_event(ctx, EVENT_DEPLOY_FAILED, LOG_ERR,
-				 "Preflight failed, nothing was touched: %s%s.", what, detail));
-	return x;
+	deploy_emitf(ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL,
+		     "Preflight failed, nothing was touched: %s%s.", what, detail);
+	return r;
 }
 
 /* Waits until usec passed (0) or cancel_fd is readable (-ECANCELED). */
@@ -277,7 +277,7 @@ static int remember_unit_sessions(DeployPreflightLocks *p, const Look *l)
 
 /* The requests: every lock the forecast says the pending migrations take on a relation that
  * exists now.  A migration command has no SQL to read: no requests. */
-static DeployExit forecast_requests(DeployPreflightLocks *p, DeployContext *ctx, DeployMigrate *db)
+static int forecast_requests(DeployPreflightLocks *p, DeployContext *ctx, DeployMigrate *db)
 {
 	_cleanup_(forecast_freep) Forecast *f = NULL;
 	_cleanup_free_ char *error = NULL;
@@ -286,18 +286,18 @@ static DeployExit forecast_requests(DeployPreflightLocks *p, DeployContext *ctx,
 	int r;
 
 	if (ctx->plan->migrations.command || deploy_migrate_n_pending(db) == 0)
-		return DEPLOY_EXIT_OK;
+		return 0;
 	r = forecast_pending(deploy_migrate_connection(db), deploy_migrate_pending(db),
 			     deploy_migrate_n_pending(db), &f, &error);
 	if (r == -ENOMEM)
-		return DEPLOY_EXIT_INTERNAL;
+		return -ENOMEM;
 	if (r < 0)
-		return failed(ctx, DEPLOY_EXIT_PREFLIGHT,
+		return failed(ctx, -EIO,
 			      "the locks of the pending migrations could not be forecast: ",
 			      error ?: strerror(-r));
 	requests = calloc(f->n_locks ?: 1, sizeof(LockRequest));
 	if (!requests)
-		return DEPLOY_EXIT_INTERNAL;
+		return -ENOMEM;
 	for (size_t i = 0; i < f->n_locks; i++)
 		if (f->locks[i].relid != 0 && lock_mode_to_string(f->locks[i].mode))
 			requests[n++] = (LockRequest){
@@ -305,26 +305,25 @@ static DeployExit forecast_requests(DeployPreflightLocks *p, DeployContext *ctx,
 				.mode = lock_mode_to_string(f->locks[i].mode),
 			};
 	r = deploy_preflight_locks_set_requests(p, requests, n);
-	return r < 0 ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+	return r < 0 ? -ENOMEM : 0;
 }
 
-DeployExit deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *ctx,
-					DeployMigrate *db, const DeployUnits *u)
+int deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *ctx, DeployMigrate *db,
+				 const DeployUnits *u)
 {
 	const usec_t wait = ctx->plan->database.preflight_wait;
 	const usec_t deadline = now_usec(CLOCK_MONOTONIC) + wait;
 	bool reported = false, terminated = false;
-	DeployExit x;
 	int r;
 
-	x = forecast_requests(p, ctx, db);
-	if (x != DEPLOY_EXIT_OK || p->n_requests == 0)
-		return x;
+	r = forecast_requests(p, ctx, db);
+	if (r < 0 || p->n_requests == 0)
+		return r;
 	r = load_unit_cgroups(p, ctx, u);
 	if (r == -ECANCELED)
-		return DEPLOY_EXIT_CANCELLED;
+		return -ECANCELED;
 	if (r < 0)
-		return DEPLOY_EXIT_INTERNAL;
+		return -ENOMEM;
 
 	for (;;) {
 		_cleanup_(look_done) Look l = {};
@@ -332,10 +331,10 @@ DeployExit deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *
 
 		r = look(p, ctx->plan, db, &l, &error);
 		if (r == -ENOMEM)
-			return DEPLOY_EXIT_INTERNAL;
+			return -ENOMEM;
 		if (r < 0)
 			return failed(
-				ctx, DEPLOY_EXIT_PREFLIGHT,
+				ctx, -EIO,
 				"the sessions in the way of the migrations' locks could not be "
 				"read: ",
 				error ?: strerror(-r));
@@ -344,10 +343,10 @@ DeployExit deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *
 			terminated = true;
 			r = terminate_idle_outside(ctx, db, &l, &error);
 			if (r == -ENOMEM)
-				return DEPLOY_EXIT_INTERNAL;
+				return -ENOMEM;
 			if (r < 0)
 				return failed(
-					ctx, DEPLOY_EXIT_PREFLIGHT,
+					ctx, -EIO,
 					"idle transactions in the way could not be terminated: ",
 					error ?: strerror(-r));
 			if (r > 0)
@@ -359,41 +358,39 @@ DeployExit deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *
 			bool refuse = l.n_outside > 0;
 			if (report(ctx, &l, BLOCKER_VERDICT_REFUSED, false, 0) < 0 ||
 			    remember_unit_sessions(p, &l) < 0)
-				return DEPLOY_EXIT_INTERNAL;
+				return -ENOMEM;
 			if (!refuse)
-				return DEPLOY_EXIT_OK;
-			deploy_emit(ctx,
-				    deploy_event(ctx, EVENT_DEPLOY_FAILED, LOG_ERR,
-						 "Preflight failed, nothing was touched: %zu "
-						 "session%s outside the plan's units would block "
-						 "the migrations' locks, and stopping the units "
-						 "would not end %s (see the preflight-blocker "
-						 "entries).",
-						 l.n_outside, l.n_outside == 1 ? "" : "s",
-						 l.n_outside == 1 ? "it" : "them"));
-			return DEPLOY_EXIT_PREFLIGHT;
+				return 0;
+			deploy_emitf(
+				ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL,
+				"Preflight failed, nothing was touched: %zu session%s outside the "
+				"plan's units would block the migrations' locks, and stopping the "
+				"units would not end %s (see the preflight-blocker entries).",
+				l.n_outside, l.n_outside == 1 ? "" : "s",
+				l.n_outside == 1 ? "it" : "them");
+			return -ENOLCK;
 		}
 		if (!reported) {
 			reported = true;
 			if (report(ctx, &l, BLOCKER_VERDICT_WAITING, true, wait) < 0)
-				return DEPLOY_EXIT_INTERNAL;
+				return -ENOMEM;
 		}
 		usec_t left = deadline - now;
 		if (sleep_or_cancel(ctx->cancel_fd, left < DEPLOY_PREFLIGHT_POLL_USEC
 							    ? left
 							    : DEPLOY_PREFLIGHT_POLL_USEC) < 0)
-			return DEPLOY_EXIT_CANCELLED;
+			return -ECANCELED;
 	}
 }
 
-DeployExit deploy_preflight_locks_after_stop(DeployPreflightLocks *p, DeployContext *ctx,
-					     DeployMigrate *db)
+int deploy_preflight_locks_after_stop(DeployPreflightLocks *p, DeployContext *ctx,
+				      DeployMigrate *db)
 {
 	const usec_t deadline = now_usec(CLOCK_MONOTONIC) + DEPLOY_LEFTOVER_GRACE_USEC;
 	int r;
 
 	if (p->n_requests == 0)
-		return DEPLOY_EXIT_OK;
+		return 0;
 	for (;;) {
 		_cleanup_(look_done) Look l = {};
 		_cleanup_free_ char *error = NULL;
@@ -402,13 +399,13 @@ DeployExit deploy_preflight_locks_after_stop(DeployPreflightLocks *p, DeployCont
 
 		r = look(p, ctx->plan, db, &l, &error);
 		if (r == -ENOMEM)
-			return DEPLOY_EXIT_INTERNAL;
+			return -ENOMEM;
 		/* The lock watch will say who is in the way if this cannot. */
 		if (r < 0)
-			return DEPLOY_EXIT_OK;
+			return 0;
 		leftover = calloc(l.snapshot->n_blockers ?: 1, sizeof(bool));
 		if (!leftover)
-			return DEPLOY_EXIT_INTERNAL;
+			return -ENOMEM;
 		for (size_t i = 0; i < l.snapshot->n_blockers; i++) {
 			leftover[i] = l.owners[i].owner == BLOCKER_OWNER_UNITS ||
 				      pid_in(p->unit_pids, p->n_unit_pids,
@@ -416,11 +413,11 @@ DeployExit deploy_preflight_locks_after_stop(DeployPreflightLocks *p, DeployCont
 			n_left += leftover[i];
 		}
 		if (n_left == 0)
-			return DEPLOY_EXIT_OK;
+			return 0;
 		/* A stopped unit's backends notice the closed connection within moments. */
 		if (now_usec(CLOCK_MONOTONIC) < deadline) {
 			if (sleep_or_cancel(ctx->cancel_fd, DEPLOY_PREFLIGHT_POLL_USEC) < 0)
-				return DEPLOY_EXIT_CANCELLED;
+				return -ECANCELED;
 			continue;
 		}
 		for (size_t i = 0; i < l.snapshot->n_blockers; i++) {
@@ -435,7 +432,7 @@ DeployExit deploy_preflight_locks_after_stop(DeployPreflightLocks *p, DeployCont
 			if (a->owner != BLOCKER_OWNER_UNITS) {
 				char *reason = strdup("the preflight found it to be the units'");
 				if (!reason)
-					return DEPLOY_EXIT_INTERNAL;
+					return -ENOMEM;
 				free(a->reason);
 				a->reason = reason;
 				a->owner = BLOCKER_OWNER_UNITS;
@@ -446,9 +443,9 @@ DeployExit deploy_preflight_locks_after_stop(DeployPreflightLocks *p, DeployCont
 				v = BLOCKER_VERDICT_TERMINATED;
 			pg_error_done(&e);
 			if (blocker_event_new(b, a, v, ctx->phase, 0, &ev) < 0)
-				return DEPLOY_EXIT_INTERNAL;
+				return -ENOMEM;
 			deploy_emit(ctx, ev);
 		}
-		return DEPLOY_EXIT_OK;
+		return 0;
 	}
 }

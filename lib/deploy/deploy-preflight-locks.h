@@ -13,7 +13,7 @@
  * (idle-terminated events, as the idle phase reports them); for the rest the preflight waits
  * up to database.preflight_wait, reporting them once (waiting), and refuses when any is left:
  * one preflight-blocker event per blocker (refused for the outside ones), a deploy-failed
- * event, DEPLOY_EXIT_PREFLIGHT; nothing was stopped.  A dry run looks and reports the same way
+ * event, -ENOLCK (exit code 5); nothing was stopped.  A dry run looks and reports the same way
  * but terminates nothing.
  *
  * deploy_preflight_locks_after_stop() (after the stop phase, before the idle phase and the
@@ -21,7 +21,8 @@
  * be the units' to end, then reports each that is still in the way (leftover: a pooler, a
  * forked child outside the stop's reach); with --terminate-idle it terminates them
  * (terminated).  It never fails the deploy: the lock watch names whatever the migration then
- * waits on.  Both return DEPLOY_EXIT_OK at once when there are no requests. */
+ * waits on.  Both return as phases do (deploy-context.h): 0 (at once when there are no
+ * requests), -ECANCELED, -ENOMEM, or -EIO/-ENOLCK for a failure their events explain. */
 #pragma once
 
 #include "blocker-owner.h"
@@ -50,7 +51,7 @@ int deploy_preflight_locks_set_requests(DeployPreflightLocks *p, const LockReque
 					size_t n);
 void deploy_preflight_locks_done(DeployPreflightLocks *p);
 
-DeployExit deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *ctx,
-					DeployMigrate *db, const DeployUnits *u);
-DeployExit deploy_preflight_locks_after_stop(DeployPreflightLocks *p, DeployContext *ctx,
-					     DeployMigrate *db);
+int deploy_preflight_locks_check(DeployPreflightLocks *p, DeployContext *ctx, DeployMigrate *db,
+				 const DeployUnits *u);
+int deploy_preflight_locks_after_stop(DeployPreflightLocks *p, DeployContext *ctx,
+				      DeployMigrate *db);
