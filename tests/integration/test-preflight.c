@@ -3,8 +3,9 @@
  *
  * End to end: deployctl → socket-activated deployd (a user unit of the real test manager) →
  * three real units that each hold a transaction open on the altered table over TCP from this
- * host, a real PostgreSQL, the real journal.  Outside sessions are this test's own, over TCP
- * (attributed outside through their socket's cgroup, which is not a unit's). */
+ * host, a real PostgreSQL, the real journal; the daemon in deployd.service's sandbox.  Outside
+ * sessions are this test's own, over TCP (attributed outside through their socket's cgroup, which
+ * is not a unit's). */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +22,19 @@
 #include "test-daemon.h"
 
 #define GID "deployd-preflight-test"
+
+/* deployd.service's sandbox as far as a user manager applies it (no mount namespaces, so not
+ * ProtectProc=/ProcSubset=, which the attribution does not need: it reads no /proc; the
+ * daemon runs as the test user, without capabilities). */
+#define HARDENING                                                                                  \
+	"NoNewPrivileges=yes\n"                                                                    \
+	"SystemCallArchitectures=native\n"                                                         \
+	"SystemCallFilter=@system-service\n"                                                       \
+	"SystemCallFilter=~@privileged @resources\n"                                               \
+	"SystemCallErrorNumber=EPERM\n"                                                            \
+	"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n"                            \
+	"RestrictRealtime=yes\n"                                                                   \
+	"LockPersonality=yes\n"
 
 typedef struct Scenario {
 	TestDaemon daemon;
@@ -89,7 +103,7 @@ static void setup(void)
 	static const char *const stems[] = {"pfapi", "pfworker", "pfscheduler"};
 	_cleanup_free_ char *sql = NULL, *script = NULL;
 
-	test_daemon_setup(&S.daemon, 30);
+	test_daemon_setup_with(&S.daemon, 30, NULL, HARDENING);
 	ck_assert_int_ge(asprintf(&S.db, "preflight_%d", (int)getpid()), 0);
 	ck_assert_int_ge(asprintf(&sql, "CREATE DATABASE %s OWNER deployer", S.db), 0);
 	harness_pg_exec(harness_pg_conninfo(), sql);
@@ -428,7 +442,8 @@ START_TEST(test_terminate_idle_ends_a_units_session_left_behind_by_its_stop)
 	write_plan_with("0", leaky);
 	int code = test_deployctl(&S.daemon, &out, "deploy app --terminate-idle");
 	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out);
-	phase = event_field(out, "preflight-blocker", "PREFLIGHT_VERDICT=terminated", "DEPLOY_PHASE");
+	phase = event_field(out, "preflight-blocker", "PREFLIGHT_VERDICT=terminated",
+			    "DEPLOY_PHASE");
 	ck_assert_msg(phase, "no leftover terminated:\n%s", out);
 	ck_assert_str_eq(phase, "stop");
 	n = email_columns();
@@ -455,8 +470,9 @@ static Suite *suite(void)
 	tcase_add_test(
 		tc,
 		test_terminate_idle_clears_an_outside_idle_blocker_in_preflight_and_the_deploy_succeeds);
-	tcase_add_test(tc,
-		       test_a_units_session_left_behind_by_its_stop_is_reported_and_the_migration_waits_on_it);
+	tcase_add_test(
+		tc,
+		test_a_units_session_left_behind_by_its_stop_is_reported_and_the_migration_waits_on_it);
 	tcase_add_test(tc, test_terminate_idle_ends_a_units_session_left_behind_by_its_stop);
 	suite_add_tcase(s, tc);
 	return s;
