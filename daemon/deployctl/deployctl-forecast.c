@@ -113,19 +113,22 @@ static int print_json(const Forecast *f, const ForecastHolder *holders, size_t n
 		json_object_object_add(jm, "statements", statements);
 		for (size_t j = 0; j < m->n_statements; j++) {
 			const ForecastStatement *s = &m->statements[j];
-			json_object *js = json_object_new_object(), *locks = json_object_new_array();
+			json_object *js = json_object_new_object(),
+				    *locks = json_object_new_array();
 			json_object_array_add(statements, js);
 			json_object_object_add(js, "line", json_object_new_int64(s->line));
-			json_object_object_add(js, "sql", json_object_new_string(s->sql_first_line));
+			json_object_object_add(js, "sql",
+					       json_object_new_string(s->sql_first_line));
 			json_object_object_add(js, "locks", locks);
 			for (size_t k = 0; k < s->n_locks; k++) {
 				json_object *jl = json_object_new_object();
 				json_object_array_add(locks, jl);
-				json_object_object_add(jl, "relation",
-						       json_object_new_string(s->locks[k].relation));
 				json_object_object_add(
-					jl, "mode",
-					json_object_new_string(lock_mode_to_string(s->locks[k].mode)));
+					jl, "relation",
+					json_object_new_string(s->locks[k].relation));
+				json_object_object_add(jl, "mode",
+						       json_object_new_string(lock_mode_to_string(
+							       s->locks[k].mode)));
 			}
 			json_object_object_add(js, "rewrite", json_object_new_boolean(s->rewrite));
 			json_object_object_add(js, "scan", json_object_new_boolean(s->scan));
@@ -148,11 +151,11 @@ static int print_json(const Forecast *f, const ForecastHolder *holders, size_t n
 		json_object_object_add(
 			jh, "conflicts_with",
 			json_object_new_string(lock_mode_to_string(h->conflicts_with)));
-		json_object_object_add(jh, "xact_age_ms",
-				       h->xact_age == USEC_INFINITY
-					       ? NULL
-					       : json_object_new_int64((int64_t)(h->xact_age /
-										USEC_PER_MSEC)));
+		json_object_object_add(
+			jh, "xact_age_ms",
+			h->xact_age == USEC_INFINITY
+				? NULL
+				: json_object_new_int64((int64_t)(h->xact_age / USEC_PER_MSEC)));
 		json_object_object_add(jh, "query", string_or_null(h->query));
 	}
 	printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));

@@ -189,8 +189,6 @@ int fc_oids(FcContext *c, FcQuestion q, const char *const *params, int n, uint32
 		/* The default partition of partitioned table relid. */
 		[FC_DEFAULT_PARTITION] = "SELECT partdefid FROM pg_partitioned_table\n"
 					 "WHERE partrelid = $1::oid AND partdefid <> 0",
-		/* The parent of partition relid. */
-		[FC_PARENT] = "SELECT inhparent FROM pg_inherits WHERE inhrelid = $1::oid",
 		/* The other table of constraint $2 of relid when it is a foreign key, and its
 		 * index when it has one (primary key, unique, exclusion). */
 		[FC_CONSTRAINT_RELATIONS] =
@@ -210,7 +208,7 @@ int fc_oids_of(FcContext *c, FcQuestion q, uint32_t relid, const char *arg, uint
 	char id[16];
 	const char *params[] = {id, arg};
 	bool one = q == FC_CHILDREN || q == FC_INDEXES || q == FC_VIEW_BASE ||
-		   q == FC_DEFAULT_PARTITION || q == FC_PARENT;
+		   q == FC_DEFAULT_PARTITION;
 
 	snprintf(id, sizeof(id), "%u", relid);
 	return fc_oids(c, q, params, one ? 1 : 2, ret, ret_n);

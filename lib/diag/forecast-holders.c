@@ -85,7 +85,8 @@ int forecast_holders(PGconn *conn, const Forecast *f, ForecastHolder **ret, size
 		LockMode against = LOCK_MODE_NONE;
 
 		for (size_t i = 0; i < f->n_locks; i++)
-			if (f->locks[i].relid == relid && lock_modes_conflict(f->locks[i].mode, mode) &&
+			if (f->locks[i].relid == relid &&
+			    lock_modes_conflict(f->locks[i].mode, mode) &&
 			    f->locks[i].mode > against)
 				against = f->locks[i].mode;
 		if (against == LOCK_MODE_NONE)

@@ -43,7 +43,6 @@ typedef enum FcQuestion {
 	FC_FK_PARTNERS_OF_COLUMN, /* $2: column */
 	FC_INDEXES_OF_COLUMN,	  /* $2: column */
 	FC_DEFAULT_PARTITION,
-	FC_PARENT,
 	FC_CONSTRAINT_RELATIONS, /* $2: constraint name */
 	FC_NOT_VALID_CONSTRAINT, /* $2: constraint name; confrelid (0 for CHECK) if not valid */
 	_FC_QUESTION_MAX,

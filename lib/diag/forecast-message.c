@@ -65,8 +65,7 @@ int forecast_lock_describe(const ForecastLock *l, char **ret)
 	return finish(f, &buf, ret);
 }
 
-int forecast_statement_describe(const ForecastMigration *m, const ForecastStatement *s,
-				char **ret)
+int forecast_statement_describe(const ForecastMigration *m, const ForecastStatement *s, char **ret)
 {
 	char *buf = NULL;
 	size_t size = 0;
@@ -104,7 +103,7 @@ int forecast_holder_describe(const ForecastHolder *h, char **ret)
 		fprintf(f, "Prepared transaction '%s'", h->gid ?: "?");
 	else
 		fprintf(f, "Session %d", h->pid);
-	fprintf(f, " %s %s on %s, which conflicts with the %s a migration needs", 
+	fprintf(f, " %s %s on %s, which conflicts with the %s a migration needs",
 		h->granted ? "holds" : "waits for", lock_mode_to_string(h->mode) ?: "a lock",
 		h->relation, lock_mode_to_string(h->conflicts_with));
 	fputs(" (", f);

@@ -248,9 +248,12 @@ static int read_sizes(FcContext *c, Forecast *f)
 				ForecastLock *l = &st->locks[k];
 				l->size_bytes = l->rows = -1;
 				for (int row = 0; l->relid && row < PQntuples(res); row++)
-					if (strtoul(PQgetvalue(res, row, 0), NULL, 10) == l->relid) {
-						l->size_bytes = strtoll(PQgetvalue(res, row, 1), NULL, 10);
-						l->rows = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+					if (strtoul(PQgetvalue(res, row, 0), NULL, 10) ==
+					    l->relid) {
+						l->size_bytes =
+							strtoll(PQgetvalue(res, row, 1), NULL, 10);
+						l->rows =
+							strtoll(PQgetvalue(res, row, 2), NULL, 10);
 					}
 			}
 		}

@@ -123,8 +123,7 @@ void forecast_holders_free(ForecastHolder *h, size_t n);
 #define FORECAST_SIZE_MAX 32
 char *forecast_format_size(int64_t bytes, char buf[static FORECAST_SIZE_MAX]);
 int forecast_lock_describe(const ForecastLock *l, char **ret);
-int forecast_statement_describe(const ForecastMigration *m, const ForecastStatement *s,
-				char **ret);
+int forecast_statement_describe(const ForecastMigration *m, const ForecastStatement *s, char **ret);
 int forecast_holder_describe(const ForecastHolder *h, char **ret);
 
 /* The forecast of a plan whose migrations are a command. */

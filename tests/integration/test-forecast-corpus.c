@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "forecast.h"
 #include "harness.h"
@@ -478,6 +479,196 @@ START_TEST(test_the_forecast_of_every_corpus_entry_matches_postgresql_own_locks)
 }
 END_TEST
 
+static Forecast *forecast_texts(PGconn *conn, const char *const *texts, size_t n)
+{
+	Migration *files = calloc(n, sizeof(Migration));
+	Migration **pending = calloc(n, sizeof(Migration *));
+	_cleanup_free_ char *error = NULL;
+	Forecast *f = NULL;
+
+	ck_assert(files && pending);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *path = NULL;
+		ck_assert_int_ge(asprintf(&path, "/corpus/%zu_file.sql", i + 1), 0);
+		ck_assert_msg(
+			migrations_parse(path, texts[i], strlen(texts[i]), &files[i], &error) == 0,
+			"%s", error);
+		pending[i] = &files[i];
+	}
+	ck_assert_msg(forecast_pending(conn, pending, n, &f, &error) == 0, "%s", error);
+	migrations_free(files, n);
+	free(pending);
+	return f;
+}
+
+START_TEST(test_a_statement_not_understood_is_assumed_to_take_access_exclusive_on_what_it_names)
+{
+	_cleanup_(PQfinishp) PGconn *conn = harness_pg_connect(conninfo);
+	static const char *const texts[] = {
+		"CLUSTER shop.orders USING orders_pkey;\n"
+		"DO $$BEGIN PERFORM 1; END$$;\n",
+	};
+	_cleanup_(forecast_freep) Forecast *f = forecast_texts(conn, texts, 1);
+	const ForecastStatement *cluster = &f->migrations[0].statements[0];
+	const ForecastStatement *block = &f->migrations[0].statements[1];
+
+	ck_assert(cluster->unknown);
+	ck_assert_uint_eq(cluster->n_locks, 1);
+	ck_assert_str_eq(cluster->locks[0].relation, "shop.orders");
+	ck_assert_int_eq(cluster->locks[0].mode, LOCK_MODE_ACCESS_EXCLUSIVE);
+	ck_assert_uint_ne(cluster->locks[0].relid, 0);
+	/* A DO block names no relation the parser can see: unknown, never "no lock" silently. */
+	ck_assert(block->unknown);
+	ck_assert_str_eq(block->command, "DoStmt");
+	ck_assert_uint_eq(f->n_locks, 1);
+	ck_assert_int_eq(f->locks[0].mode, LOCK_MODE_ACCESS_EXCLUSIVE);
+}
+END_TEST
+
+/* A session-wide SET search_path outlives its migration (the deploy's session runs them all);
+ * SET LOCAL ends with its migration's transaction. */
+START_TEST(test_search_path_set_by_a_migration_resolves_the_names_of_the_next_ones)
+{
+	_cleanup_(PQfinishp) PGconn *conn = harness_pg_connect(conninfo);
+	static const char *const session[] = {
+		"SET search_path = shop, public;\n",
+		"ALTER TABLE settings ADD COLUMN z int;\n",
+	};
+	static const char *const local[] = {
+		"SET LOCAL search_path = shop, public;\nALTER TABLE settings ADD COLUMN z int;\n",
+		"ALTER TABLE settings ADD COLUMN y int;\n",
+	};
+	_cleanup_(forecast_freep) Forecast *a = forecast_texts(conn, session, 2);
+	_cleanup_(forecast_freep) Forecast *b = forecast_texts(conn, local, 2);
+	_cleanup_free_ char *path = harness_pg_value(conninfo, "SHOW search_path");
+
+	ck_assert_str_eq(a->migrations[1].statements[0].locks[0].relation, "shop.settings");
+	ck_assert_str_eq(b->migrations[0].statements[1].locks[0].relation, "shop.settings");
+	ck_assert_str_eq(b->migrations[1].statements[0].locks[0].relation, "public.settings");
+	/* The forecast left the session as it found it. */
+	PGresult *res = harness_pg_query(conn, "SHOW search_path");
+	ck_assert_str_eq(PQgetvalue(res, 0, 0), path);
+	PQclear(res);
+}
+END_TEST
+
+START_TEST(test_the_conflict_table_is_postgresql_own)
+{
+	static const char *const sql_mode[_LOCK_MODE_MAX] = {
+		[LOCK_MODE_ACCESS_SHARE] = "ACCESS SHARE",
+		[LOCK_MODE_ROW_SHARE] = "ROW SHARE",
+		[LOCK_MODE_ROW_EXCLUSIVE] = "ROW EXCLUSIVE",
+		[LOCK_MODE_SHARE_UPDATE_EXCLUSIVE] = "SHARE UPDATE EXCLUSIVE",
+		[LOCK_MODE_SHARE] = "SHARE",
+		[LOCK_MODE_SHARE_ROW_EXCLUSIVE] = "SHARE ROW EXCLUSIVE",
+		[LOCK_MODE_EXCLUSIVE] = "EXCLUSIVE",
+		[LOCK_MODE_ACCESS_EXCLUSIVE] = "ACCESS EXCLUSIVE",
+	};
+	_cleanup_(PQfinishp) PGconn *holder = harness_pg_connect(conninfo);
+	_cleanup_(PQfinishp) PGconn *asker = harness_pg_connect(conninfo);
+
+	for (LockMode a = LOCK_MODE_ACCESS_SHARE; a < _LOCK_MODE_MAX; a++)
+		for (LockMode b = LOCK_MODE_ACCESS_SHARE; b < _LOCK_MODE_MAX; b++) {
+			_cleanup_free_ char *take = NULL, *ask = NULL;
+			ck_assert_int_ge(asprintf(&take, "LOCK shop.tags IN %s MODE", sql_mode[a]),
+					 0);
+			ck_assert_int_ge(
+				asprintf(&ask, "LOCK shop.tags IN %s MODE NOWAIT", sql_mode[b]), 0);
+			PQclear(harness_pg_query(holder, "BEGIN"));
+			PQclear(harness_pg_query(holder, take));
+			PQclear(harness_pg_query(asker, "BEGIN"));
+			PGresult *res = PQexec(asker, ask);
+			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			bool conflict = PQresultStatus(res) != PGRES_COMMAND_OK;
+			ck_assert_msg(!conflict || (state && strcmp(state, "55P03") == 0), "%s: %s",
+				      ask, PQresultErrorMessage(res));
+			PQclear(res);
+			PQclear(harness_pg_query(asker, "ROLLBACK"));
+			PQclear(harness_pg_query(holder, "ROLLBACK"));
+			ck_assert_msg(lock_modes_conflict(a, b) == conflict,
+				      "%s held, %s asked: PostgreSQL says %s", sql_mode[a],
+				      sql_mode[b], conflict ? "conflict" : "no conflict");
+		}
+}
+END_TEST
+
+/* CREATE INDEX CONCURRENTLY cannot run in a transaction: its locks are read from outside
+ * while it waits for a writer's transaction to end (its second phase waits for them). */
+START_TEST(test_create_index_concurrently_in_a_no_transaction_file_takes_the_forecast_locks)
+{
+	static const char text[] =
+		"-- deployd: no-transaction\n"
+		"CREATE INDEX CONCURRENTLY tags_label_cic ON shop.tags (label);\n";
+	_cleanup_(PQfinishp) PGconn *writer = harness_pg_connect(conninfo);
+	_cleanup_(PQfinishp) PGconn *builder = harness_pg_connect(conninfo);
+	_cleanup_(PQfinishp) PGconn *observer = harness_pg_connect(conninfo);
+	_cleanup_(migration_done) Migration m = {};
+	_cleanup_(forecast_freep) Forecast *f = NULL;
+	_cleanup_(snapshot_done) Snapshot s = {};
+	_cleanup_free_ char *error = NULL, *held = NULL;
+	PGresult *res;
+	bool waiting = false;
+
+	ck_assert_msg(migrations_parse("/corpus/1_cic.sql", text, strlen(text), &m, &error) == 0,
+		      "%s", error);
+	ck_assert(m.directives.no_transaction);
+	Migration *pending[] = {&m};
+	ck_assert_msg(forecast_pending(builder, pending, 1, &f, &error) == 0, "%s", error);
+	const ForecastStatement *st = &f->migrations[0].statements[0];
+	ck_assert_uint_eq(st->n_locks, 1);
+	ck_assert_str_eq(st->locks[0].relation, "shop.tags");
+	ck_assert_int_eq(st->locks[0].mode, LOCK_MODE_SHARE_UPDATE_EXCLUSIVE);
+	ck_assert(st->scan && !st->rewrite);
+
+	s = take_snapshot(observer);
+	PQclear(harness_pg_query(writer, "BEGIN"));
+	PQclear(harness_pg_query(writer, "INSERT INTO shop.tags VALUES (5, 'w')"));
+	ck_assert_int_eq(PQsendQuery(builder, text), 1);
+	for (int i = 0; i < 1000 && !waiting; i++) {
+		_cleanup_free_ char *q = NULL;
+		ck_assert_int_ge(asprintf(&q,
+					  "SELECT count(*) FROM pg_locks WHERE pid = %d AND NOT "
+					  "granted",
+					  PQbackendPID(builder)),
+				 0);
+		char *n = harness_pg_value(conninfo, q);
+		waiting = strcmp(n, "0") != 0;
+		free(n);
+		if (!waiting)
+			usleep(10 * 1000);
+	}
+	ck_assert_msg(waiting, "CREATE INDEX CONCURRENTLY never waited for the writer");
+	ck_assert_int_ge(asprintf(&held,
+				  "SELECT relation, mode FROM pg_locks WHERE pid = %d AND granted "
+				  "AND locktype = 'relation'",
+				  PQbackendPID(builder)),
+			 0);
+	res = harness_pg_query(observer, held);
+	for (int i = 0; i < PQntuples(res); i++) {
+		Rel *r = find_rel(&s, (uint32_t)strtoul(PQgetvalue(res, i, 0), NULL, 10));
+		LockMode mode = lock_mode_from_string(PQgetvalue(res, i, 1));
+		if (r && mode > r->held)
+			r->held = mode;
+	}
+	PQclear(res);
+	PQclear(harness_pg_query(writer, "ROLLBACK"));
+	while ((res = PQgetResult(builder))) {
+		ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s",
+			      PQresultErrorMessage(res));
+		PQclear(res);
+	}
+	PQclear(harness_pg_query(observer, "DROP INDEX shop.tags_label_cic"));
+
+	for (size_t i = 0; i < s.n; i++) {
+		LockMode expected =
+			s.rels[i].oid == st->locks[0].relid ? st->locks[0].mode : LOCK_MODE_NONE;
+		ck_assert_msg(s.rels[i].held == expected, "%s: PostgreSQL %s, forecast %s",
+			      s.rels[i].name, lock_mode_to_string(s.rels[i].held) ?: "no lock",
+			      lock_mode_to_string(expected) ?: "no lock");
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("forecast-corpus");
@@ -486,6 +677,14 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_unchecked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_the_forecast_of_every_corpus_entry_matches_postgresql_own_locks);
+	tcase_add_test(tc, test_the_conflict_table_is_postgresql_own);
+	tcase_add_test(
+		tc,
+		test_a_statement_not_understood_is_assumed_to_take_access_exclusive_on_what_it_names);
+	tcase_add_test(tc, test_search_path_set_by_a_migration_resolves_the_names_of_the_next_ones);
+	tcase_add_test(
+		tc,
+		test_create_index_concurrently_in_a_no_transaction_file_takes_the_forecast_locks);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);
