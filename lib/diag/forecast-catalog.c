@@ -94,6 +94,20 @@ int fc_resolve(FcContext *c, const char *schema, const char *name, uint32_t *ret
 	return 0;
 }
 
+int fc_resolve_text(FcContext *c, const char *text, uint32_t *ret_relid)
+{
+	const char *params[] = {text};
+	PGresult *res = NULL;
+	int r;
+
+	r = fc_query(c, "SELECT coalesce(to_regclass($1)::oid, 0)", 1, params, &res);
+	if (r < 0)
+		return r;
+	*ret_relid = PQntuples(res) == 1 ? (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	return 0;
+}
+
 int fc_relation(FcContext *c, uint32_t relid, char *ret_relkind, char **ret_name)
 {
 	static const char sql[] = "SELECT c.relkind, format('%I.%I', n.nspname, c.relname)\n"

@@ -30,6 +30,9 @@ int fc_query(FcContext *c, const char *sql, int n, const char *const *params, PG
  * schema, current_schema(), for an unqualified name that does not resolve). */
 int fc_resolve(FcContext *c, const char *schema, const char *name, uint32_t *ret_relid,
 	       char **ret_display);
+/* The oid of a relation named by text as regclass reads it (quoting, search_path), 0 when
+ * there is none. */
+int fc_resolve_text(FcContext *c, const char *text, uint32_t *ret_relid);
 /* relkind and "schema.name" of relid; -ENOENT when it does not exist. */
 int fc_relation(FcContext *c, uint32_t relid, char *ret_relkind, char **ret_name);
 

@@ -68,9 +68,10 @@ static size_t list_len(json_object *list)
 								  : 0;
 }
 
+/* Element i of a list, NULL when list is no list or shorter. */
 static json_object *list_at(json_object *list, size_t i)
 {
-	return json_object_array_get_idx(list, i);
+	return i < list_len(list) ? json_object_array_get_idx(list, i) : NULL;
 }
 
 /* The text of a {"String":{"sval":…}} node. */
@@ -256,6 +257,32 @@ static int collect_ctes(FcContext *c, json_object *o)
 	return 0;
 }
 
+/* nextval('seq'), setval('seq', …), currval('seq'): RowExclusiveLock on the sequence a
+ * constant names (a name computed at run time cannot be known). */
+static int lock_sequence_call(FcContext *c, json_object *call)
+{
+	json_object *names = get(call, "funcname");
+	const char *name = string_of(list_at(names, list_len(names) - 1));
+	json_object *arg = list_at(get(call, "args"), 0);
+	json_object *cast = node(arg, "TypeCast");
+	const char *text;
+	uint32_t relid = 0;
+	int r;
+
+	if (!name ||
+	    !(str_eq(name, "nextval") || str_eq(name, "setval") || str_eq(name, "currval")))
+		return 0;
+	if (cast)
+		arg = get(cast, "arg");
+	text = get_str(get(node(arg, "A_Const"), "sval"), "sval");
+	if (!text)
+		return 0;
+	r = fc_resolve_text(c, text, &relid);
+	if (r < 0 || relid == 0)
+		return r;
+	return lock_relid(c, relid, LOCK_MODE_ROW_EXCLUSIVE, 0);
+}
+
 /* Every relation a query (or any expression) reads: AccessShareLock, planned.  `planned`
  * false: only parse analysis runs (CREATE VIEW), which opens relations but plans nothing. */
 static int lock_read_relations(FcContext *c, json_object *o, bool planned)
@@ -275,7 +302,11 @@ static int lock_read_relations(FcContext *c, json_object *o, bool planned)
 	json_object_object_foreach(o, key, value)
 	{
 		int r;
-		if (strcmp(key, "RangeVar") == 0) {
+		if (strcmp(key, "FuncCall") == 0) {
+			r = lock_sequence_call(c, value);
+			if (r >= 0)
+				r = lock_read_relations(c, value, planned);
+		} else if (strcmp(key, "RangeVar") == 0) {
 			if (is_cte(c, value))
 				continue;
 			r = lock_rangevar(c, value, LOCK_MODE_ACCESS_SHARE,
@@ -434,6 +465,12 @@ static int forecast_insert(FcContext *c, json_object *s)
 	r = names_array(get(s, "cols"), "ResTarget", &given);
 	if (r < 0)
 		return r;
+	/* ON CONFLICT: the planner opens every index to find the arbiter, and keeps it. */
+	if (get(s, "onConflictClause")) {
+		r = lock_oids(c, FC_INDEXES, relid, NULL, LOCK_MODE_ROW_EXCLUSIVE, 0);
+		if (r < 0)
+			return r;
+	}
 	if (list_len(get(s, "cols")) == 0) {
 		/* No column list: the values fill the columns from the first; the others take
 		 * their defaults.  Which ones those are needs the row's width: assume every
@@ -901,8 +938,12 @@ static int alter_cmd(FcContext *c, uint32_t relid, json_object *cmd, AlterEffect
 		   str_eq(sub, "AT_SetTableSpace") || str_eq(sub, "AT_SetAccessMethod")) {
 		e->rewrite = e->rebuild_indexes = true;
 	} else if (str_eq(sub, "AT_AddInherit") || str_eq(sub, "AT_DropInherit")) {
-		json_object *parent = def;
-		r = lock_rangevar(c, parent, LOCK_MODE_SHARE_UPDATE_EXCLUSIVE, 0, NULL);
+		/* The parent is read (its columns, its constraints); joining it also keeps
+		 * others from changing it meanwhile. */
+		r = lock_rangevar(c, def,
+				  str_eq(sub, "AT_AddInherit") ? LOCK_MODE_SHARE_UPDATE_EXCLUSIVE
+							       : LOCK_MODE_ACCESS_SHARE,
+				  0, NULL);
 		if (r < 0)
 			return r;
 	} else if (str_eq(sub, "AT_ColumnDefault") || str_eq(sub, "AT_DropNotNull") ||
@@ -1339,7 +1380,9 @@ int fc_statement(FcContext *c, json_object *tree)
 				r = lock_oids(c, FC_INDEXES, relid, NULL, LOCK_MODE_ACCESS_SHARE,
 					      0);
 		}
-	} else if (strcmp(type, "CreateTrigStmt") == 0)
+	} else if (strcmp(type, "AlterSeqStmt") == 0)
+		r = lock_rangevar(c, get(s, "sequence"), LOCK_MODE_SHARE_ROW_EXCLUSIVE, 0, NULL);
+	else if (strcmp(type, "CreateTrigStmt") == 0)
 		r = lock_rangevar(c, get(s, "relation"), LOCK_MODE_SHARE_ROW_EXCLUSIVE, 0, NULL);
 	else if (strcmp(type, "CreatePolicyStmt") == 0 || strcmp(type, "AlterPolicyStmt") == 0)
 		r = lock_rangevar(c, get(s, "table"), LOCK_MODE_ACCESS_EXCLUSIVE, 0, NULL);

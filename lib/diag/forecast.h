@@ -12,10 +12,12 @@
  *     indexes (opened by the planner and the executor, rebuilt by rewrites), partitions and
  *     inheritance children, tables referenced by foreign keys (added, validated, dropped, and
  *     the RI checks of INSERT/UPDATE/DELETE), the tables behind views and materialized
- *     views, sequences advanced by defaults.  A relation the migration itself creates has
+ *     views, sequences advanced by defaults or by nextval()/setval()/currval() of a constant
+ *     name.  A relation the migration itself creates has
  *     relid 0 (nobody else can hold a lock on it).
- *   - rewrite: a table gets a new relfilenode (ALTER COLUMN TYPE, a volatile DEFAULT,
- *     TRUNCATE, CLUSTER, VACUUM FULL, REFRESH MATERIALIZED VIEW, SET LOGGED, …);
+ *   - rewrite: a table gets a new relfilenode (ALTER COLUMN TYPE that changes the bytes, a
+ *     volatile DEFAULT or an identity column added, TRUNCATE, REFRESH MATERIALIZED VIEW,
+ *     SET LOGGED/UNLOGGED, …);
  *   - scan: a table is read in full while the statement holds its own DDL lock on it
  *     (ShareUpdateExclusiveLock or stronger): SET NOT NULL, CHECK or FOREIGN KEY without
  *     NOT VALID, VALIDATE CONSTRAINT, CREATE INDEX (CONCURRENTLY too), ATTACH PARTITION,
@@ -23,7 +25,9 @@
  * A statement it does not understand is `unknown`: it is assumed to take AccessExclusiveLock
  * on every relation it names (never "no lock").  DML is forecast as if it touched rows (the
  * RI checks and tuple routing of a statement that touches none take fewer locks).
- * Locks taken inside trigger functions and other functions the SQL calls are not read.
+ * Locks taken inside trigger functions and other functions the SQL calls are not read.  The
+ * forecast itself takes no lock on user relations but to read their sizes, and skips a
+ * relation someone holds or awaits an AccessExclusiveLock on (lock_timeout 2 s besides).
  *
  * For the preflight: forecast->locks is the flat list over all pending migrations of
  * {relid, relation, mode} with relid != 0, one entry per (relid, mode) that is needed to

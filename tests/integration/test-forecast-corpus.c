@@ -200,6 +200,31 @@ static const Entry corpus[] = {
 	{NULL, "ALTER TABLE settings ADD COLUMN extra int"},
 	{NULL, "SET search_path = shop, public;\nALTER TABLE settings ADD COLUMN extra int"},
 	{NULL, "SET LOCAL search_path = \"Audit Log\";\nUPDATE \"Events\" SET at = now()"},
+	/* More shapes migrations take */
+	{NULL, "ALTER TABLE shop.tags ADD COLUMN c int, ADD COLUMN d text DEFAULT 'x'"},
+	{NULL, "ALTER TABLE IF EXISTS shop.missing ADD COLUMN x int"},
+	{NULL, "DROP TABLE IF EXISTS shop.missing"},
+	{NULL, "INSERT INTO public.settings VALUES ('a', '9') ON CONFLICT (key) DO UPDATE SET "
+	       "value = EXCLUDED.value"},
+	{NULL, "UPDATE shop.orders o SET total = 0 WHERE EXISTS (SELECT 1 FROM shop.order_lines l "
+	       "WHERE l.order_id = o.id)"},
+	{NULL, "DELETE FROM shop.order_lines WHERE order_id IN (SELECT id FROM shop.orders WHERE "
+	       "status = 'paid')"},
+	{NULL, "ALTER TABLE shop.order_lines ALTER COLUMN sku TYPE varchar(20)"},
+	{NULL, "SELECT nextval('shop.orders_id_seq'), currval('shop.orders_id_seq')"},
+	{NULL, "ALTER TABLE shop.tags INHERIT shop.parent_inh"},
+	{NULL, "ALTER TABLE shop.orders ADD CONSTRAINT orders_total_check CHECK (total > 0), "
+	       "ALTER COLUMN status SET NOT NULL"},
+	{NULL, "ALTER TABLE shop.order_stats RENAME TO order_summary"},
+	{NULL, "ALTER MATERIALIZED VIEW shop.order_stats RENAME TO order_summary"},
+	{NULL, "ALTER VIEW shop.account_totals RENAME TO totals"},
+	{NULL, "ALTER SEQUENCE shop.orders_id_seq RESTART WITH 1000"},
+	{NULL, "SELECT setval('shop.orders_id_seq', 500)"},
+	{NULL, "CREATE INDEX orders_lower_status ON shop.orders (lower(status)) WHERE total > 0"},
+	{NULL, "ALTER TABLE shop.accounts ADD COLUMN ref int GENERATED ALWAYS AS IDENTITY"},
+	{NULL, "COMMENT ON INDEX shop.orders_account_idx IS 'by account'"},
+	{NULL, "ALTER TABLE shop.child_inh NO INHERIT shop.parent_inh"},
+	{NULL, "TRUNCATE shop.parent_inh"},
 	/* Files of several statements */
 	{NULL, "ALTER TABLE shop.tags ADD COLUMN c int;\nUPDATE shop.tags SET c = 1;\n"
 	       "CREATE INDEX ON shop.tags (c);"},
