@@ -103,6 +103,27 @@ size_t deploy_migrate_n_pending(const DeployMigrate *m)
 	return m->n_pending;
 }
 
+Migration *const *deploy_migrate_pending(const DeployMigrate *m)
+{
+	return m->pending;
+}
+
+PGconn *deploy_migrate_connection(const DeployMigrate *m)
+{
+	return m->conn;
+}
+
+size_t deploy_migrate_own_pids(const DeployMigrate *m, int ret_pids[static 2])
+{
+	size_t n = 0;
+
+	if (m->lock_conn)
+		ret_pids[n++] = PQbackendPID(m->lock_conn);
+	if (m->conn)
+		ret_pids[n++] = PQbackendPID(m->conn);
+	return n;
+}
+
 /* Reports a preflight failure; a NULL message means it could not be built: -ENOMEM. */
 static int preflight_failed(DeployMigrate *m, int r, const char *message)
 {

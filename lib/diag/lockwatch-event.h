@@ -13,6 +13,10 @@
 #include "event.h"
 #include "lockwatch.h"
 
+/* Adds the fields above (all but MESSAGE) to ev: the one place they are named, for every
+ * event shaped like lock-wait (preflight-blocker too). */
+int lockwatch_blocker_add_fields(Event *ev, const LockBlocker *b);
+
 /* type is EVENT_LOCK_WAIT or EVENT_LOCK_TIMEOUT (-EINVAL otherwise). */
 int lockwatch_blocker_to_event(const LockBlocker *b, EventType type, DeployPhase phase,
 			       Event **ret);

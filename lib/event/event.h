@@ -28,6 +28,7 @@ typedef enum EventType {
 	EVENT_MIGRATION_RETRY,	 /* a lock timeout, retried as the plan's lock_retries allow */
 	EVENT_LOCK_WAIT,
 	EVENT_LOCK_TIMEOUT,
+	EVENT_PREFLIGHT_BLOCKER, /* a session in the way of the migrations' locks, before a stop */
 	EVENT_COMMAND_OUTPUT,
 	EVENT_HOOK_OUTPUT,
 	EVENT_DEPLOY_FAILED, /* why a deploy failed, when no more specific event says it */
