@@ -491,10 +491,9 @@ static void on_started(const Migration *mig, void *userdata)
 	DeployMigrate *m = userdata;
 	char version[32];
 
-	if (m->watch)
-		deploy_lockwatch_forget(m->watch);
-
 	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
+	if (m->watch && deploy_lockwatch_begin(m->watch, version, mig->name) < 0)
+		m->out_of_memory = true;
 	emit(m, EVENT_MIGRATION_STARTED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
 	     (const Field[]){{"MIGRATION_VERSION", version}, {"MIGRATION_NAME", mig->name}, {}},
 	     "Applying migration %s.", mig->filename);
@@ -505,6 +504,8 @@ static void on_applied(const Migration *mig, usec_t duration, void *userdata)
 	DeployMigrate *m = userdata;
 	char version[32], ms[32];
 
+	if (m->watch)
+		deploy_lockwatch_end(m->watch);
 	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(duration / USEC_PER_MSEC));
 	emit(m, EVENT_MIGRATION_APPLIED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
@@ -658,6 +659,8 @@ static DeployExit apply_directory(DeployMigrate *m)
 		while (f.migration && done < m->n_pending && m->pending[done] != f.migration)
 			done++;
 		usec_t delay = retry_delay(&m->plan->migrations, attempt);
+		if (m->watch)
+			deploy_lockwatch_end(m->watch);
 		if (m->watch && f.error.kind == PG_ERROR_LOCK_TIMEOUT)
 			deploy_lockwatch_report_timeout(m->watch);
 		if (may_retry(m, &f, attempt, waited, delay)) {
@@ -742,7 +745,8 @@ static DeployExit apply_command(DeployMigrate *m)
 
 	emit(m, EVENT_MIGRATION_STARTED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
 	     (const Field[]){{"MIGRATION_NAME", name}, {}}, "Running migration command %s.", name);
-	if (m->watch && deploy_lockwatch_watch_application(m->watch, app) < 0)
+	if (m->watch && (deploy_lockwatch_watch_application(m->watch, app) < 0 ||
+			 deploy_lockwatch_begin(m->watch, NULL, name) < 0))
 		return DEPLOY_EXIT_INTERNAL;
 	usec_t started = now_usec(CLOCK_MONOTONIC);
 	SpawnOptions so = {
@@ -752,6 +756,7 @@ static DeployExit apply_command(DeployMigrate *m)
 		.timeout = m->command_timeout,
 		.cancel_fd = m->hooks.cancel_fd,
 		.output = on_command_output,
+		.tick_first = m->watched_hooks.tick_first,
 		.tick_interval = m->watched_hooks.tick_interval,
 		.tick = m->watched_hooks.tick ? migration_tick : NULL,
 		.userdata = m,
@@ -760,6 +765,8 @@ static DeployExit apply_command(DeployMigrate *m)
 	/* The command's own errors are its business; if it ended while waiting on a lock, the
 	 * blockers of that wait are the likely reason, so say who they were. */
 	bool was_waiting = m->watch && deploy_lockwatch_waiting(m->watch);
+	if (m->watch)
+		deploy_lockwatch_end(m->watch);
 	snprintf(ms, sizeof(ms), "%llu",
 		 (unsigned long long)((now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_MSEC));
 
@@ -848,6 +855,7 @@ DeployExit deploy_migrate_apply(DeployMigrate *m)
 	m->watched_hooks.tick = migration_tick;
 	m->watched_hooks.userdata = m;
 	m->watched_hooks.tick_interval = interval;
+	m->watched_hooks.tick_first = DEPLOY_LOCKWATCH_FIRST_CHECK;
 	if (m->hooks.tick && (interval == 0 || m->hooks.tick_interval < interval))
 		m->watched_hooks.tick_interval = m->hooks.tick_interval;
 	return m->plan->migrations.command ? apply_command(m) : apply_directory(m);

@@ -18,6 +18,7 @@
 
 #include "cleanup.h"
 #include "plan.h"
+#include "tick-schedule.h"
 #include "time-util.h"
 
 /* Longest conninfo accepted from a file or a credential. */
@@ -92,11 +93,14 @@ PgSessionSettings pg_session_settings_from_plan(const PlanDatabase *db,
  * PGOPTIONS for a migration command. */
 int pg_session_options(const PgSessionSettings *s, char **ret);
 
-/* What a wait on the server does besides waiting.  tick (may be NULL) is called every
- * tick_interval while a statement runs; a negative return cancels the statement.  cancel_fd
+/* What a wait on the server does besides waiting.  tick (may be NULL) is called while a
+ * statement runs, on the schedule of tick-schedule.h counted from the moment the statement is
+ * sent: tick_first, its doubles, then every tick_interval (tick_first 0: every tick_interval);
+ * a negative return cancels the statement.  cancel_fd
  * (-1 for none) cancels once it is readable; it is never read, so it stays readable and every
  * later wait is cancelled too. */
 typedef struct PgWaitHooks {
+	usec_t tick_first;
 	usec_t tick_interval;
 	int (*tick)(void *userdata);
 	int cancel_fd;
