@@ -516,6 +516,39 @@ static void on_applied(const Migration *mig, usec_t duration, void *userdata)
 	     "Applied migration %s in %s ms.", mig->filename, ms);
 }
 
+static void on_invalid_index(const Migration *mig, const char *index, bool dropped, void *userdata)
+{
+	DeployMigrate *m = userdata;
+	char version[32];
+
+	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
+	const Field fields[] = {{"MIGRATION_VERSION", version},
+				{"MIGRATION_NAME", mig->name},
+				{"MIGRATION_FILE", mig->path},
+				{"INDEX_NAME", index},
+				{}};
+	if (dropped)
+		emit(m, EVENT_INVALID_INDEX_DROPPED, DEPLOY_PHASE_MIGRATE, LOG_NOTICE, fields,
+		     "Dropped the INVALID index %s that the failed build of migration %s left; "
+		     "running the migration again.",
+		     index, mig->filename);
+	else
+		emit(m, EVENT_INVALID_INDEX_LEFT, DEPLOY_PHASE_MIGRATE, LOG_WARNING, fields,
+		     "Migration %s left the INVALID index %s behind; the next deploy drops it "
+		     "before running the migration again.",
+		     mig->filename, index);
+}
+
+static void on_invalid_index_left(const Migration *mig, const char *index, void *userdata)
+{
+	on_invalid_index(mig, index, false, userdata);
+}
+
+static void on_invalid_index_dropped(const Migration *mig, const char *index, void *userdata)
+{
+	on_invalid_index(mig, index, true, userdata);
+}
+
 static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 {
 	const Migration *mig = f->migration;
@@ -626,6 +659,8 @@ static DeployExit apply_directory(DeployMigrate *m)
 	MigrationsObserver observer = {
 		.started = on_started,
 		.applied = on_applied,
+		.invalid_index_left = on_invalid_index_left,
+		.invalid_index_dropped = on_invalid_index_dropped,
 		.userdata = m,
 	};
 	MigrationsApplyOptions o = {
