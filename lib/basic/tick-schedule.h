@@ -3,7 +3,7 @@
  *
  * A schedule started at START with FIRST and INTERVAL ticks at START + FIRST, + 2·FIRST,
  * + 4·FIRST, … while the gap to the next tick stays below INTERVAL, then every INTERVAL
- * (10 ms and 500 ms: 10, 20, 40, 80, 160, 320, 820, 1320 … ms).  A wait that begins with the
+ * (10 ms and 500 ms: 10, 20, 40, 80, 160, 320, 640, 1140, 1640 … ms).  A wait that begins with the
  * statement is seen within FIRST or its double, while something that ends within FIRST costs
  * no tick at all and a long run costs one tick per INTERVAL.  FIRST 0 (or ≥ INTERVAL) is the
  * plain period: every INTERVAL from START.  INTERVAL 0 means no ticks (next is USEC_INFINITY).

@@ -232,20 +232,16 @@ static void setup(Setup *s)
 	char sleep_sql[64];
 	snprintf(sleep_sql, sizeof(sleep_sql), "SELECT pg_sleep(%d);\n", LONG_SLEEP_SEC);
 	bench_write_file(s->sleep_migrations, "1_sleep.sql", sleep_sql);
-	for (int watched = 0; watched <= 1; watched++) {
-		_cleanup_free_ char *conninfo = bench_conninfo("deployer", DB), *yaml = NULL;
-		ck_assert_int_ge(asprintf(&yaml,
-					  "version: 1\n"
-					  "database:\n  conninfo: \"%s\"\n"
-					  "migrations:\n  directory: %s\n"
-					  "  table: sleep_history_%d\n"
-					  "  lock_watch_interval: %dms\n",
-					  conninfo, s->sleep_migrations, watched,
-					  watched ? INTERVAL_MS : 0),
-				 0);
-		test_daemon_write_plan(&s->daemon, watched ? "sleep_watched" : "sleep_unwatched",
-				       yaml);
-	}
+	_cleanup_free_ char *conninfo = bench_conninfo("deployer", DB), *yaml = NULL;
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\n"
+				  "database:\n  conninfo: \"%s\"\n"
+				  "migrations:\n  directory: %s\n"
+				  "  table: sleep_history\n"
+				  "  lock_watch_interval: %dms\n",
+				  conninfo, s->sleep_migrations, INTERVAL_MS),
+			 0);
+	test_daemon_write_plan(&s->daemon, "sleep", yaml);
 }
 
 static double ms(usec_t from, usec_t to)
@@ -376,7 +372,7 @@ static usec_t cpu_time(int pid)
 
 /* The processes of the daemon's service, then the deploy's sessions but the migration's own
  * (the watch's and the deploy lock's backends): their pids, at most max. */
-static size_t cost_pids(Setup *s, int *pids, size_t max)
+static size_t cost_pids(Setup *s, int *pids, size_t max, size_t *ret_n_backends)
 {
 	static const char *const roots[] = {"/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd",
 					    "/sys/fs/cgroup"};
@@ -402,14 +398,17 @@ static size_t cost_pids(Setup *s, int *pids, size_t max)
 			       "SELECT pid FROM pg_stat_activity WHERE datname = '" DB "' AND "
 			       "application_name LIKE 'deployd-migrate/%' AND "
 			       "query NOT LIKE '%pg_sleep%'");
-	for (int i = 0; i < PQntuples(res) && n < max; i++)
+	*ret_n_backends = 0;
+	for (int i = 0; i < PQntuples(res) && n < max; i++) {
 		pids[n++] = atoi(PQgetvalue(res, i, 0));
+		(*ret_n_backends)++;
+	}
 	return n;
 }
 
 typedef struct WatchCost {
 	usec_t cpu; /* over COST_WINDOW_SEC */
-	size_t n_pids;
+	size_t n_pids, n_backends;
 	unsigned n_heartbeats;
 } WatchCost;
 
@@ -465,7 +464,7 @@ static void bench_watch_cost(Setup *s, const char *plan, WatchCost *ret)
 			window_end = window_start + COST_WINDOW_SEC * USEC_PER_SEC;
 		}
 		if (window_start && n == 0 && now >= window_start) {
-			n = cost_pids(s, pids, ELEMENTSOF(pids));
+			n = cost_pids(s, pids, ELEMENTSOF(pids), &ret->n_backends);
 			for (size_t i = 0; i < n; i++)
 				before[i] = cpu_time(pids[i]);
 		}
@@ -494,13 +493,12 @@ static void bench_lockdiag(void)
 	DeploydFigures one = {}, five = {};
 	PeerFigure peers[4];
 
-	WatchCost watched = {}, unwatched = {};
+	WatchCost cost = {};
 
 	setup(&s);
 	bench_deployd(&s, 1, &one);
 	bench_deployd(&s, 5, &five);
-	bench_watch_cost(&s, "sleep_unwatched", &unwatched);
-	bench_watch_cost(&s, "sleep_watched", &watched);
+	bench_watch_cost(&s, "sleep", &cost);
 	bench_peer(&s, "dbmate", true, &peers[0]);
 	bench_peer(&s, "psql loop", true, &peers[1]);
 	bench_peer(&s, "dbmate", false, &peers[2]);
@@ -528,22 +526,20 @@ static void bench_lockdiag(void)
 		       peers[i].lock_timeout, failed);
 	}
 
-	double watched_pct = (double)watched.cpu / (COST_WINDOW_SEC * 10000.0);
-	double unwatched_pct = (double)unwatched.cpu / (COST_WINDOW_SEC * 10000.0);
-	double cost_pct = watched_pct - unwatched_pct;
-	printf("\n**The watch's cost** during a long unblocked migration (`SELECT pg_sleep(%d)`), "
-	       "CPU time over %d s of it of the daemon's processes and the deploy's sessions but "
-	       "the migration's own (/proc/PID/schedstat):\n\n",
-	       LONG_SLEEP_SEC, COST_WINDOW_SEC);
-	printf("| lock_watch_interval | CPU ms | %% of one core | processes | heartbeats | target "
-	       "|\n|---|---:|---:|---:|---:|---|\n");
-	printf("| 0 (no watch) | %.1f | %.2f | %zu | %u | – |\n", unwatched.cpu / 1000.0,
-	       unwatched_pct, unwatched.n_pids, unwatched.n_heartbeats);
-	printf("| %d ms | %.1f | %.2f | %zu | %u | – |\n", INTERVAL_MS, watched.cpu / 1000.0,
-	       watched_pct, watched.n_pids, watched.n_heartbeats);
-	printf("| the watch (difference) | %.1f | %.2f | | | ≤ 1 %%: %s |\n",
-	       (double)watched.cpu / 1000.0 - (double)unwatched.cpu / 1000.0, cost_pct,
-	       cost_pct <= 1.0 ? "met" : "MISSED");
+	/* Nothing but the watch works during the sleep: the daemon waits on its worker, the
+	 * worker on the migration's statement, between the watch's looks. */
+	double cost_pct = (double)cost.cpu / (COST_WINDOW_SEC * 10000.0);
+	printf("\n**The watch's cost** during a long unblocked migration (`SELECT pg_sleep(%d)`, "
+	       "lock_watch_interval %d ms): CPU time over %d s of it of everything the deploy runs "
+	       "but the migration's own backend, i.e. the daemon's %zu processes and the %zu "
+	       "backends of its watch and deploy-lock sessions (/proc/PID/schedstat); %u "
+	       "migration-running heartbeats were sent meanwhile.\n\n",
+	       LONG_SLEEP_SEC, INTERVAL_MS, COST_WINDOW_SEC, cost.n_pids - cost.n_backends,
+	       cost.n_backends, cost.n_heartbeats);
+	printf("| what | CPU ms in %d s | %% of one core | target |\n|---|---:|---:|---|\n",
+	       COST_WINDOW_SEC);
+	printf("| deployd + watch + lock sessions | %.1f | %.2f | ≤ 1 %%: %s |\n",
+	       cost.cpu / 1000.0, cost_pct, cost_pct <= 1.0 ? "met" : "MISSED");
 
 	printf("\nWhat each prints (lock_timeout 5 s unless said):\n\n");
 	printf("- deployd, lock-wait: %s\n", five.lock_wait_message);
