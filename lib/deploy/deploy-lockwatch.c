@@ -35,6 +35,7 @@ struct DeployLockwatch {
 	char *version; /* the running migration's, or NULL (a command) */
 	char *name;
 	Followed followed;
+	usec_t progress_read_at; /* CLOCK_MONOTONIC of the last read of the progress views */
 };
 
 static void session_copy_done(ProgressSession *s)
@@ -364,13 +365,33 @@ int deploy_lockwatch_tick(void *userdata)
 
 	if (w->broken || !w->watch || !w->progress)
 		return 0;
-	if (progress_check(w->progress, &snap, &error) < 0) {
+	/* The progress views are read at most once per DEPLOY_LOCKWATCH_PROGRESS_EVERY, and only
+	 * for statements that have run DEPLOY_LOCKWATCH_PROGRESS_AFTER: the early checks and a
+	 * fast migration cost one cheap look each. */
+	usec_t now = now_usec(CLOCK_MONOTONIC);
+	bool read_progress = w->progress_read_at == 0 ||
+			     now >= w->progress_read_at + DEPLOY_LOCKWATCH_PROGRESS_EVERY;
+	if (progress_check(w->progress,
+			   read_progress ? DEPLOY_LOCKWATCH_PROGRESS_AFTER : USEC_INFINITY, &snap,
+			   &error) < 0) {
 		fail(w, error);
 		return 0;
 	}
 	if (check_locks(w, snap->waiting_on_lock) < 0)
 		return 0;
-	report_progress(w, snap);
+	if (!read_progress)
+		return 0;
+	bool long_enough = false;
+	for (size_t i = 0; i < snap->n_sessions; i++)
+		long_enough = long_enough ||
+			      (snap->sessions[i].elapsed_usec != USEC_INFINITY &&
+			       snap->sessions[i].elapsed_usec >= DEPLOY_LOCKWATCH_PROGRESS_AFTER);
+	if (long_enough)
+		w->progress_read_at = now;
+	/* A statement that has not run long enough is not reported on yet (its views were not
+	 * read): only its end matters, and only when one was followed. */
+	if (long_enough || snap->n_sessions == 0)
+		report_progress(w, snap);
 	return 0;
 }
 

@@ -11,10 +11,10 @@ struct ProgressWatch {
 	PGconn *conn;
 	char *pids;		/* int[] literal, or NULL */
 	char *application_name; /* or NULL */
-	bool jit_disabled;
+	bool prepared;		/* the session's settings and both statements */
 };
 
-/* Parameters: $1 int[] target pids, $2 target application_name (either may be NULL).
+/* Parameter: $1 int[], the sessions to look up (found by the probe below).
  *
  * Each view's row becomes (pid, command, phase, unit, done, total), the counter chosen by
  * phase as PostgreSQL's documentation describes the columns:
@@ -28,10 +28,7 @@ struct ProgressWatch {
  * - COPY: bytes when the size is known (a file), else tuples (of reltuples for COPY TO).
  * The view rows are read once (MATERIALIZED) and only for target sessions. */
 static const char progress_sql[] =
-	"WITH target AS MATERIALIZED (\n"
-	"  SELECT pid, query_start, wait_event_type, wait_event FROM pg_stat_activity\n"
-	"  WHERE state = 'active' AND pid <> pg_backend_pid()\n"
-	"    AND (pid = ANY ($1::int[]) OR application_name = $2)),\n"
+	"WITH target AS MATERIALIZED (SELECT DISTINCT unnest($1::int[]) AS pid),\n"
 	"ci AS MATERIALIZED (SELECT * FROM pg_stat_progress_create_index\n"
 	"                    WHERE pid IN (SELECT pid FROM target)),\n"
 	"cl AS MATERIALIZED (SELECT * FROM pg_stat_progress_cluster\n"
@@ -88,21 +85,30 @@ static const char progress_sql[] =
 	"                 WHERE oid = co.relid)\n"
 	"              ELSE 0 END\n"
 	"  FROM co)\n"
-	"SELECT t.pid,\n"
-	"       (extract(epoch FROM t.query_start) * 1e6)::bigint,\n"
-	"       (extract(epoch FROM now() - t.query_start) * 1e6)::bigint,\n"
-	"       t.wait_event_type, t.wait_event,\n"
-	"       p.command, p.phase, p.unit, p.done, COALESCE(p.total, 0)\n"
-	"FROM target t\n"
-	"LEFT JOIN LATERAL (SELECT * FROM p WHERE p.pid = t.pid LIMIT 1) p ON true\n"
-	"ORDER BY t.pid";
+	"SELECT DISTINCT ON (pid) pid, command, phase, unit, done, COALESCE(total, 0) FROM p\n"
+	"ORDER BY pid";
+
+/* The look at the target sessions: cheap enough for every check.  Parameters: $1 int[] target
+ * pids, $2 target application_name (either may be NULL). */
+static const char probe_sql[] = "SELECT pid, (extract(epoch FROM query_start) * 1e6)::bigint,\n"
+				"       (extract(epoch FROM now() - query_start) * 1e6)::bigint,\n"
+				"       wait_event_type, wait_event\n"
+				"FROM pg_stat_activity\n"
+				"WHERE state = 'active' AND pid <> pg_backend_pid()\n"
+				"  AND (pid = ANY ($1::int[]) OR application_name = $2)\n"
+				"ORDER BY pid";
+
+enum {
+	PROBE_PID,
+	PROBE_STATEMENT_START,
+	PROBE_ELAPSED,
+	PROBE_WAIT_EVENT_TYPE,
+	PROBE_WAIT_EVENT,
+	_PROBE_MAX,
+};
 
 enum {
 	COL_PID,
-	COL_STATEMENT_START,
-	COL_ELAPSED,
-	COL_WAIT_EVENT_TYPE,
-	COL_WAIT_EVENT,
 	COL_COMMAND,
 	COL_PHASE,
 	COL_UNIT,
@@ -203,19 +209,27 @@ static int64_t result_int64(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static int parse_row(const PGresult *res, int row, ProgressSession *s)
+static int parse_probe_row(const PGresult *res, int row, ProgressSession *s)
 {
 	const PgResultText texts[] = {
-		{COL_WAIT_EVENT_TYPE, 64, 0, &s->wait_event_type},
-		{COL_WAIT_EVENT, 64, 0, &s->wait_event},
+		{PROBE_WAIT_EVENT_TYPE, 64, 0, &s->wait_event_type},
+		{PROBE_WAIT_EVENT, 64, 0, &s->wait_event},
+	};
+
+	s->pid = pg_result_int(res, row, PROBE_PID);
+	s->statement_start = result_int64(res, row, PROBE_STATEMENT_START);
+	s->elapsed_usec = pg_result_age(res, row, PROBE_ELAPSED);
+	return pg_result_texts(res, row, texts, ELEMENTSOF(texts));
+}
+
+static int parse_progress_row(const PGresult *res, int row, ProgressSession *s)
+{
+	const PgResultText texts[] = {
 		{COL_COMMAND, 64, 0, &s->command},
 		{COL_PHASE, 128, 0, &s->phase},
 		{COL_UNIT, 16, 0, &s->unit},
 	};
 
-	s->pid = pg_result_int(res, row, COL_PID);
-	s->statement_start = result_int64(res, row, COL_STATEMENT_START);
-	s->elapsed_usec = pg_result_age(res, row, COL_ELAPSED);
 	s->done = result_int64(res, row, COL_DONE);
 	s->total = result_int64(res, row, COL_TOTAL);
 	if (s->done < 0)
@@ -225,31 +239,90 @@ static int parse_row(const PGresult *res, int row, ProgressSession *s)
 	return pg_result_texts(res, row, texts, ELEMENTSOF(texts));
 }
 
-int progress_check(ProgressWatch *w, ProgressSnapshot **ret, char **ret_error)
+/* Once per connection: JIT off (the planner's row guesses for the views would put the
+ * statements above jit_above_cost, and compiling costs far more than running them), generic
+ * plans (planning the progress query costs more than running it), both statements prepared. */
+static int prepare(ProgressWatch *w, char **ret_error)
+{
+	_cleanup_(PQclearp) PGresult *res = NULL;
+
+	res = PQexec(w->conn, "SET jit = off; SET plan_cache_mode = force_generic_plan");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pg_result_error(w->conn, res, ret_error);
+	PQclear(TAKE_PTR(res));
+	res = PQprepare(w->conn, "deployd_progress_probe", probe_sql, 2, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pg_result_error(w->conn, res, ret_error);
+	PQclear(TAKE_PTR(res));
+	res = PQprepare(w->conn, "deployd_progress", progress_sql, 1, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pg_result_error(w->conn, res, ret_error);
+	w->prepared = true;
+	return 0;
+}
+
+/* The progress views' rows for the sessions of s that have run at least min_elapsed. */
+static int add_progress(ProgressWatch *w, ProgressSnapshot *s, usec_t min_elapsed, char **ret_error)
+{
+	_cleanup_(PQclearp) PGresult *res = NULL;
+	_cleanup_free_ char *pids = NULL;
+	size_t size = 0, n = 0;
+	FILE *f;
+
+	f = open_memstream(&pids, &size);
+	if (!f)
+		return -ENOMEM;
+	fputc('{', f);
+	for (size_t i = 0; i < s->n_sessions; i++)
+		if (s->sessions[i].elapsed_usec != USEC_INFINITY &&
+		    s->sessions[i].elapsed_usec >= min_elapsed)
+			fprintf(f, "%s%d", n++ > 0 ? "," : "", s->sessions[i].pid);
+	fputc('}', f);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	if (n == 0)
+		return 0;
+
+	const char *params[1] = {pids};
+	res = PQexecPrepared(w->conn, "deployd_progress", 1, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pg_result_error(w->conn, res, ret_error);
+	if (PQnfields(res) != _COL_MAX) {
+		*ret_error = strdup("the progress query returned an unexpected number of columns");
+		return *ret_error ? -EIO : -ENOMEM;
+	}
+	for (int row = 0; row < PQntuples(res); row++) {
+		int pid = pg_result_int(res, row, COL_PID);
+		for (size_t i = 0; i < s->n_sessions; i++)
+			if (s->sessions[i].pid == pid && !s->sessions[i].command) {
+				int r = parse_progress_row(res, row, &s->sessions[i]);
+				if (r < 0)
+					return r;
+			}
+	}
+	return 0;
+}
+
+int progress_check(ProgressWatch *w, usec_t progress_after, ProgressSnapshot **ret,
+		   char **ret_error)
 {
 	_cleanup_(progress_snapshot_freep) ProgressSnapshot *s = NULL;
 	_cleanup_(PQclearp) PGresult *res = NULL;
 	const char *params[2] = {w->pids, w->application_name};
-	int n;
+	int n, r;
 
 	if (PQtransactionStatus(w->conn) != PQTRANS_IDLE) {
 		*ret_error = strdup("the watch connection is not idle outside a transaction");
 		return *ret_error ? -EBUSY : -ENOMEM;
 	}
-	/* The planner's row guesses for the views would put the statement above
-	 * jit_above_cost: compiling it costs far more than running it. */
-	if (!w->jit_disabled) {
-		res = PQexec(w->conn, "SET jit = off");
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			return pg_result_error(w->conn, res, ret_error);
-		PQclear(TAKE_PTR(res));
-		w->jit_disabled = true;
-	}
-	res = PQexecParams(w->conn, progress_sql, ELEMENTSOF(params), NULL, params, NULL, NULL, 0);
+	if (!w->prepared && (r = prepare(w, ret_error)) < 0)
+		return r;
+	res = PQexecPrepared(w->conn, "deployd_progress_probe", ELEMENTSOF(params), params, NULL,
+			     NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pg_result_error(w->conn, res, ret_error);
-	if (PQnfields(res) != _COL_MAX) {
-		*ret_error = strdup("the progress query returned an unexpected number of columns");
+	if (PQnfields(res) != _PROBE_MAX) {
+		*ret_error = strdup("the session query returned an unexpected number of columns");
 		return *ret_error ? -EIO : -ENOMEM;
 	}
 
@@ -263,7 +336,7 @@ int progress_check(ProgressWatch *w, ProgressSnapshot **ret, char **ret_error)
 			return -ENOMEM;
 	}
 	for (int row = 0; row < n; row++) {
-		int r = parse_row(res, row, &s->sessions[row]);
+		r = parse_probe_row(res, row, &s->sessions[row]);
 		s->n_sessions++;
 		if (r < 0)
 			return r;
@@ -271,6 +344,9 @@ int progress_check(ProgressWatch *w, ProgressSnapshot **ret, char **ret_error)
 		    strcmp(s->sessions[row].wait_event_type, "Lock") == 0)
 			s->waiting_on_lock = true;
 	}
+	if (progress_after != USEC_INFINITY &&
+	    (r = add_progress(w, s, progress_after, ret_error)) < 0)
+		return r;
 	*ret = TAKE_PTR(s);
 	return 0;
 }

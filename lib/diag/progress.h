@@ -2,15 +2,16 @@
  *
  * A ProgressWatch is bound to a watch connection (autocommit: pg_stat_activity inside a
  * transaction is a frozen snapshot) and a target: backend pids (directory migrations) or an
- * application_name (a migration command's sessions).  progress_check() runs ONE statement
- * that lists each target session running a statement (state active): its pid, when the
- * statement began and how long it has run, what it waits for (wait_event_type, wait_event),
- * and, when one of PostgreSQL 15's progress views shows it (pg_stat_progress_create_index,
- * _cluster — CLUSTER and VACUUM FULL —, _vacuum, _analyze, _copy), the command, the phase and
- * the counter the view keeps for that phase with its total: blocks, tuples, bytes, lockers
- * (sessions a concurrent build waits out), indexes, tables or statistics.  A total of 0 means
- * the view does not know it (COPY from a pipe).  waiting_on_lock says whether a target
- * waits on a heavyweight lock: only then can pg_blocking_pids() name anyone, so the far
+ * application_name (a migration command's sessions).  progress_check() runs one cheap
+ * statement that lists each target session running a statement (state active): its pid, when
+ * the statement began and how long it has run, what it waits for (wait_event_type,
+ * wait_event).  Only for sessions whose statement has run at least progress_after does it run
+ * a second one that adds, when one of PostgreSQL 15's progress views shows the session
+ * (pg_stat_progress_create_index, _cluster — CLUSTER and VACUUM FULL —, _vacuum, _analyze, _copy),
+ * the command, the phase and the counter the view keeps for that phase with its total: blocks,
+ * tuples, bytes, lockers (sessions a concurrent build waits out), indexes, tables or statistics.  A
+ * total of 0 means the view does not know it (COPY from a pipe).  waiting_on_lock says whether a
+ * target waits on a heavyweight lock: only then can pg_blocking_pids() name anyone, so the far
  * dearer lock check (lockwatch.h) is needed only then.  Texts are sanitized; nothing here
  * prints, logs or builds events (progress-event.h builds them). */
 #pragma once
@@ -47,7 +48,10 @@ typedef struct ProgressSnapshot {
 
 typedef struct ProgressWatch ProgressWatch;
 
-/* conn stays the caller's and must outlive the watch; the first check sets jit = off on it. */
+/* conn stays the caller's and must outlive the watch; the first check sets jit = off and
+ * plan_cache_mode = force_generic_plan on it and prepares the two statements (as
+ * deployd_progress_probe and deployd_progress): planning the progress query would cost ten
+ * times what running it does. */
 int progress_watch_new_for_pids(PGconn *conn, const int *pids, size_t n_pids, ProgressWatch **ret);
 int progress_watch_new_for_application(PGconn *conn, const char *application_name,
 				       ProgressWatch **ret);
@@ -57,9 +61,11 @@ static inline void progress_watch_freep(ProgressWatch **w)
 	progress_watch_free(*w);
 }
 
-/* One look.  0 with the snapshot; -EBUSY when conn is inside a transaction, -EIO when the
- * statement failed (*ret_error: "SQLSTATE: message"), -ENOMEM. */
-int progress_check(ProgressWatch *w, ProgressSnapshot **ret, char **ret_error);
+/* One look; progress for the sessions that have run at least progress_after (USEC_INFINITY:
+ * none).  0 with the snapshot; -EBUSY when conn is inside a transaction, -EIO when a statement
+ * failed (*ret_error: "SQLSTATE: message"), -ENOMEM. */
+int progress_check(ProgressWatch *w, usec_t progress_after, ProgressSnapshot **ret,
+		   char **ret_error);
 
 ProgressSnapshot *progress_snapshot_free(ProgressSnapshot *s);
 static inline void progress_snapshot_freep(ProgressSnapshot **s)

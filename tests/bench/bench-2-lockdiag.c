@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "pg-cleanup.h"
 #include "sessions.h"
 #include "support.h"
 #include "test-daemon.h"
@@ -396,7 +397,7 @@ static size_t cost_pids(Setup *s, int *pids, size_t max, size_t *ret_n_backends)
 	}
 	res = harness_pg_query(s->observer,
 			       "SELECT pid FROM pg_stat_activity WHERE datname = '" DB "' AND "
-			       "application_name LIKE 'deployd-migrate/%' AND "
+			       "application_name LIKE 'deployd/%' AND "
 			       "query NOT LIKE '%pg_sleep%'");
 	*ret_n_backends = 0;
 	for (int i = 0; i < PQntuples(res) && n < max; i++) {

@@ -17,8 +17,9 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
-#include "deploy-migrate.h"
+#include "deploy.h"
 #include "harness.h"
+#include "pg-cleanup.h"
 #include "strv.h"
 
 typedef struct Recorded {
@@ -41,7 +42,7 @@ typedef struct Fixture {
 	char *conninfo; /* the deploy role, search_path = schema */
 	char deploy_id[SD_ID128_STRING_MAX];
 	Plan plan;
-	DeployMigrateOptions options;
+	DeployRequest req;
 	Events events;
 } Fixture;
 
@@ -144,7 +145,7 @@ static Fixture *fixture_new(void)
 		.name = "test",
 		.database =
 			{
-				.conninfo_source = PLAN_CONNINFO_LITERAL,
+				.conninfo_source = PG_CONNINFO_LITERAL,
 				.conninfo = f->conninfo,
 				.lock_timeout = 5 * USEC_PER_SEC,
 				.statement_timeout = 120 * USEC_PER_SEC,
@@ -155,7 +156,7 @@ static Fixture *fixture_new(void)
 			       .table = f->table,
 			       .lock_watch_interval = 500 * USEC_PER_MSEC},
 	};
-	f->options = (DeployMigrateOptions){.cancel_fd = -1};
+	f->req = (DeployRequest){.terminate_idle = -1};
 	return f;
 }
 
@@ -171,12 +172,14 @@ static void fixture_freep(Fixture **f)
 	free(*f);
 }
 
+/* Runs the pipeline the daemon runs (the plan has no units: preflight and migrate) as a new
+ * deploy; events of this run only. */
 static DeployExit run(Fixture *f)
 {
 	events_clear(&f->events);
 	new_deploy_id(f->deploy_id);
-	f->options.deploy_id = f->deploy_id;
-	return deploy_migrate_run(&f->plan, &f->options, record, &f->events);
+	memcpy(f->req.id, f->deploy_id, sizeof(f->req.id));
+	return deploy_run(&f->plan, &f->req, -1, record, &f->events);
 }
 
 static void write_migration(Fixture *f, const char *name, const char *fmt, ...) _printf_(3, 4);
