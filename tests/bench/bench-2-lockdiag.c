@@ -40,6 +40,7 @@ typedef struct Watched {
 	bool killed;
 	char *output;
 	char *lock_wait_message, *failed_message, *blocker_pid;
+	double seen_after_ms; /* lock-wait's LOCK_WAIT_MS: the wait's age when the check saw it */
 } Watched;
 
 static void watched_done(Watched *w)
@@ -67,6 +68,7 @@ static void on_json_line(Watched *w, const char *line, usec_t at)
 		w->lock_wait_at = at;
 		w->lock_wait_message = strdup(json_string(o, "MESSAGE") ?: "");
 		w->blocker_pid = strdup(json_string(o, "BLOCKER_PID") ?: "");
+		w->seen_after_ms = strtod(json_string(o, "LOCK_WAIT_MS") ?: "-1", NULL);
 	} else if (event && strcmp(event, "migration-failed") == 0 && w->failed_at == 0) {
 		w->failed_at = at;
 		w->failed_message = strdup(json_string(o, "MESSAGE") ?: "");
@@ -251,7 +253,7 @@ static double ms(usec_t from, usec_t to)
 }
 
 typedef struct DeploydFigures {
-	double named[ROUNDS], failed[ROUNDS];
+	double named[ROUNDS], seen[ROUNDS], failed[ROUNDS];
 	char *lock_wait_message, *failed_message;
 } DeploydFigures;
 
@@ -279,6 +281,7 @@ static void bench_deployd(Setup *s, int seconds, DeploydFigures *ret)
 		ck_assert_msg(strcmp(w.blocker_pid, pid) == 0,
 			      "lock-wait names pid %s, the blocker is %s", w.blocker_pid, pid);
 		ret->named[i] = ms(w.wait_start, w.lock_wait_at);
+		ret->seen[i] = w.seen_after_ms;
 		ret->failed[i] = ms(w.wait_start, w.failed_at);
 		if (i == 0) {
 			ret->lock_wait_message = strdup(w.lock_wait_message);
@@ -345,16 +348,15 @@ static double p95(const double *sorted, size_t n)
 static void print_deployd_row(int seconds, DeploydFigures *f)
 {
 	double named = bench_median(f->named, ROUNDS), failed = bench_median(f->failed, ROUNDS);
-	double named_p95 = p95(f->named, ROUNDS), failed_target = seconds * 1000 + 50;
+	double seen = bench_median(f->seen, ROUNDS);
+	double named_p95 = p95(f->named, ROUNDS), seen_p95 = p95(f->seen, ROUNDS);
+	double failed_target = seconds * 1000 + 50;
 
-	printf("| deployd | %d s | %.1f | %.1f (%.1f–%.1f) | ≤ 50 (bar 100): %s | %.0f "
-	       "(%.0f–%.0f) | ≤ %.0f: %s |\n",
-	       seconds, named, named_p95, f->named[0], f->named[ROUNDS - 1],
-	       named <= 50 && named_p95 <= 100 ? "met"
-	       : named_p95 <= 100	       ? "bar met"
-					       : "MISSED",
-	       failed, f->failed[0], f->failed[ROUNDS - 1], failed_target,
-	       failed <= failed_target ? "met" : "MISSED");
+	printf("| deployd | %d s | %.0f / %.0f | %.1f / %.1f (%.1f–%.1f) | ≤ 50, p95 ≤ 100: %s | "
+	       "%.0f (%.0f–%.0f) | ≤ %.0f: %s |\n",
+	       seconds, seen, seen_p95, named, named_p95, f->named[0], f->named[ROUNDS - 1],
+	       named <= 50 && named_p95 <= 100 ? "met" : "MISSED", failed, f->failed[0],
+	       f->failed[ROUNDS - 1], failed_target, failed <= failed_target ? "met" : "MISSED");
 }
 
 /* Time on a CPU of pid so far (/proc/PID/schedstat, ns), in µs; 0 when it is gone. */
@@ -510,8 +512,10 @@ static void bench_lockdiag(void)
 	       "left idle by the application (median of %d rounds; ms from the server's "
 	       "pg_locks.waitstart; lock watch interval %d ms)\n\n",
 	       ROUNDS, INTERVAL_MS);
-	printf("| tool | lock_timeout | wait start → blocker named, median ms | p95 (min–max) | "
-	       "target | wait start → failure, ms | target |\n|---|---|---:|---:|---|---:|---|\n");
+	printf("| tool | lock_timeout | wait start → seen by the check (LOCK_WAIT_MS), median / "
+	       "p95 "
+	       "ms | wait start → blocker named at the client, median / p95 (min–max) ms | target "
+	       "| wait start → failure, ms | target |\n|---|---|---:|---:|---|---:|---|\n");
 	print_deployd_row(1, &one);
 	print_deployd_row(5, &five);
 	for (int i = 0; i < 4; i++) {
@@ -523,7 +527,7 @@ static void bench_lockdiag(void)
 		else
 			snprintf(failed, sizeof(failed), "%.0f (exit %d)", peers[i].failed,
 				 peers[i].status);
-		printf("| %s | %s | never | – | – | %s | – |\n", peers[i].tool,
+		printf("| %s | %s | never | never | – | %s | – |\n", peers[i].tool,
 		       peers[i].lock_timeout, failed);
 	}
 

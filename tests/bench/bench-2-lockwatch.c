@@ -148,8 +148,9 @@ static void bench_check_cost(void)
 
 START_TEST(bench)
 {
-	printf("\n### 2b. Lock watch alone (library level, no daemon): cost of one check, wait "
-	       "start to report and to 55P03 (interval %llu ms)\n\n```\n",
+	printf("\n### 2b. Lock check alone (library level, no daemon): cost of one check, and "
+	       "wait start to report and to 55P03 when checked at a fixed period of %llu ms "
+	       "(the deploy's watch checks sooner after a statement is sent: figure 2)\n\n```\n",
 	       (unsigned long long)(INTERVAL / USEC_PER_MSEC));
 	bench_check_cost();
 	bench_wait("1s", 1 * USEC_PER_SEC);

@@ -430,6 +430,43 @@ START_TEST(test_a_lock_wait_is_named_long_before_the_first_interval)
 }
 END_TEST
 
+/* A migration command's sessions are found by their application name: its index build shows
+ * progress, its long sleep a heartbeat, both named by the command line without a version. */
+START_TEST(test_a_migration_commands_sessions_report_progress_and_heartbeats)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	_cleanup_free_ char *script = NULL;
+	static char *command[] = {"/bin/sh", "-c", NULL, NULL};
+
+	create_table(f, "big", 400);
+	ck_assert_int_ge(asprintf(&script,
+				  "%1$s/psql \"$DATABASE_URL\" -XqAt "
+				  "-c 'CREATE INDEX big_slow ON big (slow(id, 6))' "
+				  "-c 'SELECT pg_sleep(5.5)'",
+				  harness_pg_bindir()),
+			 0);
+	command[2] = script;
+	f->plan.migrations.command = command;
+	f->plan.migrations.directory = NULL;
+	f->plan.migrations.working_directory = f->dir;
+	ck_assert_int_eq(run(f), DEPLOY_EXIT_OK);
+
+	size_t n = count_events(&f->events, EVENT_MIGRATION_PROGRESS);
+	if (n < 2)
+		dump_events(&f->events);
+	ck_assert_uint_ge(n, 2);
+	const Recorded *p = find_event(&f->events, EVENT_MIGRATION_PROGRESS, 0);
+	ck_assert_str_eq(field(p, "PROGRESS_COMMAND"), "CREATE INDEX");
+	ck_assert_ptr_null(field(p, "MIGRATION_VERSION"));
+	ck_assert_int_eq(strncmp(field(p, "MIGRATION_NAME"), "/bin/sh -c ", 11), 0);
+	const Recorded *h = find_event(&f->events, EVENT_MIGRATION_RUNNING, 0);
+	ck_assert_str_eq(field(h, "PG_WAIT_EVENT"), "PgSleep");
+	/* Each statement's first event is at info, its last too. */
+	ck_assert_int_eq(p->priority, LOG_INFO);
+	ck_assert_int_eq(h->priority, LOG_INFO);
+}
+END_TEST
+
 static char *index_state(Fixture *f, const char *name)
 {
 	return value(f,
@@ -571,6 +608,7 @@ int main(void)
 	tcase_add_test(tc,
 		       test_a_long_statement_no_view_shows_gets_a_heartbeat_with_its_wait_event);
 	tcase_add_test(tc, test_fast_migrations_get_no_progress_events);
+	tcase_add_test(tc, test_a_migration_commands_sessions_report_progress_and_heartbeats);
 	tcase_add_test(tc, test_a_lock_wait_is_named_long_before_the_first_interval);
 	tcase_add_test(tc,
 		       test_the_invalid_index_of_a_failed_concurrent_build_is_dropped_and_rebuilt);
