@@ -442,7 +442,7 @@ START_TEST(test_a_migration_commands_sessions_report_progress_and_heartbeats)
 	ck_assert_int_ge(asprintf(&script,
 				  "%1$s/psql \"$DATABASE_URL\" -XqAt "
 				  "-c 'CREATE INDEX big_slow ON big (slow(id, 6))' "
-				  "-c 'SELECT pg_sleep(5.5)'",
+				  "-c 'SELECT pg_sleep(7)'",
 				  harness_pg_bindir()),
 			 0);
 	command[2] = script;
