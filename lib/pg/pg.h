@@ -61,7 +61,6 @@ int pg_error_set(PgError *e, PgErrorKind kind, const char *fmt, ...) _printf_(3,
 PgErrorKind pg_error_classify(const char *sqlstate, const char *message);
 const char *pg_error_kind_to_string(PgErrorKind k);
 
-
 /* What a wait on the server does besides waiting.  tick (may be NULL) is called while a
  * statement runs, on the schedule of tick-schedule.h counted from the moment the statement is
  * sent: tick_first, its doubles, then every tick_interval (tick_first 0: every tick_interval);
