@@ -1,3 +1,4 @@
+/* The watch of a running migration: lock waits and progress as events (deploy-lockwatch.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
