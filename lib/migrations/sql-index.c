@@ -1,12 +1,11 @@
-/* The index a CREATE INDEX CONCURRENTLY builds, read from libpg_query's tree (sql-index.h). */
+/* The index a CREATE INDEX CONCURRENTLY builds, read from its parse tree (sql-index.h). */
 #include <errno.h>
-#include <json-c/json.h>
-#include <pg_query.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cleanup.h"
 #include "sql-index.h"
+#include "sql-parse.h"
 
 void sql_index_build_done(SqlIndexBuild *b)
 {
@@ -20,7 +19,10 @@ static json_object *member(json_object *o, const char *key)
 {
 	json_object *v = NULL;
 
-	return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+	return o && json_object_is_type(o, json_type_object) &&
+			       json_object_object_get_ex(o, key, &v)
+		       ? v
+		       : NULL;
 }
 
 static int dup_member(json_object *o, const char *key, char **ret)
@@ -44,20 +46,19 @@ static bool member_true(json_object *o, const char *key)
 int sql_index_concurrent(const char *sql, SqlIndexBuild *ret)
 {
 	_cleanup_(sql_index_build_done) SqlIndexBuild b = {};
-	PgQueryParseResult parsed = pg_query_parse(sql);
-	json_object *tree = NULL;
-	int r = 0;
+	SqlParse parsed = {};
+	SqlParseError error = {};
+	int r;
 
-	if (parsed.error || !parsed.parse_tree)
-		goto done;
-	tree = json_tokener_parse(parsed.parse_tree);
-	json_object *stmts = member(tree, "stmts");
-	if (!stmts || !json_object_is_type(stmts, json_type_array) ||
-	    json_object_array_length(stmts) != 1)
-		goto done;
-	json_object *index =
-		member(member(json_object_array_get_idx(stmts, 0), "stmt"), "IndexStmt");
+	r = sql_parse(sql, &parsed, &error);
+	sql_parse_error_done(&error);
+	if (r == -EINVAL)
+		return 0; /* not even SQL the parser reads: no build */
+	if (r < 0)
+		return r;
+	json_object *index = parsed.n == 1 ? member(parsed.trees[0], "IndexStmt") : NULL;
 	json_object *relation = member(index, "relation");
+	r = 0;
 	if (!index || !relation || !member_true(index, "concurrent"))
 		goto done;
 	if (dup_member(index, "idxname", &b.index) < 0 ||
@@ -73,7 +74,6 @@ int sql_index_concurrent(const char *sql, SqlIndexBuild *ret)
 	b = (SqlIndexBuild){};
 	r = 1;
 done:
-	json_object_put(tree);
-	pg_query_free_parse_result(parsed);
+	sql_parse_done(&parsed);
 	return r;
 }

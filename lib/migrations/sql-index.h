@@ -1,9 +1,9 @@
 /* sql-index.h — the index a CREATE INDEX CONCURRENTLY statement builds, from its parse tree.
  *
- * sql_index_concurrent() parses sql with libpg_query (PostgreSQL 15's own grammar) and, when
- * it is exactly one CREATE INDEX CONCURRENTLY statement, hands back the index's name as
- * written (NULL when the statement leaves the name to the server) and the table's schema (NULL
- * when unqualified) and name.  Such a build that fails leaves an INVALID index behind. */
+ * sql_index_concurrent() reads sql with sql_parse() (libpg_query, PostgreSQL 15's grammar)
+ * and, when it is exactly one CREATE INDEX CONCURRENTLY statement, hands back the index's name
+ * as written (NULL when the statement leaves the name to the server) and the table's schema
+ * (NULL when unqualified) and name.  Such a build that fails leaves an INVALID index behind. */
 #pragma once
 
 #include <stdbool.h>
