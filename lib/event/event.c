@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "text-redact.h"
 
 static const char *const event_type_names[_EVENT_TYPE_MAX] = {
 	[EVENT_DEPLOY_STARTED] = "deploy-started",
@@ -25,6 +26,7 @@ static const char *const event_type_names[_EVENT_TYPE_MAX] = {
 	[EVENT_MIGRATION_RUNNING] = "migration-running",
 	[EVENT_INVALID_INDEX_LEFT] = "invalid-index-left",
 	[EVENT_INVALID_INDEX_DROPPED] = "invalid-index-dropped",
+	[EVENT_PREFLIGHT_BLOCKER] = "preflight-blocker",
 	[EVENT_COMMAND_OUTPUT] = "command-output",
 	[EVENT_HOOK_OUTPUT] = "hook-output",
 	[EVENT_DEPLOY_FAILED] = "deploy-failed",
@@ -54,6 +56,7 @@ static const char *const event_message_ids[_EVENT_TYPE_MAX] = {
 	[EVENT_MIGRATION_RUNNING] = "f53d2785ee0941608138555eaad6e3d4",
 	[EVENT_INVALID_INDEX_LEFT] = "8ef6f95883404a20892af09e12546b11",
 	[EVENT_INVALID_INDEX_DROPPED] = "03c7645bfe384197acc9e9dde696a5e0",
+	[EVENT_PREFLIGHT_BLOCKER] = "fd17370d45df456ca6d3640722a5310c",
 	[EVENT_COMMAND_OUTPUT] = "102ee9fea00c4383aa2a11d3a36bd431",
 	[EVENT_HOOK_OUTPUT] = "3404d309b0974a979ca0b0d7c63b910d",
 	[EVENT_DEPLOY_FAILED] = "be3dc9a865ae42feb8cb3fe2c3aa4bea",
@@ -178,4 +181,32 @@ const char *event_get(const Event *ev, const char *key)
 		if (strcmp(ev->fields[i].key, key) == 0)
 			return ev->fields[i].value;
 	return NULL;
+}
+
+/* Replaces *s by its redacted copy when it holds a secret. */
+static int redact_string(char **s, char *const *secrets)
+{
+	char *redacted;
+	int r;
+
+	if (!*s)
+		return 0;
+	r = text_redact(*s, strlen(*s), secrets, &redacted);
+	if (r < 0)
+		return r;
+	free(*s);
+	*s = redacted;
+	return 0;
+}
+
+int event_redact(Event *ev, char *const *secrets)
+{
+	int r;
+
+	if (!secrets || !secrets[0])
+		return 0;
+	r = redact_string(&ev->message, secrets);
+	for (size_t i = 0; r >= 0 && i < ev->n_fields; i++)
+		r = redact_string(&ev->fields[i].value, secrets);
+	return r;
 }
