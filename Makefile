@@ -34,7 +34,8 @@ endif
 PG_INCLUDEDIR := $(shell $(PKG_CONFIG) --variable=includedir libpq 2>/dev/null)
 ALL_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DDEPLOYD_VERSION=\"$(VERSION)\" \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# libpg_query (PostgreSQL's parser as a library) ships no pkg-config file.
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpg_query
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
@@ -228,7 +229,7 @@ clean:
 
 # Installs the Debian packages the build and the tests need (clang, its sanitizer runtimes and
 # valgrind for make fuzz, check-sanitize and check-valgrind); harmless when present.
-DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
+DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev libpg-query-dev check \
 	scdoc postgresql dbus dbus-user-session systemd util-linux procps openssh-server \
 	debhelper dpkg-dev clang libclang-rt-14-dev valgrind
 deps:

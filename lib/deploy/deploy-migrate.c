@@ -633,6 +633,7 @@ static DeployExit apply_directory(DeployMigrate *m)
 		.applied_by = m->applied_by,
 		.hooks = &m->watched_hooks,
 		.observer = &observer,
+		.probe_conn = m->lock_conn,
 	};
 	const Migration *retrying = NULL;
 	size_t done = 0;
