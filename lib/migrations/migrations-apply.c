@@ -100,19 +100,19 @@ typedef struct Batch {
 	const ApplyContext *c;
 	Migration *const *list;
 	size_t n;
-	size_t *file_offset;	     /* byte offset of each file's text in sql */
-	size_t *prefix_statements;   /* statements of each migration before its file's */
+	size_t *file_offset;	   /* byte offset of each file's text in sql */
+	size_t *prefix_statements; /* statements of each migration before its file's */
 	char *sql;
 	size_t sql_size;
-	PgWaitHooks hooks;	     /* the caller's, with probe_tick in between */
-	size_t n_results;	     /* completed results so far */
-	size_t current_begin;	     /* result index of the last BEGIN */
-	size_t n_committed;	     /* COMMIT results */
-	size_t n_told;		     /* migrations the observer heard applied */
-	long long last_duration_ms;  /* the last result's single value, -1 if none */
-	usec_t in_flight_since;	     /* when the observer heard the next one started */
-	usec_t slowest;		     /* slowest migration so far (server's measure) */
-	bool probe_broken;	     /* a probe failed: no more probes for this batch */
+	PgWaitHooks hooks;	    /* the caller's, with probe_tick in between */
+	size_t n_results;	    /* completed results so far */
+	size_t current_begin;	    /* result index of the last BEGIN */
+	size_t n_committed;	    /* COMMIT results */
+	size_t n_told;		    /* migrations the observer heard applied */
+	long long last_duration_ms; /* the last result's single value, -1 if none */
+	usec_t in_flight_since;	    /* when the observer heard the next one started */
+	usec_t slowest;		    /* slowest migration so far (server's measure) */
+	bool probe_broken;	    /* a probe failed: no more probes for this batch */
 } Batch;
 
 static void batch_done(Batch *b)
@@ -208,10 +208,9 @@ static void batch_probe(Batch *b)
 				row = i;
 		if (row < 0)
 			break;
-		batch_tell_applied(b, k,
-				   PQgetisnull(res, row, 1)
-					   ? 0
-					   : strtoll(PQgetvalue(res, row, 1), NULL, 10));
+		batch_tell_applied(
+			b, k,
+			PQgetisnull(res, row, 1) ? 0 : strtoll(PQgetvalue(res, row, 1), NULL, 10));
 	}
 }
 
@@ -243,7 +242,8 @@ static int batch_build(Batch *b, size_t last_durable_index)
 	for (size_t k = 0; k < b->n; k++) {
 		const Migration *m = b->list[k];
 		const MigrationDirectives *d = &m->directives;
-		_cleanup_(PQfreemem_p) char *name = PQescapeLiteral(c->conn, m->name, strlen(m->name));
+		_cleanup_(PQfreemem_p) char *name =
+			PQescapeLiteral(c->conn, m->name, strlen(m->name));
 		bool durable = k == last_durable_index;
 
 		if (!name)
@@ -252,7 +252,9 @@ static int batch_build(Batch *b, size_t last_durable_index)
 		fprintf(f,
 			"BEGIN;SELECT pg_catalog.set_config('deployd.migration_%zu', "
 			"extract(epoch FROM pg_catalog.clock_timestamp())::text, true)%s;",
-			k, durable ? "" : ", pg_catalog.set_config('synchronous_commit', 'off', true)");
+			k,
+			durable ? ""
+				: ", pg_catalog.set_config('synchronous_commit', 'off', true)");
 		if (d->set_lock_timeout) {
 			fprintf(f, "SET LOCAL lock_timeout TO %llu;", msec(d->lock_timeout));
 			b->prefix_statements[k]++;
@@ -271,9 +273,11 @@ static int batch_build(Batch *b, size_t last_durable_index)
 		 * computed: no quoting needed. */
 		fprintf(f,
 			"\n;INSERT INTO %s (version, name, checksum, applied_at, duration_ms, "
-			"deploy_id, applied_by) VALUES (%lld, %s, '%s', pg_catalog.clock_timestamp(), "
+			"deploy_id, applied_by) VALUES (%lld, %s, '%s', "
+			"pg_catalog.clock_timestamp(), "
 			"((extract(epoch FROM pg_catalog.clock_timestamp()) - "
-			"pg_catalog.current_setting('deployd.migration_%zu')::numeric) * 1000)::integer, "
+			"pg_catalog.current_setting('deployd.migration_%zu')::numeric) * "
+			"1000)::integer, "
 			"%s, %s) RETURNING duration_ms;COMMIT;",
 			c->table, (long long)m->version, name, m->checksum, k, c->deploy_id,
 			c->applied_by);
@@ -293,7 +297,8 @@ static unsigned batch_locate_error(const Batch *b, size_t k, const PgError *e)
 	if (e->position > 0) {
 		size_t chars = 0;
 		for (size_t i = 0; i < b->sql_size; i++) {
-			if (b->c->position_counts_bytes || ((unsigned char)b->sql[i] & 0xC0) != 0x80)
+			if (b->c->position_counts_bytes ||
+			    ((unsigned char)b->sql[i] & 0xC0) != 0x80)
 				chars++;
 			if (chars < e->position)
 				continue;
@@ -315,9 +320,9 @@ static unsigned batch_locate_error(const Batch *b, size_t k, const PgError *e)
  * started).  Returns 0, or a negative errno with *f naming the
  * failing migration; -ENOEXEC when the server refused the message before running any of it
  * (then nothing ran, and the caller applies them one by one to find the file at fault). */
-static int apply_batch(const ApplyContext *c, Migration *const *list, size_t n,
-		       bool last_is_final, bool first_told, usec_t *ret_slowest,
-		       size_t *ret_committed, MigrationFailure *f)
+static int apply_batch(const ApplyContext *c, Migration *const *list, size_t n, bool last_is_final,
+		       bool first_told, usec_t *ret_slowest, size_t *ret_committed,
+		       MigrationFailure *f)
 {
 	_cleanup_(batch_done) Batch b = {.c = c, .list = list, .n = n, .last_duration_ms = -1};
 	const MigrationsObserver *obs = c->o->observer;
@@ -351,10 +356,11 @@ static int apply_batch(const ApplyContext *c, Migration *const *list, size_t n,
 	}
 	if (b.n_committed != n) {
 		f->migration = list[*ret_committed < n ? *ret_committed : n - 1];
-		return pg_error_set(&f->error, PG_ERROR_OTHER,
-				    "the server ended %zu of %zu migration transactions sent in one "
-				    "message",
-				    b.n_committed, n)
+		return pg_error_set(
+			       &f->error, PG_ERROR_OTHER,
+			       "the server ended %zu of %zu migration transactions sent in one "
+			       "message",
+			       b.n_committed, n)
 			       ?: -EIO;
 	}
 	return 0;
@@ -524,7 +530,8 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 				&committed, &f);
 		first_told = r == -ENOEXEC;
 		if (r == -ENOEXEC) {
-			/* Refused whole, nothing ran: one by one, each file meets the parser alone. */
+			/* Refused whole, nothing ran: one by one, each file meets the parser alone.
+			 */
 			migration_failure_done(&f);
 			alone_until = i + n;
 			batch = 1;
