@@ -238,10 +238,10 @@ static void bench_throughput(void)
 
 	double vs_floor = median[DEPLOYD] / median[PSQL_ONE];
 	double vs_dbmate = median[DBMATE] / median[DEPLOYD];
-	printf("\nTarget: deployd within 1.5× of psql -1: %.2f× — %s.\n", vs_floor,
-	       vs_floor <= 1.5 ? "met" : "MISSED");
-	printf("Target: deployd at least 4× faster than dbmate: %.2f× — %s.\n", vs_dbmate,
-	       vs_dbmate >= 4 ? "met" : "MISSED");
+	printf("\nTarget: the whole deploy within 1.2× of psql -1 (goal 1.0×): %.2f× — %s.\n",
+	       vs_floor, vs_floor <= 1.2 ? "met" : "MISSED");
+	printf("Target: dbmate ÷ deployd at least 3.5 (goal 4): %.2f — %s.\n", vs_dbmate,
+	       vs_dbmate >= 3.5 ? "met" : "MISSED");
 	printf("deployd kept one transaction and one history row per migration (%d rows checked "
 	       "every round).\n",
 	       N_MIGRATIONS);
