@@ -70,14 +70,15 @@ static unsigned locate_error(const ApplyContext *c, const Migration *m, const Pg
 	return 0;
 }
 
-/* How many migrations' transactions one message may carry, and when a batch counts as fast
- * (then the next one may be twice as long): every migration of it took at most
- * BATCH_FAST_MIGRATION_USEC on the server and the whole batch at most BATCH_FAST_USEC, so
- * that a slow migration drops the next batch back to one and the events of a fast batch come
- * late by little.  BATCH_MAX_BYTES bounds a message's text (a bigger file goes alone). */
+/* How many migrations' transactions one message may carry, and how batches grow: a batch
+ * with a migration slower than BATCH_FAST_MIGRATION_USEC (on the server's clock) drops the
+ * next one back to one, so that a slow migration does not hide its neighbours; one whose
+ * migrations were all fast doubles the next, unless the whole batch took longer than
+ * BATCH_FAST_USEC (a busy server), which keeps its size.  BATCH_MAX_BYTES bounds a message's
+ * text (a bigger file goes alone). */
 #define BATCH_MAX 64
 #define BATCH_FAST_MIGRATION_USEC (10 * USEC_PER_MSEC)
-#define BATCH_FAST_USEC (100 * USEC_PER_MSEC)
+#define BATCH_FAST_USEC (250 * USEC_PER_MSEC)
 #define BATCH_MAX_BYTES (1024 * 1024)
 
 /* A migration may share a message with others when it runs in a transaction without
@@ -544,9 +545,10 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 		i += n;
 		/* The final migration commits durably, flushing all before it. */
 		unflushed = i < n_pending;
-		bool fast = now_usec(CLOCK_MONOTONIC) - sent <= BATCH_FAST_USEC &&
-			    slowest <= BATCH_FAST_MIGRATION_USEC;
-		batch = fast ? (batch * 2 < BATCH_MAX ? batch * 2 : BATCH_MAX) : 1;
+		if (slowest > BATCH_FAST_MIGRATION_USEC)
+			batch = 1;
+		else if (now_usec(CLOCK_MONOTONIC) - sent <= BATCH_FAST_USEC)
+			batch = batch * 2 < BATCH_MAX ? batch * 2 : BATCH_MAX;
 	}
 	return 0;
 

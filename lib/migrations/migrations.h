@@ -20,8 +20,8 @@
  * Applying: each file runs in its own transaction together with its history row (a failure,
  * a syntax error anywhere included, leaves no trace of the file).  Several such transactions
  * go in one message ("BEGIN; file; row; COMMIT; BEGIN; …"), in batches of 1, 2, 4, … 64 that
- * grow only while every migration of a batch takes at most 10 ms and the batch 100 ms (else
- * the next is 1 again); a file runs in a batch of its own when it has directives or when
+ * double while every migration of a batch takes at most 10 ms (and the batch at most 250 ms;
+ * longer, it keeps its size), and start again from 1 after a slower migration; a file runs in a batch of its own when it has directives or when
  * PostgreSQL's parser (libpg_query) does not read it alone to the end.  An error skips the
  * rest of a message: the migrations whose COMMIT came back are committed and recorded, the
  * next one is the one that failed.  A message the server refuses before running any of it is
