@@ -84,7 +84,7 @@ START_TEST(test_every_host_is_connected_stopped_and_started_at_once)
 		harness_write_unit(name, "[Unit]\nDescription=deployd hosts scale test\n\n"
 					 "[Service]\nType=exec\nExecStart=/bin/sleep infinity\n");
 		ck_assert_int_eq(strv_push(&units[i], name), 0);
-		remotes[i] = (UnitsRemote){.host = sshd.hosts[i], .which = PLAN_BUS_USER};
+		remotes[i] = (UnitsRemote){.host = sshd.hosts[i], .which = UNITS_BUS_USER};
 	}
 	harness_daemon_reload();
 
@@ -149,9 +149,9 @@ START_TEST(test_unreachable_hosts_all_fail_within_about_one_connect_timeout_each
 		snprintf(address, sizeof(address), "127.0.0.%u", n_hosts + 2 + i);
 		fds[i] = silent_host(address, sshd.port);
 		ck_assert_int_ge(asprintf(&hosts[i], "deployd-test@%s:%u", address, sshd.port), 0);
-		remotes[i] = (UnitsRemote){.host = hosts[i], .which = PLAN_BUS_USER};
+		remotes[i] = (UnitsRemote){.host = hosts[i], .which = UNITS_BUS_USER};
 	}
-	remotes[N_SILENT] = (UnitsRemote){.host = sshd.hosts[0], .which = PLAN_BUS_USER};
+	remotes[N_SILENT] = (UnitsRemote){.host = sshd.hosts[0], .which = UNITS_BUS_USER};
 
 	usec_t start = now_usec(CLOCK_MONOTONIC);
 	ck_assert_int_eq(units_connect_remote_all(remotes, N_SILENT + 1, &o, -1), 0);
