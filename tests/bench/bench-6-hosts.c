@@ -1,8 +1,8 @@
 /* bench-6-hosts.c — many hosts as fast as one: a deploy that stops and starts one unit taking
  * 1 s to stop on each of 50 "hosts" against the same on one host, and a preflight against 10
- * hosts that never answer against one connect timeout.  The hosts are one sshd listening on 50
- * loopback addresses (tests/harness/up-sshd DIR 50), each reached by ssh as a host of its own,
- * the test user's manager behind every one.  Run by tests/bench/run. */
+ * hosts that never answer against one connect timeout.  The hosts are 50 sshd on 50 loopback
+ * addresses (tests/harness/up-sshd DIR 50), each reached by ssh as a host of its own, the test
+ * user's manager behind every one.  Run by tests/bench/run. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -150,7 +150,7 @@ static void bench_hosts(void)
 	printf("Target: %d unreachable hosts fail the preflight within 1.5× one connect timeout: "
 	       "%.2f× — %s.\n",
 	       N_SILENT, silent_ratio, silent_ratio <= 1.5 ? "met" : "MISSED");
-	printf("The hosts are one sshd listening on %d loopback addresses, each its own ssh "
+	printf("The hosts are %d sshd on as many loopback addresses, each its own ssh "
 	       "connection; every unit runs in the same user manager.\n",
 	       N_HOSTS);
 	for (unsigned i = 0; i < N_HOSTS; i++)

@@ -16,7 +16,8 @@ typedef struct TestSshd {
 } TestSshd;
 
 void test_sshd_up(TestSshd *s);
-/* One sshd listening on n loopback addresses (127.0.0.2 …), each a host of its own to ssh. */
+/* n sshd on n loopback addresses (127.0.0.2 …, one port), each a host of its own to ssh;
+ * test_sshd_logins() and test_sshd_drop_sessions() concern the first. */
 void test_sshd_up_many(TestSshd *s, unsigned n);
 void test_sshd_down(TestSshd *s);
 /* Ends the sessions sshd serves (its children), as a network outage would, and keeps
