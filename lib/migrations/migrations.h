@@ -21,13 +21,13 @@
  * a syntax error anywhere included, leaves no trace of the file).  Several such transactions
  * go in one message ("BEGIN; file; row; COMMIT; BEGIN; …"), in batches of 1, 2, 4, … 64 that
  * double while every migration of a batch takes at most 10 ms (and the batch at most 250 ms;
- * longer, it keeps its size), and start again from 1 after a slower migration; a file runs in a batch of its own when it has directives or when
- * PostgreSQL's parser (libpg_query) does not read it alone to the end.  An error skips the
- * rest of a message: the migrations whose COMMIT came back are committed and recorded, the
- * next one is the one that failed.  A message the server refuses before running any of it is
- * re-sent one migration at a time.  A duration is the server's clock_timestamp() from the
- * migration's BEGIN to its row.  A no-transaction file runs alone, then its row is inserted
- * (its duration is measured here).  Every transaction but the last commits with
+ * longer, it keeps its size), and start again from 1 after a slower migration; a file runs in a
+ * batch of its own when it has directives or when PostgreSQL's parser (libpg_query) does not read
+ * it alone to the end.  An error skips the rest of a message: the migrations whose COMMIT came back
+ * are committed and recorded, the next one is the one that failed.  A message the server refuses
+ * before running any of it is re-sent one migration at a time.  A duration is the server's
+ * clock_timestamp() from the migration's BEGIN to its row.  A no-transaction file runs alone, then
+ * its row is inserted (its duration is measured here).  Every transaction but the last commits with
  * synchronous_commit off; the last commit (or a flush after a failure) makes them all
  * durable.  Errors name FILE:LINE: the server's position (characters of the text sent)
  * mapped to a line of the file, else the line where the failing statement starts.
