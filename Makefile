@@ -36,6 +36,12 @@ ALL_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DDEPLOYD_VERSION=\"$(VERSION
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
 # libpg_query (PostgreSQL's parser as a library) ships no pkg-config file.
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpg_query
+PG_QUERY_HEADER ?= /usr/include/pg_query.h
+ifeq ($(filter clean deps demo deb,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(PG_QUERY_HEADER)),)
+$(error $(PG_QUERY_HEADER) is missing: install the Debian package libpg-query-dev (make deps))
+endif
+endif
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
@@ -50,7 +56,7 @@ SEES_plan := basic pg units
 SEES_pg := basic
 SEES_units := basic
 SEES_migrations := basic pg
-SEES_diag := basic event pg
+SEES_diag := basic event pg migrations
 SEES_deploy := basic event plan pg units migrations diag
 SEES_deployd := $(LIB_LAYERS)
 SEES_deployctl := $(LIB_LAYERS)
