@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "text-redact.h"
 
 static const char *const event_type_names[_EVENT_TYPE_MAX] = {
 	[EVENT_DEPLOY_STARTED] = "deploy-started",
@@ -21,6 +22,7 @@ static const char *const event_type_names[_EVENT_TYPE_MAX] = {
 	[EVENT_MIGRATION_RETRY] = "migration-retry",
 	[EVENT_LOCK_WAIT] = "lock-wait",
 	[EVENT_LOCK_TIMEOUT] = "lock-timeout",
+	[EVENT_PREFLIGHT_BLOCKER] = "preflight-blocker",
 	[EVENT_COMMAND_OUTPUT] = "command-output",
 	[EVENT_HOOK_OUTPUT] = "hook-output",
 	[EVENT_DEPLOY_FAILED] = "deploy-failed",
@@ -46,6 +48,7 @@ static const char *const event_message_ids[_EVENT_TYPE_MAX] = {
 	[EVENT_MIGRATION_RETRY] = "abed77b3a25b4aa4963912b650d4133f",
 	[EVENT_LOCK_WAIT] = "79714371a2234b1c8123d630dc9fde08",
 	[EVENT_LOCK_TIMEOUT] = "441f6034fbb94cd7b57275677692d0ff",
+	[EVENT_PREFLIGHT_BLOCKER] = "fd17370d45df456ca6d3640722a5310c",
 	[EVENT_COMMAND_OUTPUT] = "102ee9fea00c4383aa2a11d3a36bd431",
 	[EVENT_HOOK_OUTPUT] = "3404d309b0974a979ca0b0d7c63b910d",
 	[EVENT_DEPLOY_FAILED] = "be3dc9a865ae42feb8cb3fe2c3aa4bea",
@@ -170,4 +173,32 @@ const char *event_get(const Event *ev, const char *key)
 		if (strcmp(ev->fields[i].key, key) == 0)
 			return ev->fields[i].value;
 	return NULL;
+}
+
+/* Replaces *s by its redacted copy when it holds a secret. */
+static int redact_string(char **s, char *const *secrets)
+{
+	char *redacted;
+	int r;
+
+	if (!*s)
+		return 0;
+	r = text_redact(*s, strlen(*s), secrets, &redacted);
+	if (r < 0)
+		return r;
+	free(*s);
+	*s = redacted;
+	return 0;
+}
+
+int event_redact(Event *ev, char *const *secrets)
+{
+	int r;
+
+	if (!secrets || !secrets[0])
+		return 0;
+	r = redact_string(&ev->message, secrets);
+	for (size_t i = 0; r >= 0 && i < ev->n_fields; i++)
+		r = redact_string(&ev->fields[i].value, secrets);
+	return r;
 }

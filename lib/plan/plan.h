@@ -8,7 +8,7 @@
  *
  * Errors: -EBADMSG for an invalid plan, -ENOMEM, or the -errno of opening
  * or reading the file (then *ret_error is "FILE: cannot read plan: …").
- * Strictness beyond DESIGN.md: booleans are true or false only (not yes/no);
+ * Strict, as deployd.plan(5) says: booleans are true or false only (not yes/no);
  * tags and more than one YAML document are refused; paths (directory,
  * working_directory, conninfo_file) must be absolute; PostgreSQL timeouts
  * are at most 2147483647ms; migrations.environment may not set the
@@ -45,6 +45,9 @@ typedef struct PlanDatabase {
 	usec_t statement_timeout;		    /* default 120s; 0 = off */
 	usec_t idle_in_transaction_session_timeout; /* default 60s; 0 = off */
 	usec_t connect_timeout;			    /* default 10s; never 0 */
+	/* How long the preflight waits for an outside session in the way of the migrations'
+	 * locks to go before it refuses the deploy; default 10s; 0 = off (refuse at once). */
+	usec_t preflight_wait;
 } PlanDatabase;
 
 /* One entry of services.remote: units of a manager on another machine, reached over ssh. */
@@ -54,6 +57,14 @@ typedef struct PlanRemote {
 	char **units; /* strv of valid unit names, at least one */
 } PlanRemote;
 
+/* services.sessions: the database sessions of the plan's units, for where deployd cannot tell
+ * them from their sockets (units on other hosts, a pooler, Unix sockets).  fnmatch(3) globs;
+ * each list NULL when not given, else non-empty. */
+typedef struct PlanSessions {
+	char **users;	     /* pg_stat_activity.usename */
+	char **applications; /* pg_stat_activity.application_name */
+} PlanSessions;
+
 typedef struct PlanServices {
 	UnitsBus bus;	    /* default system */
 	char **units;	    /* strv of valid unit names (no templates), never NULL, may be empty */
@@ -62,6 +73,7 @@ typedef struct PlanServices {
 	usec_t stop_timeout;  /* default 90s */
 	usec_t start_timeout; /* default 90s */
 	usec_t settle;	      /* default 0 = off */
+	PlanSessions sessions;
 } PlanServices;
 
 typedef struct PlanIdleTransactions {
@@ -108,6 +120,9 @@ typedef struct Plan {
 } Plan;
 
 int plan_load(const char *path, Plan **ret, char **ret_error);
+/* Reads the plan from fd (one already opened and judged, plan-trust.h); path is used for
+ * messages only. */
+int plan_load_fd(int fd, const char *path, Plan **ret, char **ret_error);
 /* Parses a plan from memory; path is used for messages only. */
 int plan_parse(const char *path, const char *data, size_t size, Plan **ret, char **ret_error);
 Plan *plan_free(Plan *p);
@@ -132,3 +147,6 @@ PgSessionSettings plan_database_session_settings(const PlanDatabase *db,
 const char *plan_bus_to_string(UnitsBus b);
 const char *plan_conninfo_source_to_string(PgConninfoSource s);
 const char *plan_on_failure_to_string(PlanOnFailure f);
+/* The enum value of a name, as the plan format writes it; -EINVAL for none. */
+int plan_bus_from_string(const char *s);
+int plan_on_failure_from_string(const char *s);

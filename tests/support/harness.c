@@ -342,6 +342,18 @@ char *harness_db_conninfo(const char *db, const char *user)
 	return c;
 }
 
+char *harness_db_tcp_conninfo(const char *db, const char *user)
+{
+	const char *host = getenv("DEPLOYD_TEST_PG_TCP_HOST");
+	char *c;
+
+	ck_assert_msg(host && *host, "DEPLOYD_TEST_PG_TCP_HOST is not set (tests/harness/up)");
+	ck_assert_int_ge(asprintf(&c, "host=%s port=%s user=%s dbname=%s", host,
+				  harness_pg_port(), user, db),
+			 0);
+	return c;
+}
+
 char *harness_unit_state(const char *unit)
 {
 	char *out = NULL;
@@ -365,7 +377,10 @@ int harness_count_idle_in_transaction(const char *db, const char *user)
 
 void harness_wait_idle_in_transaction(const char *db, const char *user, int expected)
 {
-	for (int i = 0; i < 100 && harness_count_idle_in_transaction(db, user) != expected; i++)
+	/* Apps connect when they please: a loaded machine may take long, only a hang fails. */
+	for (usec_t waited = 0;
+	     waited < HANG_BOUND && harness_count_idle_in_transaction(db, user) != expected;
+	     waited += 100 * USEC_PER_MSEC)
 		usleep(100 * 1000);
 	ck_assert_int_eq(harness_count_idle_in_transaction(db, user), expected);
 }

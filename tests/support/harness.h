@@ -13,6 +13,12 @@
 #include <libpq-fe.h>
 
 #include "cleanup.h"
+#include "time-util.h"
+
+/* The one upper bound tests put on how long something takes: it only catches a hang.  How
+ * fast things are is measured by the benchmarks (tests/bench), never asserted by a test, so
+ * that a loaded machine cannot fail one. */
+#define HANG_BOUND (60 * USEC_PER_SEC)
 
 const char *harness_pg_conninfo(void);	     /* superuser, database postgres */
 const char *harness_app_conninfo(void);	     /* deployer (the deploy role), database app */
@@ -47,6 +53,8 @@ int harness_run_as_test_user(char *const argv[], char **ret_output);
 
 /* "host=… port=… user=USER dbname=DB" on the harness cluster (free() it). */
 char *harness_db_conninfo(const char *db, const char *user);
+/* The same over TCP to 127.0.0.1 (the cluster listens there too). */
+char *harness_db_tcp_conninfo(const char *db, const char *user);
 /* ActiveState of a unit of the test user's manager ("active", "inactive", …; free() it). */
 char *harness_unit_state(const char *unit);
 /* Sessions of user in database db that are idle in a transaction, right now. */

@@ -1,4 +1,4 @@
-/* bench-6-hosts.c — many hosts as fast as one: a deploy that stops and starts one unit taking
+/* bench-7-hosts.c — many hosts as fast as one: a deploy that stops and starts one unit taking
  * 1 s to stop on each of 50 "hosts" against the same on one host, and a preflight against 10
  * hosts that never answer against one connect timeout.  The hosts are 50 sshd on 50 loopback
  * addresses (tests/harness/up-sshd DIR 50), each reached by ssh as a host of its own, the test
@@ -139,7 +139,7 @@ static void bench_hosts(void)
 	       silent_ms = bench_median_ms(silent, ROUNDS);
 	double ratio = fifty_ms / one_ms, silent_ratio = silent_ms / (CONNECT_TIMEOUT_SEC * 1000.0);
 
-	printf("\n### 6. Many hosts: one unit taking 1 s to stop on each host, stop + start "
+	printf("\n### 7. Many hosts: one unit taking 1 s to stop on each host, stop + start "
 	       "(median of %d rounds)\n\n",
 	       ROUNDS);
 	printf("| what | median ms | min–max ms |\n|---|---:|---:|\n");
@@ -169,5 +169,5 @@ static void bench_hosts(void)
 
 int main(void)
 {
-	return bench_main("bench-6-hosts", bench_hosts);
+	return bench_main("bench-7-hosts", bench_hosts);
 }
