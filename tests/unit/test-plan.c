@@ -247,21 +247,25 @@ END_TEST
 
 START_TEST(test_preflight_wait_defaults_to_10s_and_0_turns_it_off)
 {
-	_cleanup_(plan_freep) Plan *d = PARSE_OK(BASE);
-	_cleanup_(plan_freep) Plan *p = PARSE_OK("version: 1\n"
-						 "database: {conninfo: \"dbname=x\", preflight_wait: 0}\n"
-						 "migrations: {directory: /srv/m}\n");
+	_cleanup_(plan_freep) Plan *d = PARSE_OK(VALID);
+	_cleanup_(plan_freep) Plan *p =
+		PARSE_OK("version: 1\n"
+			 "database: {conninfo: \"dbname=x\", preflight_wait: 0}\n" UNIT
+			 "migrations: {directory: /srv/m}\n");
 
 	ck_assert_uint_eq(d->database.preflight_wait, 10 * USEC_PER_SEC);
 	ck_assert_uint_eq(p->database.preflight_wait, 0);
 }
 END_TEST
 
+#define UNIT_AND "services:\n  units: [app.service]\n"
+
 START_TEST(test_services_sessions_holds_user_and_application_globs)
 {
-	_cleanup_(plan_freep) Plan *none = PARSE_OK(BASE);
+	_cleanup_(plan_freep) Plan *none = PARSE_OK(VALID);
 	_cleanup_(plan_freep) Plan *p = PARSE_OK(
-		BASE "services:\n  sessions:\n    users: [app_*, worker]\n    applications: [\"api-?\"]\n");
+		BASE UNIT_AND
+		"  sessions:\n    users: [app_*, worker]\n    applications: [\"api-?\"]\n");
 
 	ck_assert_ptr_null(none->services.sessions.users);
 	ck_assert_ptr_null(none->services.sessions.applications);
@@ -269,9 +273,9 @@ START_TEST(test_services_sessions_holds_user_and_application_globs)
 	ck_assert_str_eq(p->services.sessions.users[1], "worker");
 	ck_assert_ptr_null(p->services.sessions.users[2]);
 	ck_assert_str_eq(p->services.sessions.applications[0], "api-?");
-	ASSERT_ERROR(BASE "services:\n  sessions:\n    users: []\n", "8:12", "services.sessions.users",
-		     "non-empty list");
-	ASSERT_ERROR(BASE "services:\n  sessions:\n    hosts: [a]\n", "8:5", "unknown key 'hosts'");
+	ASSERT_ERROR(BASE UNIT_AND "  sessions:\n    users: []\n", "9:12",
+		     "services.sessions.users", "non-empty list");
+	ASSERT_ERROR(BASE UNIT_AND "  sessions:\n    hosts: [a]\n", "9:5", "unknown key 'hosts'");
 }
 END_TEST
 
