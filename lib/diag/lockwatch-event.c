@@ -21,6 +21,7 @@ int lockwatch_blocker_add_fields(Event *ev, const LockBlocker *b)
 	int r;
 
 	if ((r = event_add(ev, "BLOCKED_PID", "%d", b->blocked_pid)) < 0 ||
+	    (r = add_age_ms(ev, "LOCK_WAIT_MS", b->wait_age_usec)) < 0 ||
 	    (r = event_add(ev, "BLOCKER_PID", "%d", b->blocker_pid)) < 0 ||
 	    (r = event_add(ev, "BLOCKER_USER", "%s", str_or_empty(b->user))) < 0 ||
 	    (r = event_add(ev, "BLOCKER_APPLICATION", "%s", str_or_empty(b->application))) < 0 ||

@@ -28,8 +28,12 @@
  * it alone to the end.  An error skips the rest of a message: the migrations whose COMMIT came back
  * are committed and recorded, the next one is the one that failed.  A message the server refuses
  * before running any of it is re-sent one migration at a time.  A duration is the server's
- * clock_timestamp() from the migration's BEGIN to its row.  A no-transaction file runs alone, then
- * its row is inserted (its duration is measured here).  Every transaction but the last commits with
+ * clock_timestamp() from the migration's BEGIN to its row.  A no-transaction file runs alone, with
+ * statement_timeout off unless its directive sets one (an index build on a big table must not
+ * die at the plan's statement_timeout), then its row is inserted (its duration is measured
+ * here).  A no-transaction CREATE INDEX CONCURRENTLY that fails leaves an INVALID index: it is
+ * marked, and dropped (DROP INDEX CONCURRENTLY) before the migration runs again
+ * (migrations-invalid-index.h).  Every transaction but the last commits with
  * synchronous_commit off; the last commit (or a flush after a failure) makes them all
  * durable.  Errors name FILE:LINE: the server's position (characters of the text sent)
  * mapped to a line of the file, else the line where the failing statement starts.
@@ -150,6 +154,11 @@ int migrations_status(const Migration *files, size_t n_files, const MigrationHis
 typedef struct MigrationsObserver {
 	void (*started)(const Migration *m, void *userdata);
 	void (*applied)(const Migration *m, usec_t duration, void *userdata);
+	/* m's failed CREATE INDEX CONCURRENTLY left index ("schema"."name") INVALID; it is
+	 * marked, and the next run of m drops it first. */
+	void (*invalid_index_left)(const Migration *m, const char *index, void *userdata);
+	/* Before m runs again, the INVALID index its failed run left was dropped. */
+	void (*invalid_index_dropped)(const Migration *m, const char *index, void *userdata);
 	void *userdata;
 } MigrationsObserver;
 
