@@ -24,12 +24,11 @@ static int iovec_printf(struct iovec *iov, const char *fmt, ...)
 	return 0;
 }
 
-int event_journal_send_with_location(const Event *ev, const char *file, int line, const char *func)
+int event_journal_send(const Event *ev)
 {
 	enum { N_STANDARD = 6 };
 	size_t n = N_STANDARD + ev->n_fields, used = 0;
 	_cleanup_free_ struct iovec *iov = calloc(n, sizeof(struct iovec));
-	char code_file[512], code_line[32];
 	int r = 0;
 
 	if (!iov)
@@ -51,9 +50,7 @@ int event_journal_send_with_location(const Event *ev, const char *file, int line
 			goto finish;
 	}
 
-	snprintf(code_file, sizeof(code_file), "CODE_FILE=%s", file);
-	snprintf(code_line, sizeof(code_line), "CODE_LINE=%d", line);
-	r = sd_journal_sendv_with_location(code_file, code_line, func, iov, (int)used);
+	r = sd_journal_sendv(iov, (int)used);
 
 finish:
 	for (size_t i = 0; i < used; i++)

@@ -2,12 +2,12 @@
  *
  * Fields are exactly deployd(8)'s (JOURNAL): MESSAGE, PRIORITY, MESSAGE_ID,
  * DEPLOY_EVENT, DEPLOY_PHASE and the event's own fields (DEPLOY_ID,
- * DEPLOY_PLAN, … are added by the pipeline).  The code location recorded is
- * the caller's, not this file's.  Returns 0 or a negative errno. */
+ * DEPLOY_PLAN, … are added by the pipeline), and SYSLOG_IDENTIFIER.  No
+ * CODE_FILE/CODE_LINE/CODE_FUNC: every event would carry the same place (the
+ * daemon's fan-out), and journald stores and indexes each field of each of a
+ * deploy's hundreds of entries.  Returns 0 or a negative errno. */
 #pragma once
 
 #include "event.h"
 
-#define event_journal_send(ev) event_journal_send_with_location((ev), __FILE__, __LINE__, __func__)
-
-int event_journal_send_with_location(const Event *ev, const char *file, int line, const char *func);
+int event_journal_send(const Event *ev);

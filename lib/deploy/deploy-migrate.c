@@ -637,6 +637,7 @@ static int apply_directory(DeployMigrate *m)
 		.deploy_id = m->ctx->req->id,
 		.hooks = &m->watched_hooks,
 		.observer = &observer,
+		.probe_conn = m->lock_conn,
 	};
 	const Migration *retrying = NULL;
 	size_t done = 0;

@@ -242,15 +242,53 @@ static int check_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 	return r > 0;
 }
 
+/* Connects every remote host at once (units_connect_remote_all()): one connect timeout in
+ * all, however many do not answer; one deploy-failed event for each that does not. */
+static int connect_remotes(DeployContext *ctx, DeployUnits *u, bool *failed)
+{
+	static const UnitsSshOptions ssh_defaults = {};
+	_cleanup_free_ UnitsRemote *remotes = calloc(u->n_hosts + 1, sizeof(UnitsRemote));
+	_cleanup_free_ size_t *index = calloc(u->n_hosts + 1, sizeof(size_t));
+	size_t n = 0;
+	int r;
+
+	if (!remotes || !index)
+		return -ENOMEM;
+	for (size_t i = 0; i < u->n_hosts; i++)
+		if (u->hosts[i].remote) {
+			index[n] = i;
+			remotes[n++] =
+				(UnitsRemote){.host = u->hosts[i].remote, .which = u->hosts[i].bus};
+		}
+	r = units_connect_remote_all(remotes, n, ctx->req->ssh ?: &ssh_defaults, ctx->cancel_fd);
+	for (size_t k = 0; k < n; k++) {
+		DeployHost *h = &u->hosts[index[k]];
+
+		h->manager = TAKE_PTR(remotes[k].manager);
+		if (r >= 0 && remotes[k].error < 0) {
+			*failed = true;
+			host_failed(ctx, h, NULL, "Cannot reach the %s service manager on %s: %s.",
+				    plan_bus_to_string(h->bus), h->name,
+				    remotes[k].error_message ?: strerror(-remotes[k].error));
+		}
+		free(remotes[k].error_message);
+	}
+	return r;
+}
+
 int deploy_units_preflight(DeployContext *ctx, DeployUnits *u)
 {
 	bool failed = false;
+	int r;
 
 	/* Every host is tried, so that one deploy names every host and unit in the way. */
+	r = connect_remotes(ctx, u, &failed);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < u->n_hosts; i++) {
 		DeployHost *h = &u->hosts[i];
-		int r = connect_host(ctx, u, h);
 
+		r = h->remote ? (h->manager ? 0 : -ENOTCONN) : connect_host(ctx, u, h);
 		if (r >= 0)
 			r = check_host(ctx, u, h);
 		if (r == -ECANCELED || r == -ENOMEM)

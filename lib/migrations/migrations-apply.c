@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <pg_query.h>
+
 #include "migrations-invalid-index.h"
 #include "migrations.h"
 
@@ -69,55 +71,300 @@ static unsigned locate_error(const ApplyContext *c, const Migration *m, const Pg
 	return 0;
 }
 
-/* BEGIN, settings, the file, its history row, COMMIT: one message, one round trip.  The server
- * parses all of it before running any of it, so a syntax error anywhere runs nothing. */
-static int apply_in_transaction(const ApplyContext *c, const Migration *m, bool durable,
-				MigrationFailure *f)
+/* How many migrations' transactions one message may carry, and how batches grow: a batch
+ * with a migration slower than BATCH_FAST_MIGRATION_USEC (on the server's clock) drops the
+ * next one back to one, so that a slow migration does not hide its neighbours; one whose
+ * migrations were all fast doubles the next, unless the whole batch took longer than
+ * BATCH_FAST_USEC (a busy server), which keeps its size.  BATCH_MAX_BYTES bounds a message's
+ * text (a bigger file goes alone). */
+#define BATCH_MAX 64
+#define BATCH_FAST_MIGRATION_USEC (10 * USEC_PER_MSEC)
+#define BATCH_FAST_USEC (250 * USEC_PER_MSEC)
+#define BATCH_MAX_BYTES (1024 * 1024)
+
+/* A migration may share a message with others when it runs in a transaction without
+ * directives and PostgreSQL's parser reads its text alone to the end: a file that left a
+ * string, comment or body open would otherwise swallow the next migration's statements. */
+static bool may_share_message(const Migration *m)
 {
-	_cleanup_(PQclearp) PGresult *res = NULL;
-	_cleanup_free_ char *prefix = NULL, *insert = NULL, *sql = NULL;
 	const MigrationDirectives *d = &m->directives;
-	size_t prefix_statements = 1;
-	char lock[64] = "", statement[64] = "";
+
+	if (d->no_transaction || d->set_lock_timeout || d->set_statement_timeout)
+		return false;
+	PgQuerySplitResult split = pg_query_split_with_parser(m->sql);
+	bool ok = !split.error;
+	pg_query_free_split_result(split);
+	return ok;
+}
+
+/* One message of migrations' transactions, and what its results have told so far. */
+typedef struct Batch {
+	const ApplyContext *c;
+	Migration *const *list;
+	size_t n;
+	size_t *file_offset;	   /* byte offset of each file's text in sql */
+	size_t *prefix_statements; /* statements of each migration before its file's */
+	char *sql;
+	size_t sql_size;
+	PgWaitHooks hooks;	    /* the caller's, with probe_tick in between */
+	size_t n_results;	    /* completed results so far */
+	size_t current_begin;	    /* result index of the last BEGIN */
+	size_t n_committed;	    /* COMMIT results */
+	size_t n_told;		    /* migrations the observer heard applied */
+	long long last_duration_ms; /* the last result's single value, -1 if none */
+	usec_t in_flight_since;	    /* when the observer heard the next one started */
+	usec_t slowest;		    /* slowest migration so far (server's measure) */
+	bool probe_broken;	    /* a probe failed: no more probes for this batch */
+} Batch;
+
+static void batch_done(Batch *b)
+{
+	free(b->file_offset);
+	free(b->prefix_statements);
+	free(b->sql);
+}
+
+/* Migration k of the batch is committed: tell the observer, and that the next one runs. */
+static void batch_tell_applied(Batch *b, size_t k, long long duration_ms)
+{
+	const MigrationsObserver *obs = b->c->o->observer;
+	usec_t duration = duration_ms > 0 ? (usec_t)duration_ms * USEC_PER_MSEC : 0;
+
+	if (k < b->n_told)
+		return;
+	b->n_told = k + 1;
+	if (duration > b->slowest)
+		b->slowest = duration;
+	if (obs && obs->applied)
+		obs->applied(b->list[k], duration, obs->userdata);
+	b->in_flight_since = now_usec(CLOCK_MONOTONIC);
+	if (k + 1 < b->n && obs && obs->started)
+		obs->started(b->list[k + 1], obs->userdata);
+}
+
+/* Each result of the batch's message: BEGIN and COMMIT come only from us (files hold no
+ * transaction control), and the result right before a COMMIT is its history row's INSERT …
+ * RETURNING duration_ms. */
+static void batch_on_result(const PGresult *res, void *userdata)
+{
+	Batch *b = userdata;
+	const char *status = PQcmdStatus((PGresult *)res);
+	long long duration = -1;
+
+	if (strcmp(status, "BEGIN") == 0)
+		b->current_begin = b->n_results;
+	else if (strcmp(status, "COMMIT") == 0) {
+		if (b->n_committed < b->n)
+			batch_tell_applied(b, b->n_committed, b->last_duration_ms);
+		b->n_committed++;
+	} else if (PQntuples(res) == 1 && PQnfields(res) == 1 && !PQgetisnull(res, 0, 0))
+		duration = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	b->last_duration_ms = duration;
+	b->n_results++;
+}
+
+/* While a batch runs longer than a tick: which of its migrations have committed (their
+ * history rows are visible to other sessions at once), so that the observer — and the lock
+ * watch behind it — names the one in flight.  Bounded: the probe never waits on a lock. */
+static void batch_probe(Batch *b)
+{
+	const ApplyContext *c = b->c;
+	PGconn *probe = c->o->probe_conn;
+	_cleanup_(PQclearp) PGresult *res = NULL;
+	_cleanup_free_ char *sql = NULL, *versions = NULL;
+	size_t len = 0;
+	FILE *f;
+	PgError e = {};
+
+	if (!probe || b->probe_broken || b->n_told + 1 >= b->n ||
+	    PQtransactionStatus(probe) != PQTRANS_IDLE)
+		return;
+	f = open_memstream(&versions, &len);
+	if (!f)
+		return;
+	for (size_t k = b->n_told; k < b->n; k++)
+		fprintf(f, "%s'%lld'", k > b->n_told ? "," : "", (long long)b->list[k]->version);
+	if (fclose(f) != 0 ||
+	    asprintf(&sql,
+		     "SELECT version::text, duration_ms FROM %s WHERE deploy_id = %s AND "
+		     "version::text IN (%s)",
+		     c->table, c->deploy_id, versions) < 0)
+		return;
+	/* One statement in its own transaction, so that its lock_timeout is local. */
+	if (pg_exec(probe, "BEGIN READ ONLY;SET LOCAL lock_timeout TO 100", NULL, NULL, &e) < 0 ||
+	    pg_exec(probe, sql, NULL, &res, &e) < 0)
+		b->probe_broken = true;
+	pg_error_done(&e);
+	if (PQtransactionStatus(probe) != PQTRANS_IDLE)
+		(void)pg_exec(probe, "ROLLBACK", NULL, NULL, &e);
+	pg_error_done(&e);
+	if (b->probe_broken)
+		return;
+	/* The batch commits in order: the rows found are a prefix of the ones not yet told. */
+	for (size_t k = b->n_told; k < b->n; k++) {
+		char version[32];
+		int row = -1;
+		snprintf(version, sizeof(version), "%lld", (long long)b->list[k]->version);
+		for (int i = 0; i < PQntuples(res) && row < 0; i++)
+			if (strcmp(PQgetvalue(res, i, 0), version) == 0)
+				row = i;
+		if (row < 0)
+			break;
+		batch_tell_applied(
+			b, k,
+			PQgetisnull(res, row, 1) ? 0 : strtoll(PQgetvalue(res, row, 1), NULL, 10));
+	}
+}
+
+static int batch_tick(void *userdata)
+{
+	Batch *b = userdata;
+	const PgWaitHooks *h = b->c->o->hooks;
+
+	batch_probe(b);
+	return h->tick(h->userdata);
+}
+
+/* Per migration k (position in the batch): BEGIN; its start time and settings; the file; its
+ * history row; COMMIT.  The start time is in a setting of its own name per position, read by
+ * the history row: a statement of another migration that ran in this transaction (nothing
+ * but a file left open could make it so) fails there, before COMMIT. */
+static int batch_build(Batch *b, size_t last_durable_index)
+{
+	const ApplyContext *c = b->c;
+	_cleanup_fclose_ FILE *f = NULL;
+
+	b->file_offset = calloc(b->n, sizeof(size_t));
+	b->prefix_statements = calloc(b->n, sizeof(size_t));
+	if (!b->file_offset || !b->prefix_statements)
+		return -ENOMEM;
+	f = open_memstream(&b->sql, &b->sql_size);
+	if (!f)
+		return -ENOMEM;
+	for (size_t k = 0; k < b->n; k++) {
+		const Migration *m = b->list[k];
+		const MigrationDirectives *d = &m->directives;
+		_cleanup_(PQfreemem_p) char *name =
+			PQescapeLiteral(c->conn, m->name, strlen(m->name));
+		bool durable = k == last_durable_index;
+
+		if (!name)
+			return -ENOMEM;
+		b->prefix_statements[k] = 2;
+		fprintf(f,
+			"BEGIN;SELECT pg_catalog.set_config('deployd.migration_%zu', "
+			"extract(epoch FROM pg_catalog.clock_timestamp())::text, true)%s;",
+			k,
+			durable ? ""
+				: ", pg_catalog.set_config('synchronous_commit', 'off', true)");
+		if (d->set_lock_timeout) {
+			fprintf(f, "SET LOCAL lock_timeout TO %llu;", msec(d->lock_timeout));
+			b->prefix_statements[k]++;
+		}
+		if (d->set_statement_timeout) {
+			fprintf(f, "SET LOCAL statement_timeout TO %llu;",
+				msec(d->statement_timeout));
+			b->prefix_statements[k]++;
+		}
+		fputc('\n', f);
+		if (fflush(f) != 0)
+			return -ENOMEM;
+		b->file_offset[k] = b->sql_size;
+		fwrite(m->sql, 1, m->size, f);
+		/* The newline ends a trailing "--" comment of the file.  The checksum is hex we
+		 * computed: no quoting needed. */
+		fprintf(f,
+			"\n;INSERT INTO %s (version, name, checksum, applied_at, duration_ms, "
+			"deploy_id, applied_by) VALUES (%lld, %s, '%s', "
+			"pg_catalog.clock_timestamp(), "
+			"((extract(epoch FROM pg_catalog.clock_timestamp()) - "
+			"pg_catalog.current_setting('deployd.migration_%zu')::numeric) * "
+			"1000)::integer, "
+			"%s, %s) RETURNING duration_ms;COMMIT;",
+			c->table, (long long)m->version, name, m->checksum, k, c->deploy_id,
+			c->applied_by);
+	}
+	if (fflush(f) != 0 || ferror(f))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The line of the failing migration k's file that the server's error points at: its
+ * position (characters of the message) when it falls in the file's text, else the start of
+ * the statement that failed. */
+static unsigned batch_locate_error(const Batch *b, size_t k, const PgError *e)
+{
+	const Migration *m = b->list[k];
+
+	if (e->position > 0) {
+		size_t chars = 0;
+		for (size_t i = 0; i < b->sql_size; i++) {
+			if (b->c->position_counts_bytes ||
+			    ((unsigned char)b->sql[i] & 0xC0) != 0x80)
+				chars++;
+			if (chars < e->position)
+				continue;
+			if (i >= b->file_offset[k] && i < b->file_offset[k] + m->size)
+				return migrations_line_of_offset(m->sql, m->size,
+								 i - b->file_offset[k]);
+			break;
+		}
+	}
+	size_t first = b->current_begin + b->prefix_statements[k];
+	if (e->position == 0 && b->n_committed < b->n && e->statement_index >= first &&
+	    e->statement_index - first < m->n_statements)
+		return migrations_line_of_offset(m->sql, m->size,
+						 m->statements[e->statement_index - first].offset);
+	return 0;
+}
+
+/* Applies list[0…n) in one message (first_told: the observer already heard that list[0]
+ * started).  Returns 0, or a negative errno with *f naming the
+ * failing migration; -ENOEXEC when the server refused the message before running any of it
+ * (then nothing ran, and the caller applies them one by one to find the file at fault). */
+static int apply_batch(const ApplyContext *c, Migration *const *list, size_t n, bool last_is_final,
+		       bool first_told, usec_t *ret_slowest, size_t *ret_committed,
+		       MigrationFailure *f)
+{
+	_cleanup_(batch_done) Batch b = {.c = c, .list = list, .n = n, .last_duration_ms = -1};
+	const MigrationsObserver *obs = c->o->observer;
+	const PgWaitHooks *hooks = c->o->hooks;
 	int r;
 
-	if (d->set_lock_timeout) {
-		snprintf(lock, sizeof(lock), "SET LOCAL lock_timeout TO %llu;",
-			 msec(d->lock_timeout));
-		prefix_statements++;
-	}
-	if (d->set_statement_timeout) {
-		snprintf(statement, sizeof(statement), "SET LOCAL statement_timeout TO %llu;",
-			 msec(d->statement_timeout));
-		prefix_statements++;
-	}
-	if (!durable)
-		prefix_statements++;
-	/* All ASCII: its length in bytes is its length in characters. */
-	if (asprintf(&prefix, "BEGIN;%s%s%s\n",
-		     durable ? "" : "SET LOCAL synchronous_commit TO off;", lock, statement) < 0)
-		return -ENOMEM;
-	r = history_insert(c, m,
-			   "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * "
-			   "1000)::integer",
-			   &insert);
+	r = batch_build(&b, last_is_final ? n - 1 : SIZE_MAX);
 	if (r < 0)
 		return r;
-	/* The newline ends a trailing "--" comment of the file. */
-	if (asprintf(&sql, "%s%s\n;%s;COMMIT", prefix, m->sql, insert) < 0)
-		return -ENOMEM;
+	if (hooks && hooks->tick && n > 1) {
+		b.hooks = *hooks;
+		b.hooks.tick = batch_tick;
+		b.hooks.userdata = &b;
+		hooks = &b.hooks;
+	}
+	b.in_flight_since = now_usec(CLOCK_MONOTONIC);
+	if (!first_told && obs && obs->started)
+		obs->started(list[0], obs->userdata);
 
-	r = pg_exec(c->conn, sql, c->o->hooks, &res, &f->error);
+	r = pg_exec_each(c->conn, b.sql, hooks, batch_on_result, &b, &f->error);
+	*ret_committed = b.n_committed < n ? b.n_committed : n;
+	*ret_slowest = b.slowest;
 	if (r < 0) {
-		f->line = locate_error(c, m, &f->error, strlen(prefix), prefix_statements);
+		if (n > 1 && b.n_results == 0 && strncmp(f->error.sqlstate, "42", 2) == 0)
+			return -ENOEXEC;
+		f->migration = list[*ret_committed < n ? *ret_committed : n - 1];
+		f->duration = now_usec(CLOCK_MONOTONIC) - b.in_flight_since;
+		if (b.n_committed < n)
+			f->line = batch_locate_error(&b, b.n_committed, &f->error);
 		return r;
 	}
-	if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
-		return pg_error_set(&f->error, PG_ERROR_OTHER,
-				    "the migration's transaction did not end with the deploy's "
-				    "COMMIT (it ended with %s)",
-				    PQcmdStatus(res))
+	if (b.n_committed != n) {
+		f->migration = list[*ret_committed < n ? *ret_committed : n - 1];
+		return pg_error_set(
+			       &f->error, PG_ERROR_OTHER,
+			       "the server ended %zu of %zu migration transactions sent in one "
+			       "message",
+			       b.n_committed, n)
 			       ?: -EIO;
+	}
 	return 0;
 }
 
@@ -216,9 +463,12 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 		     const MigrationsApplyOptions *o, MigrationFailure *ret_failure)
 {
 	_cleanup_(apply_context_done) ApplyContext c = {.conn = conn};
+	_cleanup_free_ bool *shareable = NULL;
 	const MigrationsObserver *obs = o->observer;
 	MigrationFailure f = {};
 	bool unflushed = false;
+	size_t batch = o->batch_start ?: 1, alone_until = 0;
+	bool first_told = false;
 	int r;
 
 	r = migrations_quote_table(o->table, &c.table);
@@ -230,10 +480,13 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 	c.deploy_id = PQescapeLiteral(conn, o->deploy_id ?: "", strlen(o->deploy_id ?: ""));
 	c.applied_by = o->applied_by ? PQescapeLiteral(conn, o->applied_by, strlen(o->applied_by))
 				     : "current_user";
-	if (!c.deploy_id || !c.applied_by) {
+	shareable = calloc(n_pending + 1, sizeof(bool));
+	if (!c.deploy_id || !c.applied_by || !shareable) {
 		r = -ENOMEM;
 		goto fail;
 	}
+	for (size_t i = 0; i < n_pending; i++)
+		shareable[i] = may_share_message(pending[i]);
 	const char *encoding = PQparameterStatus(conn, "server_encoding");
 	c.position_counts_bytes = encoding && strcmp(encoding, "SQL_ASCII") == 0;
 
@@ -241,9 +494,8 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 	if (r < 0)
 		goto fail;
 
-	for (size_t i = 0; i < n_pending; i++) {
+	for (size_t i = 0; i < n_pending;) {
 		const Migration *m = pending[i];
-		bool last = i + 1 == n_pending;
 
 		if (pg_wait_hooks_cancelled(o->hooks)) {
 			r = pg_error_set(&f.error, PG_ERROR_CANCELED,
@@ -251,20 +503,54 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 				    ?: -ECANCELED;
 			goto fail;
 		}
-		if (obs && obs->started)
-			obs->started(m, obs->userdata);
-		usec_t started = now_usec(CLOCK_MONOTONIC);
-		f.migration = m;
-		r = m->directives.no_transaction ? apply_alone(&c, m, started, &f)
-						 : apply_in_transaction(&c, m, last, &f);
-		f.duration = now_usec(CLOCK_MONOTONIC) - started;
+		if (m->directives.no_transaction) {
+			if (obs && obs->started)
+				obs->started(m, obs->userdata);
+			usec_t started = now_usec(CLOCK_MONOTONIC);
+			f.migration = m;
+			r = apply_alone(&c, m, started, &f);
+			f.duration = now_usec(CLOCK_MONOTONIC) - started;
+			if (r < 0)
+				goto fail;
+			/* Its row commits synchronously, flushing all before it. */
+			unflushed = false;
+			if (obs && obs->applied)
+				obs->applied(m, f.duration, obs->userdata);
+			f = (MigrationFailure){};
+			i++;
+			continue;
+		}
+
+		/* The batch: m, and while they may share its message, the ones after it. */
+		size_t n = 1, bytes = m->size;
+		while (i >= alone_until && shareable[i] && n < batch && i + n < n_pending &&
+		       shareable[i + n] && bytes + pending[i + n]->size <= BATCH_MAX_BYTES)
+			bytes += pending[i + n++]->size;
+
+		usec_t sent = now_usec(CLOCK_MONOTONIC), slowest = 0;
+		size_t committed = 0;
+		r = apply_batch(&c, pending + i, n, i + n == n_pending, first_told, &slowest,
+				&committed, &f);
+		first_told = r == -ENOEXEC;
+		if (r == -ENOEXEC) {
+			/* Refused whole, nothing ran: one by one, each file meets the parser alone.
+			 */
+			migration_failure_done(&f);
+			alone_until = i + n;
+			batch = 1;
+			continue;
+		}
+		if (committed > 0)
+			unflushed = true;
 		if (r < 0)
 			goto fail;
-		/* A no-transaction file's row commits synchronously, flushing all before it. */
-		unflushed = !m->directives.no_transaction && !last;
-		if (obs && obs->applied)
-			obs->applied(m, f.duration, obs->userdata);
-		f = (MigrationFailure){};
+		i += n;
+		/* The final migration commits durably, flushing all before it. */
+		unflushed = i < n_pending;
+		if (slowest > BATCH_FAST_MIGRATION_USEC)
+			batch = 1;
+		else if (now_usec(CLOCK_MONOTONIC) - sent <= BATCH_FAST_USEC)
+			batch = batch * 2 < BATCH_MAX ? batch * 2 : BATCH_MAX;
 	}
 	return 0;
 

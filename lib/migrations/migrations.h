@@ -19,16 +19,30 @@
  * version, name, checksum (SHA-256 of the file's bytes, lowercase hex), applied_at,
  * duration_ms, deploy_id, applied_by.  Reading it never creates it; migrations_apply() does.
  *
- * Applying: each file runs in its own transaction together with its history row, in one
- * round trip (a failure, a syntax error anywhere included, leaves no trace of the file);
- * a no-transaction file runs alone, with statement_timeout off unless its directive sets one
- * (an index build on a big table must not die at the plan's statement_timeout), then its row
- * is inserted.  A no-transaction CREATE INDEX CONCURRENTLY that fails leaves an INVALID index:
- * it is marked, and dropped (DROP INDEX CONCURRENTLY) before the migration runs again
- * (migrations-invalid-index.h).  Every transaction but the last
- * commits with synchronous_commit off; the last commit (or a flush after a failure) makes them
- * all durable.  Errors name FILE:LINE: the server's position (characters of the text sent)
- * mapped to a line of the file, else the line where the failing statement starts. */
+ * Applying: each file runs in its own transaction together with its history row (a failure,
+ * a syntax error anywhere included, leaves no trace of the file).  Several such transactions
+ * go in one message ("BEGIN; file; row; COMMIT; BEGIN; …"), in batches of 1, 2, 4, … 64 that
+ * double while every migration of a batch takes at most 10 ms (and the batch at most 250 ms;
+ * longer, it keeps its size), and start again from 1 after a slower migration; a file runs in a
+ * batch of its own when it has directives or when PostgreSQL's parser (libpg_query) does not read
+ * it alone to the end.  An error skips the rest of a message: the migrations whose COMMIT came back
+ * are committed and recorded, the next one is the one that failed.  A message the server refuses
+ * before running any of it is re-sent one migration at a time.  A duration is the server's
+ * clock_timestamp() from the migration's BEGIN to its row.  A no-transaction file runs alone, with
+ * statement_timeout off unless its directive sets one (an index build on a big table must not
+ * die at the plan's statement_timeout), then its row is inserted (its duration is measured
+ * here).  A no-transaction CREATE INDEX CONCURRENTLY that fails leaves an INVALID index: it is
+ * marked, and dropped (DROP INDEX CONCURRENTLY) before the migration runs again
+ * (migrations-invalid-index.h).  Every transaction but the last commits with
+ * synchronous_commit off; the last commit (or a flush after a failure) makes them all
+ * durable.  Errors name FILE:LINE: the server's position (characters of the text sent)
+ * mapped to a line of the file, else the line where the failing statement starts.
+ *
+ * The observer hears started(m) and applied(m) in order, each once: within a batch, as the
+ * COMMIT results arrive (a server sends them when its output buffer fills or the message
+ * ends) and, while the batch runs past a tick of the hooks, from the history rows that
+ * probe_conn sees committed, so that the migration last started is the one in flight when
+ * the caller's tick runs (the lock watch names it). */
 #pragma once
 
 #include <stdbool.h>
@@ -154,6 +168,12 @@ typedef struct MigrationsApplyOptions {
 	const char *applied_by; /* history's applied_by; NULL: the session's current_user */
 	const PgWaitHooks *hooks;
 	const MigrationsObserver *observer;
+	/* NULL, or an idle session of the same database: while a batch runs past a tick of
+	 * hooks, its history rows are read there, so that the observer hears of each
+	 * migration as it commits and knows the one in flight. */
+	PGconn *probe_conn;
+	/* The first batch's size (0: 1); later ones double while migrations are fast. */
+	size_t batch_start;
 } MigrationsApplyOptions;
 
 typedef struct MigrationFailure {

@@ -298,8 +298,10 @@ static int refuse_copy_in(PGconn *conn)
 	return r < 0 ? -EIO : 0;
 }
 
-int pg_exec(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PGresult **ret,
-	    PgError *ret_error)
+/* pg_exec() and pg_exec_each(): each completed result goes to on_result (when not NULL) as
+ * it is read, and the last one to *ret (when not NULL). */
+static int exec_internal(PGconn *conn, const char *sql, const PgWaitHooks *hooks,
+			 PgResultFn on_result, void *userdata, PGresult **ret, PgError *ret_error)
 {
 	_cleanup_(PQclearp) PGresult *last = NULL, *failed = NULL;
 	int cancel_fd = hooks ? hooks->cancel_fd : -1;
@@ -365,6 +367,8 @@ int pg_exec(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PGresult **
 					break;
 				}
 				n_completed++;
+				if (on_result)
+					on_result(res, userdata);
 				PQclear(last);
 				last = res;
 			}
@@ -415,6 +419,18 @@ finished:
 	if (ret)
 		*ret = TAKE_PTR(last);
 	return 0;
+}
+
+int pg_exec(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PGresult **ret,
+	    PgError *ret_error)
+{
+	return exec_internal(conn, sql, hooks, NULL, NULL, ret, ret_error);
+}
+
+int pg_exec_each(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PgResultFn on_result,
+		 void *userdata, PgError *ret_error)
+{
+	return exec_internal(conn, sql, hooks, on_result, userdata, NULL, ret_error);
 }
 
 int pg_terminate_backend(PGconn *conn, int pid, PgError *ret_error)

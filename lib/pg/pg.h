@@ -96,6 +96,15 @@ int pg_connect(const char *conninfo, const PgSessionSettings *s, const PgWaitHoo
 int pg_exec(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PGresult **ret,
 	    PgError *ret_error);
 
+/* Told of each completed (non-error) result of pg_exec_each(), in order, as it is read. */
+typedef void (*PgResultFn)(const PGresult *res, void *userdata);
+/* pg_exec() that hands every completed result to on_result as it arrives (a server sends a
+ * message's results when its output buffer fills, when it sends a notice, and at the end)
+ * instead of handing back the last one.  After an error no further result is passed on;
+ * ret_error->statement_index is the number of results that were. */
+int pg_exec_each(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PgResultFn on_result,
+		 void *userdata, PgError *ret_error);
+
 /* Terminates the backend pid (pg_terminate_backend) over conn; 1 when a backend was
  * signalled, 0 when there was none. */
 int pg_terminate_backend(PGconn *conn, int pid, PgError *ret_error);

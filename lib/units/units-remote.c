@@ -185,13 +185,13 @@ static int connect_failed(UnitsManager *m, int error, char **ret_error)
 	return r < 0 ? -ENOMEM : error;
 }
 
-static int connect_remote(const char *host, UnitsBus which, const UnitsSshOptions *ssh,
-			  int cancel_fd, UnitsManager **ret, char **ret_error)
+/* Starts ssh and the bus over it; the manager's first answer (Subscribe) is still to come. */
+static int connect_begin(const char *host, UnitsBus which, const UnitsSshOptions *ssh,
+			 UnitsManager **ret, char **ret_error)
 {
 	_cleanup_(units_manager_freep) UnitsManager *m = NULL;
 	_cleanup_strv_free_ char **argv = NULL;
 	_cleanup_close_ int ours = -EBADF, theirs = -EBADF;
-	usec_t connect_timeout = ssh->connect_timeout ?: UNITS_SSH_CONNECT_TIMEOUT;
 	RemoteHost parsed;
 	int pair[2], r;
 
@@ -251,14 +251,34 @@ static int connect_remote(const char *host, UnitsBus which, const UnitsSshOption
 		return r;
 	m->bus_client = true;
 	r = sd_bus_start(m->bus);
-	if (r >= 0)
-		r = units_subscribe(m, units_deadline(connect_timeout + UNITS_QUERY_TIMEOUT),
-				    cancel_fd);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return connect_failed(m, r, ret_error);
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+static usec_t connect_deadline(const UnitsSshOptions *ssh)
+{
+	return units_deadline((ssh->connect_timeout ?: UNITS_SSH_CONNECT_TIMEOUT) +
+			      UNITS_QUERY_TIMEOUT);
+}
+
+static int connect_remote(const char *host, UnitsBus which, const UnitsSshOptions *ssh,
+			  int cancel_fd, UnitsManager **ret, char **ret_error)
+{
+	_cleanup_(units_manager_freep) UnitsManager *m = NULL;
+	int r;
+
+	r = connect_begin(host, which, ssh, &m, ret_error);
+	if (r < 0)
+		return r;
+	r = units_subscribe(m, connect_deadline(ssh), cancel_fd);
 	if (r == -ECANCELED || r == -ENOMEM)
 		return r;
 	if (r < 0)
 		return connect_failed(m, r, ret_error);
-
 	*ret = TAKE_PTR(m);
 	return 0;
 }
@@ -276,5 +296,135 @@ int units_connect_remote(const char *host, UnitsBus which, const UnitsSshOptions
 		     r == -EINVAL ? "not an ssh destination [user@]host[:port]" : strerror(-r)) < 0)
 		return -ENOMEM;
 	*ret_error = TAKE_PTR(error);
+	return r;
+}
+
+/* Records that rm failed with error, worded as units_connect_remote() words it: said (taken)
+ * when the failure was explained already, else from the manager's ssh when there is one. */
+static int remote_failed(UnitsRemote *rm, UnitsManager *m, int error, char *said)
+{
+	_cleanup_free_ char *message = said;
+	int r = m && !message ? connect_failed(m, error, &message) : error;
+
+	if (r == -ENOMEM)
+		return r;
+	if (!message && asprintf(&message, "cannot reach the service manager on %s: %s", rm->host,
+				 error == -EINVAL ? "not an ssh destination [user@]host[:port]"
+						  : strerror(-error)) < 0)
+		return -ENOMEM;
+	free(rm->error_message);
+	rm->error_message = TAKE_PTR(message);
+	rm->error = error;
+	return 0;
+}
+
+typedef struct Subscribing {
+	sd_bus_message **replies;
+	const int *errors;
+	const bool *waiting;
+	size_t n;
+} Subscribing;
+
+static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *error _unused_)
+{
+	*(sd_bus_message **)userdata = sd_bus_message_ref(reply);
+	return 0;
+}
+
+static bool all_subscribed(void *userdata)
+{
+	const Subscribing *s = userdata;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (s->waiting[i] && !s->replies[i] && s->errors[i] >= 0)
+			return false;
+	return true;
+}
+
+int units_connect_remote_all(UnitsRemote *remotes, size_t n, const UnitsSshOptions *ssh,
+			     int cancel_fd)
+{
+	_cleanup_free_ UnitsManager **managers = calloc(n + 1, sizeof(UnitsManager *));
+	_cleanup_free_ sd_bus **buses = calloc(n + 1, sizeof(sd_bus *));
+	_cleanup_free_ sd_bus_message **replies = calloc(n + 1, sizeof(sd_bus_message *));
+	_cleanup_free_ sd_bus_slot **slots = calloc(n + 1, sizeof(sd_bus_slot *));
+	_cleanup_free_ int *errors = calloc(n + 1, sizeof(int));
+	_cleanup_free_ bool *waiting = calloc(n + 1, sizeof(bool));
+	usec_t deadline = connect_deadline(ssh);
+	int r = 0;
+
+	if (!managers || !buses || !replies || !slots || !errors || !waiting)
+		return -ENOMEM;
+
+	/* Every ssh first: the handshakes overlap, so n hosts cost about one. */
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+		_cleanup_free_ char *message = NULL;
+		UnitsRemote *rm = &remotes[i];
+
+		rm->manager = NULL;
+		rm->error = 0;
+		int k = connect_begin(rm->host, rm->which, ssh, &managers[i], &message);
+		if (k == -ENOMEM) {
+			r = k;
+			break;
+		}
+		if (k < 0) {
+			r = remote_failed(rm, NULL, k, TAKE_PTR(message));
+			continue;
+		}
+		k = sd_bus_message_new_method_call(managers[i]->bus, &call, UNITS_DESTINATION,
+						   UNITS_MANAGER_PATH, UNITS_MANAGER_INTERFACE,
+						   "Subscribe");
+		if (k >= 0)
+			k = sd_bus_call_async(managers[i]->bus, &slots[i], call, on_subscribed,
+					      &replies[i], units_call_timeout(deadline));
+		if (k == -ENOMEM) {
+			r = k;
+			break;
+		}
+		if (k < 0) {
+			r = remote_failed(rm, managers[i], k, NULL);
+			continue;
+		}
+		buses[i] = managers[i]->bus;
+		waiting[i] = true;
+	}
+
+	/* One wait for all their answers; a host that does not answer in time fails alone. */
+	if (r >= 0) {
+		for (size_t i = 0; i < n; i++)
+			if (!waiting[i])
+				errors[i] = -ENOTCONN; /* not waited on */
+		Subscribing s = {.replies = replies, .errors = errors, .waiting = waiting, .n = n};
+		r = units_wait_many(buses, errors, n, deadline, cancel_fd, all_subscribed, &s);
+		if (r == -ETIMEDOUT)
+			r = 0;
+	}
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		UnitsRemote *rm = &remotes[i];
+		int k = 0;
+
+		if (!waiting[i])
+			continue;
+		if (errors[i] < 0)
+			k = errors[i];
+		else if (!replies[i])
+			k = -ETIMEDOUT;
+		else if (units_reply_is_connection_lost(replies[i]))
+			k = -ECONNRESET;
+		else if (sd_bus_message_is_method_error(replies[i], NULL))
+			k = -sd_bus_message_get_errno(replies[i]);
+		if (k < 0) {
+			r = remote_failed(rm, managers[i], k, NULL);
+			continue;
+		}
+		rm->manager = TAKE_PTR(managers[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		sd_bus_slot_unref(slots[i]);
+		sd_bus_message_unref(replies[i]);
+		units_manager_free(managers[i]);
+	}
 	return r;
 }

@@ -130,6 +130,23 @@ bool units_ssh_path_is_valid(const char *path);
 int units_connect_remote(const char *host, UnitsBus which, const UnitsSshOptions *ssh, int cancel_fd,
 			 UnitsManager **ret, char **ret_error);
 
+/* One remote manager to reach with units_connect_remote_all(), and what came of it. */
+typedef struct UnitsRemote {
+	const char *host;
+	UnitsBus which;
+	UnitsManager *manager; /* on success */
+	int error;	       /* else what units_connect_remote() would return */
+	char *error_message;   /* and its *ret_error (free it) */
+} UnitsRemote;
+
+/* units_connect_remote() for n hosts at once: every ssh starts first, then one wait serves
+ * all their connections, so that the whole takes about as long as the slowest host, at most
+ * ssh->connect_timeout plus a few seconds however many hosts do not answer.  Each remote gets
+ * its manager or its error; returns 0, or -ENOMEM or -ECANCELED (then some remotes may be
+ * connected: the caller frees what they hold). */
+int units_connect_remote_all(UnitsRemote *remotes, size_t n, const UnitsSshOptions *ssh,
+			     int cancel_fd);
+
 /* Whether the connection still works, as far as can be told without asking: a remote one
  * whose ssh ended (the network went, the host rebooted) does not.  Dispatches what the
  * manager sent meanwhile, so call it between calls, not within a wait. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "harness.h"
@@ -44,6 +45,89 @@ static const char *const row_names[N_ROWS] = {
 	[PSQL_LOOP] = "shell loop, `psql -1 -f` per file",
 };
 
+/* Where the CPU of deployd's deploy goes, per deploy: the daemon's service (daemon and its
+ * worker, from the unit's cgroup), journald, deployctl, and the PostgreSQL cluster (postmaster
+ * and the backends it reaped). */
+enum { CPU_DAEMON, CPU_JOURNALD, CPU_DEPLOYCTL, CPU_POSTGRES, N_CPU };
+static const char *const cpu_names[N_CPU] = {
+	[CPU_DAEMON] = "deployd service (daemon + worker)",
+	[CPU_JOURNALD] = "systemd-journald",
+	[CPU_DEPLOYCTL] = "deployctl",
+	[CPU_POSTGRES] = "PostgreSQL (all backends)",
+};
+
+/* utime + stime (+ those of reaped children) of pid, in µs; 0 when it is gone. */
+static usec_t proc_cpu(int pid, bool children)
+{
+	char path[64], buf[2048], *p;
+	unsigned long long ut, st, cut, cst;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu",
+			 &ut, &st, &cut, &cst) != 4)
+		return 0;
+	return (ut + st + (children ? cut + cst : 0)) * USEC_PER_SEC / (usec_t)sysconf(_SC_CLK_TCK);
+}
+
+/* usage_usec of the cgroup of unit (of the test user's manager). */
+static usec_t unit_cpu(const char *unit)
+{
+	_cleanup_free_ char *cg = NULL, *path = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	char line[256];
+	unsigned long long v = 0;
+
+	if (harness_systemctl_output(&cg, "show -p ControlGroup --value %s", unit) != 0 || !cg)
+		return 0;
+	cg[strcspn(cg, "\n")] = '\0';
+	/* The unified hierarchy: at the root, or beside v1 controllers (hybrid). */
+	ck_assert_int_ge(asprintf(&path, "/sys/fs/cgroup%s/cpu.stat", cg), 0);
+	f = fopen(path, "re");
+	if (!f) {
+		free(path);
+		ck_assert_int_ge(asprintf(&path, "/sys/fs/cgroup/unified%s/cpu.stat", cg), 0);
+		f = fopen(path, "re");
+	}
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "usage_usec %llu", &v) == 1)
+			break;
+	return v;
+}
+
+static int pid_of(const char *command)
+{
+	_cleanup_free_ char *cmd = NULL;
+	char out[64] = "";
+	FILE *p;
+
+	ck_assert_int_ge(asprintf(&cmd, "%s", command), 0);
+	p = popen(cmd, "re");
+	ck_assert_ptr_nonnull(p);
+	if (!fgets(out, sizeof(out), p))
+		out[0] = '\0';
+	pclose(p);
+	return atoi(out);
+}
+
+static void cpu_sample(const char *unit, usec_t ret[N_CPU])
+{
+	struct rusage ru;
+
+	ret[CPU_DAEMON] = unit_cpu(unit);
+	ret[CPU_JOURNALD] = proc_cpu(pid_of("pidof -s systemd-journald"), false);
+	ck_assert_int_eq(getrusage(RUSAGE_CHILDREN, &ru), 0);
+	ret[CPU_DEPLOYCTL] = (usec_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * USEC_PER_SEC +
+			     (usec_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+	ret[CPU_POSTGRES] =
+		proc_cpu(pid_of("head -n1 \"$DEPLOYD_TEST_PG_DATA/postmaster.pid\""), true);
+}
+
 typedef struct Setup {
 	TestDaemon daemon;
 	char *dir, *migrations, *dbmate_migrations, *all, *same_work, *same_work_one, *psql;
@@ -66,8 +150,9 @@ static void write_inputs(Setup *s)
 	same = fopen(s->same_work, "we");
 	one = fopen(s->same_work_one, "we");
 	ck_assert(all && same && one);
-	/* What migrations_apply() sends: the history table, then per file one message of BEGIN,
-	 * synchronous_commit off (not for the last), the file, its row, COMMIT.  psql sends
+	/* What migrations_apply() sends: the history table, then per file BEGIN, its start time
+	 * and synchronous_commit off (not for the last), the file, its row, COMMIT; deployd
+	 * sends up to 64 of these in a message, the references one or all 500.  psql sends
 	 * statements joined by "\\;" as one message: same-work-one-message.sql is one line. */
 	for (FILE *f = same; f; f = f == same ? one : NULL)
 		fprintf(f, "CREATE TABLE IF NOT EXISTS " HISTORY " (version bigint PRIMARY KEY, "
@@ -85,15 +170,20 @@ static void write_inputs(Setup *s)
 		fputs(body, all);
 		for (FILE *f = same; f; f = f == same ? one : NULL)
 			fprintf(f,
-				"BEGIN\\;%sCREATE TABLE t_%d (id int)\\;INSERT INTO " HISTORY
+				"BEGIN\\;SELECT pg_catalog.set_config('deployd.migration_0', "
+				"extract(epoch FROM pg_catalog.clock_timestamp())::text, true)%s\\;"
+				"CREATE TABLE t_%d (id int)\\;INSERT INTO " HISTORY
 				" (version, name, checksum, applied_at, duration_ms, deploy_id, "
-				"applied_by) VALUES (%d, 't_%d', '%064d', now(), (extract(epoch "
-				"FROM "
-				"clock_timestamp() - statement_timestamp()) * 1000)::integer, "
-				"'bench', "
-				"current_user)\\;COMMIT%s",
-				i < N_MIGRATIONS ? "SET LOCAL synchronous_commit TO off\\;" : "", i,
-				i, i, 0, f == same || i == N_MIGRATIONS ? ";\n" : "\\;");
+				"applied_by) VALUES (%d, 't_%d', '%064d', "
+				"pg_catalog.clock_timestamp(), "
+				"((extract(epoch FROM pg_catalog.clock_timestamp()) - "
+				"pg_catalog.current_setting('deployd.migration_0')::numeric) * "
+				"1000)::integer, 'bench', current_user) RETURNING "
+				"duration_ms\\;COMMIT%s",
+				i < N_MIGRATIONS ? ", pg_catalog.set_config('synchronous_commit', "
+						   "'off', true)"
+						 : "",
+				i, i, i, 0, f == same || i == N_MIGRATIONS ? ";\n" : "\\;");
 	}
 	s->psql = bench_psql();
 }
@@ -140,18 +230,23 @@ static BenchRun run_checked(const char *tool, const BenchRunOptions *o, char *co
 }
 
 /* One round: every tool once, each on a fresh database.  took[] gets microseconds. */
-static void round_once(Setup *s, usec_t took[N_ROWS])
+static void round_once(Setup *s, usec_t took[N_ROWS], usec_t cpu[N_CPU])
 {
 	_cleanup_free_ char *conninfo = NULL, *url = NULL, *env_url = NULL, *phase_ms = NULL;
+	usec_t before[N_CPU], after[N_CPU];
 	BenchRun r;
 
 	bench_fresh_database("bench_deployd");
 	write_plan(s, "bench_deployd");
+	cpu_sample(s->daemon.service_unit, before);
 	r = run_checked("deployctl deploy", NULL,
 			(char *[]){s->daemon.deployctl, "--socket", s->daemon.socket_path,
 				   "--plans", s->daemon.plans_dir, "deploy", "throughput", "--json",
 				   NULL});
 	took[DEPLOYD] = r.took;
+	cpu_sample(s->daemon.service_unit, after);
+	for (int k = 0; k < N_CPU; k++)
+		cpu[k] = after[k] > before[k] ? after[k] - before[k] : 0;
 	phase_ms = bench_event_field(r.output, "phase-finished", "migrate", "DURATION_MS");
 	ck_assert_msg(phase_ms, "no migrate phase-finished event in:\n%s", r.output);
 	took[DEPLOYD_MIGRATE] = strtoull(phase_ms, NULL, 10) * USEC_PER_MSEC;
@@ -213,18 +308,20 @@ static void round_once(Setup *s, usec_t took[N_ROWS])
 static void bench_throughput(void)
 {
 	Setup s = {};
-	usec_t took[N_ROWS][ROUNDS], one[N_ROWS];
+	usec_t took[N_ROWS][ROUNDS], one[N_ROWS], cpu[N_CPU][ROUNDS], cpu_one[N_CPU];
 	double median[N_ROWS];
 
 	write_inputs(&s);
 	test_daemon_setup(&s.daemon, 0);
 	s.unit = bench_app_unit("throughput");
 
-	round_once(&s, one); /* warm-up: activates the daemon, fills caches */
+	round_once(&s, one, cpu_one); /* warm-up: activates the daemon, fills caches */
 	for (int i = 0; i < ROUNDS; i++) {
-		round_once(&s, one);
+		round_once(&s, one, cpu_one);
 		for (int t = 0; t < N_ROWS; t++)
 			took[t][i] = one[t];
+		for (int k = 0; k < N_CPU; k++)
+			cpu[k][i] = cpu_one[k];
 	}
 	for (int t = 0; t < N_ROWS; t++)
 		median[t] = bench_median_ms(took[t], ROUNDS);
@@ -241,13 +338,25 @@ static void bench_throughput(void)
 
 	double vs_floor = median[DEPLOYD] / median[PSQL_ONE];
 	double vs_dbmate = median[DBMATE] / median[DEPLOYD];
-	printf("\nTarget: deployd within 1.5× of psql -1: %.2f× — %s.\n", vs_floor,
-	       vs_floor <= 1.5 ? "met" : "MISSED");
-	printf("Target: deployd at least 4× faster than dbmate: %.2f× — %s.\n", vs_dbmate,
-	       vs_dbmate >= 4 ? "met" : "MISSED");
+	printf("\nTarget: the whole deploy within 1.2× of psql -1 (goal 1.0×): %.2f× — %s.\n",
+	       vs_floor, vs_floor <= 1.2 ? "met" : "MISSED");
+	printf("Target: dbmate ÷ deployd at least 3.5 (goal 4): %.2f — %s.\n", vs_dbmate,
+	       vs_dbmate >= 3.5 ? "met" : "MISSED");
 	printf("deployd kept one transaction and one history row per migration (%d rows checked "
 	       "every round).\n",
 	       N_MIGRATIONS);
+
+	printf("\n### 1b. Where deployd's deploy of %d migrations spends CPU (median of %d "
+	       "rounds, ms of CPU per deploy)\n\n| process | CPU ms | min–max ms "
+	       "|\n|---|---:|---:|\n",
+	       N_MIGRATIONS, ROUNDS);
+	for (int k = 0; k < N_CPU; k++) {
+		double m = bench_median_ms(cpu[k], ROUNDS);
+		printf("| %s | %.0f | %.0f–%.0f |\n", cpu_names[k], m, cpu[k][0] / 1000.0,
+		       cpu[k][ROUNDS - 1] / 1000.0);
+	}
+	printf("\nThe service's figure is its cgroup's usage (the daemon and the deploy's "
+	       "worker); PostgreSQL's includes every backend of the cluster meanwhile.\n");
 
 	test_daemon_teardown(&s.daemon);
 }

@@ -314,6 +314,52 @@ START_TEST(test_an_unreachable_host_fails_preflight_and_nothing_is_stopped)
 }
 END_TEST
 
+START_TEST(test_several_unreachable_hosts_fail_the_preflight_together_each_named)
+{
+	_cleanup_free_ char *out = NULL, *id = NULL, *first = NULL, *second = NULL, *yaml = NULL;
+
+	S.here = app_unit("api", NULL);
+	S.there[0] = app_unit("api2-", NULL);
+	S.there[1] = app_unit("worker2-", NULL);
+	start_units();
+	/* Nothing listens on port 1 of either address; the reachable host is tried alongside. */
+	ck_assert_int_ge(asprintf(&first, "%s@127.0.0.2:1", harness_test_user()), 0);
+	ck_assert_int_ge(asprintf(&second, "%s@127.0.0.3:1", harness_test_user()), 0);
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\ndatabase:\n  conninfo: \"%s\"\nservices:\n"
+				  "  remote:\n"
+				  "    - host: %s\n      bus: user\n      units: [%s]\n"
+				  "    - host: %s\n      bus: user\n      units: [%s]\n"
+				  "    - host: %s\n      bus: user\n      units: [%s]\n"
+				  "migrations:\n  directory: %s\n",
+				  S.conninfo, first, S.there[0], S.sshd.host, S.here, second,
+				  S.there[1], S.migrations),
+			 0);
+	test_daemon_write_plan(&S.daemon, "two-unreachable", yaml);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy two-unreachable");
+	ck_assert_msg(code == 5, "deploy exited %d, expected 5:\n%s", code, out);
+	ck_assert_msg(strstr(out, first) && strstr(out, second),
+		      "not every unreachable host is named:\n%s", out);
+	assert_state(S.here, "active");
+	assert_state(S.there[0], "active");
+	assert_state(S.there[1], "active");
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	_cleanup_free_ char *m_id = NULL, *m_first = NULL, *m_second = NULL;
+	ck_assert_int_ge(asprintf(&m_id, "DEPLOY_ID=%s", id), 0);
+	ck_assert_int_ge(asprintf(&m_first, "DEPLOY_HOST=%s", first), 0);
+	ck_assert_int_ge(asprintf(&m_second, "DEPLOY_HOST=%s", second), 0);
+	const char *const failed_first[] = {m_id, "DEPLOY_EVENT=deploy-failed", m_first, NULL};
+	const char *const failed_second[] = {m_id, "DEPLOY_EVENT=deploy-failed", m_second, NULL};
+	ck_assert_int_eq(journal_count(failed_first), 1);
+	ck_assert_int_eq(journal_count(failed_second), 1);
+	const char *const failed[] = {m_id, "DEPLOY_EVENT=deploy-failed", NULL};
+	/* One for each host (the deploy's own summary may come on top). */
+	ck_assert_int_ge(journal_count(failed), 2);
+}
+END_TEST
+
 START_TEST(test_a_unit_unknown_on_the_remote_host_fails_preflight_naming_host_and_unit)
 {
 	_cleanup_free_ char *out = NULL, *id = NULL, *missing = NULL;
@@ -555,6 +601,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_a_deploy_stops_and_starts_the_units_of_both_hosts);
 	tcase_add_test(tc, test_an_unreachable_host_fails_preflight_and_nothing_is_stopped);
+	tcase_add_test(tc, test_several_unreachable_hosts_fail_the_preflight_together_each_named);
 	tcase_add_test(tc,
 		       test_a_unit_unknown_on_the_remote_host_fails_preflight_naming_host_and_unit);
 	tcase_add_test(tc,

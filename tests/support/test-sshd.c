@@ -15,10 +15,11 @@
 
 #include "cleanup.h"
 #include "harness.h"
+#include "strv.h"
 
 /* Runs SCRIPT ARG from the harness directory with stdout to /dev/null; aborts unless it
  * exits 0 (its stderr says why). */
-static void run_script(const char *script, const char *arg)
+static void run_script(const char *script, const char *arg, const char *arg2)
 {
 	_cleanup_free_ char *path = NULL;
 	int status;
@@ -30,7 +31,7 @@ static void run_script(const char *script, const char *arg)
 		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		if (null < 0 || dup2(null, STDOUT_FILENO) < 0)
 			_exit(127);
-		execl(path, path, arg, (char *)NULL);
+		execl(path, path, arg, arg2, (char *)NULL);
 		_exit(127);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -49,14 +50,15 @@ static char *env_value(const char *line, const char *key)
 	return value;
 }
 
-void test_sshd_up(TestSshd *s)
+void test_sshd_up_many(TestSshd *s, unsigned n)
 {
-	_cleanup_free_ char *env = NULL, *port = NULL;
+	_cleanup_free_ char *env = NULL, *port = NULL, *count = NULL;
 	_cleanup_fclose_ FILE *f = NULL;
-	char line[4096];
+	char line[16384];
 
 	*s = (TestSshd){.dir = harness_tmpdir()};
-	run_script("up-sshd", s->dir);
+	ck_assert_int_ge(asprintf(&count, "%u", n), 0);
+	run_script("up-sshd", s->dir, count);
 	ck_assert_int_ge(asprintf(&env, "%s/sshd.env", s->dir), 0);
 	f = fopen(env, "re");
 	ck_assert_msg(f, "%s: %s", env, strerror(errno));
@@ -70,19 +72,34 @@ void test_sshd_up(TestSshd *s)
 			s->known_hosts = v;
 		else if ((v = env_value(line, "DEPLOYD_TEST_SSH_PORT")))
 			port = v;
+		else if ((v = env_value(line, "DEPLOYD_TEST_SSH_HOSTS"))) {
+			char *save = NULL;
+			v[strcspn(v + 1, "\"") + 1] = '\0';
+			for (char *h = strtok_r(v + 1, " ", &save); h;
+			     h = strtok_r(NULL, " ", &save))
+				ck_assert_int_eq(strv_extend(&s->hosts, h), 0);
+			free(v);
+		}
 	}
+	ck_assert_uint_eq(strv_length(s->hosts), n);
 	ck_assert_msg(s->host && s->identity && s->known_hosts && port, "%s is incomplete", env);
 	s->port = (unsigned)strtoul(port, NULL, 10);
+}
+
+void test_sshd_up(TestSshd *s)
+{
+	test_sshd_up_many(s, 1);
 }
 
 void test_sshd_down(TestSshd *s)
 {
 	if (s->dir)
-		run_script("down-sshd", s->dir);
+		run_script("down-sshd", s->dir, NULL);
 	free(s->dir);
 	free(s->host);
 	free(s->identity);
 	free(s->known_hosts);
+	strv_free(s->hosts);
 	*s = (TestSshd){};
 }
 

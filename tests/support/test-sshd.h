@@ -12,9 +12,13 @@ typedef struct TestSshd {
 	char *identity;	   /* the test user's private key (owned by it, mode 0600) */
 	char *known_hosts; /* holds the sshd's host key for [ADDRESS]:PORT */
 	unsigned port;
+	char **hosts; /* test_sshd_up_many(): every "host", the first being host */
 } TestSshd;
 
 void test_sshd_up(TestSshd *s);
+/* n sshd on n loopback addresses (127.0.0.2 …, one port), each a host of its own to ssh;
+ * test_sshd_logins() and test_sshd_drop_sessions() concern the first. */
+void test_sshd_up_many(TestSshd *s, unsigned n);
 void test_sshd_down(TestSshd *s);
 /* Ends the sessions sshd serves (its children), as a network outage would, and keeps
  * listening; returns how many it ended. */
