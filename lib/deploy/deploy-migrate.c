@@ -46,6 +46,7 @@ struct DeployMigrate {
 	size_t n_files;
 	Migration **pending;
 	size_t n_pending;
+	MigrationsAdoption adoption; /* files of another tool's history, to be recorded */
 	bool preflight_done;
 	bool out_of_memory;
 };
@@ -125,6 +126,7 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 	pg_session_abandon(&m->conn, m->lock_conn);
 	pg_session_abandon(&m->lock_conn, NULL);
 	deploy_lockwatch_free(m->watch);
+	migrations_adoption_done(&m->adoption);
 	migrations_free(m->files, m->n_files);
 	free(m->pending);
 	free(m->deploy_id);
@@ -235,8 +237,8 @@ static DeployExit preflight_files(DeployMigrate *m)
 		if (r == -ENOMEM)
 			return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
 	} else {
-		r = migrations_discover(m->plan->migrations.directory, &m->files, &m->n_files,
-					&error);
+		r = migrations_discover(m->plan->migrations.format, m->plan->migrations.directory,
+					&m->files, &m->n_files, &error);
 		if (r == -ENOMEM)
 			return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
 	}
@@ -287,6 +289,39 @@ static DeployExit preflight_lock(DeployMigrate *m, const PgSessionSettings *sett
 	return preflight_failed(m, DEPLOY_EXIT_BUSY, message);
 }
 
+static bool is_adopted(const DeployMigrate *m, const Migration *file)
+{
+	for (size_t i = 0; i < m->adoption.n; i++)
+		if (m->adoption.files[i] == file)
+			return true;
+	return false;
+}
+
+/* Reads the other tool's history (plan: migrations.adopt); refuses naming the reason. */
+static DeployExit preflight_adopt(DeployMigrate *m)
+{
+	_cleanup_free_ char *message = NULL;
+	const char *tool = migrations_format_to_string(m->plan->migrations.format);
+	PgError e = {};
+	int r;
+
+	r = migrations_adopt_read(m->conn, m->plan->migrations.format, m->files, m->n_files,
+				  &m->hooks, &m->adoption, &e);
+	if (r >= 0)
+		return DEPLOY_EXIT_OK;
+	if (e.kind == PG_ERROR_CANCELED) {
+		pg_error_done(&e);
+		return DEPLOY_EXIT_CANCELLED;
+	}
+	if (asprintf(&message,
+		     "Preflight failed, nothing was touched: cannot adopt the %s history: %s%s%s.",
+		     tool, e.sqlstate[0] ? e.sqlstate : "", e.sqlstate[0] ? " " : "",
+		     e.message ?: "out of memory") < 0)
+		message = NULL;
+	pg_error_done(&e);
+	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+}
+
 static DeployExit preflight_history(DeployMigrate *m)
 {
 	_cleanup_(migrations_history_done) MigrationHistory history = {};
@@ -310,6 +345,12 @@ static DeployExit preflight_history(DeployMigrate *m)
 		pg_error_done(&e);
 		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
 	}
+	/* Only before deployd's own history exists: after that, it is the truth. */
+	if (!history.exists && m->plan->migrations.adopt) {
+		DeployExit x = preflight_adopt(m);
+		if (x != DEPLOY_EXIT_OK)
+			return x;
+	}
 	r = migrations_status(m->files, m->n_files, &history, &status, &n_status);
 	if (r < 0)
 		return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
@@ -320,7 +361,7 @@ static DeployExit preflight_history(DeployMigrate *m)
 	for (size_t i = 0; i < n_status; i++) {
 		if (status[i].state == MIGRATION_CHANGED && n_changed++ == 0)
 			first_changed = &status[i];
-		if (status[i].state == MIGRATION_PENDING)
+		if (status[i].state == MIGRATION_PENDING && !is_adopted(m, status[i].file))
 			/* Discovery keeps files in order, so files are in m->files. */
 			m->pending[m->n_pending++] = (Migration *)status[i].file;
 	}
@@ -335,6 +376,55 @@ static DeployExit preflight_history(DeployMigrate *m)
 		     n_changed > 1 ? ", and other applied files were changed too" : "") < 0)
 		message = NULL;
 	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+}
+
+/* One migration-adopted event per adopted file: recorded, or (dry run) to be recorded. */
+static void report_adopted(DeployMigrate *m, bool would)
+{
+	for (size_t i = 0; i < m->adoption.n; i++) {
+		const Migration *mig = m->adoption.files[i];
+
+		emit(m, EVENT_MIGRATION_ADOPTED,
+		     would ? DEPLOY_PHASE_PREFLIGHT : DEPLOY_PHASE_MIGRATE, LOG_INFO,
+		     (const Field[]){{"MIGRATION_VERSION", mig->version},
+				     {"MIGRATION_NAME", mig->name},
+				     {"MIGRATION_FILE", mig->path},
+				     {"ADOPTED_FROM", m->adoption.source},
+				     {}},
+		     "%s migration %s as applied (adopted from %s).",
+		     would ? "Would record" : "Recorded", mig->filename, m->adoption.source);
+	}
+}
+
+/* The migrate phase's first step when adopting: the other tool's migrations recorded in
+ * deployd's history (created here), all in one transaction. */
+static DeployExit record_adopted(DeployMigrate *m)
+{
+	MigrationsAdoptOptions o = {
+		.table = m->table,
+		.deploy_id = m->deploy_id,
+		.applied_by = m->applied_by,
+		.hooks = &m->hooks,
+	};
+	PgError e = {};
+	int r;
+
+	if (m->adoption.n == 0)
+		return DEPLOY_EXIT_OK;
+	r = migrations_adopt_record(m->conn, &m->adoption, &o, &e);
+	if (r < 0) {
+		DeployExit x = e.kind == PG_ERROR_CANCELED ? DEPLOY_EXIT_CANCELLED
+							   : DEPLOY_EXIT_MIGRATE;
+		emit(m, EVENT_DEPLOY_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, NULL,
+		     "Cannot record the migrations adopted from %s in %s: %s%s%s; nothing was "
+		     "migrated.",
+		     m->adoption.source, m->table, e.sqlstate, e.sqlstate[0] ? " " : "",
+		     e.message ?: "out of memory");
+		pg_error_done(&e);
+		return x;
+	}
+	report_adopted(m, false);
+	return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
 }
 
 /* A dry run's account of what the migrate phase would do. */
@@ -352,13 +442,12 @@ static void report_pending(DeployMigrate *m)
 		     "Would run the migration command %s.", command);
 		return;
 	}
+	report_adopted(m, true);
 	for (size_t i = 0; i < m->n_pending; i++) {
 		const Migration *mig = m->pending[i];
-		char version[32];
 
-		snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 		emit(m, EVENT_MIGRATION_PENDING, DEPLOY_PHASE_PREFLIGHT, LOG_INFO,
-		     (const Field[]){{"MIGRATION_VERSION", version},
+		     (const Field[]){{"MIGRATION_VERSION", mig->version},
 				     {"MIGRATION_NAME", mig->name},
 				     {"MIGRATION_FILE", mig->path},
 				     {}},
@@ -489,26 +578,23 @@ DeployExit deploy_migrate_idle_terminate(DeployMigrate *m, usec_t older_than)
 static void on_started(const Migration *mig, void *userdata)
 {
 	DeployMigrate *m = userdata;
-	char version[32];
 
 	if (m->watch)
 		deploy_lockwatch_forget(m->watch);
 
-	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 	emit(m, EVENT_MIGRATION_STARTED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
-	     (const Field[]){{"MIGRATION_VERSION", version}, {"MIGRATION_NAME", mig->name}, {}},
+	     (const Field[]){{"MIGRATION_VERSION", mig->version}, {"MIGRATION_NAME", mig->name}, {}},
 	     "Applying migration %s.", mig->filename);
 }
 
 static void on_applied(const Migration *mig, usec_t duration, void *userdata)
 {
 	DeployMigrate *m = userdata;
-	char version[32], ms[32];
+	char ms[32];
 
-	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(duration / USEC_PER_MSEC));
 	emit(m, EVENT_MIGRATION_APPLIED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
-	     (const Field[]){{"MIGRATION_VERSION", version},
+	     (const Field[]){{"MIGRATION_VERSION", mig->version},
 			     {"MIGRATION_NAME", mig->name},
 			     {"DURATION_MS", ms},
 			     {}},
@@ -520,10 +606,8 @@ static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 	const Migration *mig = f->migration;
 	const PgError *e = &f->error;
 	_cleanup_free_ char *place = NULL, *extra = NULL;
-	char version[32] = "", ms[32], line[32] = "";
+	char ms[32], line[32] = "";
 
-	if (mig)
-		snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 	if (f->line > 0)
 		snprintf(line, sizeof(line), "%u", f->line);
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(f->duration / USEC_PER_MSEC));
@@ -534,7 +618,7 @@ static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 		extra = NULL;
 
 	const Field fields[] = {
-		{"MIGRATION_VERSION", mig ? version : NULL},
+		{"MIGRATION_VERSION", mig ? mig->version : NULL},
 		{"MIGRATION_NAME", mig ? mig->name : NULL},
 		{"MIGRATION_FILE", mig ? mig->path : NULL},
 		{"MIGRATION_LINE", line[0] ? line : NULL},
@@ -603,14 +687,13 @@ static bool may_retry(const DeployMigrate *m, const MigrationFailure *f, unsigne
 
 static void report_retry(DeployMigrate *m, const Migration *mig, unsigned attempt, usec_t delay)
 {
-	char version[32], ms[32], nth[16];
+	char ms[32], nth[16];
 	char delay_text[DURATION_FORMAT_MAX];
 
-	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(delay / USEC_PER_MSEC));
 	snprintf(nth, sizeof(nth), "%u", attempt);
 	emit(m, EVENT_MIGRATION_RETRY, DEPLOY_PHASE_MIGRATE, LOG_WARNING,
-	     (const Field[]){{"MIGRATION_VERSION", version},
+	     (const Field[]){{"MIGRATION_VERSION", mig->version},
 			     {"MIGRATION_NAME", mig->name},
 			     {"RETRY_ATTEMPT", nth},
 			     {"RETRY_DELAY_MS", ms},
@@ -850,7 +933,10 @@ DeployExit deploy_migrate_apply(DeployMigrate *m)
 	m->watched_hooks.tick_interval = interval;
 	if (m->hooks.tick && (interval == 0 || m->hooks.tick_interval < interval))
 		m->watched_hooks.tick_interval = m->hooks.tick_interval;
-	return m->plan->migrations.command ? apply_command(m) : apply_directory(m);
+	if (m->plan->migrations.command)
+		return apply_command(m);
+	DeployExit x = record_adopted(m);
+	return x == DEPLOY_EXIT_OK ? apply_directory(m) : x;
 }
 
 static DeployExit run_phase(DeployMigrate *m, DeployPhase phase, DeployExit (*fn)(DeployMigrate *))

@@ -33,6 +33,7 @@ static DeployExit preflight(Deploy *d)
 	DeployMigrateOptions o = {
 		.deploy_id = ctx->req->id,
 		.release = ctx->req->release,
+		.applied_by = ctx->req->requester,
 		.cancel_fd = ctx->cancel_fd,
 		.dry_run = ctx->req->dry_run,
 	};
@@ -246,6 +247,7 @@ DeployExit deploy_run(const Plan *plan, const DeployRequest *req, int cancel_fd,
 
 	if (ev && (event_add(ev, "DEPLOY_RELEASE", "%s", req->release ?: "") < 0 ||
 		   event_add(ev, "REQUESTER_UID", "%u", (unsigned)req->requester_uid) < 0 ||
+		   (req->requester && event_add(ev, "REQUESTER", "%s", req->requester) < 0) ||
 		   event_add(ev, "DEPLOY_DRY_RUN", "%s", req->dry_run ? "yes" : "no") < 0))
 		ev = event_free(ev);
 	deploy_emit(&d.ctx, ev);

@@ -41,11 +41,11 @@ static int history_insert(const ApplyContext *c, const Migration *m, const char 
 
 	if (!name)
 		return -ENOMEM;
-	/* The checksum is hex we computed: no quoting needed. */
+	/* The version (digits and dots) and the checksum (hex) are ours: no quoting needed. */
 	if (asprintf(ret,
 		     "INSERT INTO %s (version, name, checksum, applied_at, duration_ms, deploy_id, "
-		     "applied_by) VALUES (%lld, %s, '%s', now(), %s, %s, %s)",
-		     c->table, (long long)m->version, name, m->checksum, duration_sql, c->deploy_id,
+		     "applied_by) VALUES ('%s', %s, '%s', now(), %s, %s, %s)",
+		     c->table, m->version, name, m->checksum, duration_sql, c->deploy_id,
 		     c->applied_by) < 0)
 		return -ENOMEM;
 	return 0;
@@ -197,19 +197,6 @@ static void recover(PGconn *conn, bool flush)
 	pg_error_done(&ignored);
 }
 
-static int create_history_table(const ApplyContext *c, PgError *ret_error)
-{
-	_cleanup_free_ char *sql = NULL;
-
-	if (asprintf(&sql,
-		     "CREATE TABLE IF NOT EXISTS %s (version bigint PRIMARY KEY, name text NOT "
-		     "NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), "
-		     "duration_ms integer, deploy_id text, applied_by text)",
-		     c->table) < 0)
-		return -ENOMEM;
-	return pg_exec(c->conn, sql, c->o->hooks, NULL, ret_error);
-}
-
 int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 		     const MigrationsApplyOptions *o, MigrationFailure *ret_failure)
 {
@@ -235,7 +222,7 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 	const char *encoding = PQparameterStatus(conn, "server_encoding");
 	c.position_counts_bytes = encoding && strcmp(encoding, "SQL_ASCII") == 0;
 
-	r = create_history_table(&c, &f.error);
+	r = migrations_history_prepare(conn, c.table, o->hooks, &f.error);
 	if (r < 0)
 		goto fail;
 
