@@ -350,7 +350,7 @@ START_TEST(test_bad_names_and_duplicate_versions_are_refused_before_anything_run
 	write_migration(f, "2-two.sql", "CREATE TABLE two (id int);\n");
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_PREFLIGHT);
 	ck_assert_ptr_nonnull(strstr(find_event(&f->events, EVENT_DEPLOY_FAILED, 0)->message,
-				     "2-two.sql: not a migration file name"));
+				     "2-two.sql: not a deployd migration file name"));
 
 	ck_assert_int_ge(asprintf(&bad, "%s/2-two.sql", f->dir), 0);
 	ck_assert_int_eq(unlink(bad), 0);
