@@ -121,8 +121,17 @@ check: check-unit check-integration
 check-unit: $(PROGRAMS) $(UNIT_TESTS)
 	@tests/run-suites unit $(UNIT_TESTS)
 
-check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
-	@tests/harness/with-services tests/run-suites integration $(INTEGRATION_TESTS)
+check-integration: $(PROGRAMS) $(INTEGRATION_TESTS) $(DBMATE)
+	@DEPLOYD_TEST_DBMATE=$(abspath $(DBMATE)) \
+		tests/harness/with-services tests/run-suites integration $(INTEGRATION_TESTS)
+
+# The real dbmate (its npm package ships a static binary), whose history the adoption tests
+# read: pinned, installed with npm into $(B)/npm once.
+DBMATE_VERSION := 2.36.0
+DBMATE := $(B)/npm/node_modules/@dbmate/linux-x64/bin/dbmate
+$(DBMATE):
+	npm install --prefix $(B)/npm --no-audit --no-fund --loglevel=error dbmate@$(DBMATE_VERSION)
+	@test -x $@ || { echo "npm installed no dbmate binary at $@" >&2; exit 1; }
 
 # The unit and integration suites built with ASan + UBSan into $(ASAN_B)/ (the daemon the
 # integration tests start is that build's, its reports checked by the tests' teardown);
@@ -230,7 +239,7 @@ clean:
 # valgrind for make fuzz, check-sanitize and check-valgrind); harmless when present.
 DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
 	scdoc postgresql dbus dbus-user-session systemd util-linux procps openssh-server \
-	debhelper dpkg-dev clang libclang-rt-14-dev valgrind
+	debhelper dpkg-dev clang libclang-rt-14-dev valgrind npm bash-completion zsh
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -38,8 +38,8 @@ static void adoption_add(MigrationsAdoption *a, const Migration *m)
 static void adopt_up_to(MigrationsAdoption *a, const Migration *files, size_t n_files,
 			const char *version)
 {
-	for (size_t i = 0; i < n_files && migrations_version_compare(files[i].version, version) <= 0;
-	     i++)
+	for (size_t i = 0;
+	     i < n_files && migrations_version_compare(files[i].version, version) <= 0; i++)
 		adoption_add(a, &files[i]);
 }
 
@@ -102,11 +102,12 @@ static int read_golang_migrate(PGresult *rows, const Migration *files, size_t n_
 		return 0;
 	if (strcmp(PQgetvalue(rows, 0, 1), "f") != 0) {
 		_cleanup_free_ char *v = clean(PQgetvalue(rows, 0, 0), MIGRATIONS_VERSION_MAX);
-		return refuse(e,
-			      "golang-migrate's schema_migrations is dirty at version %s: that "
-			      "migration failed part-way; repair the schema and run 'migrate force' "
-			      "before adopting",
-			      v ?: "?");
+		return refuse(
+			e,
+			"golang-migrate's schema_migrations is dirty at version %s: that "
+			"migration failed part-way; repair the schema and run 'migrate force' "
+			"before adopting",
+			v ?: "?");
 	}
 	r = recorded_file("golang-migrate's schema_migrations", PQgetvalue(rows, 0, 0), files,
 			  n_files, &m, e);
@@ -122,7 +123,8 @@ static int read_flyway(PGresult *rows, const Migration *files, size_t n_files,
 	/* Columns: version, type, success, script (installed_rank order). */
 	for (int i = 0; i < PQntuples(rows); i++)
 		if (strcmp(PQgetvalue(rows, i, 2), "t") != 0) {
-			_cleanup_free_ char *v = clean(PQgetvalue(rows, i, 0), MIGRATIONS_VERSION_MAX);
+			_cleanup_free_ char *v =
+				clean(PQgetvalue(rows, i, 0), MIGRATIONS_VERSION_MAX);
 			_cleanup_free_ char *script = clean(PQgetvalue(rows, i, 3), 200);
 			return refuse(e,
 				      "Flyway's flyway_schema_history records a failed migration "
@@ -157,8 +159,7 @@ static int read_flyway(PGresult *rows, const Migration *files, size_t n_files,
 				      "baselines)",
 				      v ?: "?", t ?: "?");
 		}
-		r = recorded_file("Flyway's flyway_schema_history", version, files, n_files, &m,
-				  e);
+		r = recorded_file("Flyway's flyway_schema_history", version, files, n_files, &m, e);
 		if (r < 0)
 			return r;
 		adoption_add(a, m);
@@ -209,14 +210,13 @@ int migrations_adopt_read(PGconn *conn, MigrationsFormat format, const Migration
 	a.files = calloc(n_files + 1, sizeof(Migration *));
 	if (!a.files)
 		return -ENOMEM;
-	a.source = format == MIGRATIONS_FORMAT_FLYWAY ? "Flyway's flyway_schema_history"
-			   : format == MIGRATIONS_FORMAT_DBMATE ? "dbmate's schema_migrations"
-								: "golang-migrate's schema_migrations";
-	r = format == MIGRATIONS_FORMAT_DBMATE	       ? read_dbmate(rows, files, n_files, &a, ret_error)
-	    : format == MIGRATIONS_FORMAT_GOLANG_MIGRATE ? read_golang_migrate(rows, files, n_files,
-									     &a, ret_error)
-							 : read_flyway(rows, files, n_files, &a,
-								       ret_error);
+	a.source = format == MIGRATIONS_FORMAT_FLYWAY	? "Flyway's flyway_schema_history"
+		   : format == MIGRATIONS_FORMAT_DBMATE ? "dbmate's schema_migrations"
+							: "golang-migrate's schema_migrations";
+	r = format == MIGRATIONS_FORMAT_DBMATE ? read_dbmate(rows, files, n_files, &a, ret_error)
+	    : format == MIGRATIONS_FORMAT_GOLANG_MIGRATE
+		    ? read_golang_migrate(rows, files, n_files, &a, ret_error)
+		    : read_flyway(rows, files, n_files, &a, ret_error);
 	if (r < 0)
 		return r;
 	if (a.n > 0)
@@ -245,8 +245,8 @@ int migrations_adopt_record(PGconn *conn, const MigrationsAdoption *a,
 	if (r < 0)
 		return r;
 	deploy_id = PQescapeLiteral(conn, o->deploy_id ?: "", strlen(o->deploy_id ?: ""));
-	applied_by = o->applied_by ? PQescapeLiteral(conn, o->applied_by, strlen(o->applied_by))
-				   : NULL;
+	applied_by =
+		o->applied_by ? PQescapeLiteral(conn, o->applied_by, strlen(o->applied_by)) : NULL;
 	if (!deploy_id || (o->applied_by && !applied_by))
 		return -ENOMEM;
 
@@ -274,8 +274,7 @@ int migrations_adopt_record(PGconn *conn, const MigrationsAdoption *a,
 	if (fclose(f) != 0 || !sql || oom)
 		return -ENOMEM;
 	r = pg_exec(conn, sql, o->hooks, NULL, ret_error);
-	if (r < 0 && PQstatus(conn) == CONNECTION_OK &&
-	    PQtransactionStatus(conn) != PQTRANS_IDLE) {
+	if (r < 0 && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
 		PgError ignored = {};
 		(void)pg_exec(conn, "ROLLBACK", NULL, NULL, &ignored);
 		pg_error_done(&ignored);

@@ -139,8 +139,8 @@ static int parse_digits_name(const char *filename, const char *end, char **ret_v
 }
 
 /* V<VERSION>__<NAME> up to end. */
-static int parse_flyway(const char *filename, const char *end, char **ret_version,
-			char **ret_name, const char **ret_reason)
+static int parse_flyway(const char *filename, const char *end, char **ret_version, char **ret_name,
+			const char **ret_reason)
 {
 	_cleanup_free_ char *version = NULL;
 	const char *sep;

@@ -198,7 +198,8 @@ static void assert_value(Fixture *f, const char *expected, const char *sql)
 static char *history_versions(Fixture *f)
 {
 	return value(f,
-		     "SELECT coalesce(string_agg(version::text, ',' ORDER BY version), '') "
+		     "SELECT coalesce(string_agg(version::text, ',' ORDER BY "
+		     "string_to_array(version::text, '.')::numeric[]), '') "
 		     "FROM %s",
 		     f->table);
 }
