@@ -13,6 +13,9 @@ PKGS := libpq libsystemd yaml-0.1 libcrypto json-c
 SYSTEMD_UNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSTEMD_CATALOGDIR ?= $(shell $(PKG_CONFIG) --variable=catalogdir systemd 2>/dev/null || echo /usr/lib/systemd/catalog)
 SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
+# Shell completion: where bash-completion (on demand, by command name) and zsh look.
+BASHCOMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPLETIONDIR ?= $(PREFIX)/share/zsh/site-functions
 TMPFILESDIR ?= $(shell $(PKG_CONFIG) --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)
 
 CC ?= cc
@@ -168,6 +171,8 @@ install: all
 	install -Dm0644 systemd/deployd.catalog $(DESTDIR)$(SYSTEMD_CATALOGDIR)/deployd.catalog
 	install -Dm0644 systemd/deployd.sysusers $(DESTDIR)$(SYSUSERSDIR)/deployd.conf
 	install -Dm0644 systemd/deployd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/deployd.conf
+	install -Dm0644 shell-completion/bash/deployctl $(DESTDIR)$(BASHCOMPLETIONDIR)/deployctl
+	install -Dm0644 shell-completion/zsh/_deployctl $(DESTDIR)$(ZSHCOMPLETIONDIR)/_deployctl
 	for m in $(MANPAGES); do \
 		install -Dm0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/} || exit 1; \
 	done
@@ -239,7 +244,7 @@ clean:
 # valgrind for make fuzz, check-sanitize and check-valgrind); harmless when present.
 DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
 	scdoc postgresql dbus dbus-user-session systemd util-linux procps openssh-server \
-	debhelper dpkg-dev clang libclang-rt-14-dev valgrind npm bash-completion zsh
+	debhelper dpkg-dev clang libclang-rt-14-dev valgrind bash-completion zsh
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
