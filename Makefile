@@ -43,14 +43,15 @@ CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 # The layers.  A folder's code sees its own headers and those of the folders listed for it,
 # never one above: an upward include does not compile, because that folder is not on its
-# include path.  lib/basic is libc only; the daemon and deployctl sit on top of everything.
+# include path.  lib/basic is libc only; the plan format is made of the option types of the
+# database and bus layers (never the other way round); the daemon and deployctl sit on top.
 LIB_LAYERS := basic event plan pg units migrations diag deploy
 SEES_basic :=
 SEES_event := basic
-SEES_plan := basic
-SEES_pg := basic plan
-SEES_units := basic plan
-SEES_migrations := basic pg plan
+SEES_plan := basic pg units
+SEES_pg := basic
+SEES_units := basic
+SEES_migrations := basic pg
 SEES_diag := basic event pg
 SEES_deploy := basic event plan pg units migrations diag
 SEES_deployd := $(LIB_LAYERS)
@@ -58,6 +59,11 @@ SEES_deployctl := $(LIB_LAYERS)
 folder_of = $(notdir $(patsubst %/,%,$(dir $(1))))
 layer_includes = $(addprefix -Ilib/,$(SEES_$(call folder_of,$(1))))
 TEST_INCLUDES := $(addprefix -Ilib/,$(LIB_LAYERS)) -Itests/support -Itests/fuzz
+# A path in a quoted include ("../deploy/deploy.h") would walk around the include paths.
+INCLUDES_WITH_PATH := $(shell grep -lE '^\s*\#\s*include\s*"[^"]*/' lib/*/*.[ch] daemon/*/*.[ch] 2>/dev/null)
+ifneq ($(INCLUDES_WITH_PATH),)
+$(error quoted includes name a header by file name only, never by path (the layers): $(INCLUDES_WITH_PATH))
+endif
 
 B ?= build
 LIB_SRC := $(sort $(wildcard $(LIB_LAYERS:%=lib/%/*.c)))
@@ -95,9 +101,19 @@ $(B)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(TEST_INCLUDES) -c -o $@ $<
 
-$(LIBDEPLOYD): $(LIB_OBJ)
+# Every header compiles on its own with only its folder's layers visible: a header that
+# reaches up (or needs something its includers happen to include first) fails the build.
+LIB_HEADERS := $(sort $(wildcard $(LIB_LAYERS:%=lib/%/*.h) daemon/*/*.h))
+HEADER_CHECKS := $(LIB_HEADERS:%.h=$(B)/%.h.ok)
+$(B)/%.h.ok: %.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) $(call layer_includes,$<) -I$(dir $<) \
+		-fsyntax-only -include $< -x c /dev/null
+	@touch $@
+
+$(LIBDEPLOYD): $(LIB_OBJ) $(HEADER_CHECKS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(AR) rcs $@ $(LIB_OBJ)
 
 $(B)/deployctl: $(DEPLOYCTL_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)

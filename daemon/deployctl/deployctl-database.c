@@ -15,7 +15,7 @@ int ctl_connect_plan_database(const Plan *plan, const char *application_name, bo
 	PgError e = {};
 	int r;
 
-	r = pg_conninfo_resolve(&plan->database, &conninfo, &error);
+	r = pg_conninfo_resolve(plan->database.conninfo_source, plan->database.conninfo, &conninfo, &error);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", plan->path, error ?: strerror(-r));
 		return DEPLOY_EXIT_INTERNAL;
@@ -27,7 +27,7 @@ int ctl_connect_plan_database(const Plan *plan, const char *application_name, bo
 		return DEPLOY_EXIT_INTERNAL;
 	}
 	PgSessionSettings settings =
-		pg_session_settings_from_plan(&plan->database, application_name);
+		plan_database_session_settings(&plan->database, application_name);
 	settings.read_only = read_only;
 	r = pg_connect(conninfo, &settings, NULL, ret_conn, &e);
 	if (r < 0) {

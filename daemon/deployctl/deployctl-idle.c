@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "deployctl-client.h"
+#include "pg-cleanup.h"
 #include "deployctl.h"
 #include "duration.h"
 #include "exit-code.h"

@@ -1,15 +1,16 @@
-/* cleanup.h — scope-bound cleanup helpers, the one place they are defined.
+/* cleanup.h — scope-bound cleanup helpers for libc objects.
  *
  * Declare a variable with _cleanup_free_, _cleanup_close_, _cleanup_fclose_,
  * _cleanup_strv_free_ or _cleanup_(fn) and it is released when it leaves
- * scope.  Hand ownership out with TAKE_PTR()/TAKE_FD(). */
+ * scope.  Hand ownership out with TAKE_PTR()/TAKE_FD().  libc only: the helpers for
+ * libpq are in lib/pg/pg-cleanup.h, sd-bus brings its own. */
 #pragma once
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <libpq-fe.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _cleanup_free_ _cleanup_(freep)
@@ -56,36 +57,12 @@ static inline void fclosep(FILE **f)
 		fclose(*f);
 }
 
-static inline void PQclearp(PGresult **r)
-{
-	PQclear(*r);
-}
-
-static inline void PQfinishp(PGconn **c)
-{
-	if (*c)
-		PQfinish(*c);
-}
-
-static inline void PQfreemem_p(char **p)
-{
-	if (*p)
-		PQfreemem(*p);
-}
-
 void strv_free(char **l);
 static inline void strv_freep(char ***l)
 {
 	strv_free(*l);
 }
 
-static inline void PQconninfoFreep(PQconninfoOption **o)
-{
-	if (*o)
-		PQconninfoFree(*o);
-}
-
-#include <dirent.h>
 static inline void closedirp(DIR **d)
 {
 	if (*d)

@@ -83,7 +83,8 @@ int deploy_migrate_new(const Plan *plan, const DeployMigrateOptions *o, EventSin
 	*m = (DeployMigrate){
 		.plan = plan,
 		.command_timeout =
-			o->command_timeout ?: migrations_command_timeout(&plan->database),
+			o->command_timeout ?:
+			migrations_command_timeout(plan->database.statement_timeout),
 		.dry_run = o->dry_run,
 		.sink = sink,
 		.userdata = userdata,
@@ -227,13 +228,26 @@ static DeployExit connect_failed(DeployMigrate *m, const char *what, PgError *e)
 	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
 }
 
+/* The plan's migration command as the migrations layer takes it. */
+static MigrationsCommand plan_command(const Plan *plan)
+{
+	return (MigrationsCommand){
+		.argv = plan->migrations.command,
+		.working_directory = plan->migrations.working_directory,
+		.environment = plan->migrations.environment,
+		.plan_name = plan->name,
+		.session = plan_database_session_settings(&plan->database, NULL),
+	};
+}
+
 static DeployExit preflight_files(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
 	int r;
 
 	if (m->plan->migrations.command) {
-		r = migrations_command_check(m->plan, &error);
+		MigrationsCommand command = plan_command(m->plan);
+		r = migrations_command_check(&command, &error);
 		if (r == -ENOMEM)
 			return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
 	} else {
@@ -459,12 +473,12 @@ DeployExit deploy_migrate_preflight(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
 	PgSessionSettings settings =
-		pg_session_settings_from_plan(&m->plan->database, m->application_name);
+		plan_database_session_settings(&m->plan->database, m->application_name);
 	DeployExit x;
 	PgError e = {};
 	int r;
 
-	r = pg_conninfo_resolve(&m->plan->database, &m->conninfo, &error);
+	r = pg_conninfo_resolve(m->plan->database.conninfo_source, m->plan->database.conninfo, &m->conninfo, &error);
 	if (r < 0) {
 		if (asprintf(&message, "Preflight failed, nothing was touched: %s.",
 			     error ?: strerror(-r)) < 0)
@@ -817,8 +831,9 @@ static DeployExit apply_command(DeployMigrate *m)
 	char ms[32];
 	int r;
 
+	MigrationsCommand command = plan_command(m->plan);
 	if (strv_join(pm->command, " ", &name) < 0 ||
-	    migrations_command_environment(m->plan, m->conninfo, m->deploy_id, m->release, &env) <
+	    migrations_command_environment(&command, m->conninfo, m->deploy_id, m->release, &env) <
 		    0 ||
 	    migrations_command_application_name(m->deploy_id, &app) < 0)
 		return DEPLOY_EXIT_INTERNAL;
@@ -921,7 +936,7 @@ DeployExit deploy_migrate_apply(DeployMigrate *m)
 	usec_t interval = watch_interval(m->plan);
 	if (interval > 0 && !m->watch) {
 		PgSessionSettings settings =
-			pg_session_settings_from_plan(&m->plan->database, m->application_name);
+			plan_database_session_settings(&m->plan->database, m->application_name);
 		r = deploy_lockwatch_new(m->conninfo, &settings, &m->hooks, send_watch_event, m,
 					 &m->watch);
 		if (r < 0)

@@ -23,7 +23,7 @@
 typedef struct DeployHost {
 	char *name;	    /* DEPLOY_HOST */
 	const char *remote; /* the plan's host; NULL for this machine */
-	PlanBus bus;
+	UnitsBus bus;
 	char *const *units;
 	UnitsManager *manager; /* NULL until connected */
 } DeployHost;

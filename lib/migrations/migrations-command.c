@@ -44,8 +44,8 @@ static int env_set_entry(char ***env, const char *entry)
 	return env_set(env, key, eq + 1);
 }
 
-int migrations_command_environment(const Plan *plan, const char *conninfo, const char *deploy_id,
-				   const char *release, char ***ret)
+int migrations_command_environment(const MigrationsCommand *c, const char *conninfo,
+				   const char *deploy_id, const char *release, char ***ret)
 {
 	static const char *const inherited[] = {"LANG", "LC_ALL", "TZ", "HOME"};
 	_cleanup_strv_free_ char **env = NULL;
@@ -56,8 +56,8 @@ int migrations_command_environment(const Plan *plan, const char *conninfo, const
 	r = migrations_command_application_name(deploy_id, &application_name);
 	if (r < 0)
 		return r;
-	PgSessionSettings settings =
-		pg_session_settings_from_plan(&plan->database, application_name);
+	PgSessionSettings settings = c->session;
+	settings.application_name = application_name;
 	r = pg_session_options(&settings, &options);
 	if (r < 0)
 		return r;
@@ -73,14 +73,14 @@ int migrations_command_environment(const Plan *plan, const char *conninfo, const
 		if (v && (r = env_set(&env, inherited[i], v)) < 0)
 			return r;
 	}
-	STRV_FOREACH (e, plan->migrations.environment)
+	STRV_FOREACH (e, c->environment)
 		if ((r = env_set_entry(&env, *e)) < 0)
 			return r;
 	if ((r = env_set(&env, "PGOPTIONS", options)) < 0 ||
 	    (r = env_set(&env, "PGAPPNAME", application_name)) < 0 ||
 	    (r = env_set(&env, "DATABASE_URL", url)) < 0 ||
 	    (r = env_set(&env, "DEPLOY_ID", deploy_id)) < 0 ||
-	    (r = env_set(&env, "DEPLOY_PLAN", plan->name ?: "")) < 0 ||
+	    (r = env_set(&env, "DEPLOY_PLAN", c->plan_name ?: "")) < 0 ||
 	    (r = env_set(&env, "DEPLOY_RELEASE", release ?: "")) < 0)
 		return r;
 	*ret = TAKE_PTR(env);
@@ -95,38 +95,37 @@ static int fail(char **ret_error, int r, const char *what, const char *subject, 
 	return r;
 }
 
-int migrations_command_check(const Plan *plan, char **ret_error)
+int migrations_command_check(const MigrationsCommand *c, char **ret_error)
 {
-	const PlanMigrations *pm = &plan->migrations;
 	_cleanup_free_ char *program = NULL, *resolved = NULL;
 	const char *path_list = getenv("PATH");
 	struct stat st;
 	int r;
 
-	if (!pm->command || !pm->command[0])
-		return fail(ret_error, -EINVAL, "plan", plan->path ?: "", "no migration command");
-	if (pm->working_directory) {
-		if (stat(pm->working_directory, &st) < 0)
-			return fail(ret_error, -errno, "working_directory", pm->working_directory,
+	if (!c->argv || !c->argv[0])
+		return fail(ret_error, -EINVAL, "migrations.command", "[]", "no program to run");
+	if (c->working_directory) {
+		if (stat(c->working_directory, &st) < 0)
+			return fail(ret_error, -errno, "working_directory", c->working_directory,
 				    strerror(errno));
 		if (!S_ISDIR(st.st_mode))
-			return fail(ret_error, -ENOTDIR, "working_directory", pm->working_directory,
+			return fail(ret_error, -ENOTDIR, "working_directory", c->working_directory,
 				    "not a directory");
 	}
-	STRV_FOREACH (e, pm->environment)
+	STRV_FOREACH (e, c->environment)
 		if (strncmp(*e, "PATH=", 5) == 0)
 			path_list = *e + 5;
 	if (!path_list || !path_list[0])
 		path_list = MIGRATIONS_COMMAND_DEFAULT_PATH;
 
-	r = spawn_find_program(pm->command[0], path_list, &program);
+	r = spawn_find_program(c->argv[0], path_list, &program);
 	if (r == -ENOENT)
-		return fail(ret_error, r, "migration command", pm->command[0], "not found in PATH");
+		return fail(ret_error, r, "migration command", c->argv[0], "not found in PATH");
 	if (r < 0)
 		return r;
 	/* A relative path runs from the working directory. */
-	if (program[0] != '/' && pm->working_directory) {
-		if (asprintf(&resolved, "%s/%s", pm->working_directory, program) < 0)
+	if (program[0] != '/' && c->working_directory) {
+		if (asprintf(&resolved, "%s/%s", c->working_directory, program) < 0)
 			return -ENOMEM;
 	}
 	if (access(resolved ?: program, X_OK) < 0)
@@ -135,10 +134,10 @@ int migrations_command_check(const Plan *plan, char **ret_error)
 	return 0;
 }
 
-usec_t migrations_command_timeout(const PlanDatabase *db)
+usec_t migrations_command_timeout(usec_t statement_timeout)
 {
-	if (db->statement_timeout == 0 ||
-	    db->statement_timeout > USEC_INFINITY / MIGRATIONS_COMMAND_TIMEOUT_FACTOR)
+	if (statement_timeout == 0 ||
+	    statement_timeout > USEC_INFINITY / MIGRATIONS_COMMAND_TIMEOUT_FACTOR)
 		return MIGRATIONS_COMMAND_TIMEOUT_DEFAULT;
-	return db->statement_timeout * MIGRATIONS_COMMAND_TIMEOUT_FACTOR;
+	return statement_timeout * MIGRATIONS_COMMAND_TIMEOUT_FACTOR;
 }

@@ -9,7 +9,7 @@
  * migrations_command_timeout().  Sessions it leaves behind are found by application name. */
 #pragma once
 
-#include "plan.h"
+#include "pg-options.h"
 #include "time-util.h"
 
 #define MIGRATIONS_COMMAND_APPLICATION_PREFIX "deployd-migrate/"
@@ -20,12 +20,22 @@
 /* … or this when statement_timeout is 0 (off). */
 #define MIGRATIONS_COMMAND_TIMEOUT_DEFAULT (1 * USEC_PER_HOUR)
 
+/* What the plan says about the command (migrations.command, working_directory, environment). */
+typedef struct MigrationsCommand {
+	char **argv;			/* the program and its arguments */
+	const char *working_directory;	/* may be NULL */
+	char **environment;		/* KEY=VALUE, may be NULL */
+	const char *plan_name;		/* DEPLOY_PLAN; may be NULL ("") */
+	PgSessionSettings session;	/* the timeouts its sessions get (application_name ignored) */
+} MigrationsCommand;
+
 /* "deployd-migrate/DEPLOY_ID". */
 int migrations_command_application_name(const char *deploy_id, char **ret);
 /* The environment (strv of KEY=VALUE) the program runs with; release may be NULL (""). */
-int migrations_command_environment(const Plan *plan, const char *conninfo, const char *deploy_id,
-				   const char *release, char ***ret);
+int migrations_command_environment(const MigrationsCommand *c, const char *conninfo,
+				   const char *deploy_id, const char *release, char ***ret);
 /* Preflight: the working directory is a directory and the program is found and executable
  * (looked up in the PATH it will get).  On failure *ret_error says what is wrong. */
-int migrations_command_check(const Plan *plan, char **ret_error);
-usec_t migrations_command_timeout(const PlanDatabase *db);
+int migrations_command_check(const MigrationsCommand *c, char **ret_error);
+/* The bound on the program's run time for a plan's statement_timeout (0 = off). */
+usec_t migrations_command_timeout(usec_t statement_timeout);

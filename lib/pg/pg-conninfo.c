@@ -106,24 +106,23 @@ static bool credential_name_is_valid(const char *name)
 	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
-int pg_conninfo_resolve(const PlanDatabase *db, char **ret, char **ret_error)
+int pg_conninfo_resolve(PgConninfoSource kind, const char *source, char **ret, char **ret_error)
 {
-	const char *source = db->conninfo;
 	char *conninfo;
 
 	if (!source) {
 		set_error(ret_error, "no conninfo given");
 		return -EINVAL;
 	}
-	switch (db->conninfo_source) {
-	case PLAN_CONNINFO_LITERAL:
+	switch (kind) {
+	case PG_CONNINFO_LITERAL:
 		conninfo = strdup(source);
 		if (!conninfo)
 			return -ENOMEM;
 		*ret = conninfo;
 		return 0;
 
-	case PLAN_CONNINFO_ENV: {
+	case PG_CONNINFO_ENV: {
 		const char *value = getenv(source);
 		if (!value || value[0] == '\0') {
 			set_error(ret_error, "conninfo_env: environment variable %s is %s", source,
@@ -137,14 +136,14 @@ int pg_conninfo_resolve(const PlanDatabase *db, char **ret, char **ret_error)
 		return 0;
 	}
 
-	case PLAN_CONNINFO_FILE: {
+	case PG_CONNINFO_FILE: {
 		_cleanup_free_ char *what = NULL;
 		if (asprintf(&what, "conninfo_file %s", source) < 0)
 			return -ENOMEM;
 		return read_conninfo_file(AT_FDCWD, source, true, what, ret, ret_error);
 	}
 
-	case PLAN_CONNINFO_CREDENTIAL: {
+	case PG_CONNINFO_CREDENTIAL: {
 		const char *dir = getenv("CREDENTIALS_DIRECTORY");
 		_cleanup_free_ char *what = NULL;
 		_cleanup_close_ int dir_fd = -EBADF;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <libpq-fe.h>
 
+#include "pg-cleanup.h"
 #include "text-sanitize.h"
 #include "time-util.h"
 

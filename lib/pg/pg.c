@@ -10,18 +10,6 @@
 /* How long pg_terminate_backend() waits for the backend to be gone. */
 #define TERMINATE_WAIT_MSEC 5000
 
-PgSessionSettings pg_session_settings_from_plan(const PlanDatabase *db,
-						const char *application_name)
-{
-	return (PgSessionSettings){
-		.application_name = application_name,
-		.connect_timeout = db->connect_timeout,
-		.lock_timeout = db->lock_timeout,
-		.statement_timeout = db->statement_timeout,
-		.idle_in_transaction_session_timeout = db->idle_in_transaction_session_timeout,
-	};
-}
-
 /* Milliseconds as PostgreSQL's timeout settings take them: rounded up (so that a non-zero
  * timeout stays on) and capped at their maximum, INT_MAX. */
 static unsigned long long timeout_msec(usec_t u)

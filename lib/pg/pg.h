@@ -1,9 +1,9 @@
 /* pg.h — PostgreSQL sessions of a deploy: conninfo, timeouts, bounded waits, typed errors.
  *
- * pg_conninfo_resolve() reads the conninfo from the plan's source (literal, environment
- * variable, file, systemd credential); pg_conninfo_mask() is the only form in which a conninfo
- * is ever shown (passwords replaced).  pg_connect() opens a session bounded by
- * connect_timeout that runs with the plan's lock_timeout, statement_timeout and
+ * pg_conninfo_resolve() reads the conninfo from where the caller says it is (literal,
+ * environment variable, file, systemd credential); pg_conninfo_mask() is the only form in which
+ * a conninfo is ever shown (passwords replaced).  pg_connect() opens a session bounded by
+ * connect_timeout that runs with the given lock_timeout, statement_timeout and
  * idle_in_transaction_session_timeout and an application_name naming the deploy.  pg_exec()
  * sends SQL (simple query protocol, one or more statements) and waits for every result while
  * honouring PgWaitHooks: a periodic tick, and a cancel fd on which a cancel request is sent and
@@ -16,12 +16,10 @@
 #include <stddef.h>
 #include <libpq-fe.h>
 
-#include "cleanup.h"
-#include "plan.h"
+#include "pg-cleanup.h"
+#include "pg-options.h"
 #include "time-util.h"
 
-/* Longest conninfo accepted from a file or a credential. */
-#define PG_CONNINFO_FILE_MAX (64 * 1024)
 /* How often the server checks that our client is still there (client_connection_check_interval):
  * a session whose deploy process died ends within about this long, even while it waits on a lock.
  */
@@ -62,35 +60,6 @@ int pg_error_set(PgError *e, PgErrorKind kind, const char *fmt, ...) _printf_(3,
 PgErrorKind pg_error_classify(const char *sqlstate, const char *message);
 const char *pg_error_kind_to_string(PgErrorKind k);
 
-/* Resolves the plan's conninfo source to the conninfo itself.  A file or credential is read
- * whole (at most PG_CONNINFO_FILE_MAX bytes, no NUL) and trimmed of surrounding whitespace; a
- * conninfo_file readable or writable by others is refused; a credential name must be a plain
- * file name and $CREDENTIALS_DIRECTORY an absolute path.  On failure *ret_error says why. */
-int pg_conninfo_resolve(const PlanDatabase *db, char **ret, char **ret_error);
-/* The conninfo (key=value or URI) as key=value pairs with password and sslpassword replaced by
- * "********".  -EINVAL when libpq cannot parse it (show nothing of it then). */
-int pg_conninfo_mask(const char *conninfo, char **ret);
-/* A postgresql:// URI for DATABASE_URL: the conninfo's parameters with application_name set
- * to application_name and options extended by extra_options (which win). */
-int pg_conninfo_to_url(const char *conninfo, const char *application_name,
-		       const char *extra_options, char **ret);
-
-typedef struct PgSessionSettings {
-	const char *application_name;
-	usec_t connect_timeout;			    /* 0 = wait as long as it takes */
-	usec_t lock_timeout;			    /* 0 = off */
-	usec_t statement_timeout;		    /* 0 = off */
-	usec_t idle_in_transaction_session_timeout; /* 0 = off */
-	bool read_only;				    /* default_transaction_read_only */
-} PgSessionSettings;
-
-/* The plan's timeouts with the given application_name. */
-PgSessionSettings pg_session_settings_from_plan(const PlanDatabase *db,
-						const char *application_name);
-/* "-c lock_timeout=… -c statement_timeout=… -c idle_in_transaction_session_timeout=…
- * -c client_connection_check_interval=…" (milliseconds): the options pg_connect() uses, and
- * PGOPTIONS for a migration command. */
-int pg_session_options(const PgSessionSettings *s, char **ret);
 
 /* What a wait on the server does besides waiting.  tick (may be NULL) is called every
  * tick_interval while a statement runs; a negative return cancels the statement.  cancel_fd

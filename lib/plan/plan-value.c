@@ -226,9 +226,9 @@ int plan_value_bus(PlanContext *c, const char *label, const PlanYamlNode *v,
 	if (r < 0)
 		return r;
 	if (strcmp(s, "system") == 0)
-		*(PlanBus *)target = PLAN_BUS_SYSTEM;
+		*(UnitsBus *)target = UNITS_BUS_SYSTEM;
 	else if (strcmp(s, "user") == 0)
-		*(PlanBus *)target = PLAN_BUS_USER;
+		*(UnitsBus *)target = UNITS_BUS_USER;
 	else
 		return plan_fail(c, v, "%s: expected system or user, got '%s'", label,
 				 plan_yaml_quote(s, quoted));
@@ -319,8 +319,8 @@ int plan_value_conninfo(PlanContext *c, const char *label, const PlanYamlNode *v
 
 	if (r < 0)
 		return r;
-	switch ((PlanConninfoSource)flags) {
-	case PLAN_CONNINFO_LITERAL: {
+	switch ((PgConninfoSource)flags) {
+	case PG_CONNINFO_LITERAL: {
 		char *errmsg = NULL;
 		PQconninfoOption *options = PQconninfoParse(s, &errmsg);
 		if (!options) {
@@ -337,17 +337,17 @@ int plan_value_conninfo(PlanContext *c, const char *label, const PlanYamlNode *v
 		PQconninfoFree(options);
 		break;
 	}
-	case PLAN_CONNINFO_ENV:
+	case PG_CONNINFO_ENV:
 		if (!env_name_is_valid(s))
 			return plan_fail(c, v, "%s: '%s' is not an environment variable name",
 					 label, plan_yaml_quote(s, quoted));
 		break;
-	case PLAN_CONNINFO_FILE:
+	case PG_CONNINFO_FILE:
 		r = check_absolute_path(c, label, v, s);
 		if (r < 0)
 			return r;
 		break;
-	case PLAN_CONNINFO_CREDENTIAL:
+	case PG_CONNINFO_CREDENTIAL:
 		/* A credential is a file name in $CREDENTIALS_DIRECTORY. */
 		if (strchr(s, '/') || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 ||
 		    strlen(s) > NAME_MAX)
@@ -359,7 +359,7 @@ int plan_value_conninfo(PlanContext *c, const char *label, const PlanYamlNode *v
 	r = set_string(&db->conninfo, s);
 	if (r < 0)
 		return r;
-	db->conninfo_source = (PlanConninfoSource)flags;
+	db->conninfo_source = (PgConninfoSource)flags;
 	return 0;
 }
 

@@ -47,7 +47,7 @@ int plan_value_lock_retries(PlanContext *c, const char *label, const PlanYamlNod
 /* int *: the unquoted number 1; other numbers are "unsupported plan version". */
 int plan_value_version(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
 		       void *target);
-/* PlanBus *: system or user. */
+/* UnitsBus *: system or user. */
 int plan_value_bus(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
 		   void *target);
 /* PlanOnFailure *: leave-stopped or start. */
@@ -59,7 +59,7 @@ int plan_value_migrations_format(PlanContext *c, const char *label, const PlanYa
 /* char **: NAME or SCHEMA.NAME, each [A-Za-z_][A-Za-z0-9_]{0,62}. */
 int plan_value_table(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
 		     void *target);
-/* PlanDatabase *: the connection; flags is the PlanConninfoSource the key names. */
+/* PlanDatabase *: the connection; flags is the PgConninfoSource the key names. */
 int plan_value_conninfo(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
 			void *target);
 /* char ***: a list of unit names (no templates, none twice). */

@@ -157,10 +157,10 @@ static int check_remote(PlanContext *c, const PlanYamlNode *map)
 
 static const KeySpec database_keys[] = {
 	/* The conninfo keys fill two fields: their parser gets the whole PlanDatabase. */
-	{.name = "conninfo", .parse = plan_value_conninfo, .flags = PLAN_CONNINFO_LITERAL},
-	{.name = "conninfo_env", .parse = plan_value_conninfo, .flags = PLAN_CONNINFO_ENV},
-	{.name = "conninfo_file", .parse = plan_value_conninfo, .flags = PLAN_CONNINFO_FILE},
-	{.name = "credential", .parse = plan_value_conninfo, .flags = PLAN_CONNINFO_CREDENTIAL},
+	{.name = "conninfo", .parse = plan_value_conninfo, .flags = PG_CONNINFO_LITERAL},
+	{.name = "conninfo_env", .parse = plan_value_conninfo, .flags = PG_CONNINFO_ENV},
+	{.name = "conninfo_file", .parse = plan_value_conninfo, .flags = PG_CONNINFO_FILE},
+	{.name = "credential", .parse = plan_value_conninfo, .flags = PG_CONNINFO_CREDENTIAL},
 	KEY("lock_timeout", plan_value_duration, PlanDatabase, lock_timeout,
 	    .flags = PLAN_VALUE_POSTGRES),
 	KEY("statement_timeout", plan_value_duration, PlanDatabase, statement_timeout,
@@ -407,7 +407,7 @@ static const PlanYamlNode *map_value(const PlanYamlNode *map, const char *key)
 
 typedef struct RemoteKey {
 	const char *host;
-	PlanBus bus;
+	UnitsBus bus;
 	size_t index;
 } RemoteKey;
 
@@ -481,7 +481,7 @@ static int parse_remote(PlanContext *c, const char *label, const PlanYamlNode *v
 	for (size_t i = 0; i < n; i++) {
 		const PlanYamlNode *item = v->children[i];
 
-		remotes[i].bus = PLAN_BUS_SYSTEM;
+		remotes[i].bus = UNITS_BUS_SYSTEM;
 		r = parse_section(c, &remote_section, item, &remotes[i]);
 		if (r >= 0 && !remotes[i].units[0])
 			r = plan_fail(c, map_value(item, "units"),
@@ -540,7 +540,7 @@ static int plan_new(const char *path, Plan **ret)
 	p->database.statement_timeout = 120 * USEC_PER_SEC;
 	p->database.idle_in_transaction_session_timeout = 60 * USEC_PER_SEC;
 	p->database.connect_timeout = 10 * USEC_PER_SEC;
-	p->services.bus = PLAN_BUS_SYSTEM;
+	p->services.bus = UNITS_BUS_SYSTEM;
 	p->services.stop_timeout = 90 * USEC_PER_SEC;
 	p->services.start_timeout = 90 * USEC_PER_SEC;
 	p->services.settle = 0;
@@ -708,18 +708,18 @@ size_t plan_n_units(const Plan *p)
 	return n;
 }
 
-const char *plan_bus_to_string(PlanBus b)
+const char *plan_bus_to_string(UnitsBus b)
 {
-	return b == PLAN_BUS_USER ? "user" : b == PLAN_BUS_SYSTEM ? "system" : NULL;
+	return b == UNITS_BUS_USER ? "user" : b == UNITS_BUS_SYSTEM ? "system" : NULL;
 }
 
-const char *plan_conninfo_source_to_string(PlanConninfoSource s)
+const char *plan_conninfo_source_to_string(PgConninfoSource s)
 {
 	static const char *const names[] = {
-		[PLAN_CONNINFO_LITERAL] = "conninfo",
-		[PLAN_CONNINFO_ENV] = "conninfo_env",
-		[PLAN_CONNINFO_FILE] = "conninfo_file",
-		[PLAN_CONNINFO_CREDENTIAL] = "credential",
+		[PG_CONNINFO_LITERAL] = "conninfo",
+		[PG_CONNINFO_ENV] = "conninfo_env",
+		[PG_CONNINFO_FILE] = "conninfo_file",
+		[PG_CONNINFO_CREDENTIAL] = "credential",
 	};
 
 	return (unsigned)s < ELEMENTSOF(names) ? names[s] : NULL;
@@ -730,4 +730,16 @@ const char *plan_on_failure_to_string(PlanOnFailure f)
 	return f == PLAN_ON_FAILURE_START	    ? "start"
 	       : f == PLAN_ON_FAILURE_LEAVE_STOPPED ? "leave-stopped"
 						    : NULL;
+}
+
+PgSessionSettings plan_database_session_settings(const PlanDatabase *db,
+						 const char *application_name)
+{
+	return (PgSessionSettings){
+		.application_name = application_name,
+		.connect_timeout = db->connect_timeout,
+		.lock_timeout = db->lock_timeout,
+		.statement_timeout = db->statement_timeout,
+		.idle_in_transaction_session_timeout = db->idle_in_transaction_session_timeout,
+	};
 }

@@ -24,7 +24,9 @@
 
 #include "cleanup.h"
 #include "migration-format.h"
+#include "pg-options.h"
 #include "time-util.h"
+#include "units.h"
 
 #define PLAN_MAX_BYTES (1024 * 1024)
 #define PLAN_DEFAULT_TABLE "deployd_schema_migrations"
@@ -32,25 +34,13 @@
 /* A plan name plus ".yaml" fits in one file name. */
 #define PLAN_NAME_MAX 250
 
-typedef enum PlanConninfoSource {
-	PLAN_CONNINFO_LITERAL,	  /* conninfo: the string itself */
-	PLAN_CONNINFO_ENV,	  /* conninfo_env: a variable name */
-	PLAN_CONNINFO_FILE,	  /* conninfo_file: a path */
-	PLAN_CONNINFO_CREDENTIAL, /* credential: a name in $CREDENTIALS_DIRECTORY */
-} PlanConninfoSource;
-
-typedef enum PlanBus {
-	PLAN_BUS_SYSTEM,
-	PLAN_BUS_USER,
-} PlanBus;
-
 typedef enum PlanOnFailure {
 	PLAN_ON_FAILURE_LEAVE_STOPPED,
 	PLAN_ON_FAILURE_START,
 } PlanOnFailure;
 
 typedef struct PlanDatabase {
-	PlanConninfoSource conninfo_source;
+	PgConninfoSource conninfo_source; /* conninfo | conninfo_env | conninfo_file | credential */
 	char *conninfo; /* per conninfo_source: the conninfo, variable, path or credential name */
 	usec_t lock_timeout;			    /* default 5s; never 0 (fail fast) */
 	usec_t statement_timeout;		    /* default 120s; 0 = off */
@@ -61,12 +51,12 @@ typedef struct PlanDatabase {
 /* One entry of services.remote: units of a manager on another machine, reached over ssh. */
 typedef struct PlanRemote {
 	char *host;   /* "[user@]host[:port]" as written, valid for remote_host_parse() */
-	PlanBus bus;  /* that host's manager; default system */
+	UnitsBus bus;  /* that host's manager; default system */
 	char **units; /* strv of valid unit names, at least one */
 } PlanRemote;
 
 typedef struct PlanServices {
-	PlanBus bus;	    /* default system */
+	UnitsBus bus;	    /* default system */
 	char **units;	    /* strv of valid unit names (no templates), never NULL, may be empty */
 	PlanRemote *remote; /* services.remote: n_remote entries, NULL when there are none */
 	size_t n_remote;
@@ -139,6 +129,10 @@ int plan_path_for_name(const char *dir, const char *name, char **ret);
 /* How many units the plan stops and starts, on this host and on every remote host. */
 size_t plan_n_units(const Plan *p);
 
-const char *plan_bus_to_string(PlanBus b);
-const char *plan_conninfo_source_to_string(PlanConninfoSource s);
+/* The database settings as the pg layer takes them, with the given application_name. */
+PgSessionSettings plan_database_session_settings(const PlanDatabase *db,
+						 const char *application_name);
+
+const char *plan_bus_to_string(UnitsBus b);
+const char *plan_conninfo_source_to_string(PgConninfoSource s);
 const char *plan_on_failure_to_string(PlanOnFailure f);

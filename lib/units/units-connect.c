@@ -1,3 +1,5 @@
+/* The managers of this machine: the system manager and the caller's user manager, over their
+ * private sockets where we may, else through the bus (units.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,31 +107,7 @@ static int connect_system(sd_bus **ret)
 	return sd_bus_open_system(ret);
 }
 
-int units_subscribe(UnitsManager *m, usec_t deadline, int cancel_fd)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
-	int r;
-
-	r = sd_bus_message_new_method_call(m->bus, &call, UNITS_DESTINATION, UNITS_MANAGER_PATH,
-					   UNITS_MANAGER_INTERFACE, "Subscribe");
-	if (r < 0)
-		return r;
-	return units_call(m->bus, call, deadline, cancel_fd, NULL, NULL);
-}
-
-int units_manager_new(PlanBus which, UnitsManager **ret)
-{
-	UnitsManager *m = calloc(1, sizeof(UnitsManager));
-
-	if (!m)
-		return -ENOMEM;
-	m->which = which;
-	m->ssh_stderr = -EBADF;
-	*ret = m;
-	return 0;
-}
-
-int units_connect(PlanBus which, UnitsManager **ret)
+int units_connect(UnitsBus which, UnitsManager **ret)
 {
 	_cleanup_(units_manager_freep) UnitsManager *m = NULL;
 	int r;
@@ -139,10 +117,10 @@ int units_connect(PlanBus which, UnitsManager **ret)
 		return r;
 
 	switch (which) {
-	case PLAN_BUS_SYSTEM:
+	case UNITS_BUS_SYSTEM:
 		r = connect_system(&m->bus);
 		break;
-	case PLAN_BUS_USER:
+	case UNITS_BUS_USER:
 		r = connect_user(&m->bus, &m->owner_uid);
 		break;
 	default:
@@ -163,39 +141,4 @@ int units_connect(PlanBus which, UnitsManager **ret)
 
 	*ret = TAKE_PTR(m);
 	return 0;
-}
-
-UnitsManager *units_manager_free(UnitsManager *m)
-{
-	if (!m)
-		return NULL;
-	/* Closing without flushing: nothing we could still have queued matters, and a flush
-	 * could wait on a manager that does not read. */
-	sd_bus_close_unref(m->bus);
-	units_ssh_stop(m);
-	free(m->host);
-	free(m);
-	return NULL;
-}
-
-bool units_manager_is_connected(UnitsManager *m)
-{
-	int r;
-
-	/* A closed connection shows only once read: take in what is queued (between calls
-	 * nothing waits for it, and signals without a match are dropped). */
-	do
-		r = sd_bus_process(m->bus, NULL);
-	while (r > 0);
-	return r == 0 && sd_bus_is_open(m->bus) > 0;
-}
-
-const char *units_manager_host(const UnitsManager *m)
-{
-	return m->host;
-}
-
-const char *units_signal_sender(const UnitsManager *m)
-{
-	return m->bus_client ? UNITS_DESTINATION : NULL;
 }

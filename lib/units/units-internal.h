@@ -1,6 +1,6 @@
 /* units-internal.h — what the units-*.c files share: the manager connection, the bounded
  * wait that drives the bus, method calls and property reads made through that wait, and
- * the details gathered about a failed unit.  Not for use outside lib/units-*.c. */
+ * the details gathered about a failed unit.  Not for use outside lib/units/. */
 #pragma once
 
 #include <systemd/sd-bus.h>
@@ -20,7 +20,7 @@
 
 struct UnitsManager {
 	sd_bus *bus;
-	PlanBus which;
+	UnitsBus which;
 	/* Through a bus daemon messages carry a sender, and the manager sends its signals only
 	 * to subscribers; on a direct (private socket) connection there is no sender. */
 	bool bus_client;
@@ -34,7 +34,7 @@ struct UnitsManager {
 };
 
 /* A manager not yet connected, with no ssh process. */
-int units_manager_new(PlanBus which, UnitsManager **ret);
+int units_manager_new(UnitsBus which, UnitsManager **ret);
 
 /* Calls Subscribe: through a bus daemon the manager sends signals only to subscribers. */
 int units_subscribe(UnitsManager *m, usec_t deadline, int cancel_fd);

@@ -19,7 +19,7 @@
 static int add_unit_matches(const UnitsManager *m, sd_journal *j, const char *unit)
 {
 	_cleanup_free_ char *own = NULL, *about = NULL, *owner = NULL;
-	bool user = m->which == PLAN_BUS_USER;
+	bool user = m->which == UNITS_BUS_USER;
 	int r;
 
 	if (asprintf(&own, "%s=%s", user ? "_SYSTEMD_USER_UNIT" : "_SYSTEMD_UNIT", unit) < 0 ||

@@ -48,7 +48,7 @@ static int add_option(char ***argv, const char *name, const char *value)
 
 /* ssh [options] -- HOST COMMAND, never prompting, trusting only the configured key and
  * known hosts, reading no ssh_config (a ProxyCommand there would run whatever it says). */
-static int ssh_argv(const RemoteHost *host, PlanBus which, const UnitsSshOptions *ssh, char ***ret)
+static int ssh_argv(const RemoteHost *host, UnitsBus which, const UnitsSshOptions *ssh, char ***ret)
 {
 	_cleanup_strv_free_ char **argv = NULL;
 	char timeout[32], port[8];
@@ -80,7 +80,7 @@ static int ssh_argv(const RemoteHost *host, PlanBus which, const UnitsSshOptions
 			return -ENOMEM;
 	}
 	if (strv_extend(&argv, "--") < 0 || strv_extend(&argv, host->name) < 0 ||
-	    strv_extend(&argv, which == PLAN_BUS_USER ? BRIDGE_USER : BRIDGE_SYSTEM) < 0)
+	    strv_extend(&argv, which == UNITS_BUS_USER ? BRIDGE_USER : BRIDGE_SYSTEM) < 0)
 		return -ENOMEM;
 	*ret = TAKE_PTR(argv);
 	return 0;
@@ -124,21 +124,6 @@ static int spawn_ssh(char *const *argv, int socket_fd, int stderr_fd, pid_t *ret
 bool units_ssh_path_is_valid(const char *path)
 {
 	return path[0] == '/' && !path[strcspn(path, " \t\n\r\v\f\"'%\\")];
-}
-
-void units_ssh_stop(UnitsManager *m)
-{
-	if (m->ssh_pid > 0) {
-		/* The bus is closed, so ssh would end by itself once the remote side has; SIGTERM
-		 * spares that wait. */
-		kill(m->ssh_pid, SIGTERM);
-		(void)waitpid(m->ssh_pid, NULL, 0);
-		m->ssh_pid = 0;
-	}
-	if (m->ssh_stderr >= 0) {
-		close(m->ssh_stderr);
-		m->ssh_stderr = -EBADF;
-	}
 }
 
 int units_manager_ssh_message(const UnitsManager *m, char **ret)
@@ -200,7 +185,7 @@ static int connect_failed(UnitsManager *m, int error, char **ret_error)
 	return r < 0 ? -ENOMEM : error;
 }
 
-static int connect_remote(const char *host, PlanBus which, const UnitsSshOptions *ssh,
+static int connect_remote(const char *host, UnitsBus which, const UnitsSshOptions *ssh,
 			  int cancel_fd, UnitsManager **ret, char **ret_error)
 {
 	_cleanup_(units_manager_freep) UnitsManager *m = NULL;
@@ -278,7 +263,7 @@ static int connect_remote(const char *host, PlanBus which, const UnitsSshOptions
 	return 0;
 }
 
-int units_connect_remote(const char *host, PlanBus which, const UnitsSshOptions *ssh, int cancel_fd,
+int units_connect_remote(const char *host, UnitsBus which, const UnitsSshOptions *ssh, int cancel_fd,
 			 UnitsManager **ret, char **ret_error)
 {
 	_cleanup_free_ char *error = NULL;

@@ -20,11 +20,16 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "plan.h"
 #include "time-util.h"
 
 /* How many of a failed unit's newest journal lines an outcome carries. */
 #define UNITS_JOURNAL_LINES 10
+
+/* Which manager of a machine: PID 1's on the system bus, or a user's own. */
+typedef enum UnitsBus {
+	UNITS_BUS_SYSTEM,
+	UNITS_BUS_USER,
+} UnitsBus;
 
 /* A connection to one service manager. */
 typedef struct UnitsManager UnitsManager;
@@ -97,7 +102,7 @@ typedef struct UnitProblem {
  * so root reaches the manager of the user whose runtime directory it names — else through
  * the user's bus).  Through a bus daemon it subscribes to the manager's signals, waiting at
  * most a few seconds for that.  -errno on failure. */
-int units_connect(PlanBus which, UnitsManager **ret);
+int units_connect(UnitsBus which, UnitsManager **ret);
 
 /* How a remote manager is reached: ssh from $PATH (without any ssh_config, never prompting,
  * StrictHostKeyChecking) to the host, running systemd-stdio-bridge there for the system bus or
@@ -122,7 +127,7 @@ bool units_ssh_path_is_valid(const char *path);
  * naming the host), in ssh's own words when it said something ("ssh: connect to host … port
  * 22: Connection refused", "Host key verification failed.", …); -ENOMEM and -ECANCELED leave
  * it untouched. */
-int units_connect_remote(const char *host, PlanBus which, const UnitsSshOptions *ssh, int cancel_fd,
+int units_connect_remote(const char *host, UnitsBus which, const UnitsSshOptions *ssh, int cancel_fd,
 			 UnitsManager **ret, char **ret_error);
 
 /* Whether the connection still works, as far as can be told without asking: a remote one

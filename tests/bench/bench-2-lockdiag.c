@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "pg-cleanup.h"
 #include "sessions.h"
 #include "support.h"
 #include "test-daemon.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "pg-cleanup.h"
 #include "lockwatch.h"
 #include "sessions.h"
 #include "watched-statement.h"

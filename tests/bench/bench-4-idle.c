@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "pg-cleanup.h"
 #include "sessions.h"
 #include "support.h"
 #include "test-daemon.h"

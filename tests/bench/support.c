@@ -1,4 +1,5 @@
 /* support.c — see support.h. */
+#include "pg-cleanup.h"
 #include "support.h"
 
 #include <check.h>

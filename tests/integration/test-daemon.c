@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "pg-cleanup.h"
 #include "harness.h"
 #include "journal-query.h"
 #include "test-daemon.h"

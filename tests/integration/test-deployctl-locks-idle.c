@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "pg-cleanup.h"
 #include "sessions.h"
 
 /* The tests run from the source tree, where make puts the program. */

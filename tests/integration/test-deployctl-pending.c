@@ -86,7 +86,7 @@ static void deploy(const Setup *s)
 		.name = "pending",
 		.database =
 			{
-				.conninfo_source = PLAN_CONNINFO_LITERAL,
+				.conninfo_source = PG_CONNINFO_LITERAL,
 				.conninfo = s->conninfo,
 				.lock_timeout = 5 * USEC_PER_SEC,
 				.statement_timeout = 60 * USEC_PER_SEC,

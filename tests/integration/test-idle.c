@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "pg-cleanup.h"
 #include "idle-event.h"
 #include "idle.h"
 #include "sessions.h"

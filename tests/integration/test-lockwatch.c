@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "pg-cleanup.h"
 #include "lockwatch-event.h"
 #include "lockwatch.h"
 #include "sessions.h"

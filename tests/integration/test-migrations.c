@@ -125,7 +125,7 @@ static Fixture *fixture_new(void)
 		.name = "test",
 		.database =
 			{
-				.conninfo_source = PLAN_CONNINFO_LITERAL,
+				.conninfo_source = PG_CONNINFO_LITERAL,
 				.conninfo = f->conninfo,
 				.lock_timeout = 5 * USEC_PER_SEC,
 				.statement_timeout = 120 * USEC_PER_SEC,
@@ -1103,7 +1103,7 @@ START_TEST(test_every_conninfo_source_connects_and_a_failure_masks_the_password)
 
 	write_migration(f, "1_one.sql", "CREATE TABLE one (id int);\n");
 	setenv("TEST_MIGRATIONS_CONNINFO", f->conninfo, 1);
-	f->plan.database.conninfo_source = PLAN_CONNINFO_ENV;
+	f->plan.database.conninfo_source = PG_CONNINFO_ENV;
 	f->plan.database.conninfo = "TEST_MIGRATIONS_CONNINFO";
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_OK);
 
@@ -1111,18 +1111,18 @@ START_TEST(test_every_conninfo_source_connects_and_a_failure_masks_the_password)
 	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, f->conninfo, strlen(f->conninfo)), (ssize_t)strlen(f->conninfo));
-	f->plan.database.conninfo_source = PLAN_CONNINFO_FILE;
+	f->plan.database.conninfo_source = PG_CONNINFO_FILE;
 	f->plan.database.conninfo = file;
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_OK);
 
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
-	f->plan.database.conninfo_source = PLAN_CONNINFO_CREDENTIAL;
+	f->plan.database.conninfo_source = PG_CONNINFO_CREDENTIAL;
 	f->plan.database.conninfo = "db.conninfo";
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_OK);
 	assert_history(f, "1");
 
 	ck_assert_int_ge(asprintf(&bad, "%s password=hunter2 dbname=no_such_db", f->conninfo), 0);
-	f->plan.database.conninfo_source = PLAN_CONNINFO_LITERAL;
+	f->plan.database.conninfo_source = PG_CONNINFO_LITERAL;
 	f->plan.database.conninfo = bad;
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_PREFLIGHT);
 	const Recorded *failed = find_event(&f->events, EVENT_DEPLOY_FAILED, 0);

@@ -55,7 +55,7 @@ static UnitsSshOptions ssh_options(void)
 static UnitsManager *connect_local(void)
 {
 	UnitsManager *m = NULL;
-	int r = units_connect(PLAN_BUS_USER, &m);
+	int r = units_connect(UNITS_BUS_USER, &m);
 
 	ck_assert_msg(r >= 0, "units_connect(user): %s", strerror(-r));
 	return m;
@@ -66,7 +66,7 @@ static UnitsManager *connect_remote(void)
 	_cleanup_free_ char *error = NULL;
 	UnitsSshOptions o = ssh_options();
 	UnitsManager *m = NULL;
-	int r = units_connect_remote(sshd.host, PLAN_BUS_USER, &o, -1, &m, &error);
+	int r = units_connect_remote(sshd.host, UNITS_BUS_USER, &o, -1, &m, &error);
 
 	ck_assert_msg(r >= 0, "units_connect_remote(%s): %s", sshd.host, error ?: strerror(-r));
 	ck_assert_str_eq(units_manager_host(m), sshd.host);
@@ -77,7 +77,7 @@ static UnitsManager *connect_remote(void)
 static int connect_fails(const char *host, const UnitsSshOptions *o, char **ret_error)
 {
 	UnitsManager *m = NULL;
-	int r = units_connect_remote(host, PLAN_BUS_USER, o, -1, &m, ret_error);
+	int r = units_connect_remote(host, UNITS_BUS_USER, o, -1, &m, ret_error);
 
 	ck_assert_msg(r < 0, "connecting to %s succeeded", host);
 	ck_assert_ptr_null(m);

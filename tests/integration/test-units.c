@@ -30,7 +30,7 @@ static char *service(const char *stem, const char *service_section)
 static UnitsManager *connect_user_manager(void)
 {
 	UnitsManager *m = NULL;
-	int r = units_connect(PLAN_BUS_USER, &m);
+	int r = units_connect(UNITS_BUS_USER, &m);
 
 	ck_assert_msg(r >= 0, "units_connect(user): %s", strerror(-r));
 	return m;

@@ -1,5 +1,6 @@
 /* harness.c — see harness.h. */
 #include "harness.h"
+#include "pg-cleanup.h"
 
 #include <check.h>
 #include <errno.h>

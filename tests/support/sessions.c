@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "pg-cleanup.h"
 #include "sessions.h"
 
 char *test_conninfo_with(const char *conninfo, const char *extra)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "migrations-command.h"
+#include "pg-cleanup.h"
 #include "strv.h"
 
 static const char *env_get(char **env, const char *key)
@@ -16,25 +17,26 @@ static const char *env_get(char **env, const char *key)
 	return NULL;
 }
 
-static Plan command_plan(char **command, char **environment)
+static MigrationsCommand command_of(char **argv, char **environment)
 {
-	return (Plan){
-		.name = "prod",
-		.database =
+	return (MigrationsCommand){
+		.argv = argv,
+		.environment = environment,
+		.plan_name = "prod",
+		.session =
 			{
 				.lock_timeout = 5 * USEC_PER_SEC,
 				.statement_timeout = 120 * USEC_PER_SEC,
 				.idle_in_transaction_session_timeout = 60 * USEC_PER_SEC,
 			},
-		.migrations = {.command = command, .environment = environment},
 	};
 }
 
 START_TEST(test_the_environment_carries_ours_and_the_plans_and_little_else)
 {
-	char *command[] = {"migrate", NULL};
+	char *argv[] = {"migrate", NULL};
 	char *environment[] = {"FLASK_ENV=production", "LANG=C.UTF-8", NULL};
-	Plan plan = command_plan(command, environment);
+	MigrationsCommand command = command_of(argv, environment);
 	_cleanup_strv_free_ char **env = NULL;
 	_cleanup_(PQconninfoFreep) PQconninfoOption *url = NULL;
 
@@ -42,7 +44,7 @@ START_TEST(test_the_environment_carries_ours_and_the_plans_and_little_else)
 	setenv("LANG", "de_DE.UTF-8", 1);
 	setenv("SECRET_OF_THE_DAEMON", "x", 1);
 	setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
-	ck_assert_int_eq(migrations_command_environment(&plan, "host=/tmp dbname=app password=pw",
+	ck_assert_int_eq(migrations_command_environment(&command, "host=/tmp dbname=app password=pw",
 							"0123456789abcdef0123456789abcdef", "v1.2",
 							&env),
 			 0);
@@ -78,12 +80,12 @@ END_TEST
 
 START_TEST(test_without_path_a_default_path_is_given)
 {
-	char *command[] = {"migrate", NULL};
-	Plan plan = command_plan(command, NULL);
+	char *argv[] = {"migrate", NULL};
+	MigrationsCommand command = command_of(argv, NULL);
 	_cleanup_strv_free_ char **env = NULL;
 
 	unsetenv("PATH");
-	ck_assert_int_eq(migrations_command_environment(&plan, "dbname=x", "0123", NULL, &env), 0);
+	ck_assert_int_eq(migrations_command_environment(&command, "dbname=x", "0123", NULL, &env), 0);
 	ck_assert_str_eq(env_get(env, "PATH"), MIGRATIONS_COMMAND_DEFAULT_PATH);
 	ck_assert_str_eq(env_get(env, "DEPLOY_RELEASE"), "");
 }
@@ -94,25 +96,25 @@ START_TEST(test_preflight_finds_the_program_and_the_working_directory)
 	char *ok[] = {"sh", "-c", "true", NULL};
 	char *missing[] = {"no-such-migrate-program", NULL};
 	char *not_executable[] = {"/etc/passwd", NULL};
-	Plan plan = command_plan(ok, NULL);
+	MigrationsCommand command = command_of(ok, NULL);
 	char *error = NULL;
 
 	setenv("PATH", "/usr/bin:/bin", 1);
-	ck_assert_int_eq(migrations_command_check(&plan, &error), 0);
+	ck_assert_int_eq(migrations_command_check(&command, &error), 0);
 
-	plan.migrations.working_directory = "/nonexistent-dir";
-	ck_assert_int_lt(migrations_command_check(&plan, &error), 0);
+	command.working_directory = "/nonexistent-dir";
+	ck_assert_int_lt(migrations_command_check(&command, &error), 0);
 	ck_assert_str_eq(error, "working_directory /nonexistent-dir: No such file or directory");
 	free(error);
 
-	plan.migrations.working_directory = NULL;
-	plan.migrations.command = missing;
-	ck_assert_int_lt(migrations_command_check(&plan, &error), 0);
+	command.working_directory = NULL;
+	command.argv = missing;
+	ck_assert_int_lt(migrations_command_check(&command, &error), 0);
 	ck_assert_str_eq(error, "migration command no-such-migrate-program: not found in PATH");
 	free(error);
 
-	plan.migrations.command = not_executable;
-	ck_assert_int_lt(migrations_command_check(&plan, &error), 0);
+	command.argv = not_executable;
+	ck_assert_int_lt(migrations_command_check(&command, &error), 0);
 	ck_assert_str_eq(error, "migration command /etc/passwd: Permission denied");
 	free(error);
 }
@@ -120,11 +122,8 @@ END_TEST
 
 START_TEST(test_the_run_time_bound_follows_statement_timeout)
 {
-	PlanDatabase db = {.statement_timeout = 120 * USEC_PER_SEC};
-
-	ck_assert_uint_eq(migrations_command_timeout(&db), 20 * USEC_PER_MINUTE);
-	db.statement_timeout = 0;
-	ck_assert_uint_eq(migrations_command_timeout(&db), USEC_PER_HOUR);
+	ck_assert_uint_eq(migrations_command_timeout(120 * USEC_PER_SEC), 20 * USEC_PER_MINUTE);
+	ck_assert_uint_eq(migrations_command_timeout(0), USEC_PER_HOUR);
 }
 END_TEST
 

@@ -47,6 +47,12 @@ static char *parsed_value(const char *conninfo, const char *keyword)
 	return NULL;
 }
 
+/* A conninfo source as a caller names it. */
+typedef struct ConninfoSource {
+	PgConninfoSource conninfo_source;
+	const char *conninfo;
+} ConninfoSource;
+
 START_TEST(test_mask_hides_the_password_of_key_value_pairs)
 {
 	_cleanup_free_ char *masked = NULL;
@@ -169,25 +175,6 @@ START_TEST(test_session_options_are_milliseconds_rounded_up)
 }
 END_TEST
 
-START_TEST(test_session_settings_come_from_the_plan)
-{
-	PlanDatabase db = {
-		.lock_timeout = 1,
-		.statement_timeout = 2,
-		.idle_in_transaction_session_timeout = 3,
-		.connect_timeout = 4,
-	};
-	PgSessionSettings s = pg_session_settings_from_plan(&db, "deployd/x");
-
-	ck_assert_str_eq(s.application_name, "deployd/x");
-	ck_assert_uint_eq(s.lock_timeout, 1);
-	ck_assert_uint_eq(s.statement_timeout, 2);
-	ck_assert_uint_eq(s.idle_in_transaction_session_timeout, 3);
-	ck_assert_uint_eq(s.connect_timeout, 4);
-	ck_assert(!s.read_only);
-}
-END_TEST
-
 START_TEST(test_errors_are_classified_by_sqlstate)
 {
 	ck_assert_int_eq(pg_error_classify("55P03", "canceling statement due to lock timeout"),
@@ -245,9 +232,9 @@ END_TEST
 START_TEST(test_literal_conninfo_is_used_as_is)
 {
 	_cleanup_free_ char *c = NULL;
-	PlanDatabase db = {.conninfo_source = PLAN_CONNINFO_LITERAL, .conninfo = "dbname=x"};
+	ConninfoSource db = {.conninfo_source = PG_CONNINFO_LITERAL, .conninfo = "dbname=x"};
 
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, NULL), 0);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, NULL), 0);
 	ck_assert_str_eq(c, "dbname=x");
 }
 END_TEST
@@ -255,15 +242,15 @@ END_TEST
 START_TEST(test_conninfo_env_reads_the_variable_and_names_it_when_unset)
 {
 	_cleanup_free_ char *c = NULL, *error = NULL;
-	PlanDatabase db = {.conninfo_source = PLAN_CONNINFO_ENV, .conninfo = "TEST_PG_CONNINFO"};
+	ConninfoSource db = {.conninfo_source = PG_CONNINFO_ENV, .conninfo = "TEST_PG_CONNINFO"};
 
 	setenv("TEST_PG_CONNINFO", "dbname=fromenv", 1);
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, &error), 0);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, &error), 0);
 	ck_assert_str_eq(c, "dbname=fromenv");
 	unsetenv("TEST_PG_CONNINFO");
 	free(c);
 	c = NULL;
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, &error), -ENOENT);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, &error), -ENOENT);
 	ck_assert_ptr_null(c);
 	ck_assert_ptr_nonnull(strstr(error, "TEST_PG_CONNINFO is not set"));
 }
@@ -273,11 +260,11 @@ START_TEST(test_conninfo_file_is_read_whole_and_trimmed)
 {
 	_cleanup_free_ char *dir = temp_dir(), *c = NULL, *path = NULL;
 	const char text[] = "\n  host=/tmp\n  dbname=x password=y \n\n";
-	PlanDatabase db = {.conninfo_source = PLAN_CONNINFO_FILE};
+	ConninfoSource db = {.conninfo_source = PG_CONNINFO_FILE};
 
 	path = write_file(dir, "conninfo", text, strlen(text), 0600);
 	db.conninfo = path;
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, NULL), 0);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, NULL), 0);
 	ck_assert_str_eq(c, "host=/tmp\n  dbname=x password=y");
 }
 END_TEST
@@ -285,11 +272,11 @@ END_TEST
 START_TEST(test_conninfo_file_readable_by_others_is_refused)
 {
 	_cleanup_free_ char *dir = temp_dir(), *c = NULL, *path = NULL, *error = NULL;
-	PlanDatabase db = {.conninfo_source = PLAN_CONNINFO_FILE};
+	ConninfoSource db = {.conninfo_source = PG_CONNINFO_FILE};
 
 	path = write_file(dir, "conninfo", "dbname=x", 8, 0644);
 	db.conninfo = path;
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, &error), -EPERM);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, &error), -EPERM);
 	ck_assert_ptr_null(c);
 	ck_assert_ptr_nonnull(strstr(error, "readable or writable by others"));
 	ck_assert_ptr_nonnull(strstr(error, path));
@@ -301,7 +288,7 @@ START_TEST(test_conninfo_file_too_large_empty_or_binary_is_refused)
 	_cleanup_free_ char *dir = temp_dir(), *big = NULL, *empty = NULL, *binary = NULL;
 	_cleanup_free_ char *data = malloc(PG_CONNINFO_FILE_MAX + 1);
 	char *c = NULL, *error = NULL;
-	PlanDatabase db = {.conninfo_source = PLAN_CONNINFO_FILE};
+	ConninfoSource db = {.conninfo_source = PG_CONNINFO_FILE};
 
 	memset(data, 'a', PG_CONNINFO_FILE_MAX + 1);
 	big = write_file(dir, "big", data, PG_CONNINFO_FILE_MAX + 1, 0600);
@@ -309,14 +296,14 @@ START_TEST(test_conninfo_file_too_large_empty_or_binary_is_refused)
 	binary = write_file(dir, "binary", "dbname=x\0y", 10, 0600);
 
 	db.conninfo = big;
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, &error), -EFBIG);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, &error), -EFBIG);
 	free(error);
 	db.conninfo = empty;
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, &error), -EINVAL);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, &error), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(error, "empty"));
 	free(error);
 	db.conninfo = binary;
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, &error), -EINVAL);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, &error), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(error, "NUL"));
 	free(error);
 	ck_assert_ptr_null(c);
@@ -326,12 +313,12 @@ END_TEST
 START_TEST(test_credential_is_read_from_the_credentials_directory)
 {
 	_cleanup_free_ char *dir = temp_dir(), *c = NULL, *path = NULL;
-	PlanDatabase db = {.conninfo_source = PLAN_CONNINFO_CREDENTIAL, .conninfo = "db.conninfo"};
+	ConninfoSource db = {.conninfo_source = PG_CONNINFO_CREDENTIAL, .conninfo = "db.conninfo"};
 
 	/* systemd may hand credentials out group-readable: that is not refused. */
 	path = write_file(dir, "db.conninfo", "dbname=cred\n", 12, 0640);
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, NULL), 0);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, NULL), 0);
 	ck_assert_str_eq(c, "dbname=cred");
 }
 END_TEST
@@ -340,17 +327,17 @@ START_TEST(test_credential_names_with_a_slash_or_without_the_directory_are_refus
 {
 	_cleanup_free_ char *dir = temp_dir();
 	char *c = NULL, *error = NULL;
-	PlanDatabase db = {.conninfo_source = PLAN_CONNINFO_CREDENTIAL, .conninfo = "../etc/x"};
+	ConninfoSource db = {.conninfo_source = PG_CONNINFO_CREDENTIAL, .conninfo = "../etc/x"};
 
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, &error), -EINVAL);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, &error), -EINVAL);
 	free(error);
 	db.conninfo = "..";
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, &error), -EINVAL);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, &error), -EINVAL);
 	free(error);
 	db.conninfo = "db";
 	unsetenv("CREDENTIALS_DIRECTORY");
-	ck_assert_int_eq(pg_conninfo_resolve(&db, &c, &error), -ENOENT);
+	ck_assert_int_eq(pg_conninfo_resolve(db.conninfo_source, db.conninfo, &c, &error), -ENOENT);
 	ck_assert_ptr_nonnull(strstr(error, "$CREDENTIALS_DIRECTORY is not set"));
 	free(error);
 	ck_assert_ptr_null(c);
@@ -476,7 +463,6 @@ int main(void)
 	tcase_add_test(tc, test_url_puts_the_conninfo_options_before_ours);
 	tcase_add_test(tc, test_url_keeps_a_password_without_a_user);
 	tcase_add_test(tc, test_session_options_are_milliseconds_rounded_up);
-	tcase_add_test(tc, test_session_settings_come_from_the_plan);
 	tcase_add_test(tc, test_errors_are_classified_by_sqlstate);
 	tcase_add_test(tc, test_a_translated_57014_without_our_cancel_counts_as_statement_timeout);
 	tcase_add_test(tc, test_error_kinds_have_names);

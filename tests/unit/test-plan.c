@@ -105,13 +105,13 @@ START_TEST(test_every_key_is_parsed)
 
 	ck_assert_int_eq(p->version, 1);
 	ck_assert_str_eq(p->description, "prosaas staging");
-	ck_assert_int_eq(p->database.conninfo_source, PLAN_CONNINFO_ENV);
+	ck_assert_int_eq(p->database.conninfo_source, PG_CONNINFO_ENV);
 	ck_assert_str_eq(p->database.conninfo, "PROSAAS_DB");
 	ck_assert_uint_eq(p->database.lock_timeout, 3 * USEC_PER_SEC);
 	ck_assert_uint_eq(p->database.statement_timeout, 0);
 	ck_assert_uint_eq(p->database.idle_in_transaction_session_timeout, 2 * USEC_PER_MINUTE);
 	ck_assert_uint_eq(p->database.connect_timeout, 4 * USEC_PER_SEC);
-	ck_assert_int_eq(p->services.bus, PLAN_BUS_USER);
+	ck_assert_int_eq(p->services.bus, UNITS_BUS_USER);
 	ck_assert_uint_eq(strv_length(p->services.units), 3);
 	ck_assert_str_eq(p->services.units[0], "a.service");
 	ck_assert_str_eq(p->services.units[1], "b@1.service");
@@ -156,13 +156,13 @@ START_TEST(test_every_default_is_filled_in)
 
 	ck_assert_int_eq(p->version, 1);
 	ck_assert_ptr_null(p->description);
-	ck_assert_int_eq(p->database.conninfo_source, PLAN_CONNINFO_LITERAL);
+	ck_assert_int_eq(p->database.conninfo_source, PG_CONNINFO_LITERAL);
 	ck_assert_str_eq(p->database.conninfo, "dbname=prosaas");
 	ck_assert_uint_eq(p->database.lock_timeout, 5 * USEC_PER_SEC);
 	ck_assert_uint_eq(p->database.statement_timeout, 120 * USEC_PER_SEC);
 	ck_assert_uint_eq(p->database.idle_in_transaction_session_timeout, 60 * USEC_PER_SEC);
 	ck_assert_uint_eq(p->database.connect_timeout, 10 * USEC_PER_SEC);
-	ck_assert_int_eq(p->services.bus, PLAN_BUS_SYSTEM);
+	ck_assert_int_eq(p->services.bus, UNITS_BUS_SYSTEM);
 	ck_assert_ptr_nonnull(p->services.units);
 	ck_assert_uint_eq(strv_length(p->services.units), 0);
 	ck_assert_ptr_null(p->services.remote);
@@ -201,7 +201,7 @@ START_TEST(test_command_migrations_keep_argv_environment_and_working_directory)
 			 "    WORKERS: 4\n"
 			 "    EMPTY: \"\"\n");
 
-	ck_assert_int_eq(p->database.conninfo_source, PLAN_CONNINFO_CREDENTIAL);
+	ck_assert_int_eq(p->database.conninfo_source, PG_CONNINFO_CREDENTIAL);
 	ck_assert_str_eq(p->database.conninfo, "prosaas-db");
 	ck_assert_ptr_null(p->migrations.directory);
 	ck_assert_uint_eq(strv_length(p->migrations.command), 4);
@@ -223,7 +223,7 @@ START_TEST(test_command_without_environment_gets_an_empty_one)
 						 "database: {conninfo_file: /etc/prosaas/db}\n"
 						 "migrations: {command: [migrate]}\n");
 
-	ck_assert_int_eq(p->database.conninfo_source, PLAN_CONNINFO_FILE);
+	ck_assert_int_eq(p->database.conninfo_source, PG_CONNINFO_FILE);
 	ck_assert_str_eq(p->database.conninfo, "/etc/prosaas/db");
 	ck_assert_ptr_nonnull(p->migrations.environment);
 	ck_assert_uint_eq(strv_length(p->migrations.environment), 0);
@@ -384,14 +384,14 @@ END_TEST
 
 START_TEST(test_enum_names_match_the_plan_format)
 {
-	ck_assert_str_eq(plan_bus_to_string(PLAN_BUS_SYSTEM), "system");
-	ck_assert_str_eq(plan_bus_to_string(PLAN_BUS_USER), "user");
+	ck_assert_str_eq(plan_bus_to_string(UNITS_BUS_SYSTEM), "system");
+	ck_assert_str_eq(plan_bus_to_string(UNITS_BUS_USER), "user");
 	ck_assert_str_eq(plan_on_failure_to_string(PLAN_ON_FAILURE_LEAVE_STOPPED), "leave-stopped");
 	ck_assert_str_eq(plan_on_failure_to_string(PLAN_ON_FAILURE_START), "start");
-	ck_assert_str_eq(plan_conninfo_source_to_string(PLAN_CONNINFO_LITERAL), "conninfo");
-	ck_assert_str_eq(plan_conninfo_source_to_string(PLAN_CONNINFO_ENV), "conninfo_env");
-	ck_assert_str_eq(plan_conninfo_source_to_string(PLAN_CONNINFO_FILE), "conninfo_file");
-	ck_assert_str_eq(plan_conninfo_source_to_string(PLAN_CONNINFO_CREDENTIAL), "credential");
+	ck_assert_str_eq(plan_conninfo_source_to_string(PG_CONNINFO_LITERAL), "conninfo");
+	ck_assert_str_eq(plan_conninfo_source_to_string(PG_CONNINFO_ENV), "conninfo_env");
+	ck_assert_str_eq(plan_conninfo_source_to_string(PG_CONNINFO_FILE), "conninfo_file");
+	ck_assert_str_eq(plan_conninfo_source_to_string(PG_CONNINFO_CREDENTIAL), "credential");
 }
 END_TEST
 
@@ -1094,11 +1094,11 @@ START_TEST(test_remote_hosts_are_parsed_with_their_bus_and_units)
 
 	ck_assert_uint_eq(p->services.n_remote, 3);
 	ck_assert_str_eq(p->services.remote[0].host, "deploy@app2.internal");
-	ck_assert_int_eq(p->services.remote[0].bus, PLAN_BUS_SYSTEM);
+	ck_assert_int_eq(p->services.remote[0].bus, UNITS_BUS_SYSTEM);
 	ck_assert_uint_eq(strv_length(p->services.remote[0].units), 2);
 	ck_assert_str_eq(p->services.remote[0].units[1], "prosaas-worker.service");
 	ck_assert_str_eq(p->services.remote[1].host, "app3:2222");
-	ck_assert_int_eq(p->services.remote[1].bus, PLAN_BUS_USER);
+	ck_assert_int_eq(p->services.remote[1].bus, UNITS_BUS_USER);
 	ck_assert_str_eq(p->services.remote[1].units[0], "prosaas-scheduler.service");
 	ck_assert_str_eq(p->services.remote[2].host, "ops@[fd00::7]:22");
 	/* The units of this host are still this host's. */
@@ -1206,6 +1206,25 @@ START_TEST(test_a_host_listed_twice_with_one_bus_is_refused_at_the_second)
 }
 END_TEST
 
+START_TEST(test_session_settings_come_from_the_plan)
+{
+	PlanDatabase db = {
+		.lock_timeout = 1,
+		.statement_timeout = 2,
+		.idle_in_transaction_session_timeout = 3,
+		.connect_timeout = 4,
+	};
+	PgSessionSettings s = plan_database_session_settings(&db, "deployd/x");
+
+	ck_assert_str_eq(s.application_name, "deployd/x");
+	ck_assert_uint_eq(s.lock_timeout, 1);
+	ck_assert_uint_eq(s.statement_timeout, 2);
+	ck_assert_uint_eq(s.idle_in_transaction_session_timeout, 3);
+	ck_assert_uint_eq(s.connect_timeout, 4);
+	ck_assert(!s.read_only);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("plan");
@@ -1231,6 +1250,7 @@ int main(void)
 	tcase_add_test(valid, test_remote_hosts_are_parsed_with_their_bus_and_units);
 	tcase_add_test(valid, test_an_empty_remote_list_means_no_remote_hosts);
 	tcase_add_test(valid, test_one_host_may_appear_once_per_bus);
+	tcase_add_test(valid, test_session_settings_come_from_the_plan);
 	suite_add_tcase(s, valid);
 
 	tcase_add_test(refused, test_unknown_top_level_key_is_an_error_with_a_suggestion);
