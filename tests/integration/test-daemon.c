@@ -203,6 +203,34 @@ START_TEST(test_a_deploy_stops_the_units_migrates_and_starts_them_again)
 	ck_assert_msg(code == 0, "deployctl log exited %d:\n%s", code, log);
 	ck_assert_ptr_nonnull(strstr(log, "succeeded"));
 	ck_assert_ptr_nonnull(strstr(log, "1_add_email") ?: strstr(log, "add_email"));
+
+	/* The timeline: a line per phase and per migration, bars in proportion to durations
+	 * (the journal's DURATION_MS of each, against the deploy's). */
+	_cleanup_free_ char *timeline = NULL, *total_ms = NULL;
+	code = test_deployctl(&S.daemon, &timeline, "log %s --timeline", id);
+	ck_assert_msg(code == 0, "deployctl log --timeline exited %d:\n%s", code, timeline);
+	total_ms = journal_field(finished, "DURATION_MS");
+	ck_assert_ptr_nonnull(total_ms);
+	unsigned long long total = strtoull(total_ms, NULL, 10);
+	static const char *const rows[] = {"preflight", "stop", "migrate", "  1 add_email",
+					   "  2 add_index", "start"};
+	const char *prev = timeline;
+	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+		_cleanup_free_ char *needle = NULL;
+		ck_assert_int_ge(asprintf(&needle, "\n%s ", rows[i]), 0);
+		const char *line = strstr(prev, needle);
+		ck_assert_msg(line, "no row '%s' after the previous one in:\n%s", rows[i], timeline);
+		unsigned long long ms = 0;
+		const char *p = line + strlen(needle);
+		ck_assert_int_eq(sscanf(p, "%llu ms", &ms), 1);
+		size_t bar = strspn(strstr(p, " ms  ") + 5, "#");
+		unsigned long long want = total ? (ms * 40 + total / 2) / total : 0;
+		if (want == 0 && ms > 0)
+			want = 1;
+		ck_assert_msg(bar == want, "row '%s': %llu ms of %llu gives %zu '#', not %llu",
+			      rows[i], ms, total, bar, want);
+		prev = line + 1;
+	}
 }
 END_TEST
 
