@@ -241,9 +241,6 @@ int migrations_adopt_record(PGconn *conn, const MigrationsAdoption *a,
 		return pg_error_set(ret_error, PG_ERROR_OTHER, "'%s' is not a valid table name",
 				    o->table)
 			       ?: r;
-	r = migrations_history_prepare(conn, table, o->hooks, ret_error);
-	if (r < 0)
-		return r;
 	deploy_id = PQescapeLiteral(conn, o->deploy_id ?: "", strlen(o->deploy_id ?: ""));
 	applied_by =
 		o->applied_by ? PQescapeLiteral(conn, o->applied_by, strlen(o->applied_by)) : NULL;
@@ -254,7 +251,7 @@ int migrations_adopt_record(PGconn *conn, const MigrationsAdoption *a,
 	f = open_memstream(&sql, &len);
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, "BEGIN;");
+	fprintf(f, "BEGIN;CREATE TABLE %s (" MIGRATIONS_HISTORY_COLUMNS ");", table);
 	for (size_t i = 0; i < a->n; i++) {
 		const Migration *m = a->files[i];
 		_cleanup_(PQfreemem_p) char *name = PQescapeLiteral(conn, m->name, strlen(m->name));

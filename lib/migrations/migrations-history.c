@@ -138,12 +138,6 @@ int migrations_status(const Migration *files, size_t n_files, const MigrationHis
 	return 0;
 }
 
-/* The table as this release writes it. */
-#define HISTORY_COLUMNS                                                                            \
-	"version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at "         \
-	"timestamptz NOT NULL DEFAULT now(), duration_ms integer, deploy_id text, applied_by "     \
-	"text, adopted boolean NOT NULL DEFAULT false"
-
 int migrations_history_prepare(PGconn *conn, const char *quoted_table, const PgWaitHooks *hooks,
 			       PgError *ret_error)
 {
@@ -167,7 +161,7 @@ int migrations_history_prepare(PGconn *conn, const char *quoted_table, const PgW
 	free(sql);
 	sql = NULL;
 	if (PQntuples(res) == 0)
-		r = asprintf(&sql, "CREATE TABLE IF NOT EXISTS %s (" HISTORY_COLUMNS ")",
+		r = asprintf(&sql, "CREATE TABLE IF NOT EXISTS %s (" MIGRATIONS_HISTORY_COLUMNS ")",
 			     quoted_table);
 	else if (strcmp(PQgetvalue(res, 0, 0), "text") != 0 ||
 		 strcmp(PQgetvalue(res, 0, 1), "t") != 0)

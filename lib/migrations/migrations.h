@@ -133,6 +133,12 @@ typedef struct MigrationHistory {
 	size_t n;
 } MigrationHistory;
 
+/* The history table's columns as this release creates them (SQL). */
+#define MIGRATIONS_HISTORY_COLUMNS                                                                 \
+	"version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at "         \
+	"timestamptz NOT NULL DEFAULT now(), duration_ms integer, deploy_id text, applied_by "     \
+	"text, adopted boolean NOT NULL DEFAULT false"
+
 int migrations_history_read(PGconn *conn, const char *table, const PgWaitHooks *hooks,
 			    MigrationHistory *ret, PgError *ret_error);
 void migrations_history_done(MigrationHistory *h);
@@ -167,8 +173,9 @@ typedef struct MigrationsAdoptOptions {
 	const PgWaitHooks *hooks;
 } MigrationsAdoptOptions;
 
-/* Prepares deployd's history table (migrations_history_prepare()) and records the adopted
- * files in it, marked adopted, with the checksums of today's files: all in one transaction. */
+/* Creates deployd's history table (it must not exist yet) and records the adopted files in it,
+ * marked adopted, with the checksums of today's files: all in one transaction, so that a
+ * failure leaves no table behind (whose existence would end adoption). */
 int migrations_adopt_record(PGconn *conn, const MigrationsAdoption *a,
 			    const MigrationsAdoptOptions *o, PgError *ret_error);
 
