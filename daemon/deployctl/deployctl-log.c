@@ -112,7 +112,8 @@ int verb_log(int argc, char **argv, const CtlOptions *opts _unused_)
 		case 'h':
 			printf("Usage: deployctl log [DEPLOY_ID|--last] [--json|--timeline]\n"
 			       "Shows the journal entries of one deploy (default: the last); with\n"
-			       "--timeline one line per phase and per migration instead, with bars in\n"
+			       "--timeline one line per phase and per migration instead, with bars "
+			       "in\n"
 			       "proportion to their duration.\n");
 			return DEPLOY_EXIT_OK;
 		default:

@@ -34,8 +34,7 @@ static void print_status(const MigrationStatus *s, int version_width)
 	const char *by = s->entry && s->entry->applied_by ? s->entry->applied_by : "";
 
 	printf("%*s  %-7s  %-30s  %-32s  %s", version_width, s->version,
-	       migration_state_to_string(s->state), name, s->entry ? s->entry->applied_at : "",
-	       by);
+	       migration_state_to_string(s->state), name, s->entry ? s->entry->applied_at : "", by);
 	if (s->entry && s->entry->adopted)
 		printf(" (adopted)");
 	if (s->state == MIGRATION_CHANGED)

@@ -427,8 +427,8 @@ static DeployExit record_adopted(DeployMigrate *m)
 		return DEPLOY_EXIT_OK;
 	r = migrations_adopt_record(m->conn, &m->adoption, &o, &e);
 	if (r < 0) {
-		DeployExit x = e.kind == PG_ERROR_CANCELED ? DEPLOY_EXIT_CANCELLED
-							   : DEPLOY_EXIT_MIGRATE;
+		DeployExit x =
+			e.kind == PG_ERROR_CANCELED ? DEPLOY_EXIT_CANCELLED : DEPLOY_EXIT_MIGRATE;
 		emit(m, EVENT_DEPLOY_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, NULL,
 		     "Cannot record the migrations adopted from %s in %s: %s%s%s; nothing was "
 		     "migrated.",
@@ -597,7 +597,8 @@ static void on_started(const Migration *mig, void *userdata)
 		deploy_lockwatch_forget(m->watch);
 
 	emit(m, EVENT_MIGRATION_STARTED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
-	     (const Field[]){{"MIGRATION_VERSION", mig->version}, {"MIGRATION_NAME", mig->name}, {}},
+	     (const Field[]){
+		     {"MIGRATION_VERSION", mig->version}, {"MIGRATION_NAME", mig->name}, {}},
 	     "Applying migration %s.", mig->filename);
 }
 

@@ -240,11 +240,10 @@ DeployExit deploy_run(const Plan *plan, const DeployRequest *req, int cancel_fd,
 							  : plan->idle_transactions.terminate,
 			},
 	};
-	Event *ev = deploy_event(&d.ctx, EVENT_DEPLOY_STARTED, LOG_NOTICE,
-				 "Deploy %s of plan %s started%s%s%s%s%s.", req->id, plan->name,
-				 req->release ? " (release " : "", req->release ?: "",
-				 req->release ? ")" : "", req->requester ? ", asked by " : "",
-				 req->requester ?: "");
+	Event *ev = deploy_event(
+		&d.ctx, EVENT_DEPLOY_STARTED, LOG_NOTICE, "Deploy %s of plan %s started%s%s%s%s%s.",
+		req->id, plan->name, req->release ? " (release " : "", req->release ?: "",
+		req->release ? ")" : "", req->requester ? ", asked by " : "", req->requester ?: "");
 
 	if (ev && (event_add(ev, "DEPLOY_RELEASE", "%s", req->release ?: "") < 0 ||
 		   event_add(ev, "REQUESTER_UID", "%u", (unsigned)req->requester_uid) < 0 ||

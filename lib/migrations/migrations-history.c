@@ -76,8 +76,7 @@ int migrations_history_read(PGconn *conn, const char *table, const PgWaitHooks *
 		e->name = strdup(PQgetvalue(rows, i, 1));
 		e->checksum = strdup(PQgetvalue(rows, i, 2));
 		e->applied_at = strdup(PQgetvalue(rows, i, 3));
-		e->applied_by =
-			PQgetisnull(rows, i, 4) ? NULL : strdup(PQgetvalue(rows, i, 4));
+		e->applied_by = PQgetisnull(rows, i, 4) ? NULL : strdup(PQgetvalue(rows, i, 4));
 		e->adopted = strcmp(PQgetvalue(rows, i, 5), "t") == 0;
 		h.n++;
 		if (!e->version || !e->name || !e->checksum || !e->applied_at ||
@@ -179,7 +178,8 @@ int migrations_history_prepare(PGconn *conn, const char *quoted_table, const PgW
 	if (r < 0)
 		return -ENOMEM;
 	r = pg_exec(conn, sql, hooks, NULL, ret_error);
-	if (r < 0 && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_INERROR) {
+	if (r < 0 && PQstatus(conn) == CONNECTION_OK &&
+	    PQtransactionStatus(conn) == PQTRANS_INERROR) {
 		PgError ignored = {};
 		(void)pg_exec(conn, "ROLLBACK", NULL, NULL, &ignored);
 		pg_error_done(&ignored);

@@ -135,7 +135,7 @@ typedef struct MigrationHistory {
 
 /* The history table's columns as this release creates them (SQL). */
 #define MIGRATIONS_HISTORY_COLUMNS                                                                 \
-	"version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at "         \
+	"version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at "        \
 	"timestamptz NOT NULL DEFAULT now(), duration_ms integer, deploy_id text, applied_by "     \
 	"text, adopted boolean NOT NULL DEFAULT false"
 
@@ -188,7 +188,7 @@ typedef enum MigrationState {
 
 typedef struct MigrationStatus {
 	MigrationState state;
-	const char *version; /* the file's, else the entry's */
+	const char *version;		    /* the file's, else the entry's */
 	const Migration *file;		    /* NULL when MISSING */
 	const MigrationHistoryEntry *entry; /* NULL when PENDING */
 } MigrationStatus;

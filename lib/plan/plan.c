@@ -121,8 +121,8 @@ static int check_migrations(PlanContext *c, const PlanYamlNode *map)
 	format = map_find(map, "format");
 	if (adopt && adopt[1]->type == PLAN_YAML_SCALAR && adopt[1]->plain &&
 	    strcmp(adopt[1]->value, "true") == 0 &&
-	    (!format || (format[1]->type == PLAN_YAML_SCALAR &&
-			 strcmp(format[1]->value, "deployd") == 0)))
+	    (!format ||
+	     (format[1]->type == PLAN_YAML_SCALAR && strcmp(format[1]->value, "deployd") == 0)))
 		return plan_fail(c, adopt[0],
 				 "migrations.adopt: true needs migrations.format: dbmate, "
 				 "golang-migrate or flyway (the tool whose history to adopt)");

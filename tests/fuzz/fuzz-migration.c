@@ -142,9 +142,10 @@ int fuzz_migration(const uint8_t *data, size_t size)
 	if (!strchr(filename, '/') && (size % 2 == 0 || check_name_ok(format, filename)))
 		fuzz_assert(asprintf(&path, "/migrations/%s", filename) >= 0);
 	else
-		path = strdup(format == MIGRATIONS_FORMAT_FLYWAY	    ? "/migrations/V1__fuzz.sql"
-			      : format == MIGRATIONS_FORMAT_GOLANG_MIGRATE ? "/migrations/1_fuzz.up.sql"
-									   : "/migrations/1_fuzz.sql");
+		path = strdup(format == MIGRATIONS_FORMAT_FLYWAY ? "/migrations/V1__fuzz.sql"
+			      : format == MIGRATIONS_FORMAT_GOLANG_MIGRATE
+				      ? "/migrations/1_fuzz.up.sql"
+				      : "/migrations/1_fuzz.sql");
 	fuzz_assert(path);
 	check_parse(format, path, text, text_size);
 

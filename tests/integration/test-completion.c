@@ -67,21 +67,22 @@ static char *complete_bash(const char *line)
 		      "bash-completion is not installed (make deps installs it)");
 	/* As bash does on TAB: split the line, call the function complete -p registered, and
 	 * print COMPREPLY.  compgen -W then checks that each word is one bash would offer. */
-	ck_assert_int_ge(
-		asprintf(&script,
-			 "source %s; source %s;"
-			 "spec=$(complete -p deployctl) || exit 3;"
-			 "fn=${spec#*-F }; fn=${fn%% *};"
-			 "COMP_LINE='%s'; COMP_POINT=${#COMP_LINE};"
-			 "read -ra COMP_WORDS <<<\"$COMP_LINE\";"
-			 "[[ $COMP_LINE == *' ' ]] && COMP_WORDS+=('');"
-			 "COMP_CWORD=$((${#COMP_WORDS[@]} - 1));"
-			 "$fn deployctl \"${COMP_WORDS[COMP_CWORD]}\" \"${COMP_WORDS[COMP_CWORD-1]}\";"
-			 "for w in \"${COMPREPLY[@]}\"; do "
-			 "compgen -W \"${COMPREPLY[*]}\" -- \"$w\" | grep -qx -- \"$w\" && echo \"$w\";"
-			 "done | sort",
-			 BASH_COMPLETION_LIB, BASH_COMPLETION, line),
-		0);
+	ck_assert_int_ge(asprintf(&script,
+				  "source %s; source %s;"
+				  "spec=$(complete -p deployctl) || exit 3;"
+				  "fn=${spec#*-F }; fn=${fn%% *};"
+				  "COMP_LINE='%s'; COMP_POINT=${#COMP_LINE};"
+				  "read -ra COMP_WORDS <<<\"$COMP_LINE\";"
+				  "[[ $COMP_LINE == *' ' ]] && COMP_WORDS+=('');"
+				  "COMP_CWORD=$((${#COMP_WORDS[@]} - 1));"
+				  "$fn deployctl \"${COMP_WORDS[COMP_CWORD]}\" "
+				  "\"${COMP_WORDS[COMP_CWORD-1]}\";"
+				  "for w in \"${COMPREPLY[@]}\"; do "
+				  "compgen -W \"${COMPREPLY[*]}\" -- \"$w\" | grep -qx -- \"$w\" "
+				  "&& echo \"$w\";"
+				  "done | sort",
+				  BASH_COMPLETION_LIB, BASH_COMPLETION, line),
+			 0);
 	char *const argv[] = {"bash", "--norc", "--noprofile", "-i", "-c", script, NULL};
 	int code = run(argv, &out);
 	ck_assert_msg(code == 0, "bash exited %d for '%s':\n%s", code, line, out);
@@ -91,8 +92,8 @@ static char *complete_bash(const char *line)
 #define assert_completes(line, expected)                                                           \
 	do {                                                                                       \
 		_cleanup_free_ char *_got = complete_bash(line);                                   \
-		ck_assert_msg(strcmp(_got, expected) == 0, "'%s' completed to:\n%s\nexpected:\n%s", \
-			      line, _got, expected);                                               \
+		ck_assert_msg(strcmp(_got, expected) == 0,                                         \
+			      "'%s' completed to:\n%s\nexpected:\n%s", line, _got, expected);      \
 	} while (0)
 
 START_TEST(test_bash_completes_verbs_and_global_flags)
@@ -160,11 +161,10 @@ END_TEST
 START_TEST(test_zsh_loads_the_completion_for_deployctl)
 {
 	_cleanup_free_ char *out = NULL;
-	char *const argv[] = {
-		"zsh", "-f", "-c",
-		"fpath=(" ZSH_COMPLETION_DIR " $fpath); autoload -Uz compinit; "
-		"compinit -u -d /dev/null; print -r -- ${_comps[deployctl]}",
-		NULL};
+	char *const argv[] = {"zsh", "-f", "-c",
+			      "fpath=(" ZSH_COMPLETION_DIR " $fpath); autoload -Uz compinit; "
+			      "compinit -u -d /dev/null; print -r -- ${_comps[deployctl]}",
+			      NULL};
 
 	ck_assert_int_eq(run(argv, &out), 0);
 	ck_assert_str_eq(out, "_deployctl\n");

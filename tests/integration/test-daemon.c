@@ -212,14 +212,15 @@ START_TEST(test_a_deploy_stops_the_units_migrates_and_starts_them_again)
 	total_ms = journal_field(finished, "DURATION_MS");
 	ck_assert_ptr_nonnull(total_ms);
 	unsigned long long total = strtoull(total_ms, NULL, 10);
-	static const char *const rows[] = {"preflight", "stop", "migrate", "  1 add_email",
-					   "  2 add_index", "start"};
+	static const char *const rows[] = {"preflight",	    "stop",	     "migrate",
+					   "  1 add_email", "  2 add_index", "start"};
 	const char *prev = timeline;
 	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
 		_cleanup_free_ char *needle = NULL;
 		ck_assert_int_ge(asprintf(&needle, "\n%s ", rows[i]), 0);
 		const char *line = strstr(prev, needle);
-		ck_assert_msg(line, "no row '%s' after the previous one in:\n%s", rows[i], timeline);
+		ck_assert_msg(line, "no row '%s' after the previous one in:\n%s", rows[i],
+			      timeline);
 		unsigned long long ms = 0;
 		const char *p = line + strlen(needle);
 		ck_assert_int_eq(sscanf(p, "%llu ms", &ms), 1);
@@ -239,11 +240,12 @@ static char *applied_by(const char *version)
 {
 	_cleanup_free_ char *q = NULL;
 
-	ck_assert_int_ge(asprintf(&q,
-				  "SELECT applied_by FROM deployd_schema_migrations WHERE version = "
-				  "'%s'",
-				  version),
-			 0);
+	ck_assert_int_ge(
+		asprintf(&q,
+			 "SELECT applied_by FROM deployd_schema_migrations WHERE version = "
+			 "'%s'",
+			 version),
+		0);
 	return harness_pg_value(S.conninfo, q);
 }
 
@@ -566,7 +568,8 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_a_deploy_stops_the_units_migrates_and_starts_them_again);
-	tcase_add_test(tc, test_the_history_records_who_asked_root_or_a_local_user_with_its_ssh_host);
+	tcase_add_test(tc,
+		       test_the_history_records_who_asked_root_or_a_local_user_with_its_ssh_host);
 	tcase_add_test(tc, test_an_idle_transaction_blocker_fails_the_deploy_fast_and_is_named);
 	tcase_add_test(tc, test_terminate_idle_clears_the_blocker_and_the_deploy_succeeds);
 	tcase_add_test(tc,

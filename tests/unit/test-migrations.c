@@ -43,8 +43,9 @@ static Migration parse_ok(const char *name, const char *text)
 	Migration m = {};
 
 	ck_assert_int_ge(asprintf(&path, "/m/%s", name), 0);
-	ck_assert_msg(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, text, strlen(text), &m, &error) == 0, "%s",
-		      error ?: "(no message)");
+	ck_assert_msg(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, text, strlen(text), &m,
+				       &error) == 0,
+		      "%s", error ?: "(no message)");
 	return m;
 }
 
@@ -56,7 +57,9 @@ static char *parse_error(const char *name, const char *text)
 	Migration m = {};
 
 	ck_assert_int_ge(asprintf(&path, "/m/%s", name), 0);
-	ck_assert_int_lt(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, text, strlen(text), &m, &error), 0);
+	ck_assert_int_lt(
+		migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, text, strlen(text), &m, &error),
+		0);
 	ck_assert_ptr_nonnull(error);
 	ck_assert_ptr_null(m.sql);
 	return error;
@@ -75,8 +78,8 @@ START_TEST(test_file_names_give_version_and_name)
 	ck_assert_str_eq(vb, "42");
 	ck_assert_str_eq(b, "add-users.v2");
 	/* Past 2^63: versions are text, compared as numbers of any length. */
-	ck_assert_int_eq(migrations_filename_parse(D, "99999999999999999999_max.sql", &vc, &c, NULL),
-			 1);
+	ck_assert_int_eq(
+		migrations_filename_parse(D, "99999999999999999999_max.sql", &vc, &c, NULL), 1);
 	ck_assert_str_eq(vc, "99999999999999999999");
 }
 END_TEST
@@ -141,8 +144,8 @@ START_TEST(test_versions_compare_part_by_part_as_numbers)
 	ck_assert_int_eq(migrations_version_compare("1.01", "1.1"), 0);
 	ck_assert_int_lt(migrations_version_compare("9", "20240101120000"), 0);
 	ck_assert_int_lt(migrations_version_compare("20240101120000", "20240101120001"), 0);
-	ck_assert_int_lt(migrations_version_compare("99999999999999999999", "100000000000000000000"),
-			 0);
+	ck_assert_int_lt(
+		migrations_version_compare("99999999999999999999", "100000000000000000000"), 0);
 	ck_assert(migrations_version_is_valid("1.2.3"));
 	ck_assert(migrations_version_is_valid("20240101120000"));
 	ck_assert(!migrations_version_is_valid("1..2"));
@@ -201,10 +204,10 @@ END_TEST
 
 START_TEST(test_dbmate_transaction_false_means_no_transaction_and_other_text_is_refused)
 {
-	_cleanup_(migration_done) Migration m = parse_format_ok(
-		MIGRATIONS_FORMAT_DBMATE, "2_idx.sql",
-		"-- migrate:down\nDROP INDEX i;\n-- migrate:up transaction:false\n"
-		"CREATE INDEX CONCURRENTLY i ON u (id);\n");
+	_cleanup_(migration_done) Migration m =
+		parse_format_ok(MIGRATIONS_FORMAT_DBMATE, "2_idx.sql",
+				"-- migrate:down\nDROP INDEX i;\n-- migrate:up transaction:false\n"
+				"CREATE INDEX CONCURRENTLY i ON u (id);\n");
 	_cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL;
 
 	ck_assert(m.directives.no_transaction);
@@ -330,9 +333,10 @@ START_TEST(test_an_error_naming_a_hostile_file_name_is_one_line_of_utf8)
 	_cleanup_free_ char *directive =
 		parse_error("1_x.sql", "-- deployd: lock_timeout=\033]0;owned\a\nSELECT 1;\n");
 
-	ck_assert_str_eq(name, "/m/\xef\xbf\xbd[2J\xef\xbf\xbd .sql: not a deployd migration file name "
-			       "(expected VERSION_NAME.sql: VERSION a positive integer, NAME of "
-			       "letters, digits, '_', '.', '-')");
+	ck_assert_str_eq(name,
+			 "/m/\xef\xbf\xbd[2J\xef\xbf\xbd .sql: not a deployd migration file name "
+			 "(expected VERSION_NAME.sql: VERSION a positive integer, NAME of "
+			 "letters, digits, '_', '.', '-')");
 	ck_assert_ptr_null(strchr(directive, '\033'));
 	ck_assert_ptr_null(strchr(directive, '\a'));
 }
@@ -402,8 +406,8 @@ START_TEST(test_invalid_utf8_and_nul_are_refused_with_their_line)
 	text[10] = '\0';
 	Migration m = {};
 	char *error = NULL;
-	ck_assert_int_eq(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, "/m/1_x.sql", text, sizeof(text) - 1,
-					  &m, &error),
+	ck_assert_int_eq(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, "/m/1_x.sql", text,
+					  sizeof(text) - 1, &m, &error),
 			 -EINVAL);
 	ck_assert_str_eq(error, "/m/1_x.sql:2: contains a NUL byte");
 	free(error);
@@ -619,7 +623,8 @@ int main(void)
 	tcase_add_test(tc, test_each_format_reads_its_tools_file_names);
 	tcase_add_test(tc, test_versions_compare_part_by_part_as_numbers);
 	tcase_add_test(tc, test_a_dbmate_file_runs_only_its_up_section_keeping_its_lines);
-	tcase_add_test(tc, test_dbmate_transaction_false_means_no_transaction_and_other_text_is_refused);
+	tcase_add_test(
+		tc, test_dbmate_transaction_false_means_no_transaction_and_other_text_is_refused);
 	tcase_add_test(tc, test_a_flyway_repeatable_script_is_refused_by_name);
 	tcase_add_test(tc, test_checksum_is_sha256_hex_of_the_bytes);
 	tcase_add_test(tc, test_parse_fills_version_name_checksum_and_statements);
