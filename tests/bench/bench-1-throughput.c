@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "harness.h"
+#include "migrations.h"
 #include "support.h"
 #include "test-daemon.h"
 
@@ -69,10 +70,8 @@ static void write_inputs(Setup *s)
 	 * synchronous_commit off (not for the last), the file, its row, COMMIT.  psql sends
 	 * statements joined by "\\;" as one message: same-work-one-message.sql is one line. */
 	for (FILE *f = same; f; f = f == same ? one : NULL)
-		fprintf(f, "CREATE TABLE IF NOT EXISTS " HISTORY " (version bigint PRIMARY KEY, "
-			   "name text NOT NULL, checksum text NOT NULL, applied_at timestamptz "
-			   "NOT NULL DEFAULT now(), duration_ms integer, deploy_id text, "
-			   "applied_by text);\n");
+		fprintf(f, "CREATE TABLE IF NOT EXISTS " HISTORY
+			   " (" MIGRATIONS_HISTORY_COLUMNS ");\n");
 	for (int i = 1; i <= N_MIGRATIONS; i++) {
 		char name[64], body[64], dbmate[128];
 
@@ -86,7 +85,7 @@ static void write_inputs(Setup *s)
 			fprintf(f,
 				"BEGIN\\;%sCREATE TABLE t_%d (id int)\\;INSERT INTO " HISTORY
 				" (version, name, checksum, applied_at, duration_ms, deploy_id, "
-				"applied_by) VALUES (%d, 't_%d', '%064d', now(), (extract(epoch "
+				"applied_by) VALUES ('%d', 't_%d', '%064d', now(), (extract(epoch "
 				"FROM "
 				"clock_timestamp() - statement_timestamp()) * 1000)::integer, "
 				"'bench', "
