@@ -70,8 +70,8 @@ static void write_inputs(Setup *s)
 	 * synchronous_commit off (not for the last), the file, its row, COMMIT.  psql sends
 	 * statements joined by "\\;" as one message: same-work-one-message.sql is one line. */
 	for (FILE *f = same; f; f = f == same ? one : NULL)
-		fprintf(f, "CREATE TABLE IF NOT EXISTS " HISTORY
-			   " (" MIGRATIONS_HISTORY_COLUMNS ");\n");
+		fprintf(f, "CREATE TABLE IF NOT EXISTS " HISTORY " (" MIGRATIONS_HISTORY_COLUMNS
+			   ");\n");
 	for (int i = 1; i <= N_MIGRATIONS; i++) {
 		char name[64], body[64], dbmate[128];
 

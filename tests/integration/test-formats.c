@@ -118,8 +118,9 @@ static void collect(const Event *ev, void *userdata)
 	ck_assert_int_ge(strv_extend(&e->lines, line), 0);
 }
 
-/* Deploys the plan at path through the library; returns the exit code. */
-static DeployExit deploy(const char *path, Events *events)
+/* Deploys the plan at path through the library (a dry run when dry_run); returns the exit
+ * code. */
+static DeployExit deploy_as(const char *path, bool dry_run, Events *events)
 {
 	_cleanup_(plan_freep) Plan *plan = NULL;
 	_cleanup_free_ char *error = NULL;
@@ -129,8 +130,19 @@ static DeployExit deploy(const char *path, Events *events)
 	ck_assert_msg(plan_load(path, &plan, &error) == 0, "%s", error);
 	ck_assert_int_eq(sd_id128_randomize(&id), 0);
 	sd_id128_to_string(id, deploy_id);
-	DeployMigrateOptions o = {.deploy_id = deploy_id, .cancel_fd = -1, .applied_by = "alice"};
-	return deploy_migrate_run(plan, &o, collect, events);
+	DeployMigrateOptions o = {
+		.deploy_id = deploy_id, .cancel_fd = -1, .applied_by = "alice", .dry_run = dry_run};
+	if (!dry_run)
+		return deploy_migrate_run(plan, &o, collect, events);
+	/* A dry run is the preflight alone, as the pipeline runs it. */
+	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
+	ck_assert_int_eq(deploy_migrate_new(plan, &o, collect, events, &m), 0);
+	return deploy_migrate_preflight(m);
+}
+
+static DeployExit deploy(const char *path, Events *events)
+{
+	return deploy_as(path, false, events);
 }
 
 static char *joined(const Events *e)
@@ -531,6 +543,23 @@ START_TEST(test_adopting_flyway_history_takes_its_successful_versioned_rows)
 }
 END_TEST
 
+START_TEST(test_a_dry_run_reports_what_it_would_adopt_and_records_nothing)
+{
+	_cleanup_(setup_free) Setup s = setup();
+	_cleanup_free_ char *plan = NULL;
+	Events e = {};
+
+	write_text(s.dir, "V1__init.sql", "CREATE TABLE one (id int);\n");
+	write_text(s.dir, "V1.2__last.sql", "CREATE TABLE one_two (id int);\n");
+	flyway_table(&s, "(1, '1', 'init', 'SQL', 'V1__init.sql', 1, 'deployer', 4, true)");
+	plan = write_plan(&s, "adopt", "  format: flyway\n  adopt: true\n");
+	ck_assert_int_eq(deploy_as(plan, true, &e), DEPLOY_EXIT_OK);
+	assert_events(&e, "migration-adopted 1\nmigration-pending 1.2");
+	assert_no_history(&s);
+	strv_free(e.lines);
+}
+END_TEST
+
 /* ---- refusals ---- */
 
 START_TEST(test_adoption_is_refused_when_golang_migrate_is_dirty)
@@ -678,6 +707,7 @@ int main(void)
 	tcase_add_test(tc,
 		       test_adopting_golang_migrate_history_adopts_every_file_up_to_its_version);
 	tcase_add_test(tc, test_adopting_flyway_history_takes_its_successful_versioned_rows);
+	tcase_add_test(tc, test_a_dry_run_reports_what_it_would_adopt_and_records_nothing);
 	tcase_add_test(tc, test_adoption_is_refused_when_golang_migrate_is_dirty);
 	tcase_add_test(tc, test_adoption_is_refused_when_flyway_records_a_failed_migration);
 	tcase_add_test(tc, test_adoption_is_refused_when_a_recorded_version_has_no_file);
