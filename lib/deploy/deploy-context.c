@@ -1,3 +1,5 @@
+/* The deploy context: events stamped and sent, phases bracketed (deploy-context.h). */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,22 @@ int deploy_id_new(char ret[DEPLOY_ID_LENGTH + 1])
 		return r;
 	sd_id128_to_string(id, ret);
 	return 0;
+}
+
+void deploy_context_init(DeployContext *ctx, const Plan *plan, const DeployRequest *req,
+			 int cancel_fd, EventSink sink, void *userdata)
+{
+	*ctx = (DeployContext){
+		.plan = plan,
+		.req = req,
+		.cancel_fd = cancel_fd,
+		.sink = sink,
+		.userdata = userdata,
+		.phase = DEPLOY_PHASE_PREFLIGHT,
+		.started = now_usec(CLOCK_MONOTONIC),
+		.terminate_idle = req->terminate_idle >= 0 ? req->terminate_idle > 0
+							   : plan->idle_transactions.terminate,
+	};
 }
 
 Event *deploy_event(DeployContext *ctx, EventType type, int priority, const char *fmt, ...)
@@ -36,12 +54,36 @@ void deploy_emit(DeployContext *ctx, Event *ev)
 {
 	_cleanup_(event_freep) Event *owned = ev;
 
-	if (!owned)
+	if (!owned || event_add(owned, "DEPLOY_ID", "%s", ctx->req->id) < 0 ||
+	    event_add(owned, "DEPLOY_PLAN", "%s", ctx->plan->name ?: "") < 0) {
+		ctx->out_of_memory = true;
 		return;
-	if (event_add(owned, "DEPLOY_ID", "%s", ctx->req->id) < 0 ||
-	    event_add(owned, "DEPLOY_PLAN", "%s", ctx->plan->name) < 0)
+	}
+	if (ctx->sink)
+		ctx->sink(owned, ctx->userdata);
+}
+
+void deploy_emitf(DeployContext *ctx, EventType type, int priority, const DeployField *fields,
+		  const char *fmt, ...)
+{
+	_cleanup_(event_freep) Event *ev = NULL;
+	_cleanup_free_ char *message = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vasprintf(&message, fmt, ap);
+	va_end(ap);
+	if (n < 0 || event_new(type, ctx->phase, priority, &ev) < 0) {
+		ctx->out_of_memory = true;
 		return;
-	ctx->sink(owned, ctx->userdata);
+	}
+	ev->message = TAKE_PTR(message);
+	for (const DeployField *f = fields; f && f->key; f++)
+		if (f->value && event_add(ev, f->key, "%s", f->value) < 0) {
+			ctx->out_of_memory = true;
+			return;
+		}
+	deploy_emit(ctx, TAKE_PTR(ev));
 }
 
 static unsigned long long elapsed_ms(usec_t since)
@@ -57,9 +99,10 @@ void deploy_phase_begin(DeployContext *ctx, DeployPhase phase)
 				      deploy_phase_to_string(phase)));
 }
 
-void deploy_phase_end(DeployContext *ctx, bool ok)
+int deploy_phase_end(DeployContext *ctx, int r)
 {
 	unsigned long long ms = elapsed_ms(ctx->phase_started);
+	bool ok = r >= 0 && !ctx->out_of_memory;
 	Event *ev = deploy_event(ctx, EVENT_PHASE_FINISHED, ok ? LOG_INFO : LOG_ERR,
 				 "Phase %s %s after %llu ms.", deploy_phase_to_string(ctx->phase),
 				 ok ? "finished" : "failed", ms);
@@ -67,6 +110,24 @@ void deploy_phase_end(DeployContext *ctx, bool ok)
 	if (ev && event_add(ev, "DURATION_MS", "%llu", ms) < 0)
 		ev = event_free(ev);
 	deploy_emit(ctx, ev);
+	if (ctx->out_of_memory && r >= 0)
+		r = -ENOMEM;
+	ctx->out_of_memory = false;
+	return r;
+}
+
+DeployExit deploy_exit_for(int r, DeployExit otherwise)
+{
+	switch (r) {
+	case -ECANCELED:
+		return DEPLOY_EXIT_CANCELLED;
+	case -EBUSY:
+		return DEPLOY_EXIT_BUSY;
+	case -ENOMEM:
+		return DEPLOY_EXIT_INTERNAL;
+	default:
+		return r >= 0 ? DEPLOY_EXIT_OK : otherwise;
+	}
 }
 
 static const char *result_for(const DeployContext *ctx, DeployExit exit_code)

@@ -1,4 +1,5 @@
-/* Preflight and migrate phases: modules' outcomes turned into events (deploy-migrate.h). */
+/* The database's part of the preflight, idle and migrate phases: modules' outcomes turned into
+ * events through the deploy context (deploy-migrate.h). */
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -10,7 +11,6 @@
 
 #include "deploy-lock.h"
 #include "deploy-lockwatch.h"
-#include "deploy.h"
 #include "deploy-migrate.h"
 #include "duration.h"
 #include "idle-event.h"
@@ -22,15 +22,9 @@
 #include "strv.h"
 
 struct DeployMigrate {
-	const Plan *plan;
-	char *deploy_id;
-	char *release;
-	char *applied_by;
+	DeployContext *ctx;
 	usec_t command_timeout;
-	bool dry_run;
-	EventSink sink;
-	void *userdata;
-	PgWaitHooks hooks;	   /* the caller's: cancel fd and its own tick */
+	PgWaitHooks hooks;	   /* the deploy's cancel fd */
 	PgWaitHooks watched_hooks; /* while a migration runs: the lock watch's tick too */
 	DeployLockwatch *watch;
 
@@ -48,69 +42,29 @@ struct DeployMigrate {
 	size_t n_pending;
 	MigrationsAdoption adoption; /* files of another tool's history, to be recorded */
 	bool preflight_done;
-	bool out_of_memory;
 };
 
-static bool deploy_id_is_valid(const char *id)
+int deploy_migrate_new(DeployContext *ctx, DeployMigrate **ret)
 {
-	if (!id || strlen(id) != DEPLOY_ID_LENGTH)
-		return false;
-	for (const char *p = id; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
-}
-
-static int strdup_or_null(const char *s, char **ret)
-{
-	*ret = NULL;
-	if (!s)
-		return 0;
-	*ret = strdup(s);
-	return *ret ? 0 : -ENOMEM;
-}
-
-int deploy_migrate_new(const Plan *plan, const DeployMigrateOptions *o, EventSink sink,
-		       void *userdata, DeployMigrate **ret)
-{
+	const Plan *plan = ctx->plan;
+	char host[HOST_NAME_MAX + 1] = "";
 	DeployMigrate *m;
 
-	if (!deploy_id_is_valid(o->deploy_id))
-		return -EINVAL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	*m = (DeployMigrate){
-		.plan = plan,
-		.command_timeout =
-			o->command_timeout ?:
-			migrations_command_timeout(plan->database.statement_timeout),
-		.dry_run = o->dry_run,
-		.sink = sink,
-		.userdata = userdata,
-		.hooks =
-			{
-				.cancel_fd = o->cancel_fd,
-				.tick = o->tick,
-				.tick_interval = o->tick_interval,
-				.userdata = o->tick_userdata,
-			},
+		.ctx = ctx,
+		.command_timeout = migrations_command_timeout(plan->database.statement_timeout),
+		.hooks = {.cancel_fd = ctx->cancel_fd},
 		.table = plan->migrations.table ?: PLAN_DEFAULT_TABLE,
 	};
-	if (strdup_or_null(o->deploy_id, &m->deploy_id) < 0 ||
-	    strdup_or_null(o->release, &m->release) < 0 ||
-	    strdup_or_null(o->applied_by, &m->applied_by) < 0 ||
-	    asprintf(&m->application_name, DEPLOY_MIGRATE_APPLICATION_PREFIX "%s", o->deploy_id) <
-		    0) {
-		m->application_name = NULL;
-		deploy_migrate_free(m);
-		return -ENOMEM;
-	}
-	char host[HOST_NAME_MAX + 1] = "";
-	if (!o->host && gethostname(host, sizeof(host) - 1) < 0)
+	if (gethostname(host, sizeof(host) - 1) < 0)
 		host[0] = '\0';
-	if (deploy_lock_application_name(m->application_name, o->host ?: host,
-					 &m->lock_application_name) < 0) {
+	if (asprintf(&m->application_name, DEPLOY_MIGRATE_APPLICATION_PREFIX "%s", ctx->req->id) <
+		    0 ||
+	    deploy_lock_application_name(m->application_name, host, &m->lock_application_name) <
+		    0) {
 		deploy_migrate_free(m);
 		return -ENOMEM;
 	}
@@ -130,9 +84,6 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 	migrations_adoption_done(&m->adoption);
 	migrations_free(m->files, m->n_files);
 	free(m->pending);
-	free(m->deploy_id);
-	free(m->release);
-	free(m->applied_by);
 	free(m->application_name);
 	free(m->lock_application_name);
 	if (m->conninfo)
@@ -148,84 +99,24 @@ size_t deploy_migrate_n_pending(const DeployMigrate *m)
 	return m->n_pending;
 }
 
-int deploy_migrate_session_pid(const DeployMigrate *m)
+/* Reports a preflight failure; a NULL message means it could not be built: -ENOMEM. */
+static int preflight_failed(DeployMigrate *m, int r, const char *message)
 {
-	return m->conn ? PQbackendPID(m->conn) : 0;
-}
-
-/* One field of an event being built; a NULL value leaves the field out. */
-typedef struct Field {
-	const char *key;
-	const char *value;
-} Field;
-
-/* Sends one event: type, phase, priority, fields (ending with a NULL key), and the MESSAGE
- * sentence. */
-static void emit(DeployMigrate *m, EventType type, DeployPhase phase, int priority,
-		 const Field *fields, const char *fmt, ...) _printf_(6, 7);
-static void emit(DeployMigrate *m, EventType type, DeployPhase phase, int priority,
-		 const Field *fields, const char *fmt, ...)
-{
-	_cleanup_(event_freep) Event *ev = NULL;
-	_cleanup_free_ char *message = NULL;
-	va_list ap;
-	int r;
-
-	if (!m->sink)
-		return;
-	va_start(ap, fmt);
-	r = vasprintf(&message, fmt, ap);
-	va_end(ap);
-	if (r < 0) {
-		message = NULL;
-		goto oom;
-	}
-	if (event_new(type, phase, priority, &ev) < 0 || event_set_message(ev, "%s", message) < 0 ||
-	    event_add(ev, "DEPLOY_ID", "%s", m->deploy_id) < 0 ||
-	    event_add(ev, "DEPLOY_PLAN", "%s", m->plan->name ?: "") < 0)
-		goto oom;
-	for (const Field *f = fields; f && f->key; f++)
-		if (f->value && event_add(ev, f->key, "%s", f->value) < 0)
-			goto oom;
-	m->sink(ev, m->userdata);
-	return;
-oom:
-	/* Reported as an internal error by the phase that emitted it. */
-	m->out_of_memory = true;
-}
-
-/* Sends an event built elsewhere (consumed), with DEPLOY_ID and DEPLOY_PLAN added. */
-static void send_event(DeployMigrate *m, Event *ev)
-{
-	_cleanup_(event_freep) Event *owned = ev;
-
-	if (!m->sink)
-		return;
-	if (event_add(owned, "DEPLOY_ID", "%s", m->deploy_id) < 0 ||
-	    event_add(owned, "DEPLOY_PLAN", "%s", m->plan->name ?: "") < 0) {
-		m->out_of_memory = true;
-		return;
-	}
-	m->sink(owned, m->userdata);
-}
-
-static DeployExit preflight_failed(DeployMigrate *m, DeployExit exit, const char *message)
-{
-	emit(m, EVENT_DEPLOY_FAILED, DEPLOY_PHASE_PREFLIGHT, LOG_ERR, NULL, "%s",
+	deploy_emitf(m->ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL, "%s",
 	     message ?: "Preflight failed: out of memory.");
-	return message ? exit : DEPLOY_EXIT_INTERNAL;
+	return message ? r : -ENOMEM;
 }
 
-static DeployExit connect_failed(DeployMigrate *m, const char *what, PgError *e)
+static int connect_failed(DeployMigrate *m, const char *what, PgError *e)
 {
 	_cleanup_free_ char *message = NULL;
 
 	if (e->kind == PG_ERROR_CANCELED)
-		return DEPLOY_EXIT_CANCELLED;
+		return -ECANCELED;
 	if (asprintf(&message, "Cannot open the %s session to the database (%s): %s", what,
 		     m->conninfo_masked, e->message ?: "out of memory") < 0)
 		message = NULL;
-	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+	return preflight_failed(m, -EHOSTUNREACH, message);
 }
 
 /* The plan's migration command as the migrations layer takes it. */
@@ -240,31 +131,32 @@ static MigrationsCommand plan_command(const Plan *plan)
 	};
 }
 
-static DeployExit preflight_files(DeployMigrate *m)
+static int preflight_files(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
 	int r;
 
-	if (m->plan->migrations.command) {
-		MigrationsCommand command = plan_command(m->plan);
+	if (m->ctx->plan->migrations.command) {
+		MigrationsCommand command = plan_command(m->ctx->plan);
 		r = migrations_command_check(&command, &error);
 		if (r == -ENOMEM)
-			return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+			return preflight_failed(m, -ENOMEM, NULL);
 	} else {
-		r = migrations_discover(m->plan->migrations.format, m->plan->migrations.directory,
-					&m->files, &m->n_files, &error);
+		r = migrations_discover(m->ctx->plan->migrations.format,
+					m->ctx->plan->migrations.directory, &m->files, &m->n_files,
+					&error);
 		if (r == -ENOMEM)
-			return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+			return preflight_failed(m, -ENOMEM, NULL);
 	}
 	if (r >= 0)
-		return DEPLOY_EXIT_OK;
+		return 0;
 	if (asprintf(&message, "Preflight failed, nothing was touched: %s.",
 		     error ?: strerror(-r)) < 0)
 		message = NULL;
-	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+	return preflight_failed(m, r, message);
 }
 
-static DeployExit preflight_lock(DeployMigrate *m, const PgSessionSettings *settings)
+static int preflight_lock(DeployMigrate *m, const PgSessionSettings *settings)
 {
 	_cleanup_(deploy_lock_holder_done) DeployLockHolder holder = {};
 	_cleanup_free_ char *who = NULL, *message = NULL;
@@ -276,7 +168,7 @@ static DeployExit preflight_lock(DeployMigrate *m, const PgSessionSettings *sett
 	lock_settings.application_name = m->lock_application_name;
 	r = pg_connect(m->conninfo, &lock_settings, &m->hooks, &m->lock_conn, &e);
 	if (r < 0) {
-		DeployExit x = connect_failed(m, "deploy lock's", &e);
+		int x = connect_failed(m, "deploy lock's", &e);
 		pg_error_done(&e);
 		return x;
 	}
@@ -284,23 +176,23 @@ static DeployExit preflight_lock(DeployMigrate *m, const PgSessionSettings *sett
 	if (r < 0) {
 		if (e.kind == PG_ERROR_CANCELED) {
 			pg_error_done(&e);
-			return DEPLOY_EXIT_CANCELLED;
+			return -ECANCELED;
 		}
 		if (asprintf(&message, "Cannot take the deploy lock for %s: %s", m->table,
 			     e.message ?: "out of memory") < 0)
 			message = NULL;
 		pg_error_done(&e);
-		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+		return preflight_failed(m, -EIO, message);
 	}
 	if (r > 0)
-		return DEPLOY_EXIT_OK;
+		return 0;
 	if (deploy_lock_holder_describe(&holder, &who) < 0 ||
 	    asprintf(&message,
 		     "Another deploy is running: the deploy lock for %s is held by %s. Nothing "
 		     "was touched.",
 		     m->table, who) < 0)
 		message = NULL;
-	return preflight_failed(m, DEPLOY_EXIT_BUSY, message);
+	return preflight_failed(m, -EBUSY, message);
 }
 
 static bool is_adopted(const DeployMigrate *m, const Migration *file)
@@ -312,31 +204,31 @@ static bool is_adopted(const DeployMigrate *m, const Migration *file)
 }
 
 /* Reads the other tool's history (plan: migrations.adopt); refuses naming the reason. */
-static DeployExit preflight_adopt(DeployMigrate *m)
+static int preflight_adopt(DeployMigrate *m)
 {
 	_cleanup_free_ char *message = NULL;
-	const char *tool = migrations_format_to_string(m->plan->migrations.format);
+	MigrationsFormat format = m->ctx->plan->migrations.format;
 	PgError e = {};
 	int r;
 
-	r = migrations_adopt_read(m->conn, m->plan->migrations.format, m->files, m->n_files,
-				  &m->hooks, &m->adoption, &e);
+	r = migrations_adopt_read(m->conn, format, m->files, m->n_files, &m->hooks, &m->adoption,
+				  &e);
 	if (r >= 0)
-		return DEPLOY_EXIT_OK;
+		return 0;
 	if (e.kind == PG_ERROR_CANCELED) {
 		pg_error_done(&e);
-		return DEPLOY_EXIT_CANCELLED;
+		return -ECANCELED;
 	}
 	if (asprintf(&message,
 		     "Preflight failed, nothing was touched: cannot adopt the %s history: %s%s%s.",
-		     tool, e.sqlstate[0] ? e.sqlstate : "", e.sqlstate[0] ? " " : "",
-		     e.message ?: "out of memory") < 0)
+		     migrations_format_to_string(format), e.sqlstate[0] ? e.sqlstate : "",
+		     e.sqlstate[0] ? " " : "", e.message ?: "out of memory") < 0)
 		message = NULL;
 	pg_error_done(&e);
-	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+	return preflight_failed(m, r == -ENOMEM ? -ENOMEM : -EBADMSG, message);
 }
 
-static DeployExit preflight_history(DeployMigrate *m)
+static int preflight_history(DeployMigrate *m)
 {
 	_cleanup_(migrations_history_done) MigrationHistory history = {};
 	_cleanup_free_ MigrationStatus *status = NULL;
@@ -350,28 +242,28 @@ static DeployExit preflight_history(DeployMigrate *m)
 	if (r < 0) {
 		if (e.kind == PG_ERROR_CANCELED) {
 			pg_error_done(&e);
-			return DEPLOY_EXIT_CANCELLED;
+			return -ECANCELED;
 		}
 		if (asprintf(&message, "Cannot read the migration history %s: %s%s%s", m->table,
 			     e.sqlstate[0] ? e.sqlstate : "", e.sqlstate[0] ? " " : "",
 			     e.message ?: "out of memory") < 0)
 			message = NULL;
 		pg_error_done(&e);
-		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+		return preflight_failed(m, -EIO, message);
 	}
 	/* Only before deployd's own history exists: after that, it is the truth. */
-	if (!history.exists && m->plan->migrations.adopt) {
-		DeployExit x = preflight_adopt(m);
-		if (x != DEPLOY_EXIT_OK)
-			return x;
+	if (!history.exists && m->ctx->plan->migrations.adopt) {
+		r = preflight_adopt(m);
+		if (r < 0)
+			return r;
 	}
 	r = migrations_status(m->files, m->n_files, &history, &status, &n_status);
 	if (r < 0)
-		return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+		return preflight_failed(m, -ENOMEM, NULL);
 
 	m->pending = calloc(m->n_files + 1, sizeof(Migration *));
 	if (!m->pending)
-		return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+		return preflight_failed(m, -ENOMEM, NULL);
 	for (size_t i = 0; i < n_status; i++) {
 		if (status[i].state == MIGRATION_CHANGED && n_changed++ == 0)
 			first_changed = &status[i];
@@ -380,7 +272,7 @@ static DeployExit preflight_history(DeployMigrate *m)
 			m->pending[m->n_pending++] = (Migration *)status[i].file;
 	}
 	if (n_changed == 0)
-		return DEPLOY_EXIT_OK;
+		return 0;
 	m->n_pending = 0;
 	if (asprintf(&message,
 		     "Preflight failed, nothing was touched: %s was changed after it was applied "
@@ -389,7 +281,7 @@ static DeployExit preflight_history(DeployMigrate *m)
 		     first_changed->file->checksum,
 		     n_changed > 1 ? ", and other applied files were changed too" : "") < 0)
 		message = NULL;
-	return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+	return preflight_failed(m, -EBADMSG, message);
 }
 
 /* One migration-adopted event per adopted file: recorded, or (dry run) to be recorded. */
@@ -398,47 +290,45 @@ static void report_adopted(DeployMigrate *m, bool would)
 	for (size_t i = 0; i < m->adoption.n; i++) {
 		const Migration *mig = m->adoption.files[i];
 
-		emit(m, EVENT_MIGRATION_ADOPTED,
-		     would ? DEPLOY_PHASE_PREFLIGHT : DEPLOY_PHASE_MIGRATE, LOG_INFO,
-		     (const Field[]){{"MIGRATION_VERSION", mig->version},
-				     {"MIGRATION_NAME", mig->name},
-				     {"MIGRATION_FILE", mig->path},
-				     {"ADOPTED_FROM", m->adoption.source},
-				     {}},
-		     "%s migration %s as applied (adopted from %s).",
-		     would ? "Would record" : "Recorded", mig->filename, m->adoption.source);
+		deploy_emitf(m->ctx, EVENT_MIGRATION_ADOPTED, LOG_INFO,
+			     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
+						   {"MIGRATION_NAME", mig->name},
+						   {"MIGRATION_FILE", mig->path},
+						   {"ADOPTED_FROM", m->adoption.source},
+						   {}},
+			     "%s migration %s as applied (adopted from %s).",
+			     would ? "Would record" : "Recorded", mig->filename, m->adoption.source);
 	}
 }
 
-/* The migrate phase's first step when adopting: the other tool's migrations recorded in
- * deployd's history (created here), all in one transaction. */
-static DeployExit record_adopted(DeployMigrate *m)
+/* The migrate phase's first step when adopting: deployd's history created with the other
+ * tool's migrations recorded in it, in one transaction. */
+static int record_adopted(DeployMigrate *m)
 {
 	MigrationsAdoptOptions o = {
 		.table = m->table,
-		.deploy_id = m->deploy_id,
-		.applied_by = m->applied_by,
+		.deploy_id = m->ctx->req->id,
+		.applied_by = m->ctx->req->requester,
 		.hooks = &m->hooks,
 	};
 	PgError e = {};
 	int r;
 
 	if (m->adoption.n == 0)
-		return DEPLOY_EXIT_OK;
+		return 0;
 	r = migrations_adopt_record(m->conn, &m->adoption, &o, &e);
 	if (r < 0) {
-		DeployExit x =
-			e.kind == PG_ERROR_CANCELED ? DEPLOY_EXIT_CANCELLED : DEPLOY_EXIT_MIGRATE;
-		emit(m, EVENT_DEPLOY_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, NULL,
-		     "Cannot record the migrations adopted from %s in %s: %s%s%s; nothing was "
-		     "migrated.",
-		     m->adoption.source, m->table, e.sqlstate, e.sqlstate[0] ? " " : "",
-		     e.message ?: "out of memory");
+		int x = e.kind == PG_ERROR_CANCELED ? -ECANCELED : r == -ENOMEM ? -ENOMEM : -EIO;
+		deploy_emitf(m->ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL,
+			     "Cannot record the migrations adopted from %s in %s: %s%s%s; nothing "
+			     "was migrated.",
+			     m->adoption.source, m->table, e.sqlstate, e.sqlstate[0] ? " " : "",
+			     e.message ?: "out of memory");
 		pg_error_done(&e);
 		return x;
 	}
 	report_adopted(m, false);
-	return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+	return 0;
 }
 
 /* A dry run's account of what the migrate phase would do. */
@@ -446,13 +336,13 @@ static void report_pending(DeployMigrate *m)
 {
 	_cleanup_free_ char *command = NULL;
 
-	if (m->plan->migrations.command) {
-		if (strv_join(m->plan->migrations.command, " ", &command) < 0) {
-			m->out_of_memory = true;
+	if (m->ctx->plan->migrations.command) {
+		if (strv_join(m->ctx->plan->migrations.command, " ", &command) < 0) {
+			m->ctx->out_of_memory = true;
 			return;
 		}
-		emit(m, EVENT_MIGRATION_PENDING, DEPLOY_PHASE_PREFLIGHT, LOG_INFO,
-		     (const Field[]){{"MIGRATION_NAME", command}, {}},
+		deploy_emitf(m->ctx, EVENT_MIGRATION_PENDING, LOG_INFO,
+		     (const DeployField[]){{"MIGRATION_NAME", command}, {}},
 		     "Would run the migration command %s.", command);
 		return;
 	}
@@ -460,8 +350,8 @@ static void report_pending(DeployMigrate *m)
 	for (size_t i = 0; i < m->n_pending; i++) {
 		const Migration *mig = m->pending[i];
 
-		emit(m, EVENT_MIGRATION_PENDING, DEPLOY_PHASE_PREFLIGHT, LOG_INFO,
-		     (const Field[]){{"MIGRATION_VERSION", mig->version},
+		deploy_emitf(m->ctx, EVENT_MIGRATION_PENDING, LOG_INFO,
+		     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
 				     {"MIGRATION_NAME", mig->name},
 				     {"MIGRATION_FILE", mig->path},
 				     {}},
@@ -469,36 +359,36 @@ static void report_pending(DeployMigrate *m)
 	}
 }
 
-DeployExit deploy_migrate_preflight(DeployMigrate *m)
+int deploy_migrate_preflight(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
 	PgSessionSettings settings =
-		plan_database_session_settings(&m->plan->database, m->application_name);
-	DeployExit x;
+		plan_database_session_settings(&m->ctx->plan->database, m->application_name);
+	int x;
 	PgError e = {};
 	int r;
 
-	r = pg_conninfo_resolve(m->plan->database.conninfo_source, m->plan->database.conninfo, &m->conninfo, &error);
+	r = pg_conninfo_resolve(m->ctx->plan->database.conninfo_source, m->ctx->plan->database.conninfo, &m->conninfo, &error);
 	if (r < 0) {
 		if (asprintf(&message, "Preflight failed, nothing was touched: %s.",
 			     error ?: strerror(-r)) < 0)
 			message = NULL;
-		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+		return preflight_failed(m, r, message);
 	}
 	r = pg_conninfo_mask(m->conninfo, &m->conninfo_masked);
 	if (r == -EINVAL)
-		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT,
+		return preflight_failed(m, r,
 					"Preflight failed, nothing was touched: the conninfo is "
 					"neither key=value pairs nor a postgresql:// URI libpq "
 					"accepts.");
 	if (r < 0)
-		return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+		return preflight_failed(m, -ENOMEM, NULL);
 
 	x = preflight_files(m);
-	if (x != DEPLOY_EXIT_OK)
+	if (x < 0)
 		return x;
 	x = preflight_lock(m, &settings);
-	if (x != DEPLOY_EXIT_OK)
+	if (x < 0)
 		return x;
 	r = pg_connect(m->conninfo, &settings, &m->hooks, &m->conn, &e);
 	if (r < 0) {
@@ -506,17 +396,15 @@ DeployExit deploy_migrate_preflight(DeployMigrate *m)
 		pg_error_done(&e);
 		return x;
 	}
-	if (!m->plan->migrations.command) {
+	if (!m->ctx->plan->migrations.command) {
 		x = preflight_history(m);
-		if (x != DEPLOY_EXIT_OK)
+		if (x < 0)
 			return x;
 	}
-	if (m->dry_run)
+	if (m->ctx->req->dry_run)
 		report_pending(m);
-	if (m->out_of_memory)
-		return DEPLOY_EXIT_INTERNAL;
 	m->preflight_done = true;
-	return DEPLOY_EXIT_OK;
+	return 0;
 }
 
 /* The deploy's own sessions, which the terminator must spare (its connection is spared
@@ -527,66 +415,66 @@ static IdleFilter own_sessions_spared(const DeployMigrate *m, usec_t older_than,
 	return (IdleFilter){.older_than = older_than, .exclude_pids = pids, .n_exclude_pids = 1};
 }
 
-static void report_idle(DeployMigrate *m, const IdleSessions *s, EventType type, DeployPhase phase)
+static void report_idle(DeployMigrate *m, const IdleSessions *s, EventType type)
 {
 	for (size_t i = 0; i < s->n_sessions; i++) {
 		Event *ev = NULL;
-		if (idle_session_to_event(&s->sessions[i], type, phase, &ev) < 0) {
-			m->out_of_memory = true;
+		if (idle_session_to_event(&s->sessions[i], type, m->ctx->phase, &ev) < 0) {
+			m->ctx->out_of_memory = true;
 			continue;
 		}
-		send_event(m, ev);
+		deploy_emit(m->ctx, ev);
 	}
 }
 
-DeployExit deploy_migrate_idle_preflight(DeployMigrate *m, usec_t older_than)
+int deploy_migrate_idle_preflight(DeployMigrate *m, usec_t older_than)
 {
 	_cleanup_(idle_sessions_freep) IdleSessions *found = NULL;
 	_cleanup_free_ char *error = NULL, *message = NULL;
 	int pids[1], r;
 
 	if (!m->preflight_done)
-		return DEPLOY_EXIT_INTERNAL;
+		return -ESTALE;
 	/* Even a dry run checks the right to terminate: it tells whether the real run would. */
 	r = idle_check_privileges(m->conn, true, &error);
-	if (r >= 0 && m->dry_run) {
+	if (r >= 0 && m->ctx->req->dry_run) {
 		IdleFilter filter = own_sessions_spared(m, older_than, pids);
 		r = idle_list(m->conn, &filter, &found, &error);
 	}
 	if (r == -ENOMEM)
-		return preflight_failed(m, DEPLOY_EXIT_INTERNAL, NULL);
+		return preflight_failed(m, -ENOMEM, NULL);
 	if (r < 0) {
 		if (asprintf(&message,
 			     "Preflight failed, nothing was touched: idle transactions cannot be "
 			     "terminated: %s.",
 			     error ?: strerror(-r)) < 0)
 			message = NULL;
-		return preflight_failed(m, DEPLOY_EXIT_PREFLIGHT, message);
+		return preflight_failed(m, r, message);
 	}
 	if (found)
-		report_idle(m, found, EVENT_IDLE_FOUND, DEPLOY_PHASE_PREFLIGHT);
-	return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+		report_idle(m, found, EVENT_IDLE_FOUND);
+	return 0;
 }
 
-DeployExit deploy_migrate_idle_terminate(DeployMigrate *m, usec_t older_than)
+int deploy_migrate_idle_terminate(DeployMigrate *m, usec_t older_than)
 {
 	_cleanup_(idle_sessions_freep) IdleSessions *terminated = NULL;
 	_cleanup_free_ char *error = NULL;
 	int pids[1], r;
 
 	if (!m->preflight_done)
-		return DEPLOY_EXIT_INTERNAL;
+		return -ESTALE;
 	IdleFilter filter = own_sessions_spared(m, older_than, pids);
 	r = idle_terminate(m->conn, &filter, &terminated, &error);
 	if (r == -ENOMEM)
-		return DEPLOY_EXIT_INTERNAL;
+		return -ENOMEM;
 	if (r < 0) {
-		emit(m, EVENT_DEPLOY_FAILED, DEPLOY_PHASE_IDLE, LOG_ERR, NULL,
+		deploy_emitf(m->ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL,
 		     "Idle transactions could not be terminated: %s.", error ?: strerror(-r));
-		return DEPLOY_EXIT_MIGRATE;
+		return -EIO;
 	}
-	report_idle(m, terminated, EVENT_IDLE_TERMINATED, DEPLOY_PHASE_IDLE);
-	return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+	report_idle(m, terminated, EVENT_IDLE_TERMINATED);
+	return 0;
 }
 
 static void on_started(const Migration *mig, void *userdata)
@@ -596,9 +484,8 @@ static void on_started(const Migration *mig, void *userdata)
 	if (m->watch)
 		deploy_lockwatch_forget(m->watch);
 
-	emit(m, EVENT_MIGRATION_STARTED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
-	     (const Field[]){
-		     {"MIGRATION_VERSION", mig->version}, {"MIGRATION_NAME", mig->name}, {}},
+	deploy_emitf(m->ctx, EVENT_MIGRATION_STARTED, LOG_INFO,
+	     (const DeployField[]){{"MIGRATION_VERSION", mig->version}, {"MIGRATION_NAME", mig->name}, {}},
 	     "Applying migration %s.", mig->filename);
 }
 
@@ -608,8 +495,8 @@ static void on_applied(const Migration *mig, usec_t duration, void *userdata)
 	char ms[32];
 
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(duration / USEC_PER_MSEC));
-	emit(m, EVENT_MIGRATION_APPLIED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
-	     (const Field[]){{"MIGRATION_VERSION", mig->version},
+	deploy_emitf(m->ctx, EVENT_MIGRATION_APPLIED, LOG_INFO,
+	     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
 			     {"MIGRATION_NAME", mig->name},
 			     {"DURATION_MS", ms},
 			     {}},
@@ -632,7 +519,7 @@ static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 		     e->hint ? " Hint: " : "", e->hint ?: "") < 0)
 		extra = NULL;
 
-	const Field fields[] = {
+	const DeployField fields[] = {
 		{"MIGRATION_VERSION", mig ? mig->version : NULL},
 		{"MIGRATION_NAME", mig ? mig->name : NULL},
 		{"MIGRATION_FILE", mig ? mig->path : NULL},
@@ -645,16 +532,16 @@ static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 		{},
 	};
 	if (e->kind == PG_ERROR_CANCELED)
-		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_WARNING, fields,
+		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_WARNING, fields,
 		     "Migration %s was cancelled and rolled back.",
 		     mig ? mig->filename : "(none started)");
 	else if (!mig)
-		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
 		     "Cannot create the migration history table %s: %s%s%s.%s", m->table,
 		     e->sqlstate, e->sqlstate[0] ? " " : "", e->message ?: "out of memory",
 		     extra ?: "");
 	else
-		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
 		     "Migration %s failed at %s: %s%s%s.%s", mig->filename, place ?: mig->path,
 		     e->sqlstate, e->sqlstate[0] ? " " : "", e->message ?: "out of memory",
 		     extra ?: "");
@@ -693,8 +580,8 @@ static int wait_or_cancel(const DeployMigrate *m, usec_t delay)
 static bool may_retry(const DeployMigrate *m, const MigrationFailure *f, unsigned attempt,
 		      usec_t waited, usec_t delay)
 {
-	const PlanMigrations *pm = &m->plan->migrations;
-	usec_t bound = m->plan->database.statement_timeout;
+	const PlanMigrations *pm = &m->ctx->plan->migrations;
+	usec_t bound = m->ctx->plan->database.statement_timeout;
 
 	return f->migration && f->error.kind == PG_ERROR_LOCK_TIMEOUT &&
 	       attempt <= pm->lock_retries && (bound == 0 || waited + delay < bound);
@@ -707,18 +594,18 @@ static void report_retry(DeployMigrate *m, const Migration *mig, unsigned attemp
 
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(delay / USEC_PER_MSEC));
 	snprintf(nth, sizeof(nth), "%u", attempt);
-	emit(m, EVENT_MIGRATION_RETRY, DEPLOY_PHASE_MIGRATE, LOG_WARNING,
-	     (const Field[]){{"MIGRATION_VERSION", mig->version},
+	deploy_emitf(m->ctx, EVENT_MIGRATION_RETRY, LOG_WARNING,
+	     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
 			     {"MIGRATION_NAME", mig->name},
 			     {"RETRY_ATTEMPT", nth},
 			     {"RETRY_DELAY_MS", ms},
 			     {}},
 	     "Migration %s hit the lock timeout; retrying it in %s (retry %u of %u).",
 	     mig->filename, duration_format(delay, delay_text), attempt,
-	     m->plan->migrations.lock_retries);
+	     m->ctx->plan->migrations.lock_retries);
 }
 
-static DeployExit apply_directory(DeployMigrate *m)
+static int apply_directory(DeployMigrate *m)
 {
 	MigrationsObserver observer = {
 		.started = on_started,
@@ -727,8 +614,8 @@ static DeployExit apply_directory(DeployMigrate *m)
 	};
 	MigrationsApplyOptions o = {
 		.table = m->table,
-		.deploy_id = m->deploy_id,
-		.applied_by = m->applied_by,
+		.deploy_id = m->ctx->req->id,
+		.applied_by = m->ctx->req->requester,
 		.hooks = &m->watched_hooks,
 		.observer = &observer,
 	};
@@ -738,14 +625,14 @@ static DeployExit apply_directory(DeployMigrate *m)
 	int r;
 
 	if (m->watch && deploy_lockwatch_watch_pid(m->watch, PQbackendPID(m->conn)) < 0)
-		return DEPLOY_EXIT_INTERNAL;
+		return -ENOMEM;
 
 	for (unsigned attempt = 1;; attempt++) {
 		_cleanup_(migration_failure_done) MigrationFailure f = {};
 
 		r = migrations_apply(m->conn, m->pending + done, m->n_pending - done, &o, &f);
 		if (r >= 0)
-			return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+			return 0;
 
 		/* The failed migration left no trace: a retry starts with it, whole. */
 		if (f.migration != retrying) {
@@ -755,7 +642,7 @@ static DeployExit apply_directory(DeployMigrate *m)
 		waited += f.duration;
 		while (f.migration && done < m->n_pending && m->pending[done] != f.migration)
 			done++;
-		usec_t delay = retry_delay(&m->plan->migrations, attempt);
+		usec_t delay = retry_delay(&m->ctx->plan->migrations, attempt);
 		if (m->watch && f.error.kind == PG_ERROR_LOCK_TIMEOUT)
 			deploy_lockwatch_report_timeout(m->watch);
 		if (may_retry(m, &f, attempt, waited, delay)) {
@@ -764,7 +651,7 @@ static DeployExit apply_directory(DeployMigrate *m)
 				pg_error_set(&f.error, PG_ERROR_CANCELED,
 					     "cancelled while waiting to retry");
 				report_failure(m, &f);
-				return DEPLOY_EXIT_CANCELLED;
+				return -ECANCELED;
 			}
 			waited += delay;
 			continue;
@@ -776,9 +663,8 @@ static DeployExit apply_directory(DeployMigrate *m)
 		if (m->conn && PQtransactionStatus(m->conn) == PQTRANS_ACTIVE)
 			pg_session_abandon(&m->conn, m->lock_conn);
 		if (r == -ENOMEM)
-			return DEPLOY_EXIT_INTERNAL;
-		return f.error.kind == PG_ERROR_CANCELED ? DEPLOY_EXIT_CANCELLED
-							 : DEPLOY_EXIT_MIGRATE;
+			return -ENOMEM;
+		return f.error.kind == PG_ERROR_CANCELED ? -ECANCELED : -EIO;
 	}
 }
 
@@ -786,9 +672,9 @@ static void on_command_output(SpawnStream stream, const char *line, void *userda
 {
 	DeployMigrate *m = userdata;
 
-	emit(m, EVENT_COMMAND_OUTPUT, DEPLOY_PHASE_MIGRATE,
-	     stream == SPAWN_STDERR ? LOG_NOTICE : LOG_INFO,
-	     (const Field[]){{"OUTPUT_STREAM", spawn_stream_to_string(stream)}, {}}, "%s", line);
+	deploy_emitf(m->ctx, EVENT_COMMAND_OUTPUT,
+		     stream == SPAWN_STDERR ? LOG_NOTICE : LOG_INFO,
+	     (const DeployField[]){{"OUTPUT_STREAM", spawn_stream_to_string(stream)}, {}}, "%s", line);
 }
 
 /* How often the lock watch checks; 0 = no watch.  A wait shorter than the interval would
@@ -805,26 +691,28 @@ static usec_t watch_interval(const Plan *plan)
 	return interval;
 }
 
-/* While a migration runs: the lock watch first, then the caller's own tick. */
+/* While a migration runs: the lock watch checks. */
 static int migration_tick(void *userdata)
 {
 	DeployMigrate *m = userdata;
 
 	if (m->watch)
 		deploy_lockwatch_tick(m->watch);
-	return m->hooks.tick ? m->hooks.tick(m->hooks.userdata) : 0;
+	return 0;
 }
 
 static void send_watch_event(Event *ev, void *userdata)
 {
-	send_event(userdata, ev);
+	DeployMigrate *m = userdata;
+
+	deploy_emit(m->ctx, ev);
 }
 
-static DeployExit apply_command(DeployMigrate *m)
+static int apply_command(DeployMigrate *m)
 {
 	_cleanup_strv_free_ char **env = NULL;
 	_cleanup_free_ char *name = NULL, *error = NULL, *app = NULL, *leftovers = NULL;
-	const PlanMigrations *pm = &m->plan->migrations;
+	const PlanMigrations *pm = &m->ctx->plan->migrations;
 	SpawnResult result = {};
 	char limit[DURATION_FORMAT_MAX];
 	unsigned n_terminated = 0;
@@ -832,17 +720,17 @@ static DeployExit apply_command(DeployMigrate *m)
 	char ms[32];
 	int r;
 
-	MigrationsCommand command = plan_command(m->plan);
+	MigrationsCommand command = plan_command(m->ctx->plan);
 	if (strv_join(pm->command, " ", &name) < 0 ||
-	    migrations_command_environment(&command, m->conninfo, m->deploy_id, m->release, &env) <
+	    migrations_command_environment(&command, m->conninfo, m->ctx->req->id, m->ctx->req->release, &env) <
 		    0 ||
-	    migrations_command_application_name(m->deploy_id, &app) < 0)
-		return DEPLOY_EXIT_INTERNAL;
+	    migrations_command_application_name(m->ctx->req->id, &app) < 0)
+		return -ENOMEM;
 
-	emit(m, EVENT_MIGRATION_STARTED, DEPLOY_PHASE_MIGRATE, LOG_INFO,
-	     (const Field[]){{"MIGRATION_NAME", name}, {}}, "Running migration command %s.", name);
+	deploy_emitf(m->ctx, EVENT_MIGRATION_STARTED, LOG_INFO,
+	     (const DeployField[]){{"MIGRATION_NAME", name}, {}}, "Running migration command %s.", name);
 	if (m->watch && deploy_lockwatch_watch_application(m->watch, app) < 0)
-		return DEPLOY_EXIT_INTERNAL;
+		return -ENOMEM;
 	usec_t started = now_usec(CLOCK_MONOTONIC);
 	SpawnOptions so = {
 		.argv = pm->command,
@@ -873,117 +761,81 @@ static DeployExit apply_command(DeployMigrate *m)
 		leftovers = NULL;
 	pg_error_done(&e);
 
-	const Field fields[] = {{"MIGRATION_NAME", name}, {"DURATION_MS", ms}, {}};
+	const DeployField fields[] = {{"MIGRATION_NAME", name}, {"DURATION_MS", ms}, {}};
 	if (r < 0) {
-		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
 		     "Migration command failed to start: %s.%s", error ?: strerror(-r),
 		     leftovers ?: "");
-		return DEPLOY_EXIT_MIGRATE;
+		return -EIO;
 	}
 	switch (result.outcome) {
 	case SPAWN_EXITED:
 		if (result.status == 0) {
-			emit(m, EVENT_MIGRATION_APPLIED, DEPLOY_PHASE_MIGRATE, LOG_INFO, fields,
+			deploy_emitf(m->ctx, EVENT_MIGRATION_APPLIED, LOG_INFO, fields,
 			     "Migration command %s succeeded in %s ms.%s", name, ms,
 			     leftovers ?: "");
-			return m->out_of_memory ? DEPLOY_EXIT_INTERNAL : DEPLOY_EXIT_OK;
+			return 0;
 		}
-		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
 		     "Migration command %s failed with exit status %d.%s", name, result.status,
 		     leftovers ?: "");
 		if (was_waiting)
 			deploy_lockwatch_report_timeout(m->watch);
-		return DEPLOY_EXIT_MIGRATE;
+		return -EIO;
 	case SPAWN_SIGNALED:
-		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
 		     "Migration command %s was killed by signal %s.%s", name,
 		     sigabbrev_np(result.status) ?: "unknown", leftovers ?: "");
-		return DEPLOY_EXIT_MIGRATE;
+		return -EIO;
 	case SPAWN_TIMED_OUT:
-		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, fields,
+		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
 		     "Migration command %s did not finish within %s and was killed.%s", name,
 		     duration_format(m->command_timeout, limit), leftovers ?: "");
-		return DEPLOY_EXIT_MIGRATE;
+		return -EIO;
 	case SPAWN_CANCELLED:
-		emit(m, EVENT_MIGRATION_FAILED, DEPLOY_PHASE_MIGRATE, LOG_WARNING, fields,
+		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_WARNING, fields,
 		     "Migration command %s was cancelled and killed.%s", name, leftovers ?: "");
-		return DEPLOY_EXIT_CANCELLED;
+		return -ECANCELED;
 	}
-	return DEPLOY_EXIT_INTERNAL;
+	return -ENOMEM;
 }
 
-DeployExit deploy_migrate_apply(DeployMigrate *m)
+int deploy_migrate_apply(DeployMigrate *m)
 {
 	_cleanup_(PQclearp) PGresult *res = NULL;
 	PgError e = {};
 	int r;
 
 	if (!m->preflight_done)
-		return DEPLOY_EXIT_INTERNAL;
+		return -ESTALE;
 	/* Time passed since the preflight (units were stopped): make sure we still hold the
 	 * deploy lock, i.e. its session is still there. */
 	r = pg_exec(m->lock_conn, "SELECT 1", &m->hooks, &res, &e);
 	if (r < 0) {
-		DeployExit x =
-			e.kind == PG_ERROR_CANCELED ? DEPLOY_EXIT_CANCELLED : DEPLOY_EXIT_MIGRATE;
-		if (x == DEPLOY_EXIT_MIGRATE)
-			emit(m, EVENT_DEPLOY_FAILED, DEPLOY_PHASE_MIGRATE, LOG_ERR, NULL,
+		int x = e.kind == PG_ERROR_CANCELED ? -ECANCELED : -EIO;
+		if (x == -EIO)
+			deploy_emitf(m->ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL,
 			     "The deploy lock's session was lost before migrating (%s); nothing "
 			     "was migrated.",
 			     e.message ?: "out of memory");
 		pg_error_done(&e);
 		return x;
 	}
-	usec_t interval = watch_interval(m->plan);
+	usec_t interval = watch_interval(m->ctx->plan);
 	if (interval > 0 && !m->watch) {
 		PgSessionSettings settings =
-			plan_database_session_settings(&m->plan->database, m->application_name);
+			plan_database_session_settings(&m->ctx->plan->database, m->application_name);
 		r = deploy_lockwatch_new(m->conninfo, &settings, &m->hooks, send_watch_event, m,
 					 &m->watch);
 		if (r < 0)
-			return DEPLOY_EXIT_INTERNAL;
+			return -ENOMEM;
 	}
 	m->watched_hooks = m->hooks;
 	m->watched_hooks.tick = migration_tick;
 	m->watched_hooks.userdata = m;
 	m->watched_hooks.tick_interval = interval;
-	if (m->hooks.tick && (interval == 0 || m->hooks.tick_interval < interval))
-		m->watched_hooks.tick_interval = m->hooks.tick_interval;
-	if (m->plan->migrations.command)
+	if (m->ctx->plan->migrations.command)
 		return apply_command(m);
-	DeployExit x = record_adopted(m);
-	return x == DEPLOY_EXIT_OK ? apply_directory(m) : x;
-}
-
-static DeployExit run_phase(DeployMigrate *m, DeployPhase phase, DeployExit (*fn)(DeployMigrate *))
-{
-	usec_t started = now_usec(CLOCK_MONOTONIC);
-	char ms[32];
-	DeployExit x;
-
-	emit(m, EVENT_PHASE_STARTED, phase, LOG_INFO, NULL, "Phase %s started.",
-	     deploy_phase_to_string(phase));
-	x = fn(m);
-	snprintf(ms, sizeof(ms), "%llu",
-		 (unsigned long long)((now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_MSEC));
-	emit(m, EVENT_PHASE_FINISHED, phase, x == DEPLOY_EXIT_OK ? LOG_INFO : LOG_ERR,
-	     (const Field[]){{"DURATION_MS", ms}, {}}, "Phase %s %s in %s ms.",
-	     deploy_phase_to_string(phase), x == DEPLOY_EXIT_OK ? "finished" : "failed", ms);
-	return x;
-}
-
-DeployExit deploy_migrate_run(const Plan *plan, const DeployMigrateOptions *o, EventSink sink,
-			      void *userdata)
-{
-	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
-	DeployExit x;
-	int r;
-
-	r = deploy_migrate_new(plan, o, sink, userdata, &m);
-	if (r < 0)
-		return r == -EINVAL ? DEPLOY_EXIT_USAGE : DEPLOY_EXIT_INTERNAL;
-	x = run_phase(m, DEPLOY_PHASE_PREFLIGHT, deploy_migrate_preflight);
-	if (x != DEPLOY_EXIT_OK)
-		return x;
-	return run_phase(m, DEPLOY_PHASE_MIGRATE, deploy_migrate_apply);
+	r = record_adopted(m);
+	return r < 0 ? r : apply_directory(m);
 }

@@ -21,47 +21,27 @@ static bool has_units(const Deploy *d)
 	return d->units.n_hosts > 0;
 }
 
-static DeployExit exit_for(int r, DeployExit otherwise)
-{
-	return r == -ECANCELED ? DEPLOY_EXIT_CANCELLED : otherwise;
-}
-
-static DeployExit preflight(Deploy *d)
+static int preflight(Deploy *d)
 {
 	DeployContext *ctx = &d->ctx;
 	const Plan *plan = ctx->plan;
-	DeployMigrateOptions o = {
-		.deploy_id = ctx->req->id,
-		.release = ctx->req->release,
-		.applied_by = ctx->req->requester,
-		.cancel_fd = ctx->cancel_fd,
-		.dry_run = ctx->req->dry_run,
-	};
-	DeployExit x;
 	int r;
 
-	r = deploy_migrate_new(plan, &o, ctx->sink, ctx->userdata, &d->db);
+	r = deploy_migrate_new(ctx, &d->db);
 	if (r < 0)
-		return DEPLOY_EXIT_INTERNAL;
-	x = deploy_migrate_preflight(d->db);
-	if (x != DEPLOY_EXIT_OK)
-		return x;
+		return r;
+	r = deploy_migrate_preflight(d->db);
+	if (r < 0)
+		return r;
 	if (ctx->terminate_idle) {
-		x = deploy_migrate_idle_preflight(d->db, plan->idle_transactions.older_than);
-		if (x != DEPLOY_EXIT_OK)
-			return x;
+		r = deploy_migrate_idle_preflight(d->db, plan->idle_transactions.older_than);
+		if (r < 0)
+			return r;
 	}
-
 	r = deploy_units_preflight(ctx, &d->units);
-	if (r == -ENOMEM)
-		return DEPLOY_EXIT_INTERNAL;
-	if (r < 0)
-		return exit_for(r, DEPLOY_EXIT_PREFLIGHT);
-
-	if (ctx->req->dry_run)
-		return DEPLOY_EXIT_OK;
-	r = deploy_hooks_run(ctx, "before_stop", &plan->hooks.before_stop);
-	return r < 0 ? exit_for(r, DEPLOY_EXIT_PREFLIGHT) : DEPLOY_EXIT_OK;
+	if (r < 0 || ctx->req->dry_run)
+		return r;
+	return deploy_hooks_run(ctx, "before_stop", &plan->hooks.before_stop);
 }
 
 /* "a.service, b.service on app2 (user manager); c.service on app3": what a dry run would stop,
@@ -107,7 +87,7 @@ static DeployExit fail(Deploy *d, DeployExit x, const char *what)
 
 	if (restart) {
 		deploy_phase_begin(ctx, DEPLOY_PHASE_START);
-		deploy_phase_end(ctx, deploy_units_start(ctx, &d->units) >= 0);
+		(void)deploy_phase_end(ctx, deploy_units_start(ctx, &d->units));
 	}
 	if (asprintf(&message, "Deploy %s of plan %s %s: %s; %s.", ctx->req->id, ctx->plan->name,
 		     x == DEPLOY_EXIT_CANCELLED ? "was cancelled" : "failed", what,
@@ -126,8 +106,7 @@ static DeployExit run(Deploy *d)
 	int r;
 
 	deploy_phase_begin(ctx, DEPLOY_PHASE_PREFLIGHT);
-	x = preflight(d);
-	deploy_phase_end(ctx, x == DEPLOY_EXIT_OK);
+	x = deploy_exit_for(deploy_phase_end(ctx, preflight(d)), DEPLOY_EXIT_PREFLIGHT);
 	if (x != DEPLOY_EXIT_OK)
 		return deploy_finish(ctx, x,
 				     x == DEPLOY_EXIT_BUSY
@@ -156,30 +135,26 @@ static DeployExit run(Deploy *d)
 		_cleanup_free_ char *what = NULL;
 
 		deploy_phase_begin(ctx, DEPLOY_PHASE_STOP);
-		r = deploy_units_stop(ctx, &d->units);
-		deploy_phase_end(ctx, r >= 0);
+		r = deploy_phase_end(ctx, deploy_units_stop(ctx, &d->units));
 		if (r < 0 && failed_units_phrase(&d->units, "stopping", &what) < 0)
 			return fail(d, DEPLOY_EXIT_INTERNAL, "stopping the units failed");
 		if (r < 0)
-			return fail(d, exit_for(r, DEPLOY_EXIT_STOP), what);
+			return fail(d, deploy_exit_for(r, DEPLOY_EXIT_STOP), what);
 	}
 
 	if (ctx->terminate_idle) {
 		deploy_phase_begin(ctx, DEPLOY_PHASE_IDLE);
-		x = deploy_migrate_idle_terminate(d->db, plan->idle_transactions.older_than);
-		deploy_phase_end(ctx, x == DEPLOY_EXIT_OK);
+		r = deploy_migrate_idle_terminate(d->db, plan->idle_transactions.older_than);
+		x = deploy_exit_for(deploy_phase_end(ctx, r), DEPLOY_EXIT_MIGRATE);
 		if (x != DEPLOY_EXIT_OK)
 			return fail(d, x, "terminating idle transactions failed");
 	}
 
 	deploy_phase_begin(ctx, DEPLOY_PHASE_MIGRATE);
-	x = deploy_migrate_apply(d->db);
-	if (x == DEPLOY_EXIT_OK) {
+	r = deploy_migrate_apply(d->db);
+	if (r >= 0)
 		r = deploy_hooks_run(ctx, "after_migrate", &plan->hooks.after_migrate);
-		if (r < 0)
-			x = exit_for(r, DEPLOY_EXIT_MIGRATE);
-	}
-	deploy_phase_end(ctx, x == DEPLOY_EXIT_OK);
+	x = deploy_exit_for(deploy_phase_end(ctx, r), DEPLOY_EXIT_MIGRATE);
 	if (x != DEPLOY_EXIT_OK)
 		return fail(d, x, "migrating failed");
 
@@ -187,8 +162,7 @@ static DeployExit run(Deploy *d)
 		_cleanup_free_ char *message = NULL;
 
 		deploy_phase_begin(ctx, DEPLOY_PHASE_START);
-		r = deploy_units_start(ctx, &d->units);
-		deploy_phase_end(ctx, r >= 0);
+		r = deploy_phase_end(ctx, deploy_units_start(ctx, &d->units));
 		if (r < 0 && deploy_units_failed(&d->units) &&
 		    asprintf(&message,
 			     "The migrations are applied, but %s did not come up; see the "
@@ -196,7 +170,7 @@ static DeployExit run(Deploy *d)
 			     deploy_units_failed(&d->units)) < 0)
 			message = NULL;
 		if (r < 0)
-			return deploy_finish(ctx, exit_for(r, DEPLOY_EXIT_START),
+			return deploy_finish(ctx, deploy_exit_for(r, DEPLOY_EXIT_START),
 					     message
 						     ?: "The migrations are applied, but a unit "
 							"did not come up; see its unit-failed "
@@ -204,7 +178,7 @@ static DeployExit run(Deploy *d)
 	}
 	r = deploy_hooks_run(ctx, "after_start", &plan->hooks.after_start);
 	if (r < 0)
-		return deploy_finish(ctx, exit_for(r, DEPLOY_EXIT_START),
+		return deploy_finish(ctx, deploy_exit_for(r, DEPLOY_EXIT_START),
 				     "The deploy is in place, but the after_start hook failed.");
 
 	_cleanup_free_ char *message = NULL;
@@ -225,21 +199,9 @@ static DeployExit run(Deploy *d)
 DeployExit deploy_run(const Plan *plan, const DeployRequest *req, int cancel_fd, EventSink sink,
 		      void *userdata)
 {
-	Deploy d = {
-		.ctx =
-			{
-				.plan = plan,
-				.req = req,
-				.cancel_fd = cancel_fd,
-				.sink = sink,
-				.userdata = userdata,
-				.phase = DEPLOY_PHASE_PREFLIGHT,
-				.started = now_usec(CLOCK_MONOTONIC),
-				.terminate_idle = req->terminate_idle >= 0
-							  ? req->terminate_idle > 0
-							  : plan->idle_transactions.terminate,
-			},
-	};
+	Deploy d = {};
+
+	deploy_context_init(&d.ctx, plan, req, cancel_fd, sink, userdata);
 	Event *ev = deploy_event(
 		&d.ctx, EVENT_DEPLOY_STARTED, LOG_NOTICE, "Deploy %s of plan %s started%s%s%s%s%s.",
 		req->id, plan->name, req->release ? " (release " : "", req->release ?: "",

@@ -10,7 +10,7 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
-#include "deploy-migrate.h"
+#include "deploy.h"
 #include "harness.h"
 
 /* The tests run from the source tree, where make puts the program. */
@@ -76,12 +76,10 @@ static Setup setup(void)
 static void deploy(const Setup *s)
 {
 	_cleanup_free_ char *table = NULL;
-	char deploy_id[SD_ID128_STRING_MAX];
-	sd_id128_t id;
+	DeployRequest req = {.terminate_idle = -1};
 
 	ck_assert_int_ge(asprintf(&table, "%s.history", s->schema), 0);
-	ck_assert_int_eq(sd_id128_randomize(&id), 0);
-	sd_id128_to_string(id, deploy_id);
+	ck_assert_int_eq(deploy_id_new(req.id), 0);
 	Plan plan = {
 		.name = "pending",
 		.database =
@@ -95,8 +93,7 @@ static void deploy(const Setup *s)
 			},
 		.migrations = {.directory = s->dir, .table = table},
 	};
-	DeployMigrateOptions o = {.deploy_id = deploy_id, .cancel_fd = -1};
-	ck_assert_int_eq(deploy_migrate_run(&plan, &o, NULL, NULL), DEPLOY_EXIT_OK);
+	ck_assert_int_eq(deploy_run(&plan, &req, -1, NULL, NULL), DEPLOY_EXIT_OK);
 }
 
 typedef struct Output {

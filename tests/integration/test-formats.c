@@ -14,7 +14,7 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
-#include "deploy-migrate.h"
+#include "deploy.h"
 #include "harness.h"
 #include "strv.h"
 
@@ -118,26 +118,17 @@ static void collect(const Event *ev, void *userdata)
 	ck_assert_int_ge(strv_extend(&e->lines, line), 0);
 }
 
-/* Deploys the plan at path through the library (a dry run when dry_run); returns the exit
- * code. */
+/* Deploys the plan at path through the daemon's pipeline (a dry run when dry_run), asked by
+ * "alice"; returns the exit code. */
 static DeployExit deploy_as(const char *path, bool dry_run, Events *events)
 {
 	_cleanup_(plan_freep) Plan *plan = NULL;
 	_cleanup_free_ char *error = NULL;
-	char deploy_id[SD_ID128_STRING_MAX];
-	sd_id128_t id;
+	DeployRequest req = {.terminate_idle = -1, .requester = "alice", .dry_run = dry_run};
 
 	ck_assert_msg(plan_load(path, &plan, &error) == 0, "%s", error);
-	ck_assert_int_eq(sd_id128_randomize(&id), 0);
-	sd_id128_to_string(id, deploy_id);
-	DeployMigrateOptions o = {
-		.deploy_id = deploy_id, .cancel_fd = -1, .applied_by = "alice", .dry_run = dry_run};
-	if (!dry_run)
-		return deploy_migrate_run(plan, &o, collect, events);
-	/* A dry run is the preflight alone, as the pipeline runs it. */
-	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
-	ck_assert_int_eq(deploy_migrate_new(plan, &o, collect, events, &m), 0);
-	return deploy_migrate_preflight(m);
+	ck_assert_int_eq(deploy_id_new(req.id), 0);
+	return deploy_run(plan, &req, -1, collect, events);
 }
 
 static DeployExit deploy(const char *path, Events *events)

@@ -14,8 +14,10 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include "deploy-context.h"
 #include "deploy-lock.h"
 #include "deploy-migrate.h"
+#include "deploy.h"
 #include "harness.h"
 #include "migrations.h"
 #include "strv.h"
@@ -38,7 +40,8 @@ typedef struct Fixture {
 	char *conninfo; /* the deploy role, search_path = schema */
 	char deploy_id[SD_ID128_STRING_MAX];
 	Plan plan;
-	DeployMigrateOptions options;
+	DeployRequest req;
+	int cancel_fd; /* readable = cancel; -1: none */
 	Events events;
 } Fixture;
 
@@ -134,7 +137,8 @@ static Fixture *fixture_new(void)
 			},
 		.migrations = {.directory = f->dir, .table = f->table},
 	};
-	f->options = (DeployMigrateOptions){.cancel_fd = -1};
+	f->req = (DeployRequest){.terminate_idle = -1};
+	f->cancel_fd = -1;
 	return f;
 }
 
@@ -154,13 +158,20 @@ static void fixture_freep(Fixture **f)
 		fixture_free(*f);
 }
 
-/* Runs preflight + migrate as a new deploy; events of this run only. */
+/* A new deploy id for f's next deploy. */
+static void new_deploy(Fixture *f)
+{
+	new_deploy_id(f->deploy_id);
+	memcpy(f->req.id, f->deploy_id, sizeof(f->req.id));
+}
+
+/* Runs the pipeline the daemon runs as a new deploy (the plan has no units: preflight and
+ * migrate); events of this run only. */
 static DeployExit run(Fixture *f)
 {
 	events_clear(&f->events);
-	new_deploy_id(f->deploy_id);
-	f->options.deploy_id = f->deploy_id;
-	return deploy_migrate_run(&f->plan, &f->options, record, &f->events);
+	new_deploy(f);
+	return deploy_run(&f->plan, &f->req, f->cancel_fd, record, &f->events);
 }
 
 static void write_migration(Fixture *f, const char *name, const char *text)
@@ -605,6 +616,8 @@ END_TEST
 START_TEST(test_a_second_concurrent_deploy_gets_busy_and_is_told_who_holds_the_lock)
 {
 	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	DeployRequest first_req = {.terminate_idle = -1};
+	DeployContext first_ctx;
 	_cleanup_(deploy_migrate_freep) DeployMigrate *first = NULL;
 	Events first_events = {};
 	char first_id[SD_ID128_STRING_MAX];
@@ -612,9 +625,10 @@ START_TEST(test_a_second_concurrent_deploy_gets_busy_and_is_told_who_holds_the_l
 
 	write_migration(f, "1_one.sql", "CREATE TABLE one (id int);\n");
 	new_deploy_id(first_id);
-	DeployMigrateOptions o = {.deploy_id = first_id, .cancel_fd = -1};
-	ck_assert_int_eq(deploy_migrate_new(&f->plan, &o, record, &first_events, &first), 0);
-	ck_assert_int_eq(deploy_migrate_preflight(first), DEPLOY_EXIT_OK);
+	memcpy(first_req.id, first_id, sizeof(first_req.id));
+	deploy_context_init(&first_ctx, &f->plan, &first_req, -1, record, &first_events);
+	ck_assert_int_eq(deploy_migrate_new(&first_ctx, &first), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(first), 0);
 	ck_assert_uint_eq(deploy_migrate_n_pending(first), 1);
 
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_BUSY);
@@ -630,7 +644,7 @@ START_TEST(test_a_second_concurrent_deploy_gets_busy_and_is_told_who_holds_the_l
 	ck_assert_uint_eq(count_events(&f->events, EVENT_MIGRATION_STARTED), 0);
 
 	/* The first deploy goes on undisturbed. */
-	ck_assert_int_eq(deploy_migrate_apply(first), DEPLOY_EXIT_OK);
+	ck_assert_int_eq(deploy_migrate_apply(first), 0);
 	first = deploy_migrate_free(first);
 	events_clear(&first_events);
 	assert_history(f, "1");
@@ -643,13 +657,12 @@ static pid_t start_sleeping_deploy(Fixture *f)
 {
 	pid_t pid;
 
-	new_deploy_id(f->deploy_id);
-	f->options.deploy_id = f->deploy_id;
+	new_deploy(f);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		Events ignored = {};
-		_exit(deploy_migrate_run(&f->plan, &f->options, record, &ignored));
+		_exit(deploy_run(&f->plan, &f->req, f->cancel_fd, record, &ignored));
 	}
 	_cleanup_free_ char *sleeping = NULL;
 	ck_assert_int_ge(asprintf(&sleeping,
@@ -743,7 +756,7 @@ START_TEST(test_a_cancelled_migration_rolls_back_and_leaves_nothing_waiting)
 	/* The cancel comes while the migration waits on the lock. */
 	ck_assert_int_ge(timer, 0);
 	ck_assert_int_eq(timerfd_settime(timer, 0, &in_one_second, NULL), 0);
-	f->options.cancel_fd = timer;
+	f->cancel_fd = timer;
 	usec_t start = now_usec(CLOCK_MONOTONIC);
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_CANCELLED);
 	ck_assert_uint_lt(elapsed_since(start), 5 * USEC_PER_SEC);
@@ -775,7 +788,7 @@ START_TEST(test_a_cancel_before_the_deploy_starts_touches_nothing)
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
 	ck_assert_int_eq(write(p[1], "x", 1), 1);
 	write_migration(f, "1_one.sql", "CREATE TABLE one (id int);\n");
-	f->options.cancel_fd = p[0];
+	f->cancel_fd = p[0];
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_CANCELLED);
 	assert_value(f, "f", "SELECT to_regclass('deployd_schema_migrations') IS NOT NULL");
 	close(p[0]);
@@ -786,15 +799,16 @@ END_TEST
 START_TEST(test_a_dry_run_reports_what_it_would_apply_and_changes_nothing)
 {
 	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	DeployContext ctx;
 	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
 
 	write_migration(f, "1_one.sql", "CREATE TABLE one (id int);\n");
 	write_migration(f, "2_two.sql", "CREATE TABLE two (id int);\n");
-	new_deploy_id(f->deploy_id);
-	f->options.deploy_id = f->deploy_id;
-	f->options.dry_run = true;
-	ck_assert_int_eq(deploy_migrate_new(&f->plan, &f->options, record, &f->events, &m), 0);
-	ck_assert_int_eq(deploy_migrate_preflight(m), DEPLOY_EXIT_OK);
+	new_deploy(f);
+	f->req.dry_run = true;
+	deploy_context_init(&ctx, &f->plan, &f->req, -1, record, &f->events);
+	ck_assert_int_eq(deploy_migrate_new(&ctx, &m), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(m), 0);
 
 	ck_assert_uint_eq(count_events(&f->events, EVENT_MIGRATION_PENDING), 2);
 	const Recorded *second = find_event(&f->events, EVENT_MIGRATION_PENDING, 1);
@@ -831,6 +845,7 @@ static bool has_idle_event(const Events *e, EventType type, int pid)
 START_TEST(test_idle_transactions_are_listed_in_a_dry_run_and_terminated_for_real)
 {
 	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	DeployContext ctx;
 	_cleanup_(deploy_migrate_freep) DeployMigrate *dry = NULL, *real = NULL;
 	_cleanup_(PQfinishp) PGconn *idle = idle_in_transaction();
 	int idle_pid = PQbackendPID(idle);
@@ -838,24 +853,25 @@ START_TEST(test_idle_transactions_are_listed_in_a_dry_run_and_terminated_for_rea
 	write_migration(f, "1_one.sql", "CREATE TABLE one (id int);\n");
 	usleep(300 * 1000);
 
-	new_deploy_id(f->deploy_id);
-	f->options.deploy_id = f->deploy_id;
-	f->options.dry_run = true;
-	ck_assert_int_eq(deploy_migrate_new(&f->plan, &f->options, record, &f->events, &dry), 0);
-	ck_assert_int_eq(deploy_migrate_preflight(dry), DEPLOY_EXIT_OK);
-	ck_assert_int_eq(deploy_migrate_idle_preflight(dry, 100 * USEC_PER_MSEC), DEPLOY_EXIT_OK);
+	new_deploy(f);
+	f->req.dry_run = true;
+	deploy_context_init(&ctx, &f->plan, &f->req, -1, record, &f->events);
+	ck_assert_int_eq(deploy_migrate_new(&ctx, &dry), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(dry), 0);
+	ck_assert_int_eq(deploy_migrate_idle_preflight(dry, 100 * USEC_PER_MSEC), 0);
 	ck_assert(has_idle_event(&f->events, EVENT_IDLE_FOUND, idle_pid));
 	ck_assert_int_eq(PQstatus(idle), CONNECTION_OK);
 	dry = deploy_migrate_free(dry);
 
 	events_clear(&f->events);
-	new_deploy_id(f->deploy_id);
-	f->options.dry_run = false;
-	ck_assert_int_eq(deploy_migrate_new(&f->plan, &f->options, record, &f->events, &real), 0);
-	ck_assert_int_eq(deploy_migrate_preflight(real), DEPLOY_EXIT_OK);
-	ck_assert_int_eq(deploy_migrate_idle_preflight(real, 100 * USEC_PER_MSEC), DEPLOY_EXIT_OK);
+	new_deploy(f);
+	f->req.dry_run = false;
+	deploy_context_init(&ctx, &f->plan, &f->req, -1, record, &f->events);
+	ck_assert_int_eq(deploy_migrate_new(&ctx, &real), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(real), 0);
+	ck_assert_int_eq(deploy_migrate_idle_preflight(real, 100 * USEC_PER_MSEC), 0);
 	ck_assert_uint_eq(count_events(&f->events, EVENT_IDLE_FOUND), 0);
-	ck_assert_int_eq(deploy_migrate_idle_terminate(real, 100 * USEC_PER_MSEC), DEPLOY_EXIT_OK);
+	ck_assert_int_eq(deploy_migrate_idle_terminate(real, 100 * USEC_PER_MSEC), 0);
 	ck_assert(has_idle_event(&f->events, EVENT_IDLE_TERMINATED, idle_pid));
 	_cleanup_free_ char *gone = NULL;
 	ck_assert_int_ge(
@@ -864,7 +880,7 @@ START_TEST(test_idle_transactions_are_listed_in_a_dry_run_and_terminated_for_rea
 	assert_value(f, "0", gone);
 
 	/* The deploy's own sessions were spared: it holds the lock and migrates. */
-	ck_assert_int_eq(deploy_migrate_apply(real), DEPLOY_EXIT_OK);
+	ck_assert_int_eq(deploy_migrate_apply(real), 0);
 	assert_history(f, "1");
 }
 END_TEST
@@ -872,6 +888,7 @@ END_TEST
 START_TEST(test_a_role_that_may_not_end_idle_transactions_fails_the_preflight)
 {
 	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	DeployContext ctx;
 	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
 	_cleanup_free_ char *role = NULL, *sql = NULL, *conninfo = NULL;
 
@@ -885,66 +902,13 @@ START_TEST(test_a_role_that_may_not_end_idle_transactions_fails_the_preflight)
 	ck_assert_int_ge(asprintf(&conninfo, "%s user=%s", f->conninfo, role), 0);
 	f->plan.database.conninfo = conninfo;
 
-	new_deploy_id(f->deploy_id);
-	f->options.deploy_id = f->deploy_id;
-	ck_assert_int_eq(deploy_migrate_new(&f->plan, &f->options, record, &f->events, &m), 0);
-	ck_assert_int_eq(deploy_migrate_preflight(m), DEPLOY_EXIT_OK);
-	ck_assert_int_eq(deploy_migrate_idle_preflight(m, 100 * USEC_PER_MSEC),
-			 DEPLOY_EXIT_PREFLIGHT);
+	new_deploy(f);
+	deploy_context_init(&ctx, &f->plan, &f->req, -1, record, &f->events);
+	ck_assert_int_eq(deploy_migrate_new(&ctx, &m), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(m), 0);
+	ck_assert_int_lt(deploy_migrate_idle_preflight(m, 100 * USEC_PER_MSEC), 0);
 	const Recorded *failed = find_event(&f->events, EVENT_DEPLOY_FAILED, 0);
 	ck_assert_msg(strstr(failed->message, "GRANT pg_read_all_stats"), "%s", failed->message);
-}
-END_TEST
-
-typedef struct Watch {
-	DeployMigrate *deploy;
-	const char *conninfo;
-	unsigned ticks;
-	bool saw_session_sleeping;
-} Watch;
-
-/* What the lock watch will do: look at the migration's session while it runs. */
-static int watch_tick(void *userdata)
-{
-	Watch *w = userdata;
-	_cleanup_free_ char *sql = NULL, *sleeping = NULL;
-
-	w->ticks++;
-	ck_assert_int_ge(asprintf(&sql,
-				  "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND query "
-				  "LIKE '%%pg_sleep%%' AND state = 'active'",
-				  deploy_migrate_session_pid(w->deploy)),
-			 0);
-	sleeping = harness_pg_value(w->conninfo, sql);
-	if (strcmp(sleeping, "1") == 0)
-		w->saw_session_sleeping = true;
-	return 0;
-}
-
-START_TEST(test_the_tick_runs_while_a_migration_runs_and_finds_its_session)
-{
-	_cleanup_(fixture_freep) Fixture *f = fixture_new();
-	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
-	Watch w = {.conninfo = f->conninfo};
-
-	write_migration(f, "1_slow.sql", "SELECT pg_sleep(0.6);\n");
-	new_deploy_id(f->deploy_id);
-	f->options = (DeployMigrateOptions){
-		.deploy_id = f->deploy_id,
-		.cancel_fd = -1,
-		.tick = watch_tick,
-		.tick_interval = 100 * USEC_PER_MSEC,
-		.tick_userdata = &w,
-	};
-	ck_assert_int_eq(deploy_migrate_new(&f->plan, &f->options, record, &f->events, &m), 0);
-	w.deploy = m;
-	ck_assert_int_eq(deploy_migrate_session_pid(m), 0);
-	ck_assert_int_eq(deploy_migrate_preflight(m), DEPLOY_EXIT_OK);
-	ck_assert_int_gt(deploy_migrate_session_pid(m), 0);
-	w.ticks = 0;
-	ck_assert_int_eq(deploy_migrate_apply(m), DEPLOY_EXIT_OK);
-	ck_assert_uint_ge(w.ticks, 3);
-	ck_assert(w.saw_session_sleeping);
 }
 END_TEST
 
@@ -979,7 +943,7 @@ START_TEST(test_a_command_migration_gets_its_environment_and_its_output_is_strea
 			 harness_pg_bindir()),
 		0);
 	use_command(f, script);
-	f->options.release = "v1.2.3";
+	f->req.release = "v1.2.3";
 
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_OK);
 	assert_value(f, "t", "SELECT to_regclass('made_by_command') IS NOT NULL");
@@ -1038,33 +1002,13 @@ START_TEST(test_a_command_failing_or_killed_is_a_failed_migration)
 				     "killed by signal TERM"));
 
 	use_command(f, "sleep 30");
-	f->options.command_timeout = 300 * USEC_PER_MSEC;
+	/* The command may run 10 × statement_timeout. */
+	f->plan.database.statement_timeout = 30 * USEC_PER_MSEC;
 	usec_t start = now_usec(CLOCK_MONOTONIC);
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_MIGRATE);
 	ck_assert_uint_lt(elapsed_since(start), 5 * USEC_PER_SEC);
 	ck_assert_ptr_nonnull(strstr(find_event(&f->events, EVENT_MIGRATION_FAILED, 0)->message,
 				     "did not finish within 300ms"));
-}
-END_TEST
-
-static int stop_at_third_tick(void *userdata)
-{
-	unsigned *n = userdata;
-
-	return ++*n == 3 ? -ECANCELED : 0;
-}
-
-START_TEST(test_the_tick_runs_while_a_command_runs)
-{
-	_cleanup_(fixture_freep) Fixture *f = fixture_new();
-	unsigned n = 0;
-
-	use_command(f, "sleep 30");
-	f->options.tick = stop_at_third_tick;
-	f->options.tick_interval = 100 * USEC_PER_MSEC;
-	f->options.tick_userdata = &n;
-	ck_assert_int_eq(run(f), DEPLOY_EXIT_CANCELLED);
-	ck_assert_uint_eq(n, 3);
 }
 END_TEST
 
@@ -1165,12 +1109,10 @@ int main(void)
 	tcase_add_test(tc, test_a_cancel_before_the_deploy_starts_touches_nothing);
 	tcase_add_test(tc,
 		       test_a_command_migration_gets_its_environment_and_its_output_is_streamed);
-	tcase_add_test(tc, test_the_tick_runs_while_a_migration_runs_and_finds_its_session);
 	tcase_add_test(tc, test_a_dry_run_reports_what_it_would_apply_and_changes_nothing);
 	tcase_add_test(tc, test_idle_transactions_are_listed_in_a_dry_run_and_terminated_for_real);
 	tcase_add_test(tc, test_a_role_that_may_not_end_idle_transactions_fails_the_preflight);
 	tcase_add_test(tc, test_a_command_failing_or_killed_is_a_failed_migration);
-	tcase_add_test(tc, test_the_tick_runs_while_a_command_runs);
 	tcase_add_test(tc, test_sessions_a_command_leaves_behind_are_terminated);
 	tcase_add_test(tc, test_every_conninfo_source_connects_and_a_failure_masks_the_password);
 	suite_add_tcase(s, tc);
