@@ -297,7 +297,8 @@ static void report_adopted(DeployMigrate *m, bool would)
 						   {"ADOPTED_FROM", m->adoption.source},
 						   {}},
 			     "%s migration %s as applied (adopted from %s).",
-			     would ? "Would record" : "Recorded", mig->filename, m->adoption.source);
+			     would ? "Would record" : "Recorded", mig->filename,
+			     m->adoption.source);
 	}
 }
 
