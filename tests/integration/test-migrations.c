@@ -266,10 +266,10 @@ START_TEST(test_pending_migrations_apply_in_numeric_order_and_are_recorded)
 	assert_history(f, "1,2,10");
 
 	ck_assert_int_eq(migrations_checksum(ten, strlen(ten), expected), 0);
-	checksum = value(f, "SELECT checksum FROM %s WHERE version = 10", f->table);
+	checksum = value(f, "SELECT checksum FROM %s WHERE version = '10'", f->table);
 	ck_assert_str_eq(checksum, expected);
 	recorded_by =
-		value(f, "SELECT applied_by || ' ' || name FROM %s WHERE version = 2", f->table);
+		value(f, "SELECT applied_by || ' ' || name FROM %s WHERE version = '2'", f->table);
 	ck_assert_str_eq(recorded_by, "deployer two");
 	deploy_id = value(f,
 			  "SELECT string_agg(DISTINCT deploy_id, ',') FROM %s "
