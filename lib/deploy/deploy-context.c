@@ -35,19 +35,26 @@ void deploy_context_init(DeployContext *ctx, const Plan *plan, const DeployReque
 	};
 }
 
-Event *deploy_event(DeployContext *ctx, EventType type, int priority, const char *fmt, ...)
+static Event *event_newv(const DeployContext *ctx, EventType type, int priority, const char *fmt,
+			 va_list ap)
 {
 	_cleanup_(event_freep) Event *ev = NULL;
 	_cleanup_free_ char *message = NULL;
-	va_list ap;
 
-	va_start(ap, fmt);
-	int n = vasprintf(&message, fmt, ap);
-	va_end(ap);
-	if (n < 0 || event_new(type, ctx->phase, priority, &ev) < 0)
+	if (vasprintf(&message, fmt, ap) < 0 || event_new(type, ctx->phase, priority, &ev) < 0)
 		return NULL;
 	ev->message = TAKE_PTR(message);
 	return TAKE_PTR(ev);
+}
+
+Event *deploy_event(DeployContext *ctx, EventType type, int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	Event *ev = event_newv(ctx, type, priority, fmt, ap);
+	va_end(ap);
+	return ev;
 }
 
 void deploy_emit(DeployContext *ctx, Event *ev)
@@ -67,22 +74,14 @@ void deploy_emitf(DeployContext *ctx, EventType type, int priority, const Deploy
 		  const char *fmt, ...)
 {
 	_cleanup_(event_freep) Event *ev = NULL;
-	_cleanup_free_ char *message = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
-	int n = vasprintf(&message, fmt, ap);
+	ev = event_newv(ctx, type, priority, fmt, ap);
 	va_end(ap);
-	if (n < 0 || event_new(type, ctx->phase, priority, &ev) < 0) {
-		ctx->out_of_memory = true;
-		return;
-	}
-	ev->message = TAKE_PTR(message);
-	for (const DeployField *f = fields; f && f->key; f++)
-		if (f->value && event_add(ev, f->key, "%s", f->value) < 0) {
-			ctx->out_of_memory = true;
-			return;
-		}
+	for (const DeployField *f = fields; ev && f && f->key; f++)
+		if (f->value && event_add(ev, f->key, "%s", f->value) < 0)
+			ev = event_free(ev);
 	deploy_emit(ctx, TAKE_PTR(ev));
 }
 

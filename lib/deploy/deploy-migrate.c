@@ -103,7 +103,7 @@ size_t deploy_migrate_n_pending(const DeployMigrate *m)
 static int preflight_failed(DeployMigrate *m, int r, const char *message)
 {
 	deploy_emitf(m->ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL, "%s",
-	     message ?: "Preflight failed: out of memory.");
+		     message ?: "Preflight failed: out of memory.");
 	return message ? r : -ENOMEM;
 }
 
@@ -343,8 +343,8 @@ static void report_pending(DeployMigrate *m)
 			return;
 		}
 		deploy_emitf(m->ctx, EVENT_MIGRATION_PENDING, LOG_INFO,
-		     (const DeployField[]){{"MIGRATION_NAME", command}, {}},
-		     "Would run the migration command %s.", command);
+			     (const DeployField[]){{"MIGRATION_NAME", command}, {}},
+			     "Would run the migration command %s.", command);
 		return;
 	}
 	report_adopted(m, true);
@@ -352,11 +352,11 @@ static void report_pending(DeployMigrate *m)
 		const Migration *mig = m->pending[i];
 
 		deploy_emitf(m->ctx, EVENT_MIGRATION_PENDING, LOG_INFO,
-		     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
-				     {"MIGRATION_NAME", mig->name},
-				     {"MIGRATION_FILE", mig->path},
-				     {}},
-		     "Would apply migration %s.", mig->filename);
+			     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
+						   {"MIGRATION_NAME", mig->name},
+						   {"MIGRATION_FILE", mig->path},
+						   {}},
+			     "Would apply migration %s.", mig->filename);
 	}
 }
 
@@ -369,7 +369,8 @@ int deploy_migrate_preflight(DeployMigrate *m)
 	PgError e = {};
 	int r;
 
-	r = pg_conninfo_resolve(m->ctx->plan->database.conninfo_source, m->ctx->plan->database.conninfo, &m->conninfo, &error);
+	r = pg_conninfo_resolve(m->ctx->plan->database.conninfo_source,
+				m->ctx->plan->database.conninfo, &m->conninfo, &error);
 	if (r < 0) {
 		if (asprintf(&message, "Preflight failed, nothing was touched: %s.",
 			     error ?: strerror(-r)) < 0)
@@ -471,7 +472,8 @@ int deploy_migrate_idle_terminate(DeployMigrate *m, usec_t older_than)
 		return -ENOMEM;
 	if (r < 0) {
 		deploy_emitf(m->ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL,
-		     "Idle transactions could not be terminated: %s.", error ?: strerror(-r));
+			     "Idle transactions could not be terminated: %s.",
+			     error ?: strerror(-r));
 		return -EIO;
 	}
 	report_idle(m, terminated, EVENT_IDLE_TERMINATED);
@@ -486,8 +488,10 @@ static void on_started(const Migration *mig, void *userdata)
 		deploy_lockwatch_forget(m->watch);
 
 	deploy_emitf(m->ctx, EVENT_MIGRATION_STARTED, LOG_INFO,
-	     (const DeployField[]){{"MIGRATION_VERSION", mig->version}, {"MIGRATION_NAME", mig->name}, {}},
-	     "Applying migration %s.", mig->filename);
+		     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
+					   {"MIGRATION_NAME", mig->name},
+					   {}},
+		     "Applying migration %s.", mig->filename);
 }
 
 static void on_applied(const Migration *mig, usec_t duration, void *userdata)
@@ -497,11 +501,11 @@ static void on_applied(const Migration *mig, usec_t duration, void *userdata)
 
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(duration / USEC_PER_MSEC));
 	deploy_emitf(m->ctx, EVENT_MIGRATION_APPLIED, LOG_INFO,
-	     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
-			     {"MIGRATION_NAME", mig->name},
-			     {"DURATION_MS", ms},
-			     {}},
-	     "Applied migration %s in %s ms.", mig->filename, ms);
+		     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
+					   {"MIGRATION_NAME", mig->name},
+					   {"DURATION_MS", ms},
+					   {}},
+		     "Applied migration %s in %s ms.", mig->filename, ms);
 }
 
 static void report_failure(DeployMigrate *m, const MigrationFailure *f)
@@ -534,18 +538,18 @@ static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 	};
 	if (e->kind == PG_ERROR_CANCELED)
 		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_WARNING, fields,
-		     "Migration %s was cancelled and rolled back.",
-		     mig ? mig->filename : "(none started)");
+			     "Migration %s was cancelled and rolled back.",
+			     mig ? mig->filename : "(none started)");
 	else if (!mig)
 		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
-		     "Cannot create the migration history table %s: %s%s%s.%s", m->table,
-		     e->sqlstate, e->sqlstate[0] ? " " : "", e->message ?: "out of memory",
-		     extra ?: "");
+			     "Cannot create the migration history table %s: %s%s%s.%s", m->table,
+			     e->sqlstate, e->sqlstate[0] ? " " : "", e->message ?: "out of memory",
+			     extra ?: "");
 	else
 		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
-		     "Migration %s failed at %s: %s%s%s.%s", mig->filename, place ?: mig->path,
-		     e->sqlstate, e->sqlstate[0] ? " " : "", e->message ?: "out of memory",
-		     extra ?: "");
+			     "Migration %s failed at %s: %s%s%s.%s", mig->filename,
+			     place ?: mig->path, e->sqlstate, e->sqlstate[0] ? " " : "",
+			     e->message ?: "out of memory", extra ?: "");
 }
 
 /* The delay before retry attempt (1-based): lock_retry_delay doubling each time, plus up to
@@ -596,14 +600,14 @@ static void report_retry(DeployMigrate *m, const Migration *mig, unsigned attemp
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(delay / USEC_PER_MSEC));
 	snprintf(nth, sizeof(nth), "%u", attempt);
 	deploy_emitf(m->ctx, EVENT_MIGRATION_RETRY, LOG_WARNING,
-	     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
-			     {"MIGRATION_NAME", mig->name},
-			     {"RETRY_ATTEMPT", nth},
-			     {"RETRY_DELAY_MS", ms},
-			     {}},
-	     "Migration %s hit the lock timeout; retrying it in %s (retry %u of %u).",
-	     mig->filename, duration_format(delay, delay_text), attempt,
-	     m->ctx->plan->migrations.lock_retries);
+		     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
+					   {"MIGRATION_NAME", mig->name},
+					   {"RETRY_ATTEMPT", nth},
+					   {"RETRY_DELAY_MS", ms},
+					   {}},
+		     "Migration %s hit the lock timeout; retrying it in %s (retry %u of %u).",
+		     mig->filename, duration_format(delay, delay_text), attempt,
+		     m->ctx->plan->migrations.lock_retries);
 }
 
 static int apply_directory(DeployMigrate *m)
@@ -673,9 +677,9 @@ static void on_command_output(SpawnStream stream, const char *line, void *userda
 {
 	DeployMigrate *m = userdata;
 
-	deploy_emitf(m->ctx, EVENT_COMMAND_OUTPUT,
-		     stream == SPAWN_STDERR ? LOG_NOTICE : LOG_INFO,
-	     (const DeployField[]){{"OUTPUT_STREAM", spawn_stream_to_string(stream)}, {}}, "%s", line);
+	deploy_emitf(m->ctx, EVENT_COMMAND_OUTPUT, stream == SPAWN_STDERR ? LOG_NOTICE : LOG_INFO,
+		     (const DeployField[]){{"OUTPUT_STREAM", spawn_stream_to_string(stream)}, {}},
+		     "%s", line);
 }
 
 /* How often the lock watch checks; 0 = no watch.  A wait shorter than the interval would
@@ -723,13 +727,14 @@ static int apply_command(DeployMigrate *m)
 
 	MigrationsCommand command = plan_command(m->ctx->plan);
 	if (strv_join(pm->command, " ", &name) < 0 ||
-	    migrations_command_environment(&command, m->conninfo, m->ctx->req->id, m->ctx->req->release, &env) <
-		    0 ||
+	    migrations_command_environment(&command, m->conninfo, m->ctx->req->id,
+					   m->ctx->req->release, &env) < 0 ||
 	    migrations_command_application_name(m->ctx->req->id, &app) < 0)
 		return -ENOMEM;
 
 	deploy_emitf(m->ctx, EVENT_MIGRATION_STARTED, LOG_INFO,
-	     (const DeployField[]){{"MIGRATION_NAME", name}, {}}, "Running migration command %s.", name);
+		     (const DeployField[]){{"MIGRATION_NAME", name}, {}},
+		     "Running migration command %s.", name);
 	if (m->watch && deploy_lockwatch_watch_application(m->watch, app) < 0)
 		return -ENOMEM;
 	usec_t started = now_usec(CLOCK_MONOTONIC);
@@ -765,37 +770,38 @@ static int apply_command(DeployMigrate *m)
 	const DeployField fields[] = {{"MIGRATION_NAME", name}, {"DURATION_MS", ms}, {}};
 	if (r < 0) {
 		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
-		     "Migration command failed to start: %s.%s", error ?: strerror(-r),
-		     leftovers ?: "");
+			     "Migration command failed to start: %s.%s", error ?: strerror(-r),
+			     leftovers ?: "");
 		return -EIO;
 	}
 	switch (result.outcome) {
 	case SPAWN_EXITED:
 		if (result.status == 0) {
 			deploy_emitf(m->ctx, EVENT_MIGRATION_APPLIED, LOG_INFO, fields,
-			     "Migration command %s succeeded in %s ms.%s", name, ms,
-			     leftovers ?: "");
+				     "Migration command %s succeeded in %s ms.%s", name, ms,
+				     leftovers ?: "");
 			return 0;
 		}
 		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
-		     "Migration command %s failed with exit status %d.%s", name, result.status,
-		     leftovers ?: "");
+			     "Migration command %s failed with exit status %d.%s", name,
+			     result.status, leftovers ?: "");
 		if (was_waiting)
 			deploy_lockwatch_report_timeout(m->watch);
 		return -EIO;
 	case SPAWN_SIGNALED:
 		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
-		     "Migration command %s was killed by signal %s.%s", name,
-		     sigabbrev_np(result.status) ?: "unknown", leftovers ?: "");
+			     "Migration command %s was killed by signal %s.%s", name,
+			     sigabbrev_np(result.status) ?: "unknown", leftovers ?: "");
 		return -EIO;
 	case SPAWN_TIMED_OUT:
 		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_ERR, fields,
-		     "Migration command %s did not finish within %s and was killed.%s", name,
-		     duration_format(m->command_timeout, limit), leftovers ?: "");
+			     "Migration command %s did not finish within %s and was killed.%s",
+			     name, duration_format(m->command_timeout, limit), leftovers ?: "");
 		return -EIO;
 	case SPAWN_CANCELLED:
 		deploy_emitf(m->ctx, EVENT_MIGRATION_FAILED, LOG_WARNING, fields,
-		     "Migration command %s was cancelled and killed.%s", name, leftovers ?: "");
+			     "Migration command %s was cancelled and killed.%s", name,
+			     leftovers ?: "");
 		return -ECANCELED;
 	}
 	return -ENOMEM;
@@ -815,17 +821,18 @@ int deploy_migrate_apply(DeployMigrate *m)
 	if (r < 0) {
 		int x = e.kind == PG_ERROR_CANCELED ? -ECANCELED : -EIO;
 		if (x == -EIO)
-			deploy_emitf(m->ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL,
-			     "The deploy lock's session was lost before migrating (%s); nothing "
-			     "was migrated.",
-			     e.message ?: "out of memory");
+			deploy_emitf(
+				m->ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL,
+				"The deploy lock's session was lost before migrating (%s); nothing "
+				"was migrated.",
+				e.message ?: "out of memory");
 		pg_error_done(&e);
 		return x;
 	}
 	usec_t interval = watch_interval(m->ctx->plan);
 	if (interval > 0 && !m->watch) {
-		PgSessionSettings settings =
-			plan_database_session_settings(&m->ctx->plan->database, m->application_name);
+		PgSessionSettings settings = plan_database_session_settings(&m->ctx->plan->database,
+									    m->application_name);
 		r = deploy_lockwatch_new(m->conninfo, &settings, &m->hooks, send_watch_event, m,
 					 &m->watch);
 		if (r < 0)

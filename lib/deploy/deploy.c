@@ -58,7 +58,7 @@ static int units_phrase(const DeployUnits *u, char **ret)
 		    asprintf(&grown, "%s%s%s%s%s%s", all ?: "", all ? "; " : "", units,
 			     u->name_hosts ? " on " : "", u->name_hosts ? u->hosts[i].name : "",
 			     u->name_hosts && u->hosts[i].bus == UNITS_BUS_USER ? " (user manager)"
-									       : "") < 0)
+										: "") < 0)
 			return -ENOMEM;
 		free(all);
 		all = grown;

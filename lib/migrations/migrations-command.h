@@ -22,11 +22,11 @@
 
 /* What the plan says about the command (migrations.command, working_directory, environment). */
 typedef struct MigrationsCommand {
-	char **argv;			/* the program and its arguments */
-	const char *working_directory;	/* may be NULL */
-	char **environment;		/* KEY=VALUE, may be NULL */
-	const char *plan_name;		/* DEPLOY_PLAN; may be NULL ("") */
-	PgSessionSettings session;	/* the timeouts its sessions get (application_name ignored) */
+	char **argv;		       /* the program and its arguments */
+	const char *working_directory; /* may be NULL */
+	char **environment;	       /* KEY=VALUE, may be NULL */
+	const char *plan_name;	       /* DEPLOY_PLAN; may be NULL ("") */
+	PgSessionSettings session; /* the timeouts its sessions get (application_name ignored) */
 } MigrationsCommand;
 
 /* "deployd-migrate/DEPLOY_ID". */

@@ -23,9 +23,10 @@ typedef enum PgConninfoSource {
 } PgConninfoSource;
 
 /* Resolves value (per source: the conninfo, variable, path or credential name) to the
- * conninfo itself.  A file or credential is read whole (at most PG_CONNINFO_FILE_MAX bytes, no NUL) and trimmed of surrounding whitespace; a
- * conninfo_file readable or writable by others is refused; a credential name must be a plain
- * file name and $CREDENTIALS_DIRECTORY an absolute path.  On failure *ret_error says why. */
+ * conninfo itself.  A file or credential is read whole (at most PG_CONNINFO_FILE_MAX bytes, no NUL)
+ * and trimmed of surrounding whitespace; a conninfo_file readable or writable by others is refused;
+ * a credential name must be a plain file name and $CREDENTIALS_DIRECTORY an absolute path.  On
+ * failure *ret_error says why. */
 int pg_conninfo_resolve(PgConninfoSource source, const char *value, char **ret, char **ret_error);
 /* The conninfo (key=value or URI) as key=value pairs with password and sslpassword replaced by
  * "********".  -EINVAL when libpq cannot parse it (show nothing of it then). */

@@ -60,7 +60,6 @@ int pg_error_set(PgError *e, PgErrorKind kind, const char *fmt, ...) _printf_(3,
 PgErrorKind pg_error_classify(const char *sqlstate, const char *message);
 const char *pg_error_kind_to_string(PgErrorKind k);
 
-
 /* What a wait on the server does besides waiting.  tick (may be NULL) is called every
  * tick_interval while a statement runs; a negative return cancels the statement.  cancel_fd
  * (-1 for none) cancels once it is readable; it is never read, so it stays readable and every

@@ -51,7 +51,7 @@ typedef struct PlanDatabase {
 /* One entry of services.remote: units of a manager on another machine, reached over ssh. */
 typedef struct PlanRemote {
 	char *host;   /* "[user@]host[:port]" as written, valid for remote_host_parse() */
-	UnitsBus bus;  /* that host's manager; default system */
+	UnitsBus bus; /* that host's manager; default system */
 	char **units; /* strv of valid unit names, at least one */
 } PlanRemote;
 

@@ -44,10 +44,10 @@ START_TEST(test_the_environment_carries_ours_and_the_plans_and_little_else)
 	setenv("LANG", "de_DE.UTF-8", 1);
 	setenv("SECRET_OF_THE_DAEMON", "x", 1);
 	setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
-	ck_assert_int_eq(migrations_command_environment(&command, "host=/tmp dbname=app password=pw",
-							"0123456789abcdef0123456789abcdef", "v1.2",
-							&env),
-			 0);
+	ck_assert_int_eq(
+		migrations_command_environment(&command, "host=/tmp dbname=app password=pw",
+					       "0123456789abcdef0123456789abcdef", "v1.2", &env),
+		0);
 	ck_assert_str_eq(env_get(env, "PATH"), "/opt/bin:/usr/bin");
 	ck_assert_str_eq(env_get(env, "LANG"), "C.UTF-8");
 	ck_assert_str_eq(env_get(env, "FLASK_ENV"), "production");
@@ -85,7 +85,8 @@ START_TEST(test_without_path_a_default_path_is_given)
 	_cleanup_strv_free_ char **env = NULL;
 
 	unsetenv("PATH");
-	ck_assert_int_eq(migrations_command_environment(&command, "dbname=x", "0123", NULL, &env), 0);
+	ck_assert_int_eq(migrations_command_environment(&command, "dbname=x", "0123", NULL, &env),
+			 0);
 	ck_assert_str_eq(env_get(env, "PATH"), MIGRATIONS_COMMAND_DEFAULT_PATH);
 	ck_assert_str_eq(env_get(env, "DEPLOY_RELEASE"), "");
 }
