@@ -1,7 +1,8 @@
 /* test-completion.c — deployctl's shell completion, run by the real shells: bash -i with
  * bash-completion loaded, asking the completion function and compgen for the words a user gets
- * at the cursor, and zsh loading its completion.  Deploy ids come from the harness's real
- * journal (an entry logged here). */
+ * at the cursor; and an interactive zsh on a pseudo-terminal, with compinit, typing the line
+ * and a TAB (tests/support/zsh-complete.zsh).  Deploy ids come from the harness's real journal
+ * (an entry logged here). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #define BASH_COMPLETION "shell-completion/bash/deployctl"
 #define ZSH_COMPLETION_DIR "shell-completion/zsh"
 #define BASH_COMPLETION_LIB "/usr/share/bash-completion/bash_completion"
+#define ZSH_COMPLETE "tests/support/zsh-complete.zsh"
 
 /* Runs argv, returns its exit status with stdout in *ret (stderr passes through). */
 static int run(char *const argv[], char **ret)
@@ -158,19 +160,68 @@ START_TEST(test_bash_completes_deploy_ids_from_the_journal_for_log)
 }
 END_TEST
 
-START_TEST(test_zsh_loads_the_completion_for_deployctl)
+/* The completions zsh offers for line, one per line, sorted. */
+static char *complete_zsh(const char *line)
 {
-	_cleanup_free_ char *out = NULL;
-	char *const argv[] = {"zsh", "-f", "-c",
-			      "fpath=(" ZSH_COMPLETION_DIR " $fpath); autoload -Uz compinit; "
-			      "compinit -u -d /dev/null; print -r -- ${_comps[deployctl]}",
-			      NULL};
+	char *out = NULL;
+	char *const argv[] = {"zsh", "-f", ZSH_COMPLETE, ZSH_COMPLETION_DIR, (char *)line, NULL};
+	int code = run(argv, &out);
 
-	ck_assert_int_eq(run(argv, &out), 0);
-	ck_assert_str_eq(out, "_deployctl\n");
-	free(out);
+	ck_assert_msg(code == 0, "zsh exited %d for '%s':\n%s", code, line, out);
+	return out;
+}
+
+#define assert_zsh_completes(line, expected)                                                       \
+	do {                                                                                       \
+		_cleanup_free_ char *_got = complete_zsh(line);                                    \
+		ck_assert_msg(strcmp(_got, expected) == 0,                                         \
+			      "zsh: '%s' completed to:\n%s\nexpected:\n%s", line, _got, expected); \
+	} while (0)
+
+START_TEST(test_zsh_completes_verbs_flags_and_plan_names)
+{
+	_cleanup_free_ char *out = NULL, *dir = harness_tmpdir(), *line = NULL;
 	char *const check[] = {"zsh", "-n", ZSH_COMPLETION_DIR "/_deployctl", NULL};
+
 	ck_assert_int_eq(run(check, &out), 0);
+	assert_zsh_completes("deployctl lo", "locks\nlog\n");
+	assert_zsh_completes("deployctl deploy --d", "--detach\n--dry-run\n");
+	assert_zsh_completes("deployctl log --t", "--timeline\n");
+
+	static const char *const files[] = {"prosaas.yaml", "billing.yaml", "notes.txt"};
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		_cleanup_free_ char *path = NULL;
+		_cleanup_close_ int fd = -EBADF;
+		ck_assert_int_ge(asprintf(&path, "%s/%s", dir, files[i]), 0);
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		ck_assert_int_ge(fd, 0);
+	}
+	ck_assert_int_ge(asprintf(&line, "deployctl --plans %s deploy ", dir), 0);
+	assert_zsh_completes(line, "billing\nprosaas\n");
+}
+END_TEST
+
+START_TEST(test_zsh_completes_deploy_ids_from_the_journal_for_log)
+{
+	char id[SD_ID128_STRING_MAX], prefix[9];
+	_cleanup_free_ char *line = NULL, *expected = NULL;
+	sd_id128_t r;
+
+	ck_assert_int_eq(sd_id128_randomize(&r), 0);
+	sd_id128_to_string(r, id);
+	ck_assert_int_eq(sd_journal_send("MESSAGE=completion test deploy", "DEPLOY_ID=%s", id,
+					 "DEPLOY_EVENT=deploy-started", NULL),
+			 0);
+	snprintf(prefix, sizeof(prefix), "%.8s", id);
+	ck_assert_int_ge(asprintf(&line, "deployctl log %s", prefix), 0);
+	ck_assert_int_ge(asprintf(&expected, "%s\n", id), 0);
+	for (int i = 0; i < 20; i++) {
+		_cleanup_free_ char *got = complete_zsh(line);
+		if (strcmp(got, expected) == 0)
+			return;
+		usleep(100 * 1000);
+	}
+	assert_zsh_completes(line, expected);
 }
 END_TEST
 
@@ -179,12 +230,13 @@ int main(void)
 	Suite *s = suite_create("completion");
 	TCase *tc = tcase_create("completion");
 
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_bash_completes_verbs_and_global_flags);
 	tcase_add_test(tc, test_bash_completes_each_verbs_flags);
 	tcase_add_test(tc, test_bash_completes_plan_names_from_the_plan_directory);
 	tcase_add_test(tc, test_bash_completes_deploy_ids_from_the_journal_for_log);
-	tcase_add_test(tc, test_zsh_loads_the_completion_for_deployctl);
+	tcase_add_test(tc, test_zsh_completes_verbs_flags_and_plan_names);
+	tcase_add_test(tc, test_zsh_completes_deploy_ids_from_the_journal_for_log);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);
