@@ -37,7 +37,14 @@ endif
 PG_INCLUDEDIR := $(shell $(PKG_CONFIG) --variable=includedir libpq 2>/dev/null)
 ALL_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DDEPLOYD_VERSION=\"$(VERSION)\" \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# libpg_query (PostgreSQL's parser as a library) ships no pkg-config file.
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpg_query
+PG_QUERY_HEADER ?= /usr/include/pg_query.h
+ifeq ($(filter clean deps demo deb,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(PG_QUERY_HEADER)),)
+$(error $(PG_QUERY_HEADER) is missing: install the Debian package libpg-query-dev (make deps))
+endif
+endif
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
@@ -52,7 +59,7 @@ SEES_plan := basic pg units
 SEES_pg := basic
 SEES_units := basic
 SEES_migrations := basic pg
-SEES_diag := basic event pg
+SEES_diag := basic event pg migrations
 SEES_deploy := basic event plan pg units migrations diag
 SEES_deployd := $(LIB_LAYERS)
 SEES_deployctl := $(LIB_LAYERS)
@@ -258,7 +265,7 @@ clean:
 
 # Installs the Debian packages the build and the tests need (clang, its sanitizer runtimes and
 # valgrind for make fuzz, check-sanitize and check-valgrind); harmless when present.
-DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev check \
+DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev libpg-query-dev check \
 	scdoc postgresql dbus dbus-user-session systemd util-linux procps openssh-server \
 	debhelper dpkg-dev clang libclang-rt-14-dev valgrind bash-completion zsh
 deps:

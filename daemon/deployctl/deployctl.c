@@ -21,6 +21,10 @@ static const CtlVerb verbs[] = {
 	{"pending",
 	 "pending FILE|PLAN            list pending migrations (connects to the database)",
 	 verb_pending},
+	{"forecast",
+	 "forecast FILE|PLAN [--json]  the locks pending migrations will take, and who is in the\n"
+	 "                               way right now (connects to the database)",
+	 verb_forecast},
 	{"locks", "locks FILE|PLAN [--json]     show lock waits and their blockers right now",
 	 verb_locks},
 	{"idle",

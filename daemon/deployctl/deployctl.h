@@ -29,6 +29,7 @@ int verb_log(int argc, char **argv, const CtlOptions *opts);
 int verb_locks(int argc, char **argv, const CtlOptions *opts);
 int verb_idle(int argc, char **argv, const CtlOptions *opts);
 int verb_pending(int argc, char **argv, const CtlOptions *opts);
+int verb_forecast(int argc, char **argv, const CtlOptions *opts);
 
 /* Resolves FILE|PLAN: an argument containing '/' or ending in ".yaml" is a
  * file, anything else a plan name looked up in opts->plans_dir. */

@@ -9,6 +9,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "deploy-forecast.h"
 #include "deploy-lock.h"
 #include "deploy-lockwatch.h"
 #include "deploy-migrate.h"
@@ -360,6 +361,32 @@ static void report_pending(DeployMigrate *m)
 	}
 }
 
+/* A dry run's lock forecast: per statement, and whoever is in the way now. */
+static int report_forecast(DeployMigrate *m)
+{
+	_cleanup_(deploy_forecast_events_done) DeployForecastEvents e = {};
+	_cleanup_free_ char *command = NULL, *error = NULL, *message = NULL;
+	int r;
+
+	if (m->ctx->plan->migrations.command &&
+	    strv_join(m->ctx->plan->migrations.command, " ", &command) < 0)
+		return -ENOMEM;
+	r = deploy_forecast_events(m->conn, m->pending, m->n_pending, command, m->ctx->phase, &e,
+				   &error);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		if (asprintf(&message,
+			     "Preflight failed, nothing was touched: the lock forecast failed: %s.",
+			     error ?: strerror(-r)) < 0)
+			message = NULL;
+		return preflight_failed(m, r, message);
+	}
+	for (size_t i = 0; i < e.n; i++)
+		deploy_emit(m->ctx, TAKE_PTR(e.events[i]));
+	return 0;
+}
+
 int deploy_migrate_preflight(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
@@ -403,8 +430,12 @@ int deploy_migrate_preflight(DeployMigrate *m)
 		if (x < 0)
 			return x;
 	}
-	if (m->ctx->req->dry_run)
+	if (m->ctx->req->dry_run) {
 		report_pending(m);
+		x = report_forecast(m);
+		if (x < 0)
+			return x;
+	}
 	m->preflight_done = true;
 	return 0;
 }

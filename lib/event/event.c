@@ -26,6 +26,8 @@ static const char *const event_type_names[_EVENT_TYPE_MAX] = {
 	[EVENT_HOOK_OUTPUT] = "hook-output",
 	[EVENT_DEPLOY_FAILED] = "deploy-failed",
 	[EVENT_DEPLOY_FINISHED] = "deploy-finished",
+	[EVENT_LOCK_FORECAST] = "lock-forecast",
+	[EVENT_FORECAST_HOLDER] = "forecast-holder",
 };
 
 /* Made once with `systemd-id128 new`; they never change (the catalog keys on them). */
@@ -50,6 +52,8 @@ static const char *const event_message_ids[_EVENT_TYPE_MAX] = {
 	[EVENT_HOOK_OUTPUT] = "3404d309b0974a979ca0b0d7c63b910d",
 	[EVENT_DEPLOY_FAILED] = "be3dc9a865ae42feb8cb3fe2c3aa4bea",
 	[EVENT_DEPLOY_FINISHED] = "2d718a6bfb8447e89e9082a9a3c22ee6",
+	[EVENT_LOCK_FORECAST] = "8fb6c781f66741d9aacafb2d64776b74",
+	[EVENT_FORECAST_HOLDER] = "c3c7c7f8a69a4729a98d95916f18e734",
 };
 
 static const char *const deploy_phase_names[_DEPLOY_PHASE_MAX] = {

@@ -33,6 +33,8 @@ typedef enum EventType {
 	EVENT_HOOK_OUTPUT,
 	EVENT_DEPLOY_FAILED, /* why a deploy failed, when no more specific event says it */
 	EVENT_DEPLOY_FINISHED,
+	EVENT_LOCK_FORECAST,   /* dry run: the locks a pending migration's statement will take */
+	EVENT_FORECAST_HOLDER, /* dry run: a session holding or awaiting a conflicting lock */
 	_EVENT_TYPE_MAX,
 } EventType;
 

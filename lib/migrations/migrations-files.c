@@ -79,6 +79,27 @@ unsigned migrations_line_of_position(const char *text, size_t size, unsigned pos
 	return migrations_line_of_offset(text, size, size);
 }
 
+unsigned migrations_column_of_position(const char *text, size_t size, unsigned position,
+				       bool position_counts_bytes)
+{
+	size_t chars = 0;
+	unsigned column = 0;
+
+	if (position == 0)
+		return 0;
+	for (size_t i = 0; i < size; i++) {
+		if (!position_counts_bytes && ((unsigned char)text[i] & 0xC0) == 0x80)
+			continue;
+		chars++;
+		column++;
+		if (chars == position)
+			return column;
+		if (text[i] == '\n')
+			column = 0;
+	}
+	return column + 1;
+}
+
 /* One "-- deployd: …" line's directives, from its text after the prefix. */
 static int parse_directive_line(const char *path, unsigned line, const char *text, size_t len,
 				MigrationDirectives *d, char **ret_error)
@@ -307,6 +328,7 @@ int migrations_parse(MigrationsFormat format, const char *path, const char *sql,
 		     Migration *ret, char **ret_error)
 {
 	_cleanup_(migration_done) Migration m = {};
+	_cleanup_(sql_parse_error_done) SqlParseError perr = {};
 	const char *slash = strrchr(path, '/');
 	const char *filename = slash ? slash + 1 : path;
 	const char *reason = NULL;
@@ -350,7 +372,16 @@ int migrations_parse(MigrationsFormat format, const char *path, const char *sql,
 	if (r < 0)
 		return r;
 	m.directives.no_transaction = m.directives.no_transaction || dbmate_no_transaction;
-	r = sql_split(m.sql, size, &m.statements, &m.n_statements);
+	/* Positions are of the text parsed (a dbmate file's up section, the rest blanked). */
+	r = sql_parse_statements(m.sql, &m.statements, &m.n_statements, &perr);
+	if (r == -EINVAL) {
+		unsigned line = migrations_line_of_position(m.sql, size, perr.position, false);
+		if (line == 0)
+			return fail(ret_error, r, "%s: %s", path, perr.message);
+		return fail(ret_error, r, "%s:%u:%u: %s", path, line,
+			    migrations_column_of_position(m.sql, size, perr.position, false),
+			    perr.message);
+	}
 	if (r < 0)
 		return r;
 	if (m.directives.no_transaction && m.n_statements > 1)
@@ -359,14 +390,14 @@ int migrations_parse(MigrationsFormat format, const char *path, const char *sql,
 			    "the second (put it in a file of its own)",
 			    path, migrations_line_of_offset(sql, size, m.statements[1].offset));
 	for (size_t i = 0; !m.directives.no_transaction && i < m.n_statements; i++)
-		if (sql_statement_is_transaction_control(&m.statements[i]))
+		if (m.statements[i].transaction_control)
 			return fail(ret_error, -EINVAL,
 				    "%s:%u: transaction control (%s) in a migration that runs in "
 				    "its own transaction; remove it, or use '-- deployd: "
 				    "no-transaction' for a statement that cannot run in one",
 				    path,
 				    migrations_line_of_offset(sql, size, m.statements[i].offset),
-				    m.statements[i].words[0]);
+				    m.statements[i].verb);
 
 	m.filename = strdup(filename);
 	m.path = strdup(path);

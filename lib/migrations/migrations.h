@@ -20,7 +20,9 @@
  * Directives: the comment lines before a file's first statement may be
  * "-- deployd: DIRECTIVE…" with no-transaction, lock_timeout=DURATION or
  * statement_timeout=DURATION (durations as in plans, 0 = off).  An unknown or repeated
- * directive, or a directive line after the first statement, is an error naming FILE:LINE.  A
+ * directive, or a directive line after the first statement, is an error naming FILE:LINE.
+ * Statements are read by PostgreSQL's own parser (sql-parse.h): text it refuses is an error
+ * naming FILE:LINE:COLUMN and the parser's message, before anything runs.  A
  * file that runs in a transaction may not hold transaction control (BEGIN, COMMIT, …: the
  * deploy owns the transaction); a no-transaction file holds exactly one statement.
  *
@@ -47,7 +49,7 @@
 
 #include "migration-format.h"
 #include "pg.h"
-#include "sql-split.h"
+#include "sql-parse.h"
 #include "time-util.h"
 
 #define MIGRATIONS_FILE_MAX (64 * 1024 * 1024)
@@ -111,6 +113,10 @@ int migrations_checksum(const void *data, size_t size,
  * give the last line; 0 gives 0. */
 unsigned migrations_line_of_position(const char *text, size_t size, unsigned position,
 				     bool position_counts_bytes);
+/* The 1-based column (in characters, counted as for a position) of that character in its
+ * line; 0 gives 0; positions past the end give the column after the last character. */
+unsigned migrations_column_of_position(const char *text, size_t size, unsigned position,
+				       bool position_counts_bytes);
 /* The 1-based line holding byte offset (clamped to the text). */
 unsigned migrations_line_of_offset(const char *text, size_t size, size_t offset);
 

@@ -7,7 +7,9 @@
  * .up/.down.sql golang-migrate, "migrate:up" in the text dbmate, else deployd) either fills a
  * Migration (checksum in hex, the bytes kept, a dbmate file's as long as the file, statements
  * in order inside the text, one statement at most without a transaction) or fails with one
- * line of UTF-8 naming the file; sql_split() and the line mappers stay inside the text. */
+ * line of UTF-8 naming the file; sql_parse() (libpg_query's parser) either refuses the text
+ * with a message or hands back statements in order inside it, each with a parse tree; the line
+ * mappers stay inside the text. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -17,7 +19,7 @@
 
 #include "fuzz.h"
 #include "migrations.h"
-#include "sql-split.h"
+#include "sql-parse.h"
 #include "utf8.h"
 
 static void check_filename(const char *filename)
@@ -91,9 +93,9 @@ static void check_statements(const char *text, size_t size, const SqlStatement *
 {
 	for (size_t i = 0; i < n; i++) {
 		fuzz_assert(s[i].offset < size);
-		fuzz_assert(i == 0 || s[i].offset > s[i - 1].offset);
-		for (int w = 0; w < 3; w++)
-			fuzz_assert(strnlen(s[i].words[w], SQL_WORD_MAX) < SQL_WORD_MAX);
+		fuzz_assert(s[i].offset < s[i].end && s[i].end <= size);
+		fuzz_assert(i == 0 || s[i].offset >= s[i - 1].end);
+		fuzz_assert(strnlen(s[i].verb, SQL_WORD_MAX) < SQL_WORD_MAX);
 		fuzz_assert(migrations_line_of_offset(text, size, s[i].offset) >= 1);
 	}
 }
@@ -129,8 +131,9 @@ int fuzz_migration(const uint8_t *data, size_t size)
 	char *filename = strndup((const char *)data, name_len), *path = NULL;
 	const char *text = nl ? nl + 1 : (const char *)data + size;
 	size_t text_size = size - (size_t)(text - (const char *)data);
-	SqlStatement *statements = NULL;
-	size_t n = 0;
+	char *nul_terminated = NULL;
+	SqlParse parsed = {};
+	SqlParseError perr = {};
 
 	fuzz_assert(filename);
 	check_filename(filename);
@@ -149,11 +152,23 @@ int fuzz_migration(const uint8_t *data, size_t size)
 	fuzz_assert(path);
 	check_parse(format, path, text, text_size);
 
-	if (sql_split(text, text_size, &statements, &n) >= 0) {
-		fuzz_assert(n == 0 || statements);
-		check_statements(text, text_size, statements, n);
-		free(statements);
+	/* The parser reads up to a NUL: give it the text up to its first one. */
+	nul_terminated = strndup(text, text_size);
+	fuzz_assert(nul_terminated);
+	int r = sql_parse(nul_terminated, &parsed, &perr);
+	if (r >= 0) {
+		fuzz_assert(parsed.n == 0 || (parsed.statements && parsed.trees));
+		for (size_t i = 0; i < parsed.n; i++)
+			fuzz_assert(json_object_is_type(parsed.trees[i], json_type_object));
+		check_statements(nul_terminated, strlen(nul_terminated), parsed.statements,
+				 parsed.n);
+		sql_parse_done(&parsed);
+	} else if (r == -EINVAL) {
+		fuzz_assert(perr.message);
+		fuzz_assert(perr.position <= strlen(nul_terminated) + 1);
+		sql_parse_error_done(&perr);
 	}
+	free(nul_terminated);
 	unsigned position = size > 0 ? data[0] : 0;
 	unsigned line = migrations_line_of_position(text, text_size, position, false);
 	fuzz_assert(line <= migrations_line_of_offset(text, text_size, text_size));

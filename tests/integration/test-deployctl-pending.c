@@ -1,5 +1,5 @@
-/* test-deployctl-pending.c — `deployctl pending` against the harness's real PostgreSQL: what it
- * lists, its exit status, and that it changes nothing. */
+/* test-deployctl-pending.c — `deployctl pending` and `deployctl forecast` against the harness's
+ * real PostgreSQL: what they list, their exit status, and that they change nothing. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,8 +10,11 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "deploy.h"
 #include "harness.h"
+#include "pg-cleanup.h"
 
 /* The tests run from the source tree, where make puts the program. */
 #define DEPLOYCTL "build/deployctl"
@@ -117,7 +120,7 @@ static void read_all(int fd, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
-static void run_pending(const char *plan, Output *o)
+static void run_deployctl(const char *verb, const char *plan, const char *option, Output *o)
 {
 	int out[2], err[2], status;
 	pid_t pid;
@@ -129,7 +132,7 @@ static void run_pending(const char *plan, Output *o)
 	if (pid == 0) {
 		dup2(out[1], STDOUT_FILENO);
 		dup2(err[1], STDERR_FILENO);
-		execl(DEPLOYCTL, DEPLOYCTL, "pending", plan, (char *)NULL);
+		execl(DEPLOYCTL, DEPLOYCTL, verb, plan, option, (char *)NULL);
 		_exit(127);
 	}
 	close(out[1]);
@@ -142,6 +145,11 @@ static void run_pending(const char *plan, Output *o)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status));
 	o->exit_code = WEXITSTATUS(status);
+}
+
+static void run_pending(const char *plan, Output *o)
+{
+	run_deployctl("pending", plan, NULL, o);
 }
 
 /* True when some line of text matches the words in order, separated by spaces. */
@@ -248,6 +256,126 @@ START_TEST(test_pending_refuses_bad_migration_files)
 }
 END_TEST
 
+static void json_putp(json_object **o)
+{
+	json_object_put(*o);
+}
+
+static json_object *at(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	ck_assert_msg(json_object_object_get_ex(o, key, &v), "no key %s in %s", key,
+		      json_object_to_json_string(o));
+	return v;
+}
+
+static json_object *nth(json_object *array, size_t i)
+{
+	ck_assert(json_object_is_type(array, json_type_array));
+	ck_assert_uint_gt(json_object_array_length(array), i);
+	return json_object_array_get_idx(array, i);
+}
+
+/* The object's keys, in order, comma separated. */
+static char *keys_of(json_object *o)
+{
+	char *keys = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&keys, &size);
+
+	ck_assert_ptr_nonnull(f);
+	json_object_object_foreach(o, key, value)
+	{
+		(void)value;
+		fprintf(f, "%s%s", ftell(f) > 0 ? "," : "", key);
+	}
+	fclose(f);
+	return keys;
+}
+
+START_TEST(test_forecast_shows_each_statement_its_locks_and_who_holds_a_conflicting_lock)
+{
+	_cleanup_(setup_free) Setup s = setup();
+	_cleanup_free_ char *outside = harness_db_conninfo("app", "postgres");
+	_cleanup_(PQfinishp) PGconn *reader = NULL;
+	_cleanup_free_ char *read = NULL, *relation = NULL, *keys = NULL, *pid = NULL;
+	_cleanup_free_ char *statement_keys = NULL, *lock_keys = NULL;
+	Output o = {}, text = {};
+
+	write_text(s.dir, "1_one.sql", "CREATE TABLE one (id int);\n");
+	deploy(&s);
+	write_text(s.dir, "2_two.sql",
+		   "ALTER TABLE one ADD COLUMN y int;\n\nCREATE INDEX one_y ON one (y);\n");
+	reader = harness_pg_connect(outside);
+	ck_assert_int_ge(asprintf(&read, "SELECT count(*) FROM %s.one", s.schema), 0);
+	PQclear(harness_pg_query(reader, "BEGIN"));
+	PQclear(harness_pg_query(reader, read));
+
+	run_deployctl("forecast", s.plan, "--json", &o);
+	ck_assert_msg(o.exit_code == 0, "%s", o.err);
+	_cleanup_(json_putp) json_object *doc = json_tokener_parse(o.out);
+	ck_assert_msg(doc, "not JSON: %s", o.out);
+	keys = keys_of(doc);
+	ck_assert_str_eq(keys, "migrations,holders");
+	ck_assert_int_ge(asprintf(&relation, "%s.one", s.schema), 0);
+
+	json_object *migrations = at(doc, "migrations");
+	ck_assert_uint_eq(json_object_array_length(migrations), 1);
+	json_object *m = nth(migrations, 0);
+	ck_assert_int_eq(json_object_get_int(at(m, "version")), 2);
+	ck_assert_str_eq(json_object_get_string(at(m, "name")), "two");
+	json_object *alter = nth(at(m, "statements"), 0), *index = nth(at(m, "statements"), 1);
+	statement_keys = keys_of(alter);
+	ck_assert_str_eq(statement_keys, "line,sql,locks,rewrite,scan");
+	ck_assert_int_eq(json_object_get_int(at(alter, "line")), 1);
+	ck_assert_str_eq(json_object_get_string(at(alter, "sql")),
+			 "ALTER TABLE one ADD COLUMN y int");
+	lock_keys = keys_of(nth(at(alter, "locks"), 0));
+	ck_assert_str_eq(lock_keys, "relation,mode");
+	ck_assert_str_eq(json_object_get_string(at(nth(at(alter, "locks"), 0), "relation")),
+			 relation);
+	ck_assert_str_eq(json_object_get_string(at(nth(at(alter, "locks"), 0), "mode")),
+			 "AccessExclusiveLock");
+	ck_assert(!json_object_get_boolean(at(alter, "rewrite")));
+	ck_assert_int_eq(json_object_get_int(at(index, "line")), 3);
+	ck_assert_str_eq(json_object_get_string(at(nth(at(index, "locks"), 0), "mode")),
+			 "ShareLock");
+	ck_assert(json_object_get_boolean(at(index, "scan")));
+
+	json_object *holder = nth(at(doc, "holders"), 0);
+	ck_assert_int_eq(json_object_get_int(at(holder, "pid")), PQbackendPID(reader));
+	ck_assert_str_eq(json_object_get_string(at(holder, "relation")), relation);
+	ck_assert_str_eq(json_object_get_string(at(holder, "mode")), "AccessShareLock");
+	ck_assert(json_object_get_boolean(at(holder, "granted")));
+	ck_assert_str_eq(json_object_get_string(at(holder, "conflicts_with")),
+			 "AccessExclusiveLock");
+
+	run_deployctl("forecast", s.plan, NULL, &text);
+	ck_assert_msg(text.exit_code == 0, "%s", text.err);
+	assert_line(text.out, "line 1: ALTER TABLE one ADD COLUMN y int");
+	assert_line(text.out, "AccessExclusiveLock", relation);
+	assert_line(text.out, "rewrite: no, scan: yes");
+	ck_assert_int_ge(asprintf(&pid, "Session %d holds AccessShareLock", PQbackendPID(reader)),
+			 0);
+	ck_assert_msg(strstr(text.out, pid), "%s", text.out);
+	ck_assert_ptr_null(strstr(text.out, "hunter2"));
+}
+END_TEST
+
+START_TEST(test_forecast_names_file_line_and_column_of_a_statement_the_parser_refuses)
+{
+	_cleanup_(setup_free) Setup s = setup();
+	Output o = {};
+
+	write_text(s.dir, "1_one.sql", "CREATE TABLE one (id int);\r\nALTER TABLE one ADD;\r\n");
+	run_deployctl("forecast", s.plan, NULL, &o);
+	ck_assert_int_eq(o.exit_code, 1);
+	ck_assert_msg(strstr(o.err, "1_one.sql:2:20: syntax error at or near \";\""), "%s", o.err);
+	ck_assert_str_eq(o.out, "");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("deployctl-pending");
@@ -258,6 +386,10 @@ int main(void)
 	tcase_add_test(tc,
 		       test_pending_on_a_fresh_database_creates_no_history_and_masks_the_password);
 	tcase_add_test(tc, test_pending_refuses_bad_migration_files);
+	tcase_add_test(
+		tc, test_forecast_shows_each_statement_its_locks_and_who_holds_a_conflicting_lock);
+	tcase_add_test(tc,
+		       test_forecast_names_file_line_and_column_of_a_statement_the_parser_refuses);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);

@@ -398,7 +398,7 @@ START_TEST(test_an_error_in_a_crlf_file_with_multibyte_text_names_its_line)
 }
 END_TEST
 
-START_TEST(test_a_syntax_error_anywhere_applies_nothing_of_the_file_and_names_its_line)
+START_TEST(test_a_syntax_error_anywhere_is_refused_in_preflight_naming_file_line_and_column)
 {
 	_cleanup_(fixture_freep) Fixture *f = fixture_new();
 
@@ -406,18 +406,18 @@ START_TEST(test_a_syntax_error_anywhere_applies_nothing_of_the_file_and_names_it
 			"CREATE TABLE mb (t text);\n"
 			"INSERT INTO mb VALUES ('日本語テキスト'), ('😀😀😀'), ('ÄÖÜ');\n"
 			"\n"
-			"SELEC 1;\n"
+			"SELECT '😀', SELEC 1;\n"
 			"INSERT INTO mb VALUES ('after');\n");
 
-	ck_assert_int_eq(run(f), DEPLOY_EXIT_MIGRATE);
-	const Recorded *failed = find_event(&f->events, EVENT_MIGRATION_FAILED, 0);
-	ck_assert_str_eq(field(failed, "PG_SQLSTATE"), "42601");
-	ck_assert_str_eq(field(failed, "MIGRATION_LINE"), "4");
-	ck_assert_ptr_nonnull(strstr(field(failed, "PG_MESSAGE"), "SELEC"));
+	/* PostgreSQL's parser reads the file before anything is touched: a preflight failure
+	 * (exit 5, never 3: the plan is fine), nothing applied, no history table created. */
+	ck_assert_int_eq(run(f), DEPLOY_EXIT_PREFLIGHT);
+	ck_assert_uint_eq(count_events(&f->events, EVENT_MIGRATION_STARTED), 0);
+	const Recorded *failed = find_event(&f->events, EVENT_DEPLOY_FAILED, 0);
+	ck_assert_ptr_nonnull(
+		strstr(failed->message, "/1_mb.sql:4:19: syntax error at or near \"1\""));
 	assert_value(f, "f", "SELECT to_regclass('mb') IS NOT NULL");
-	assert_value(f, "",
-		     "SELECT coalesce(string_agg(version::text, ','), '') FROM "
-		     "deployd_schema_migrations");
+	assert_value(f, "f", "SELECT to_regclass('deployd_schema_migrations') IS NOT NULL");
 }
 END_TEST
 
@@ -820,6 +820,58 @@ START_TEST(test_a_dry_run_reports_what_it_would_apply_and_changes_nothing)
 }
 END_TEST
 
+START_TEST(test_a_dry_run_forecasts_each_statement_and_names_who_is_in_the_way)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	DeployContext ctx;
+	_cleanup_(deploy_migrate_freep) DeployMigrate *m = NULL;
+	_cleanup_free_ char *outside = harness_db_conninfo("app", "postgres");
+	_cleanup_(PQfinishp) PGconn *reader = harness_pg_connect(outside);
+	_cleanup_free_ char *create = NULL, *read = NULL, *relation = NULL, *locks = NULL,
+			    *pid = NULL;
+
+	ck_assert_int_ge(asprintf(&create, "CREATE TABLE %s.acc (id int)", f->schema), 0);
+	harness_pg_exec(f->conninfo, create);
+	/* An outside reader idle in its transaction: it holds AccessShareLock on acc. */
+	ck_assert_int_ge(asprintf(&read, "SELECT count(*) FROM %s.acc", f->schema), 0);
+	PQclear(harness_pg_query(reader, "BEGIN"));
+	PQclear(harness_pg_query(reader, read));
+	/* Unqualified: resolved with the session's search_path (the fixture's schema). */
+	write_migration(f, "1_acc.sql",
+			"-- deployd: lock_timeout=2s\n"
+			"ALTER TABLE acc ADD COLUMN x int;\n"
+			"\n"
+			"CREATE INDEX acc_x ON acc (x);\n");
+	new_deploy(f);
+	f->req.dry_run = true;
+	deploy_context_init(&ctx, &f->plan, &f->req, -1, record, &f->events);
+	ck_assert_int_eq(deploy_migrate_new(&ctx, &m), 0);
+	ck_assert_int_eq(deploy_migrate_preflight(m), 0);
+
+	ck_assert_int_ge(asprintf(&relation, "%s.acc", f->schema), 0);
+	ck_assert_int_ge(asprintf(&locks, "%s=AccessExclusiveLock", relation), 0);
+	ck_assert_uint_eq(count_events(&f->events, EVENT_LOCK_FORECAST), 2);
+	const Recorded *alter = find_event(&f->events, EVENT_LOCK_FORECAST, 0);
+	ck_assert_str_eq(field(alter, "MIGRATION_LINE"), "2");
+	ck_assert_str_eq(field(alter, "FORECAST_LOCKS"), locks);
+	ck_assert_str_eq(field(alter, "FORECAST_REWRITE"), "no");
+	const Recorded *index = find_event(&f->events, EVENT_LOCK_FORECAST, 1);
+	ck_assert_str_eq(field(index, "MIGRATION_LINE"), "4");
+	ck_assert_str_eq(field(index, "FORECAST_SCAN"), "yes");
+	ck_assert_ptr_nonnull(strstr(field(index, "FORECAST_LOCKS"), "=ShareLock"));
+
+	ck_assert_uint_eq(count_events(&f->events, EVENT_FORECAST_HOLDER), 1);
+	const Recorded *holder = find_event(&f->events, EVENT_FORECAST_HOLDER, 0);
+	ck_assert_int_ge(asprintf(&pid, "%d", PQbackendPID(reader)), 0);
+	ck_assert_str_eq(field(holder, "BLOCKER_PID"), pid);
+	ck_assert_str_eq(field(holder, "BLOCKER_MODE"), "AccessShareLock");
+	ck_assert_str_eq(field(holder, "BLOCKER_QUEUED"), "no");
+	ck_assert_str_eq(field(holder, "LOCK_MODE"), "AccessExclusiveLock");
+	ck_assert_str_eq(field(holder, "LOCK_RELATION"), relation);
+	assert_value(f, "f", "SELECT to_regclass('deployd_schema_migrations') IS NOT NULL");
+}
+END_TEST
+
 /* A session of the application role, idle in a transaction. */
 static PGconn *idle_in_transaction(void)
 {
@@ -1089,8 +1141,9 @@ int main(void)
 	tcase_add_test(tc, test_a_changed_checksum_is_refused_before_anything_runs);
 	tcase_add_test(tc, test_bad_names_and_duplicate_versions_are_refused_before_anything_runs);
 	tcase_add_test(tc, test_an_error_in_a_crlf_file_with_multibyte_text_names_its_line);
-	tcase_add_test(tc,
-		       test_a_syntax_error_anywhere_applies_nothing_of_the_file_and_names_its_line);
+	tcase_add_test(
+		tc,
+		test_a_syntax_error_anywhere_is_refused_in_preflight_naming_file_line_and_column);
 	tcase_add_test(tc, test_a_runtime_error_after_a_function_body_names_its_statement);
 	tcase_add_test(tc, test_create_index_concurrently_works_with_no_transaction);
 	tcase_add_test(tc, test_create_index_concurrently_in_a_transaction_fails_cleanly);
@@ -1110,6 +1163,7 @@ int main(void)
 	tcase_add_test(tc,
 		       test_a_command_migration_gets_its_environment_and_its_output_is_streamed);
 	tcase_add_test(tc, test_a_dry_run_reports_what_it_would_apply_and_changes_nothing);
+	tcase_add_test(tc, test_a_dry_run_forecasts_each_statement_and_names_who_is_in_the_way);
 	tcase_add_test(tc, test_idle_transactions_are_listed_in_a_dry_run_and_terminated_for_real);
 	tcase_add_test(tc, test_a_role_that_may_not_end_idle_transactions_fails_the_preflight);
 	tcase_add_test(tc, test_a_command_failing_or_killed_is_a_failed_migration);

@@ -65,6 +65,21 @@ static char *parse_error(const char *name, const char *text)
 	return error;
 }
 
+START_TEST(test_text_the_parser_refuses_is_named_by_file_line_and_column)
+{
+	/* CRLF line ends and a two-byte character before the error: lines end at LF, the
+	 * column counts characters. */
+	_cleanup_free_ char *a = parse_error("1_x.sql", "-- deployd: lock_timeout=1s\r\n"
+							"CREATE TABLE t (id int);\r\n"
+							"SELECT 'é', 1 fromm t;\r\n");
+	_cleanup_free_ char *b = parse_error("2_x.sql", "SELECT 1;\nSELECT 'unterminated;\n");
+
+	ck_assert_str_eq(a, "/m/1_x.sql:3:21: syntax error at or near \"t\"");
+	ck_assert_str_eq(b, "/m/2_x.sql:2:8: unterminated quoted string at or near "
+			    "\"'unterminated; \"");
+}
+END_TEST
+
 #define D MIGRATIONS_FORMAT_DEPLOYD
 
 START_TEST(test_file_names_give_version_and_name)
@@ -619,6 +634,7 @@ int main(void)
 	TCase *tc = tcase_create("migrations");
 
 	tcase_add_test(tc, test_file_names_give_version_and_name);
+	tcase_add_test(tc, test_text_the_parser_refuses_is_named_by_file_line_and_column);
 	tcase_add_test(tc, test_bad_sql_file_names_are_refused_and_others_ignored);
 	tcase_add_test(tc, test_each_format_reads_its_tools_file_names);
 	tcase_add_test(tc, test_versions_compare_part_by_part_as_numbers);

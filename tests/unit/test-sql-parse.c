@@ -1,10 +1,11 @@
-/* sql-split: statement boundaries as the server splits them, and transaction control. */
+/* sql-parse: statement boundaries, errors and transaction control from PostgreSQL's parser. */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cleanup.h"
-#include "sql-split.h"
+#include "sql-parse.h"
 
 typedef struct Split {
 	SqlStatement *s;
@@ -19,9 +20,24 @@ static void split_done(Split *s)
 static Split split(const char *text)
 {
 	Split s = {};
+	SqlParseError e = {};
+	int r = sql_parse_statements(text, &s.s, &s.n, &e);
 
-	ck_assert_int_eq(sql_split(text, strlen(text), &s.s, &s.n), 0);
+	ck_assert_msg(r == 0, "%s: %s", text, e.message);
 	return s;
+}
+
+/* The parser's error for text, which it must refuse. */
+static SqlParseError refused(const char *text)
+{
+	SqlStatement *s = NULL;
+	size_t n = 0;
+	SqlParseError e = {};
+
+	ck_assert_int_eq(sql_parse_statements(text, &s, &n, &e), -EINVAL);
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_nonnull(e.message);
+	return e;
 }
 
 /* The text of statement i from its first token to the next statement (or the end). */
@@ -42,8 +58,8 @@ START_TEST(test_statements_start_at_their_first_token)
 	ck_assert_uint_eq(s.s[0].offset, 2);
 	assert_starts(t, &s, 1, "SELECT 2");
 	assert_starts(t, &s, 2, "SELECT 3");
-	ck_assert_str_eq(s.s[0].words[0], "select");
-	ck_assert_str_eq(s.s[0].words[1], "");
+	ck_assert_uint_eq(s.s[0].end, 10);
+	ck_assert_str_eq(s.s[0].verb, "select");
 }
 END_TEST
 
@@ -68,8 +84,7 @@ START_TEST(test_semicolons_inside_strings_and_identifiers_do_not_split)
 
 	ck_assert_uint_eq(s.n, 2);
 	assert_starts(t, &s, 1, "SELECT 2");
-	ck_assert_str_eq(s.s[0].words[0], "insert");
-	ck_assert_str_eq(s.s[0].words[1], "into");
+	ck_assert_str_eq(s.s[0].verb, "insert");
 }
 END_TEST
 
@@ -110,15 +125,31 @@ START_TEST(test_begin_as_a_column_outside_a_function_still_splits)
 }
 END_TEST
 
-START_TEST(test_unterminated_quotes_run_to_the_end)
+START_TEST(test_unterminated_quotes_and_syntax_errors_are_refused_with_a_character_position)
 {
-	_cleanup_(split_done) Split a = split("SELECT 'abc; SELECT 2;");
-	_cleanup_(split_done) Split b = split("SELECT $x$ abc; SELECT 2;");
-	_cleanup_(split_done) Split c = split("SELECT 1 /* abc; SELECT 2;");
+	_cleanup_(sql_parse_error_done) SqlParseError a = refused("SELECT 'abc; SELECT 2;");
+	_cleanup_(sql_parse_error_done) SqlParseError b = refused("SELECT $x$ abc; SELECT 2;");
+	_cleanup_(sql_parse_error_done) SqlParseError c = refused("SELECT 1 /* abc; SELECT 2;");
+	/* 'é' is two bytes and one character: the position counts characters. */
+	_cleanup_(sql_parse_error_done) SqlParseError d = refused("SELECT 'é' fromm x;");
 
-	ck_assert_uint_eq(a.n, 1);
-	ck_assert_uint_eq(b.n, 1);
-	ck_assert_uint_eq(c.n, 1);
+	ck_assert_uint_eq(a.position, 8);
+	ck_assert_uint_eq(b.position, 8);
+	ck_assert_uint_eq(d.position, 18);
+	ck_assert_ptr_nonnull(strstr(d.message, "syntax error"));
+}
+END_TEST
+
+START_TEST(test_parse_trees_come_with_their_statements)
+{
+	_cleanup_(sql_parse_done) SqlParse p = {};
+	json_object *alter;
+
+	ck_assert_int_eq(sql_parse("ALTER TABLE \"Ab\".t ADD c int; DROP TABLE u", &p, NULL), 0);
+	ck_assert_uint_eq(p.n, 2);
+	ck_assert(json_object_object_get_ex(p.trees[0], "AlterTableStmt", &alter));
+	ck_assert(json_object_object_get_ex(p.trees[1], "DropStmt", NULL));
+	ck_assert_str_eq(p.statements[1].verb, "drop");
 }
 END_TEST
 
@@ -146,26 +177,26 @@ START_TEST(test_transaction_control_is_recognised)
 		"PREPARE q AS SELECT 1",
 		"SELECT 1",
 		"(SELECT 1)",
-		"endpoint_update()",
+		"SELECT endpoint_update()",
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(control); i++) {
 		_cleanup_(split_done) Split s = split(control[i]);
 		ck_assert_uint_eq(s.n, 1);
-		ck_assert_msg(sql_statement_is_transaction_control(&s.s[0]), "%s", control[i]);
+		ck_assert_msg(s.s[0].transaction_control, "%s", control[i]);
 	}
 	for (size_t i = 0; i < ELEMENTSOF(not_control); i++) {
 		_cleanup_(split_done) Split s = split(not_control[i]);
 		ck_assert_uint_eq(s.n, 1);
-		ck_assert_msg(!sql_statement_is_transaction_control(&s.s[0]), "%s", not_control[i]);
+		ck_assert_msg(!s.s[0].transaction_control, "%s", not_control[i]);
 	}
 }
 END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("sql-split");
-	TCase *tc = tcase_create("sql-split");
+	Suite *s = suite_create("sql-parse");
+	TCase *tc = tcase_create("sql-parse");
 
 	tcase_add_test(tc, test_statements_start_at_their_first_token);
 	tcase_add_test(tc, test_empty_statements_and_comments_alone_are_not_statements);
@@ -173,7 +204,10 @@ int main(void)
 	tcase_add_test(tc, test_dollar_parameters_and_identifiers_with_dollars_are_not_quotes);
 	tcase_add_test(tc, test_function_bodies_split_nowhere);
 	tcase_add_test(tc, test_begin_as_a_column_outside_a_function_still_splits);
-	tcase_add_test(tc, test_unterminated_quotes_run_to_the_end);
+	tcase_add_test(
+		tc,
+		test_unterminated_quotes_and_syntax_errors_are_refused_with_a_character_position);
+	tcase_add_test(tc, test_parse_trees_come_with_their_statements);
 	tcase_add_test(tc, test_transaction_control_is_recognised);
 	suite_add_tcase(s, tc);
 

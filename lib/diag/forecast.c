@@ -1,0 +1,308 @@
+/* The forecast of pending migrations (forecast.h): parse, ask the catalog, sum up. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "forecast-internal.h"
+#include "pg-result.h"
+#include "strv.h"
+#include "text-sanitize.h"
+
+#define SQL_FIRST_LINE_MAX 200
+
+static void statement_done(ForecastStatement *s)
+{
+	for (size_t i = 0; i < s->n_locks; i++)
+		free(s->locks[i].relation);
+	free(s->locks);
+	free(s->sql_first_line);
+	free(s->command);
+}
+
+void forecast_free(Forecast *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n_migrations; i++) {
+		ForecastMigration *m = &f->migrations[i];
+		for (size_t j = 0; j < m->n_statements; j++)
+			statement_done(&m->statements[j]);
+		free(m->statements);
+		free(m->version);
+		free(m->name);
+		free(m->file);
+	}
+	free(f->migrations);
+	for (size_t i = 0; i < f->n_locks; i++)
+		free(f->locks[i].relation);
+	free(f->locks);
+	free(f);
+}
+
+int forecast_command(Forecast **ret)
+{
+	Forecast *f = calloc(1, sizeof(Forecast));
+
+	if (!f)
+		return -ENOMEM;
+	f->command = true;
+	*ret = f;
+	return 0;
+}
+
+static int compare_locks(const void *a, const void *b)
+{
+	const ForecastLock *x = a, *y = b;
+	int r = strcmp(x->relation, y->relation);
+
+	if (r != 0)
+		return r;
+	return (int)x->mode - (int)y->mode;
+}
+
+static int run(FcContext *c, const char *sql)
+{
+	PGresult *res = NULL;
+	int r = fc_query(c, sql, 0, NULL, &res);
+
+	PQclear(res);
+	return r;
+}
+
+static int set_search_path(FcContext *c, const char *value)
+{
+	const char *params[] = {value};
+	PGresult *res = NULL;
+	int r = fc_query(c, "SELECT set_config('search_path', $1, true)", 1, params, &res);
+
+	PQclear(res);
+	return r;
+}
+
+static int current_search_path(FcContext *c, char **ret)
+{
+	PGresult *res = NULL;
+	int r = fc_query(c, "SELECT current_setting('search_path')", 0, NULL, &res);
+
+	if (r < 0)
+		return r;
+	*ret = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int first_line(const char *sql, const SqlStatement *s, char **ret)
+{
+	const char *start = sql + s->offset;
+	const char *nl = memchr(start, '\n', s->end - s->offset);
+	size_t len = nl ? (size_t)(nl - start) : s->end - s->offset;
+	_cleanup_free_ char *raw = strndup(start, len);
+
+	if (!raw)
+		return -ENOMEM;
+	/* A CRLF file's line ends in CR. */
+	if (len > 0 && raw[len - 1] == '\r')
+		raw[len - 1] = '\0';
+	return text_sanitize(raw, SQL_FIRST_LINE_MAX, 0, ret);
+}
+
+static int forecast_migration(FcContext *c, const Migration *m, ForecastMigration *fm)
+{
+	_cleanup_(sql_parse_done) SqlParse p = {};
+	_cleanup_(sql_parse_error_done) SqlParseError e = {};
+	_cleanup_free_ char *session_path = NULL;
+	int r;
+
+	fm->version = strdup(m->version);
+	fm->name = strdup(m->name);
+	fm->file = strdup(m->path);
+	fm->no_transaction = m->directives.no_transaction;
+	if (!fm->version || !fm->name || !fm->file)
+		return -ENOMEM;
+	r = sql_parse(m->sql, &p, &e);
+	if (r == -EINVAL)
+		return fc_fail(c, r, "%s:%u: %s", m->path,
+			       migrations_line_of_position(m->sql, m->size, e.position, false),
+			       e.message);
+	if (r < 0)
+		return r;
+	r = current_search_path(c, &session_path);
+	if (r < 0)
+		return r;
+	fm->statements = calloc(p.n ?: 1, sizeof(ForecastStatement));
+	if (!fm->statements)
+		return -ENOMEM;
+	for (size_t i = 0; i < p.n; i++) {
+		ForecastStatement *st = &fm->statements[fm->n_statements++];
+
+		st->line = migrations_line_of_offset(m->sql, m->size, p.statements[i].offset);
+		r = first_line(m->sql, &p.statements[i], &st->sql_first_line);
+		if (r < 0)
+			return r;
+		c->st = st;
+		c->allocated = 0;
+		r = fc_statement(c, p.trees[i]);
+		if (r < 0)
+			return r;
+		if (st->n_locks > 1)
+			qsort(st->locks, st->n_locks, sizeof(ForecastLock), compare_locks);
+		if (c->search_path_set) {
+			/* It applies from the next statement on; a session-wide SET outlives the
+			 * migration, SET LOCAL its transaction. */
+			r = set_search_path(c, c->search_path_set);
+			if (r < 0)
+				return r;
+			if (!c->search_path_local) {
+				free(session_path);
+				session_path = TAKE_PTR(c->search_path_set);
+			}
+			free(c->search_path_set);
+			c->search_path_set = NULL;
+		}
+	}
+	c->st = NULL;
+	return set_search_path(c, session_path);
+}
+
+/* The flat list for the preflight: per relation, the modes not covered by another. */
+static int flatten(Forecast *f)
+{
+	for (size_t i = 0; i < f->n_migrations; i++)
+		for (size_t j = 0; j < f->migrations[i].n_statements; j++) {
+			const ForecastStatement *st = &f->migrations[i].statements[j];
+			for (size_t k = 0; k < st->n_locks; k++) {
+				const ForecastLock *l = &st->locks[k];
+				bool covered = l->relid == 0;
+				for (size_t x = 0; !covered && x < f->n_locks; x++) {
+					ForecastLock *have = &f->locks[x];
+					if (have->relid != l->relid)
+						continue;
+					if (lock_mode_covers(have->mode, l->mode))
+						covered = true;
+					else if (lock_mode_covers(l->mode, have->mode)) {
+						/* The new one says more: it replaces this one. */
+						have->mode = l->mode;
+						covered = true;
+					}
+				}
+				if (covered)
+					continue;
+				ForecastLock *locks = reallocarray(f->locks, f->n_locks + 1,
+								   sizeof(ForecastLock));
+				if (!locks)
+					return -ENOMEM;
+				f->locks = locks;
+				f->locks[f->n_locks] = (ForecastLock){
+					.relation = strdup(l->relation),
+					.relid = l->relid,
+					.mode = l->mode,
+					.size_bytes = -1,
+					.rows = -1,
+				};
+				if (!f->locks[f->n_locks].relation)
+					return -ENOMEM;
+				f->n_locks++;
+			}
+		}
+	if (f->n_locks > 1)
+		qsort(f->locks, f->n_locks, sizeof(ForecastLock), compare_locks);
+	return 0;
+}
+
+/* Sizes and row estimates of every relation locked.  pg_total_relation_size() takes an
+ * AccessShareLock: it is skipped for a relation on which someone holds or waits for an
+ * AccessExclusiveLock (it would wait behind it), and lock_timeout bounds a race with one. */
+static int read_sizes(FcContext *c, Forecast *f)
+{
+	static const char sql[] =
+		"SELECT c.oid, CASE WHEN NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = "
+		"c.oid\n"
+		"                               AND l.mode = 'AccessExclusiveLock'\n"
+		"                               AND l.pid IS DISTINCT FROM pg_backend_pid())\n"
+		"            THEN pg_total_relation_size(c.oid) ELSE -1 END,\n"
+		"       CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples::bigint END\n"
+		"FROM pg_class c WHERE c.oid = ANY ($1::oid[])";
+	_cleanup_free_ char *oids = NULL;
+	size_t size = 0;
+	PGresult *res = NULL;
+	FILE *out = open_memstream(&oids, &size);
+	int r;
+
+	if (!out)
+		return -ENOMEM;
+	fputc('{', out);
+	for (size_t i = 0; i < f->n_locks; i++)
+		fprintf(out, "%s%u", i ? "," : "", f->locks[i].relid);
+	fputc('}', out);
+	if (fclose(out) != 0)
+		return -ENOMEM;
+	const char *params[] = {oids};
+	r = fc_query(c, sql, 1, params, &res);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < f->n_migrations; i++)
+		for (size_t j = 0; j < f->migrations[i].n_statements; j++) {
+			ForecastStatement *st = &f->migrations[i].statements[j];
+			for (size_t k = 0; k < st->n_locks; k++) {
+				ForecastLock *l = &st->locks[k];
+				l->size_bytes = l->rows = -1;
+				for (int row = 0; l->relid && row < PQntuples(res); row++)
+					if (strtoul(PQgetvalue(res, row, 0), NULL, 10) ==
+					    l->relid) {
+						l->size_bytes =
+							strtoll(PQgetvalue(res, row, 1), NULL, 10);
+						l->rows =
+							strtoll(PQgetvalue(res, row, 2), NULL, 10);
+					}
+			}
+		}
+	PQclear(res);
+	return 0;
+}
+
+int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, Forecast **ret,
+		     char **ret_error)
+{
+	Forecast *f = calloc(1, sizeof(Forecast));
+	FcContext c = {.conn = conn, .error = ret_error};
+	int r;
+
+	if (ret_error)
+		*ret_error = NULL;
+	if (!f)
+		return -ENOMEM;
+	f->migrations = calloc(n_pending ?: 1, sizeof(ForecastMigration));
+	if (!f->migrations) {
+		free(f);
+		return -ENOMEM;
+	}
+	/* Read only, and rolled back: SET search_path is replayed with set_config(…, true). */
+	r = run(&c, "BEGIN READ ONLY");
+	if (r >= 0)
+		r = run(&c, "SET LOCAL lock_timeout = '2s'");
+	for (size_t i = 0; r >= 0 && i < n_pending; i++)
+		r = forecast_migration(&c, pending[i], &f->migrations[f->n_migrations++]);
+	if (r >= 0)
+		r = flatten(f);
+	if (r >= 0)
+		r = read_sizes(&c, f);
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		int k = run(&c, "ROLLBACK");
+		if (r >= 0)
+			r = k;
+	}
+	strv_free(c.ctes);
+	free(c.search_path_set);
+	if (r < 0) {
+		forecast_free(f);
+		if (r == -ENOMEM && ret_error) {
+			free(*ret_error);
+			*ret_error = NULL;
+		}
+		return r;
+	}
+	*ret = f;
+	return 0;
+}
