@@ -18,6 +18,21 @@ BASHCOMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPLETIONDIR ?= $(PREFIX)/share/zsh/site-functions
 TMPFILESDIR ?= $(shell $(PKG_CONFIG) --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)
 
+# Every pkg-config package the build needs must be installed: a missing one stops the build at
+# once, named, instead of surfacing later as a missing header.  (Not for the goals that install
+# them or need none.)  The test suites need Check too.
+PKG_GOALS_EXEMPT := deps clean demo deb
+ifneq ($(or $(filter-out $(PKG_GOALS_EXEMPT),$(MAKECMDGOALS)),$(if $(MAKECMDGOALS),,all)),)
+ifeq ($(shell command -v $(PKG_CONFIG) 2>/dev/null),)
+$(error $(PKG_CONFIG) is not installed; run `make deps` (as root) to install what the build needs)
+endif
+PKGS_NEEDED := $(PKGS) $(if $(filter-out all install man,$(or $(MAKECMDGOALS),all)),check)
+PKGS_MISSING := $(shell for p in $(PKGS_NEEDED); do $(PKG_CONFIG) --exists $$p || echo $$p; done)
+ifneq ($(PKGS_MISSING),)
+$(error pkg-config cannot find $(PKGS_MISSING); run `make deps` (as root) to install the Debian packages the build needs)
+endif
+endif
+
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Wshadow -Wno-missing-field-initializers -Wformat=2 -Wvla
@@ -36,7 +51,7 @@ SAN_FLAGS += -fsanitize=fuzzer-no-link
 endif
 PG_INCLUDEDIR := $(shell $(PKG_CONFIG) --variable=includedir libpq 2>/dev/null)
 ALL_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DDEPLOYD_VERSION=\"$(VERSION)\" \
-	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
 # libpg_query (PostgreSQL's parser as a library) ships no pkg-config file.
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpg_query
 PG_QUERY_HEADER ?= /usr/include/pg_query.h

@@ -10,16 +10,6 @@
 #include "deployctl.h"
 #include "exit-code.h"
 
-static bool deploy_id_is_valid(const char *id)
-{
-	if (strlen(id) != DEPLOY_ID_LENGTH)
-		return false;
-	for (const char *p = id; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
-}
-
 /* Journal fields that are the journal's own, not the event's. */
 static bool field_is_journal_own(const char *key)
 {

@@ -1,6 +1,6 @@
 /* event-journal.h — the journal sink: one structured journal entry per event.
  *
- * Fields are exactly DESIGN.md's: MESSAGE, PRIORITY, MESSAGE_ID,
+ * Fields are exactly deployd(8)'s (JOURNAL): MESSAGE, PRIORITY, MESSAGE_ID,
  * DEPLOY_EVENT, DEPLOY_PHASE and the event's own fields (DEPLOY_ID,
  * DEPLOY_PLAN, … are added by the pipeline).  The code location recorded is
  * the caller's, not this file's.  Returns 0 or a negative errno. */

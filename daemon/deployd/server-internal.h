@@ -1,7 +1,7 @@
 /* server-internal.h — the state the server's files share (not a public API).
  *
  * server.c owns the loop, the listening sockets and idle exit;
- * server-client.c one connection each; server-deploy.c the worker. */
+ * client.c one connection each; worker.c the deploy worker. */
 #pragma once
 
 #include <stdbool.h>
@@ -77,9 +77,9 @@ void client_send_record(Client *c, const ProtoRecord *rec);
 /* Sends the final record EXIT=N (and ERROR= text) and closes once flushed. */
 void client_finish(Client *c, int exit_code, const char *error);
 
-/* 0 when only root or the daemon's user can change the plan at path; -EPERM with a message
- * saying why not, or -errno. */
-int plan_file_is_trusted(const char *path, uid_t own_uid, char **ret_error);
+/* Opens the plan at path once, trusts it only as plan_open_trusted() says and parses that
+ * descriptor.  -ENOENT: no such plan; else on failure *ret_error (when set) says why. */
+int server_load_plan(Server *s, const char *path, Plan **ret, char **ret_error);
 int deploy_start(Server *s, Client *requester, const ProtoRecord *request);
 void deploy_cancel(Server *s);
 int deploy_status_record(Server *s, ProtoRecord **ret);

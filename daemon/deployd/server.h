@@ -1,6 +1,6 @@
 /* server.h — deployd's event loop: sockets, clients, the deploy worker.
  *
- * server_run() serves requests (DESIGN.md, "Socket protocol") on the
+ * server_run() serves requests (deployd(8), SOCKET PROTOCOL) on the
  * sockets systemd passed, or on one it binds, until SIGTERM or until it has
  * been idle (no deploy, no client) for idle_exit.  A deploy runs in a forked
  * worker that sends its events over a pipe; the loop fans them out to the

@@ -1,4 +1,4 @@
-/* exit-code.h — the exit codes of a deploy (DESIGN.md); other commands use
+/* exit-code.h — the exit codes of a deploy (deployctl(1), EXIT STATUS); other commands use
  * 0–3 alike.  Shared by the daemon (EXIT= in the final record) and the client. */
 #pragma once
 

@@ -10,6 +10,7 @@
 
 #include "cleanup.h"
 #include "spawn-command.h"
+#include "text-redact.h"
 #include "text-sanitize.h"
 
 /* After the program ended, how long output of strays still holding its pipes is awaited. */
@@ -60,24 +61,26 @@ int spawn_find_program(const char *argv0, const char *path_list, char **ret)
 	return -ENOENT;
 }
 
-/* Hands text over as one line made safe by text_sanitize().  A NUL would end the string
- * early: it goes in as a byte that is never UTF-8, so it too comes out as U+FFFD. */
+/* Hands text over as one line, its secrets redacted, made safe by text_sanitize().  A NUL
+ * would end the string early: it goes in as a byte that is never UTF-8, so it too comes out as
+ * U+FFFD.  Redaction comes before sanitizing, which could change a secret's bytes. */
 static void emit(const SpawnOptions *o, SpawnStream stream, const char *text, size_t len)
 {
-	char raw[SPAWN_LINE_MAX + 1];
-	_cleanup_free_ char *line = NULL;
+	char raw[SPAWN_LINE_MAX];
+	_cleanup_free_ char *redacted = NULL, *line = NULL;
 
 	if (!o->output)
 		return;
 	if (len > 0 && text[len - 1] == '\r')
 		len--;
 	memcpy(raw, text, len);
-	raw[len] = '\0';
 	for (size_t i = 0; i < len; i++)
 		if (raw[i] == '\0')
 			raw[i] = (char)0xFF;
-	/* Out of memory, the line cannot be handed over; the program's outcome still is. */
-	if (text_sanitize(raw, 0, 0, &line) < 0)
+	/* Out of memory, the line cannot be handed over (and a line whose secrets could not be
+	 * taken out must not be); the program's outcome still is. */
+	if (text_redact(raw, len, o->redact, &redacted) < 0 ||
+	    text_sanitize(redacted, 0, 0, &line) < 0)
 		return;
 	o->output(stream, line, o->userdata);
 }
@@ -104,6 +107,10 @@ static void emit_lines(const SpawnOptions *o, LineBuffer *b, bool eof)
 					k--;
 				if (k > 0 && ((unsigned char)b->data[k - 1] & 0xC0) == 0xC0)
 					take = k - 1;
+				/* Nor may a secret be cut in two, each half escaping redaction. */
+				size_t cut = text_redact_cut(b->data, take, o->redact);
+				if (cut > 0)
+					take = cut;
 			}
 			drop = take;
 		} else

@@ -6,7 +6,9 @@
  * working_directory.  Its stdout and stderr are read as they come and handed over line by line
  * (without the line break and a trailing CR; a line longer than SPAWN_LINE_MAX is handed over
  * in pieces, cut between characters; then made safe by text_sanitize(): invalid UTF-8, NUL
- * and control characters become U+FFFD, tabs a space).  When the timeout
+ * and control characters become U+FFFD, tabs a space).  Every occurrence of a string in
+ * redact becomes "***" (text-redact.h) before a line is handed over, and a long line is never
+ * cut inside one.  When the timeout
  * passes or cancel_fd becomes readable the process group gets SIGTERM, then SIGKILL after
  * SPAWN_KILL_GRACE_USEC.  While it runs, tick (if set) is called every tick_interval; a
  * negative return stops the program like the cancel fd.  When the program ends, whatever is
@@ -43,6 +45,7 @@ typedef struct SpawnOptions {
 	usec_t tick_interval;
 	int (*tick)(void *userdata); /* may be NULL */
 	void *userdata;		     /* for output and tick */
+	char *const *redact;	     /* secrets never handed over; NULL-terminated, may be NULL */
 } SpawnOptions;
 
 typedef struct SpawnResult {

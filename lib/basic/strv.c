@@ -10,6 +10,13 @@ void strv_free(char **l)
 	free(l);
 }
 
+void strv_free_erase(char **l)
+{
+	STRV_FOREACH (s, l)
+		explicit_bzero(*s, strlen(*s));
+	strv_free(l);
+}
+
 size_t strv_length(char *const *l)
 {
 	size_t n = 0;

@@ -11,6 +11,8 @@
 
 #define STRV_FOREACH(s, l) for (char **s = (l); s && *s; s++)
 
+/* strv_free(), the strings overwritten with zeros first (they held secrets). */
+void strv_free_erase(char **l);
 size_t strv_length(char *const *l);
 /* Appends a copy of value; *l may be NULL. */
 int strv_extend(char ***l, const char *value);

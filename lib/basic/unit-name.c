@@ -76,3 +76,38 @@ bool unit_name_is_valid(const char *name, unsigned kinds)
 
 	return kind > 0 && (kinds & (unsigned)kind);
 }
+
+int unit_name_check_deployable(const char *name, const char **ret_reason)
+{
+	int kind = unit_name_classify(name, ret_reason);
+
+	if (kind < 0)
+		return kind;
+	if (kind == UNIT_NAME_TEMPLATE) {
+		if (ret_reason)
+			*ret_reason =
+				"is a template; name an instance such as NAME@INSTANCE.service";
+		return -EOPNOTSUPP;
+	}
+	const char *type = strrchr(name, '.') + 1;
+	if (strcmp(type, "device") == 0) {
+		if (ret_reason)
+			*ret_reason = "is a .device unit, which follows its hardware: no job stops "
+				      "or starts it";
+		return -EOPNOTSUPP;
+	}
+	if (strcmp(type, "scope") == 0) {
+		if (ret_reason)
+			*ret_reason = "is a .scope unit, which follows its processes: no job "
+				      "starts it";
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+bool unit_name_is_service(const char *name)
+{
+	size_t len = strlen(name), suffix = strlen(".service");
+
+	return len > suffix && strcmp(name + len - suffix, ".service") == 0;
+}

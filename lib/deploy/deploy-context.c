@@ -61,8 +61,10 @@ void deploy_emit(DeployContext *ctx, Event *ev)
 {
 	_cleanup_(event_freep) Event *owned = ev;
 
+	/* Redacted here, where every event of the deploy passes: no sink sees a password. */
 	if (!owned || event_add(owned, "DEPLOY_ID", "%s", ctx->req->id) < 0 ||
-	    event_add(owned, "DEPLOY_PLAN", "%s", ctx->plan->name ?: "") < 0) {
+	    event_add(owned, "DEPLOY_PLAN", "%s", ctx->plan->name ?: "") < 0 ||
+	    event_redact(owned, ctx->secrets) < 0) {
 		ctx->out_of_memory = true;
 		return;
 	}

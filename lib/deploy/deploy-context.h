@@ -1,7 +1,9 @@
 /* deploy-context.h — what one running deploy carries between its phases, and the one way
  * its phases turn outcomes into events (internal to lib/deploy and its tests).
  *
- * deploy_emit() stamps DEPLOY_ID and DEPLOY_PLAN on every event and hands it to the sink;
+ * deploy_emit() stamps DEPLOY_ID and DEPLOY_PLAN on every event, replaces every form of the
+ * database password in it by "***" (secrets, once the preflight resolved the conninfo) and
+ * hands it to the sink;
  * deploy_emitf() builds and emits one from a message and a list of fields.
  * deploy_phase_begin()/deploy_phase_end() bracket a phase with phase-started/phase-finished
  * and its duration.
@@ -26,6 +28,7 @@ typedef struct DeployContext {
 	usec_t started;	      /* monotonic, the deploy's start */
 	usec_t phase_started; /* monotonic, the current phase's start */
 	bool terminate_idle;  /* the request's choice, else the plan's */
+	char *const *secrets; /* the password's forms once resolved: redacted from every event */
 	bool out_of_memory;   /* an event was lost: the current phase fails as internal */
 } DeployContext;
 

@@ -61,6 +61,7 @@ int deploy_hooks_run(DeployContext *ctx, const char *which, const PlanHookList *
 			.cancel_fd = ctx->cancel_fd,
 			.output = on_hook_line,
 			.userdata = &out,
+			.redact = ctx->secrets,
 		};
 		SpawnResult result;
 

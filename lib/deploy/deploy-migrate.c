@@ -19,6 +19,7 @@
 #include "migrations-command.h"
 #include "migrations.h"
 #include "pg.h"
+#include "random-util.h"
 #include "spawn-command.h"
 #include "strv.h"
 
@@ -33,6 +34,7 @@ struct DeployMigrate {
 	char *lock_application_name; /* application_name@HOST */
 	char *conninfo;		     /* holds the password: never shown */
 	char *conninfo_masked;
+	char **secrets; /* the password's forms (pg_conninfo_secrets), for ctx->secrets */
 	const char *table; /* the plan's, or the default for a command's deploy lock */
 	PGconn *lock_conn;
 	PGconn *conn;
@@ -91,6 +93,9 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 		explicit_bzero(m->conninfo, strlen(m->conninfo));
 	free(m->conninfo);
 	free(m->conninfo_masked);
+	if (m->ctx->secrets == m->secrets)
+		m->ctx->secrets = NULL;
+	strv_free_erase(m->secrets);
 	free(m);
 	return NULL;
 }
@@ -405,6 +410,10 @@ int deploy_migrate_preflight(DeployMigrate *m)
 		return preflight_failed(m, r, message);
 	}
 	r = pg_conninfo_mask(m->conninfo, &m->conninfo_masked);
+	if (r >= 0)
+		r = pg_conninfo_secrets(m->conninfo, &m->secrets);
+	/* From here on, every event of the deploy is redacted (deploy_emit()). */
+	m->ctx->secrets = m->secrets;
 	if (r == -EINVAL)
 		return preflight_failed(m, r,
 					"Preflight failed, nothing was touched: the conninfo is "
@@ -583,15 +592,15 @@ static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 			     e->message ?: "out of memory", extra ?: "");
 }
 
-/* The delay before retry attempt (1-based): lock_retry_delay doubling each time, plus up to
- * a tenth of jitter so that deploys retrying against one blocker do not march in step. */
-static usec_t retry_delay(const PlanMigrations *pm, unsigned attempt)
+usec_t deploy_migrate_retry_delay(const PlanMigrations *pm, unsigned attempt)
 {
 	usec_t delay = pm->lock_retry_delay;
 
 	for (unsigned i = 1; i < attempt && delay < USEC_PER_HOUR; i++)
 		delay *= 2;
-	return delay + (delay / 10) * (usec_t)random() / RAND_MAX;
+	/* From the kernel: the workers of one daemon, and deployds on other hosts, must not
+	 * draw the same jitter (random() unseeded, or inherited from the daemon, would). */
+	return delay + random_below(delay / 10 + 1);
 }
 
 /* Waits delay unless cancelled first: 0, or -ECANCELED. */
@@ -678,7 +687,7 @@ static int apply_directory(DeployMigrate *m)
 		waited += f.duration;
 		while (f.migration && done < m->n_pending && m->pending[done] != f.migration)
 			done++;
-		usec_t delay = retry_delay(&m->ctx->plan->migrations, attempt);
+		usec_t delay = deploy_migrate_retry_delay(&m->ctx->plan->migrations, attempt);
 		if (m->watch && f.error.kind == PG_ERROR_LOCK_TIMEOUT)
 			deploy_lockwatch_report_timeout(m->watch);
 		if (may_retry(m, &f, attempt, waited, delay)) {
@@ -779,6 +788,7 @@ static int apply_command(DeployMigrate *m)
 		.tick_interval = m->watched_hooks.tick_interval,
 		.tick = m->watched_hooks.tick ? migration_tick : NULL,
 		.userdata = m,
+		.redact = m->secrets,
 	};
 	r = spawn_run(&so, &result, &error);
 	/* The command's own errors are its business; if it ended while waiting on a lock, the

@@ -3,7 +3,9 @@
  *
  * deploy_migrate_preflight() touches nothing: it resolves the conninfo, reads and checks the
  * migration files (or the migration command), connects, takes the deploy lock on a session of
- * its own, reads the history (refusing changed checksums) and finds what is pending.
+ * its own, reads the history (refusing changed checksums) and finds what is pending.  Once it
+ * has the conninfo it sets the context's secrets (every form of its password), which
+ * deploy_emit() redacts from every later event and which command output is redacted of.
  * deploy_migrate_apply() applies the pending migrations fail-fast (or runs the migration
  * command, then terminates any session it left behind).  Each reports migration-started/
  * -applied/-failed, command-output, and deploy-failed for a failure no other event explains,
@@ -37,6 +39,10 @@ static inline void deploy_migrate_freep(DeployMigrate **m)
 }
 
 int deploy_migrate_preflight(DeployMigrate *m);
+/* The delay before lock-timeout retry attempt (1-based): lock_retry_delay doubling each time,
+ * plus a jitter of up to a tenth drawn from getrandom() (random-util.h), so that deploys
+ * retrying against one blocker do not march in step. */
+usec_t deploy_migrate_retry_delay(const PlanMigrations *pm, unsigned attempt);
 /* Only after a successful preflight (else -ESTALE). */
 int deploy_migrate_apply(DeployMigrate *m);
 /* After a successful preflight, when idle transactions are to be terminated: fails (with a

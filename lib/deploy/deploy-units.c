@@ -160,6 +160,56 @@ static int connect_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 	return r;
 }
 
+/* Returns 1 (after an event saying so) when the manager reached is not the kind the plan
+ * names: an authorized_keys line whose forced command ignores the command deployd sends hands
+ * out whichever bus it names. */
+static int check_manager_kind(DeployContext *ctx, DeployUnits *u, DeployHost *h)
+{
+	char where[WHERE_MAX];
+	UnitsBus kind;
+	int r = units_manager_kind(h->manager, ctx->plan->services.start_timeout, ctx->cancel_fd,
+				   &kind);
+
+	if (r == -ECANCELED || r == -ENOMEM)
+		return r;
+	if (r == -EPROTO) {
+		host_failed(ctx, h, NULL,
+			    "The service manager reached%s is neither a system nor a user manager "
+			    "(its unit search path names neither /etc/systemd/system nor "
+			    "/etc/systemd/user); the plan says bus: %s.",
+			    on(u, h, where), plan_bus_to_string(h->bus));
+		return 1;
+	}
+	if (r < 0) {
+		host_failed(ctx, h, NULL,
+			    "Could not ask the service manager%s which it is: it did not answer "
+			    "(%s).",
+			    on(u, h, where), strerror(-r));
+		return 1;
+	}
+	if (kind == h->bus)
+		return 0;
+	if (!h->remote)
+		host_failed(ctx, h, NULL,
+			    "The service manager reached%s is the %s manager, but the plan says "
+			    "bus: %s.",
+			    on(u, h, where), plan_bus_to_string(kind), plan_bus_to_string(h->bus));
+	else
+		host_failed(
+			ctx, h, NULL,
+			"The service manager reached on %s is the %s manager, but the plan says "
+			"bus: %s. The key's line in authorized_keys there forces a command "
+			"that picks the bus regardless of the one deployd asks for: for bus: "
+			"%s it must be %s (deployd(8), REMOTE HOSTS).",
+			h->name, plan_bus_to_string(kind), plan_bus_to_string(h->bus),
+			plan_bus_to_string(h->bus),
+			h->bus == UNITS_BUS_USER
+				? "restrict,command=\"systemd-stdio-bridge "
+				  "--bus-path=unix:path=/run/user/UID/bus\" with the user's UID"
+				: "restrict,command=\"systemd-stdio-bridge\"");
+	return 1;
+}
+
 /* Returns 1 when the manager lacks a unit (one event each), 0 when all are there. */
 static int check_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 {
@@ -167,7 +217,11 @@ static int check_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 	UnitsOptions o = {.timeout = ctx->plan->services.start_timeout,
 			  .cancel_fd = ctx->cancel_fd};
 	char where[WHERE_MAX];
-	int r = units_check(h->manager, h->units, &o, &problems);
+	int r = check_manager_kind(ctx, u, h);
+
+	if (r != 0)
+		return r;
+	r = units_check(h->manager, h->units, &o, &problems);
 
 	if (r == -ECANCELED || r == -ENOMEM)
 		return r;

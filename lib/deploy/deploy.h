@@ -1,4 +1,4 @@
-/* deploy.h — one deploy, phase by phase (DESIGN.md, steps 1–5).
+/* deploy.h — one deploy, phase by phase (docs/design.md, steps 1–5).
  *
  * deploy_run() runs preflight, stop, idle, migrate and start in order for a
  * loaded plan, sends every event (with DEPLOY_ID and DEPLOY_PLAN on each)
@@ -13,10 +13,9 @@
 
 #include "event.h"
 #include "exit-code.h"
+#include "name-rules.h"
 #include "plan.h"
 #include "units.h"
-
-#define DEPLOY_ID_LENGTH 32
 
 typedef struct DeployRequest {
 	char id[DEPLOY_ID_LENGTH + 1]; /* from deploy_id_new() */

@@ -34,7 +34,7 @@
 #define IDLE_QUERY_MAX 200
 
 typedef struct IdleFilter {
-	usec_t older_than;	 /* idle for longer than this (DESIGN default 60 s) */
+	usec_t older_than;	 /* idle for longer than this (the plan's default: 60 s) */
 	const int *exclude_pids; /* never these; may be NULL */
 	size_t n_exclude_pids;
 } IdleFilter;

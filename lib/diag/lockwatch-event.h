@@ -2,8 +2,8 @@
  *
  * lockwatch_blocker_to_event() fills the event the pipeline sends for one LockBlocker:
  * priority (LOG_WARNING for lock-wait, LOG_ERR for lock-timeout), MESSAGE (the sentence of
- * lockwatch_blocker_message() for a migration) and every field DESIGN.md lists for these
- * events, each present (empty when the server did not say): BLOCKED_PID, BLOCKER_PID,
+ * lockwatch_blocker_message() for a migration) and every field deployd(8) (JOURNAL) lists
+ * for these events, each present (empty when the server did not say): BLOCKED_PID, BLOCKER_PID,
  * BLOCKER_USER, BLOCKER_APPLICATION, BLOCKER_CLIENT, BLOCKER_STATE, BLOCKER_XACT_AGE_MS,
  * BLOCKER_STATE_AGE_MS, BLOCKER_MODE, LOCK_MODE, LOCK_RELATION, BLOCKER_QUERY, BLOCKER_ROOT
  * (yes/no), BLOCKER_GID; and BLOCKER_QUEUED (yes when the blocker holds nothing and is ahead

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "text-redact.h"
 
 static const char *const event_type_names[_EVENT_TYPE_MAX] = {
 	[EVENT_DEPLOY_STARTED] = "deploy-started",
@@ -172,4 +173,32 @@ const char *event_get(const Event *ev, const char *key)
 		if (strcmp(ev->fields[i].key, key) == 0)
 			return ev->fields[i].value;
 	return NULL;
+}
+
+/* Replaces *s by its redacted copy when it holds a secret. */
+static int redact_string(char **s, char *const *secrets)
+{
+	char *redacted;
+	int r;
+
+	if (!*s)
+		return 0;
+	r = text_redact(*s, strlen(*s), secrets, &redacted);
+	if (r < 0)
+		return r;
+	free(*s);
+	*s = redacted;
+	return 0;
+}
+
+int event_redact(Event *ev, char *const *secrets)
+{
+	int r;
+
+	if (!secrets || !secrets[0])
+		return 0;
+	r = redact_string(&ev->message, secrets);
+	for (size_t i = 0; r >= 0 && i < ev->n_fields; i++)
+		r = redact_string(&ev->fields[i].value, secrets);
+	return r;
 }

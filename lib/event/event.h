@@ -1,7 +1,7 @@
 /* event.h — the one record type a deploy reports, and its fields.
  *
  * An Event is a type, a phase, a priority, a MESSAGE sentence and a list of
- * KEY=VALUE fields named as in DESIGN.md ("Events, journal, catalog").  The
+ * KEY=VALUE fields named as in deployd(8), JOURNAL.  The
  * deploy pipeline creates events; sinks (journal, client stream, state
  * file) render them.  Modules below the pipeline never create events.
  * Adding a field copies key and value; functions return 0 or -ENOMEM. */
@@ -76,6 +76,10 @@ int event_set_message(Event *ev, const char *fmt, ...) _printf_(2, 3);
 /* Sets key to the formatted value, replacing an earlier value of key. */
 int event_add(Event *ev, const char *key, const char *fmt, ...) _printf_(3, 4);
 const char *event_get(const Event *ev, const char *key);
+/* Replaces every occurrence of a secret (NULL-terminated list, may be NULL) in the message and
+ * the field values by "***" (text-redact.h).  On -ENOMEM the event may still hold one: the
+ * caller must drop it. */
+int event_redact(Event *ev, char *const *secrets);
 
 const char *event_type_to_string(EventType t);
 int event_type_from_string(const char *s);

@@ -1,4 +1,4 @@
-/* proto.h — records on the deployd socket (DESIGN.md, "Socket protocol").
+/* proto.h — records on the deployd socket (deployd(8), SOCKET PROTOCOL).
  *
  * A record is lines KEY=VALUE ending with an empty line; keys are
  * [A-Z0-9_]+, values are UTF-8 on one line with '\n' written as "\n" and

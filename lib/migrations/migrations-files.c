@@ -9,12 +9,12 @@
 
 #include "duration.h"
 #include "migrations.h"
+#include "name-rules.h"
 #include "strv.h"
 #include "text-sanitize.h"
 #include "utf8.h"
 
 #define DIRECTIVE_PREFIX "deployd:"
-#define IDENTIFIER_MAX 63
 
 /* The message names file names and quotes directive text, any bytes a directory entry or
  * a file may hold: it is made one line of valid UTF-8 without control characters. */
@@ -565,28 +565,13 @@ int migrations_discover(MigrationsFormat format, const char *directory, Migratio
 	return 0;
 }
 
-static bool is_identifier(const char *s, size_t len)
-{
-	if (len == 0 || len > IDENTIFIER_MAX)
-		return false;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
-		return false;
-	for (size_t i = 1; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-			return false;
-	return true;
-}
-
 int migrations_quote_table(const char *table, char **ret)
 {
 	const char *dot = strchr(table, '.');
 	char *quoted;
 	int r;
 
-	if (dot ? !is_identifier(table, (size_t)(dot - table)) ||
-			    !is_identifier(dot + 1, strlen(dot + 1))
-		: !is_identifier(table, strlen(table)))
+	if (!sql_table_name_is_valid(table))
 		return -EINVAL;
 	/* Identifiers of [A-Za-z0-9_] need no escaping inside double quotes. */
 	if (dot)

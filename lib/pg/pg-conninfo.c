@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "name-rules.h"
 #include "pg.h"
+#include "strv.h"
 
 #define MASKED_SECRET "********"
 
@@ -98,12 +100,6 @@ static int read_conninfo_file(int dir_fd, const char *path, bool refuse_others, 
 		return -ENOMEM;
 	*ret = conninfo;
 	return 0;
-}
-
-static bool credential_name_is_valid(const char *name)
-{
-	return name[0] != '\0' && strlen(name) <= 255 && !strchr(name, '/') &&
-	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 int pg_conninfo_resolve(PgConninfoSource kind, const char *source, char **ret, char **ret_error)
@@ -324,4 +320,76 @@ int pg_conninfo_to_url(const char *conninfo, const char *application_name,
 		put_url_parameter(f, &first, "options",
 				  merged_options ?: own_options ?: extra_options);
 	return memstream_finish(&f, &buf, ret);
+}
+
+/* Adds s to *list unless it is empty or there already. */
+static int secrets_add(char ***list, const char *s)
+{
+	if (s[0] == '\0' || strv_contains(*list, s))
+		return 0;
+	return strv_extend(list, s);
+}
+
+/* One form of value written by put(): a percent-encoding or a quoted conninfo value. */
+static int secrets_add_form(char ***list, const char *value, void (*put)(FILE *, const char *))
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *buf = NULL, *form = NULL;
+	size_t size = 0;
+	int r;
+
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return -ENOMEM;
+	put(f, value);
+	r = memstream_finish(&f, &buf, &form);
+	if (r < 0)
+		return r;
+	return secrets_add(list, form);
+}
+
+static void put_url_encoded_lower(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (isalnum(*p) || strchr("-._~", *p))
+			fputc(*p, f);
+		else
+			fprintf(f, "%%%02x", *p);
+}
+
+/* The value as between quotes in a key=value conninfo: backslashes before ' and \. */
+static void put_quoted_inner(FILE *f, const char *s)
+{
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			fputc('\\', f);
+		fputc(*p, f);
+	}
+}
+
+int pg_conninfo_secrets(const char *conninfo, char ***ret)
+{
+	_cleanup_(PQconninfoFreep) PQconninfoOption *options = NULL;
+	_cleanup_strv_free_ char **list = NULL;
+	char *errmsg = NULL;
+	int r;
+
+	options = PQconninfoParse(conninfo, &errmsg);
+	if (!options) {
+		PQfreemem(errmsg);
+		return -EINVAL;
+	}
+	for (PQconninfoOption *o = options; o->keyword; o++) {
+		if (!o->val || !is_secret_keyword(o->keyword))
+			continue;
+		if ((r = secrets_add(&list, o->val)) < 0 ||
+		    (r = secrets_add_form(&list, o->val, put_url_encoded)) < 0 ||
+		    (r = secrets_add_form(&list, o->val, put_url_encoded_lower)) < 0 ||
+		    (r = secrets_add_form(&list, o->val, put_quoted_inner)) < 0)
+			return r;
+	}
+	if (!list && !(list = calloc(1, sizeof(char *))))
+		return -ENOMEM;
+	*ret = TAKE_PTR(list);
+	return 0;
 }

@@ -31,6 +31,11 @@ int pg_conninfo_resolve(PgConninfoSource source, const char *value, char **ret, 
 /* The conninfo (key=value or URI) as key=value pairs with password and sslpassword replaced by
  * "********".  -EINVAL when libpq cannot parse it (show nothing of it then). */
 int pg_conninfo_mask(const char *conninfo, char **ret);
+/* Every form in which the conninfo's password and sslpassword could show in a program's output,
+ * for redaction (text-redact.h): the raw value, percent-encoded (as in DATABASE_URL, upper- and
+ * lower-case hex) and escaped as between quotes in a password='…' pair.  An empty list when
+ * there is no password; -EINVAL when libpq cannot parse the conninfo. */
+int pg_conninfo_secrets(const char *conninfo, char ***ret);
 /* A postgresql:// URI for DATABASE_URL: the conninfo's parameters with application_name set
  * to application_name and options extended by extra_options (which win). */
 int pg_conninfo_to_url(const char *conninfo, const char *application_name,

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "duration.h"
+#include "name-rules.h"
 #include "plan-value.h"
 #include "remote-host.h"
 #include "strv.h"
@@ -11,7 +12,6 @@
 
 /* PostgreSQL takes its timeouts as int milliseconds. */
 #define POSTGRES_TIMEOUT_MAX_MS 2147483647ULL
-#define IDENTIFIER_MAX 63
 
 int plan_fail(PlanContext *c, const PlanYamlNode *n, const char *fmt, ...)
 {
@@ -24,19 +24,6 @@ int plan_fail(PlanContext *c, const PlanYamlNode *n, const char *fmt, ...)
 	if (r < 0)
 		return -ENOMEM;
 	return plan_yaml_error(c->ret_error, c->path, n->line, n->column, "%s", message);
-}
-
-static bool is_identifier(const char *s, size_t len)
-{
-	if (len == 0 || len > IDENTIFIER_MAX)
-		return false;
-	if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
-		return false;
-	for (size_t i = 1; i < len; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-			return false;
-	return true;
 }
 
 /* [A-Za-z_][A-Za-z0-9_]*: the names a shell and execve() users agree on. */
@@ -225,13 +212,11 @@ int plan_value_bus(PlanContext *c, const char *label, const PlanYamlNode *v,
 
 	if (r < 0)
 		return r;
-	if (strcmp(s, "system") == 0)
-		*(UnitsBus *)target = UNITS_BUS_SYSTEM;
-	else if (strcmp(s, "user") == 0)
-		*(UnitsBus *)target = UNITS_BUS_USER;
-	else
+	r = plan_bus_from_string(s);
+	if (r < 0)
 		return plan_fail(c, v, "%s: expected system or user, got '%s'", label,
 				 plan_yaml_quote(s, quoted));
+	*(UnitsBus *)target = (UnitsBus)r;
 	return 0;
 }
 
@@ -244,13 +229,11 @@ int plan_value_on_failure(PlanContext *c, const char *label, const PlanYamlNode 
 
 	if (r < 0)
 		return r;
-	if (strcmp(s, "leave-stopped") == 0)
-		*(PlanOnFailure *)target = PLAN_ON_FAILURE_LEAVE_STOPPED;
-	else if (strcmp(s, "start") == 0)
-		*(PlanOnFailure *)target = PLAN_ON_FAILURE_START;
-	else
+	r = plan_on_failure_from_string(s);
+	if (r < 0)
 		return plan_fail(c, v, "%s: expected leave-stopped or start, got '%s'", label,
 				 plan_yaml_quote(s, quoted));
+	*(PlanOnFailure *)target = (PlanOnFailure)r;
 	return 0;
 }
 
@@ -276,18 +259,16 @@ int plan_value_table(PlanContext *c, const char *label, const PlanYamlNode *v,
 		     unsigned flags _unused_, void *target)
 {
 	char quoted[PLAN_YAML_QUOTE_MAX];
-	const char *s, *dot;
+	const char *s;
 	int r = expect_string(c, label, v, &s);
 
 	if (r < 0)
 		return r;
-	dot = strchr(s, '.');
-	if (dot ? !is_identifier(s, (size_t)(dot - s)) || !is_identifier(dot + 1, strlen(dot + 1))
-		: !is_identifier(s, strlen(s)))
+	if (!sql_table_name_is_valid(s))
 		return plan_fail(c, v,
 				 "%s: '%s' is not a table name (expected NAME or SCHEMA.NAME, each "
 				 "[A-Za-z_][A-Za-z0-9_]*, at most %d characters)",
-				 label, plan_yaml_quote(s, quoted), IDENTIFIER_MAX);
+				 label, plan_yaml_quote(s, quoted), SQL_IDENTIFIER_MAX);
 	return set_string(target, s);
 }
 
@@ -349,8 +330,7 @@ int plan_value_conninfo(PlanContext *c, const char *label, const PlanYamlNode *v
 		break;
 	case PG_CONNINFO_CREDENTIAL:
 		/* A credential is a file name in $CREDENTIALS_DIRECTORY. */
-		if (strchr(s, '/') || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 ||
-		    strlen(s) > NAME_MAX)
+		if (!credential_name_is_valid(s))
 			return plan_fail(c, v,
 					 "%s: '%s' is not a credential name (a file name, no '/')",
 					 label, plan_yaml_quote(s, quoted));
@@ -438,12 +418,10 @@ int plan_value_units(PlanContext *c, const char *label, const PlanYamlNode *v,
 		r = expect_string(c, label, item, &name);
 		if (r < 0)
 			return r;
-		r = unit_name_classify(name, &reason);
-		if (r == UNIT_NAME_TEMPLATE)
-			return plan_fail(c, item,
-					 "%s: '%s' is a template; name an instance such as "
-					 "NAME@INSTANCE.service",
-					 label, plan_yaml_quote(name, quoted));
+		r = unit_name_check_deployable(name, &reason);
+		if (r == -EOPNOTSUPP)
+			return plan_fail(c, item, "%s: '%s' %s", label,
+					 plan_yaml_quote(name, quoted), reason);
 		if (r < 0)
 			return plan_fail(c, item, "%s: '%s' is not a valid unit name: it %s", label,
 					 plan_yaml_quote(name, quoted), reason);

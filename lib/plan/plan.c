@@ -507,6 +507,28 @@ static int parse_remote(PlanContext *c, const char *label, const PlanYamlNode *v
 
 /* ---- the plan ---- */
 
+/* A deploy stops the app before it migrates: a plan that names no unit would migrate under a
+ * live app, the very thing deployd exists to prevent.  Refused at services.units (or where it
+ * is missing). */
+static int check_some_unit(PlanContext *c, const PlanYamlNode *root, const Plan *p)
+{
+	static const char why[] = "deployd stops the app's units before it migrates and starts "
+				  "them after, so that no migration runs under a live app";
+	PlanYamlNode *const *services = map_find(root, "services");
+
+	if (plan_n_units(p) > 0)
+		return 0;
+	if (!services)
+		return plan_fail(c, root,
+				 "missing required key 'services' with at least one unit in "
+				 "services.units or services.remote: %s",
+				 why);
+	PlanYamlNode *const *units =
+		services[1]->type == PLAN_YAML_MAPPING ? map_find(services[1], "units") : NULL;
+	return plan_fail(c, units ? units[1] : services[1],
+			 "services.units: no unit named (nor any services.remote host): %s", why);
+}
+
 static int hook_list_init(PlanHookList *h)
 {
 	h->commands = calloc(1, sizeof(char **));
@@ -592,6 +614,9 @@ int plan_parse(const char *path, const char *data, size_t size, Plan **ret, char
 	r = parse_section(&c, &top_level_section, root, p);
 	if (r < 0)
 		return r;
+	r = check_some_unit(&c, root, p);
+	if (r < 0)
+		return r;
 
 	if (p->migrations.directory && !p->migrations.table) {
 		p->migrations.table = strdup(PLAN_DEFAULT_TABLE);
@@ -608,14 +633,11 @@ int plan_parse(const char *path, const char *data, size_t size, Plan **ret, char
 }
 
 /* Reads at most PLAN_MAX_BYTES + 1 bytes: one past the limit is enough to refuse. */
-static int read_plan_file(const char *path, char **ret_data, size_t *ret_size)
+static int read_plan_file(int fd, char **ret_data, size_t *ret_size)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	_cleanup_free_ char *data = NULL;
 	size_t size = 0;
 
-	if (fd < 0)
-		return -errno;
 	data = malloc(PLAN_MAX_BYTES + 1);
 	if (!data)
 		return -ENOMEM;
@@ -634,13 +656,13 @@ static int read_plan_file(const char *path, char **ret_data, size_t *ret_size)
 	return 0;
 }
 
-int plan_load(const char *path, Plan **ret, char **ret_error)
+int plan_load_fd(int fd, const char *path, Plan **ret, char **ret_error)
 {
 	_cleanup_free_ char *data = NULL;
 	size_t size = 0;
 	int r;
 
-	r = read_plan_file(path, &data, &size);
+	r = read_plan_file(fd, &data, &size);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -651,6 +673,21 @@ int plan_load(const char *path, Plan **ret, char **ret_error)
 		return r;
 	}
 	return plan_parse(path, data, size, ret, ret_error);
+}
+
+int plan_load(const char *path, Plan **ret, char **ret_error)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		int r = -errno;
+		char *msg;
+		if (asprintf(&msg, "%s: cannot read plan: %s", path, strerror(-r)) < 0)
+			return -ENOMEM;
+		*ret_error = msg;
+		return r;
+	}
+	return plan_load_fd(fd, path, ret, ret_error);
 }
 
 Plan *plan_free(Plan *p)
@@ -708,9 +745,38 @@ size_t plan_n_units(const Plan *p)
 	return n;
 }
 
+/* The one table of each enum's names, read both ways. */
+static const char *const bus_names[] = {
+	[UNITS_BUS_SYSTEM] = "system",
+	[UNITS_BUS_USER] = "user",
+};
+
+static const char *const on_failure_names[] = {
+	[PLAN_ON_FAILURE_LEAVE_STOPPED] = "leave-stopped",
+	[PLAN_ON_FAILURE_START] = "start",
+};
+
+static int lookup(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (names[i] && strcmp(names[i], s) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
 const char *plan_bus_to_string(UnitsBus b)
 {
-	return b == UNITS_BUS_USER ? "user" : b == UNITS_BUS_SYSTEM ? "system" : NULL;
+	return (unsigned)b < ELEMENTSOF(bus_names) ? bus_names[b] : NULL;
+}
+
+int plan_bus_from_string(const char *s)
+{
+	return lookup(bus_names, ELEMENTSOF(bus_names), s);
+}
+
+int plan_on_failure_from_string(const char *s)
+{
+	return lookup(on_failure_names, ELEMENTSOF(on_failure_names), s);
 }
 
 const char *plan_conninfo_source_to_string(PgConninfoSource s)
@@ -727,9 +793,7 @@ const char *plan_conninfo_source_to_string(PgConninfoSource s)
 
 const char *plan_on_failure_to_string(PlanOnFailure f)
 {
-	return f == PLAN_ON_FAILURE_START	    ? "start"
-	       : f == PLAN_ON_FAILURE_LEAVE_STOPPED ? "leave-stopped"
-						    : NULL;
+	return (unsigned)f < ELEMENTSOF(on_failure_names) ? on_failure_names[f] : NULL;
 }
 
 PgSessionSettings plan_database_session_settings(const PlanDatabase *db,

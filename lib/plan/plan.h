@@ -8,7 +8,7 @@
  *
  * Errors: -EBADMSG for an invalid plan, -ENOMEM, or the -errno of opening
  * or reading the file (then *ret_error is "FILE: cannot read plan: …").
- * Strictness beyond DESIGN.md: booleans are true or false only (not yes/no);
+ * Strict, as deployd.plan(5) says: booleans are true or false only (not yes/no);
  * tags and more than one YAML document are refused; paths (directory,
  * working_directory, conninfo_file) must be absolute; PostgreSQL timeouts
  * are at most 2147483647ms; migrations.environment may not set the
@@ -112,6 +112,9 @@ typedef struct Plan {
 } Plan;
 
 int plan_load(const char *path, Plan **ret, char **ret_error);
+/* Reads the plan from fd (one already opened and judged, plan-trust.h); path is used for
+ * messages only. */
+int plan_load_fd(int fd, const char *path, Plan **ret, char **ret_error);
 /* Parses a plan from memory; path is used for messages only. */
 int plan_parse(const char *path, const char *data, size_t size, Plan **ret, char **ret_error);
 Plan *plan_free(Plan *p);
@@ -136,3 +139,6 @@ PgSessionSettings plan_database_session_settings(const PlanDatabase *db,
 const char *plan_bus_to_string(UnitsBus b);
 const char *plan_conninfo_source_to_string(PgConninfoSource s);
 const char *plan_on_failure_to_string(PlanOnFailure f);
+/* The enum value of a name, as the plan format writes it; -EINVAL for none. */
+int plan_bus_from_string(const char *s);
+int plan_on_failure_from_string(const char *s);

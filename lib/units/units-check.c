@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit-name.h"
 #include "strv.h"
 #include "units-internal.h"
 
@@ -65,8 +66,9 @@ static int check_one(UnitsManager *m, const char *name, usec_t deadline, int can
 	const char *path;
 	int r;
 
-	if (!units_name_is_valid(name)) {
-		if (asprintf(&message, "Unit name %s is not valid.", name) < 0)
+	const char *reason = NULL;
+	if (unit_name_check_deployable(name, &reason) < 0) {
+		if (asprintf(&message, "Unit %s cannot be deployed: it %s.", name, reason) < 0)
 			return -ENOMEM;
 		return add_problem(p, name, -EINVAL, NULL, message) ?: 1;
 	}
@@ -122,4 +124,30 @@ int units_check(UnitsManager *m, char *const *units, const UnitsOptions *options
 
 	*ret_problems = TAKE_PTR(problems);
 	return (int)n;
+}
+
+int units_manager_kind(UnitsManager *m, usec_t timeout, int cancel_fd, UnitsBus *ret)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_strv_free_ char **paths = NULL;
+	int r;
+
+	r = units_get_property(m, UNITS_MANAGER_PATH, UNITS_MANAGER_INTERFACE, "UnitPath", "as",
+			       units_deadline(timeout), cancel_fd, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read_strv(reply, &paths);
+	if (r < 0)
+		return r;
+	/* Each kind of manager searches its own directories (systemd.unit(5), "Unit File Load
+	 * Path"), and only its own. */
+	if (strv_contains(paths, "/etc/systemd/system")) {
+		*ret = UNITS_BUS_SYSTEM;
+		return 0;
+	}
+	if (strv_contains(paths, "/etc/systemd/user")) {
+		*ret = UNITS_BUS_USER;
+		return 0;
+	}
+	return -EPROTO;
 }

@@ -82,8 +82,6 @@ int units_get_string(UnitsManager *m, const char *path, const char *interface, c
 int units_get_u32(UnitsManager *m, const char *path, const char *interface, const char *property,
 		  usec_t deadline, int cancel_fd, uint32_t *ret);
 
-bool units_name_is_service(const char *name);
-
 /* The manager's object path of a unit: /org/freedesktop/systemd1/unit/ESCAPED_NAME. */
 int units_object_path(const char *name, char **ret);
 

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit-name.h"
 #include "strv.h"
 #include "units-internal.h"
 
@@ -318,7 +319,7 @@ static int run_jobs(JobAction action, const UnitsTarget *targets, size_t n_targe
 
 	for (size_t t = 0; t < n_targets; t++)
 		for (size_t i = 0; targets[t].units && targets[t].units[i]; i++) {
-			if (!units_name_is_valid(targets[t].units[i]))
+			if (unit_name_check_deployable(targets[t].units[i], NULL) < 0)
 				return -EINVAL;
 			run.n++;
 		}

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit-name.h"
 #include "strv.h"
 #include "units-internal.h"
 
@@ -11,7 +12,7 @@ static int add_failure_details(UnitsManager *m, UnitOutcome *o, usec_t since, us
 	_cleanup_free_ char *path = NULL, *logged_result = NULL;
 	int r;
 
-	if (units_name_is_service(o->name)) {
+	if (unit_name_is_service(o->name)) {
 		r = units_object_path(o->name, &path);
 		if (r < 0)
 			return r;

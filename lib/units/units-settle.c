@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit-name.h"
 #include "strv.h"
 #include "units-internal.h"
 
@@ -222,7 +223,7 @@ static int watch(SettleUnit *u, size_t target, UnitsManager *m, const char *name
 	u->name = name;
 	u->target = target;
 	u->m = m;
-	u->is_service = units_name_is_service(name);
+	u->is_service = unit_name_is_service(name);
 	r = units_object_path(name, &u->path);
 	if (r < 0)
 		return r;
@@ -246,7 +247,7 @@ int units_settle_all(const UnitsTarget *targets, size_t n_targets, const UnitsOp
 
 	for (size_t t = 0; t < n_targets; t++)
 		for (size_t i = 0; targets[t].units && targets[t].units[i]; i++) {
-			if (!units_name_is_valid(targets[t].units[i]))
+			if (unit_name_check_deployable(targets[t].units[i], NULL) < 0)
 				return -EINVAL;
 			s.n++;
 		}

@@ -153,6 +153,12 @@ static inline void units_manager_freep(UnitsManager **m)
 int units_check(UnitsManager *m, char *const *units, const UnitsOptions *options,
 		UnitProblem **ret_problems);
 
+/* Which kind of manager m is, from its unit search path (Manager.UnitPath): UNITS_BUS_SYSTEM
+ * when it searches /etc/systemd/system, UNITS_BUS_USER when it searches /etc/systemd/user (a
+ * forced command on a remote host can hand either to whoever asked for the other).  -EPROTO
+ * when it names neither, -errno when it did not answer within timeout. */
+int units_manager_kind(UnitsManager *m, usec_t timeout, int cancel_fd, UnitsBus *ret);
+
 /* Stop (start) every unit at once and wait for all jobs within options->timeout.  A unit is
  * stopped when its job result is done or skipped and its ActiveState inactive or failed (so
  * a unit that was stopped already is fine); started when it is active or reloading.  Returns
@@ -194,12 +200,6 @@ static inline void units_problems_freep(UnitProblem **p)
 {
 	units_problems_free(*p);
 }
-
-/* A unit name deployd can ask the manager to stop and start: systemd's syntax (at most 255
- * characters of [A-Za-z0-9:_.\\-], optionally one "@instance", a non-empty prefix, a known
- * suffix), no template without an instance, not a .device or .scope (those cannot be started
- * through StartUnit). */
-bool units_name_is_valid(const char *name);
 
 /* A JobRemoved result, as systemctl reads it: "done" and "skipped" (nothing to do) are
  * success (0); "canceled" and "collected" -ECANCELED, "timeout" -ETIME, "dependency" -EIO,

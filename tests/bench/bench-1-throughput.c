@@ -48,6 +48,7 @@ static const char *const row_names[N_ROWS] = {
 typedef struct Setup {
 	TestDaemon daemon;
 	char *dir, *migrations, *dbmate_migrations, *all, *same_work, *same_work_one, *psql;
+	char *unit; /* the app every plan names; stopped and started by each deploy */
 } Setup;
 
 static void write_inputs(Setup *s)
@@ -104,8 +105,9 @@ static void write_plan(Setup *s, const char *dbname)
 				  "version: 1\n"
 				  "description: bench-1-throughput\n"
 				  "database:\n  conninfo: \"%s\"\n"
+				  "services:\n  bus: user\n  units: [%s]\n"
 				  "migrations:\n  directory: %s\n",
-				  conninfo, s->migrations),
+				  conninfo, s->unit, s->migrations),
 			 0);
 	test_daemon_write_plan(&s->daemon, "throughput", yaml);
 }
@@ -215,6 +217,7 @@ static void bench_throughput(void)
 
 	write_inputs(&s);
 	test_daemon_setup(&s.daemon, 0);
+	s.unit = bench_app_unit("throughput");
 
 	round_once(&s, one); /* warm-up: activates the daemon, fills caches */
 	for (int i = 0; i < ROUNDS; i++) {

@@ -187,6 +187,7 @@ static int end_leftovers(PGconn *observer, int blocker_pid)
 typedef struct Setup {
 	TestDaemon daemon;
 	char *dir, *migrations, *dbmate_migrations, *psql;
+	char *unit; /* the app every plan names */
 	PGconn *observer;
 } Setup;
 
@@ -211,6 +212,7 @@ static void setup(Setup *s)
 		s->dbmate_migrations, "1_add_c.sql",
 		"-- migrate:up\nALTER TABLE locked ADD COLUMN c int;\n\n-- migrate:down\n");
 	test_daemon_setup(&s->daemon, 0);
+	s->unit = bench_app_unit("lockdiag");
 	for (int seconds = 1; seconds <= 5; seconds += 4) {
 		_cleanup_free_ char *conninfo = bench_conninfo("deployer", DB), *yaml = NULL;
 		char name[16];
@@ -219,9 +221,10 @@ static void setup(Setup *s)
 		ck_assert_int_ge(asprintf(&yaml,
 					  "version: 1\n"
 					  "database:\n  conninfo: \"%s\"\n  lock_timeout: %ds\n"
+					  "services:\n  bus: user\n  units: [%s]\n"
 					  "migrations:\n  directory: %s\n"
 					  "  lock_watch_interval: %dms\n",
-					  conninfo, seconds, s->migrations, INTERVAL_MS),
+					  conninfo, seconds, s->unit, s->migrations, INTERVAL_MS),
 				 0);
 		test_daemon_write_plan(&s->daemon, name, yaml);
 	}

@@ -28,6 +28,7 @@ enum { COMMAND, COMMAND_GONE, PHASE, PHASE_GONE, PSQL, PSQL_GONE, N_FIGURES };
 typedef struct Setup {
 	TestDaemon daemon;
 	char *dir, *migrations, *psql, *conninfo, *owner;
+	char *unit; /* the app the plan names */
 	PGconn *observer;
 	PGconn *idle[N_IDLE], *busy[N_BUSY];
 } Setup;
@@ -148,12 +149,14 @@ static void setup(Setup *s)
 	ck_assert_int_eq(mkdir(s->migrations, 0755), 0);
 	bench_write_file(s->migrations, "1_noop.sql", "SELECT 1;\n");
 	test_daemon_setup(&s->daemon, 0);
+	s->unit = bench_app_unit("idle");
 	ck_assert_int_ge(asprintf(&yaml,
 				  "version: 1\n"
 				  "database:\n  conninfo: \"%s\"\n"
 				  "idle_transactions:\n  older_than: 1s\n"
+				  "services:\n  bus: user\n  units: [%s]\n"
 				  "migrations:\n  directory: %s\n",
-				  s->owner, s->migrations),
+				  s->owner, s->unit, s->migrations),
 			 0);
 	test_daemon_write_plan(&s->daemon, "idle", yaml);
 	for (int i = 0; i < N_BUSY; i++) {

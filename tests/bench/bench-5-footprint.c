@@ -157,7 +157,7 @@ static long long service_rss(TestDaemon *d, int *ret_n)
 	return total;
 }
 
-static void write_migrations(TestDaemon *d, const char *dir)
+static void write_migrations(TestDaemon *d, const char *dir, const char *unit)
 {
 	_cleanup_free_ char *conninfo = bench_conninfo("deployer", "bench_footprint"), *yaml = NULL;
 
@@ -170,8 +170,9 @@ static void write_migrations(TestDaemon *d, const char *dir)
 	}
 	ck_assert_int_ge(asprintf(&yaml,
 				  "version: 1\ndatabase:\n  conninfo: \"%s\"\n"
+				  "services:\n  bus: user\n  units: [%s]\n"
 				  "migrations:\n  directory: %s\n",
-				  conninfo, dir),
+				  conninfo, unit, dir),
 			 0);
 	test_daemon_write_plan(d, "footprint", yaml);
 }
@@ -187,7 +188,8 @@ static void bench_footprint(void)
 
 	test_daemon_setup(&d, 0);
 	lift_start_limit(&d);
-	write_migrations(&d, migrations);
+	_cleanup_free_ char *unit = bench_app_unit("footprint");
+	write_migrations(&d, migrations, unit);
 	for (int i = 0; i < ACTIVATIONS; i++) {
 		stop_service(&d);
 		cold[i] = first_record(d.socket_path);

@@ -289,3 +289,13 @@ void bench_print_lines(const char *prefix, const char *text, size_t max_lines)
 	if (printed == 0)
 		printf("%s(nothing)\n", prefix);
 }
+
+char *bench_app_unit(const char *stem)
+{
+	char *name = harness_unit_name(stem, "service");
+
+	harness_write_unit(name, "[Service]\nExecStart=/bin/sleep infinity\n");
+	harness_daemon_reload();
+	ck_assert_int_eq(harness_systemctl("start %s", name), 0);
+	return name;
+}

@@ -43,6 +43,10 @@ char *bench_psql(void);
 /* The dbmate binary tests/bench/run installed with npm ($DEPLOYD_BENCH_DBMATE). */
 const char *bench_dbmate(void);
 
+/* A running user service of the test manager that does nothing (sleep), for a plan's
+ * services.units: every plan names at least one unit.  Its name; free() it. */
+char *bench_app_unit(const char *stem);
+
 /* Writes DIR/NAME with mode 0644. */
 void bench_write_file(const char *dir, const char *name, const char *contents);
 /* "DIR/NAME"; free() it. */

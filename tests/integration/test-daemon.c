@@ -1,6 +1,11 @@
 /* The daemon end to end: deployctl → socket-activated deployd (a user unit of
  * the real test manager) → real units, real PostgreSQL, real journald. */
 #include <check.h>
+#include <sys/syscall.h>
+#include <linux/kcmp.h>
+#include <limits.h>
+#include <errno.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +19,7 @@
 #include "pg-cleanup.h"
 #include "harness.h"
 #include "journal-query.h"
+#include "strv.h"
 #include "test-daemon.h"
 
 typedef struct Scenario {
@@ -478,6 +484,126 @@ START_TEST(test_a_peer_without_permission_is_refused_and_the_refusal_is_journale
 }
 END_TEST
 
+/* The password, as libpq reads it from the conninfo, and as DATABASE_URL encodes it. */
+#define SECRET "s3cr/t@Pw"
+#define SECRET_URL "s3cr%2Ft%40Pw"
+
+/* Output with a 4 KiB line is too long for a Check message: it goes to stderr. */
+static void assert_output(bool ok, const char *out, const char *what)
+{
+	if (!ok)
+		fprintf(stderr, "%s; the output was:\n%s\n", what, out);
+	ck_assert_msg(ok, "%s (output on stderr)", what);
+}
+
+static char *read_whole(const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t size = 0;
+
+	ck_assert_msg(f, "opening %s", path);
+	ck_assert_int_ge(getdelim(&buf, &size, '\0', f), 0);
+	return buf;
+}
+
+START_TEST(test_the_password_printed_by_a_command_or_hook_reaches_no_sink)
+{
+	_cleanup_free_ char *script = NULL, *yaml = NULL, *out = NULL, *id = NULL, *match = NULL,
+			    *state_path = NULL, *state = NULL, *unit_match = NULL;
+
+	/* What verbose migration tools print, and a line whose 4096-byte read ends inside the
+	 * password. */
+	ck_assert_int_ge(asprintf(&script,
+				  "#!/bin/sh\n"
+				  "echo \"$1 url $DATABASE_URL\"\n"
+				  "echo \"$1 pair password=" SECRET "\"\n"
+				  "head -c 4090 /dev/zero | tr '\\0' x; echo '" SECRET
+				  " after the cut'\n"
+				  "echo \"$1 encoded %s\" >&2\n",
+				  SECRET_URL),
+			 0);
+	write_file(S.daemon.dir, "secrets.sh", script, 0755);
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\n"
+				  "database:\n"
+				  "  conninfo: \"%s password=" SECRET "\"\n"
+				  "services:\n"
+				  "  bus: user\n"
+				  "  units: [%s]\n"
+				  "migrations:\n"
+				  "  command: [/bin/sh, %s/secrets.sh, migration]\n"
+				  "hooks:\n"
+				  "  after_start:\n"
+				  "    - [/bin/sh, %s/secrets.sh, hook]\n",
+				  S.conninfo, S.units[0], S.daemon.dir, S.daemon.dir),
+			 0);
+	test_daemon_write_plan(&S.daemon, "secret", yaml);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy secret");
+	assert_output(code == 0, out, "the deploy failed");
+	/* The client's stream: the lines arrived, the password in none of its forms. */
+	assert_output(strstr(out, "migration url postgresql://deployer:***@"), out, "no url line");
+	assert_output(strstr(out, "hook pair password=***"), out, "no hook line");
+	assert_output(strstr(out, "migration encoded ***"), out, "no encoded line");
+	assert_output(strstr(out, "*** after the cut"), out, "no line cut at 4096 bytes");
+	assert_output(!strstr(out, SECRET) && !strstr(out, SECRET_URL) && !strstr(out, "s3cr"), out,
+		      "the password reached the client");
+
+	/* The journal: every entry of the deploy, and everything the daemon's unit logged. */
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	ck_assert_int_ge(asprintf(&match, "DEPLOY_ID=%s", id), 0);
+	const char *const finished[] = {match, "DEPLOY_EVENT=deploy-finished", NULL};
+	_cleanup_free_ char *result = journal_field(finished, "DEPLOY_RESULT");
+	ck_assert_ptr_nonnull(result);
+	const char *const deploy[] = {match, NULL};
+	ck_assert_int_ge(journal_count_containing(deploy, "after the cut"), 2);
+	ck_assert_int_eq(journal_count_containing(deploy, "s3cr"), 0);
+	ck_assert_int_eq(journal_count_containing(deploy, SECRET_URL), 0);
+	ck_assert_int_ge(asprintf(&unit_match, "_SYSTEMD_USER_UNIT=%s", S.daemon.service_unit), 0);
+	const char *const daemon_unit[] = {unit_match, NULL};
+	ck_assert_int_eq(journal_count_containing(daemon_unit, "s3cr"), 0);
+	ck_assert_int_eq(journal_count_containing(daemon_unit, SECRET_URL), 0);
+
+	/* The state file. */
+	ck_assert_int_ge(asprintf(&state_path, "%s/last-deploy", S.daemon.state_dir), 0);
+	state = read_whole(state_path);
+	ck_assert_ptr_nonnull(strstr(state, id));
+	ck_assert_msg(!strstr(state, "s3cr") && !strstr(state, SECRET_URL), "%s", state);
+}
+END_TEST
+
+START_TEST(test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_path_and_reason)
+{
+	_cleanup_free_ char *out = NULL, *plan = NULL, *reason = NULL;
+
+	write_plan("app", NULL, NULL);
+	ck_assert_int_ge(asprintf(&plan, "%s/app.yaml", S.daemon.plans_dir), 0);
+	/* Group-writable, even by root's group: anyone in it could name a command. */
+	ck_assert_int_eq(chmod(plan, 0664), 0);
+	int code = test_deployctl(&S.daemon, &out, "deploy app");
+	ck_assert_msg(code == 3, "deploy exited %d:\n%s", code, out);
+	ck_assert_msg(strstr(out, plan) && strstr(out, "writable by group or others (mode 0664)"),
+		      "%s", out);
+	free(out);
+	out = NULL;
+
+	/* The file is fine, but the directory holding it is writable by everyone. */
+	ck_assert_int_eq(chmod(plan, 0644), 0);
+	ck_assert_int_eq(chmod(S.daemon.plans_dir, 0777), 0);
+	code = test_deployctl(&S.daemon, &out, "deploy app");
+	ck_assert_int_eq(chmod(S.daemon.plans_dir, 0755), 0);
+	ck_assert_msg(code == 3, "deploy exited %d:\n%s", code, out);
+	ck_assert_int_ge(asprintf(&reason,
+				  "directory %s on its path is writable by group or others",
+				  S.daemon.plans_dir),
+			 0);
+	ck_assert_msg(strstr(out, plan) && strstr(out, reason), "%s", out);
+	assert_units_state("active");
+}
+END_TEST
+
 START_TEST(test_a_dry_run_reports_what_would_happen_and_changes_nothing)
 {
 	_cleanup_free_ char *out = NULL, *tables = NULL;
@@ -537,6 +663,96 @@ START_TEST(test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behi
 }
 END_TEST
 
+/* The numbers of a process's open descriptors from first_fd on. */
+static int *open_fds(pid_t pid, int first_fd, size_t *ret_n)
+{
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_(closedirp) DIR *d = NULL;
+	int *fds = NULL;
+	size_t n = 0;
+
+	ck_assert_int_ge(asprintf(&dir, "/proc/%d/fd", (int)pid), 0);
+	d = opendir(dir);
+	ck_assert_msg(d, "%s: %s", dir, strerror(errno));
+	for (struct dirent *de; (de = readdir(d));) {
+		if (de->d_name[0] == '.' || atoi(de->d_name) < first_fd)
+			continue;
+		fds = realloc(fds, (n + 1) * sizeof(int));
+		ck_assert_ptr_nonnull(fds);
+		fds[n++] = atoi(de->d_name);
+	}
+	*ret_n = n;
+	return fds;
+}
+
+static char *fd_target(pid_t pid, int fd)
+{
+	char path[64], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	return strndup(n < 0 ? "(closed)" : target, n < 0 ? 8 : (size_t)n);
+}
+
+START_TEST(test_the_worker_holds_none_of_the_daemons_descriptors)
+{
+	_cleanup_free_ char *out = NULL, *main_pid = NULL, *children = NULL, *sql = NULL,
+			    *path = NULL;
+	_cleanup_free_ int *daemon_fds = NULL, *worker_fds = NULL;
+	size_t n_daemon, n_worker;
+
+	write_file(S.migrations, "1_wait.sql", "SELECT pg_sleep(60);\n", 0644);
+	write_plan("app", NULL, NULL);
+	int code = test_deployctl(&S.daemon, &out, "deploy app --detach");
+	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out);
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+				  "AND query LIKE '%%pg_sleep(60)%%' AND pid <> pg_backend_pid()",
+				  S.db),
+			 0);
+	for (int i = 0; i < 200; i++) {
+		_cleanup_free_ char *n = harness_pg_value(harness_pg_conninfo(), sql);
+		if (strcmp(n, "1") == 0)
+			break;
+		usleep(50 * 1000);
+	}
+
+	/* The worker is the daemon's only child while the migration runs. */
+	ck_assert_int_eq(harness_systemctl_output(&main_pid, "show -p MainPID --value %s",
+						  S.daemon.service_unit),
+			 0);
+	pid_t daemon_pid = (pid_t)atoi(main_pid);
+	ck_assert_int_gt(daemon_pid, 0);
+	ck_assert_int_ge(
+		asprintf(&path, "/proc/%d/task/%d/children", (int)daemon_pid, (int)daemon_pid), 0);
+	children = read_whole(path);
+	pid_t worker = (pid_t)atoi(children);
+	ck_assert_msg(worker > 0, "deployd (pid %d) has no worker: '%s'", (int)daemon_pid,
+		      children);
+
+	/* Beyond stdio, no descriptor of the worker is one of the daemon's open files (its
+	 * listening socket, a client, the event loop, its end of the event pipe): kcmp()
+	 * tells whether two descriptors share one open file. */
+	daemon_fds = open_fds(daemon_pid, 0, &n_daemon);
+	worker_fds = open_fds(worker, 3, &n_worker);
+	ck_assert_uint_gt(n_daemon, 3);
+	ck_assert_uint_ge(n_worker, 1);
+	for (size_t i = 0; i < n_worker; i++)
+		for (size_t j = 0; j < n_daemon; j++) {
+			long same = syscall(SYS_kcmp, worker, daemon_pid, KCMP_FILE, worker_fds[i],
+					    daemon_fds[j]);
+			ck_assert_msg(same >= 0 || errno == EBADF, "kcmp: %s", strerror(errno));
+			if (same == 0) {
+				_cleanup_free_ char *t = fd_target(worker, worker_fds[i]);
+				ck_abort_msg("the worker's fd %d is the daemon's fd %d (%s)",
+					     worker_fds[i], daemon_fds[j], t);
+			}
+		}
+	ck_assert_int_eq(test_deployctl(&S.daemon, NULL, "cancel"), 0);
+}
+END_TEST
+
 START_TEST(test_the_daemon_exits_when_idle_and_the_next_request_activates_it_again)
 {
 	_cleanup_free_ char *out = NULL, *state = NULL;
@@ -578,6 +794,11 @@ int main(void)
 	tcase_add_test(tc, test_a_second_deploy_while_one_runs_is_refused_as_busy);
 	tcase_add_test(tc, test_a_peer_without_permission_is_refused_and_the_refusal_is_journaled);
 	tcase_add_test(tc, test_a_dry_run_reports_what_would_happen_and_changes_nothing);
+	tcase_add_test(tc, test_the_password_printed_by_a_command_or_hook_reaches_no_sink);
+	tcase_add_test(tc, test_the_worker_holds_none_of_the_daemons_descriptors);
+	tcase_add_test(
+		tc,
+		test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_path_and_reason);
 	tcase_add_test(tc, test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behind);
 	tcase_add_test(tc, test_the_daemon_exits_when_idle_and_the_next_request_activates_it_again);
 	suite_add_tcase(s, tc);

@@ -45,7 +45,7 @@ static char *write_plan(const char *user)
 				  "  conninfo: \"%s\"\n"
 				  "services:\n"
 				  "  bus: user\n"
-				  "  units: []\n"
+				  "  units: [app.service]\n"
 				  "migrations:\n"
 				  "  directory: %s\n",
 				  conninfo, dir),

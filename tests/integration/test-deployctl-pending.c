@@ -65,6 +65,7 @@ static Setup setup(void)
 				  "version: 1\n"
 				  "database:\n"
 				  "  conninfo: \"%s\"\n"
+				  "services: {units: [app.service]}\n"
 				  "migrations:\n"
 				  "  directory: %s\n"
 				  "  table: %s.history\n",

@@ -582,7 +582,7 @@ START_TEST(test_a_lock_held_by_another_session_fails_with_55p03_within_lock_time
 	usec_t took = elapsed_since(start);
 
 	ck_assert_uint_ge(took, 1 * USEC_PER_SEC);
-	ck_assert_msg(took < 3 * USEC_PER_SEC, "took %llu ms", (unsigned long long)took / 1000);
+	ck_assert_msg(took < HANG_BOUND, "took %llu ms", (unsigned long long)took / 1000);
 	const Recorded *failed = find_event(&f->events, EVENT_MIGRATION_FAILED, 0);
 	ck_assert_str_eq(field(failed, "PG_SQLSTATE"), "55P03");
 	ck_assert_str_eq(field(failed, "MIGRATION_LINE"), "2");
@@ -606,7 +606,7 @@ START_TEST(test_a_statement_timeout_directive_bounds_the_file)
 			"-- deployd: statement_timeout=300ms\nSELECT pg_sleep(10);\n");
 	usec_t start = now_usec(CLOCK_MONOTONIC);
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_MIGRATE);
-	ck_assert_uint_lt(elapsed_since(start), 3 * USEC_PER_SEC);
+	ck_assert_uint_lt(elapsed_since(start), HANG_BOUND);
 	const Recorded *failed = find_event(&f->events, EVENT_MIGRATION_FAILED, 0);
 	ck_assert_str_eq(field(failed, "PG_SQLSTATE"), "57014");
 	ck_assert_str_eq(field(failed, "MIGRATION_LINE"), "2");
@@ -707,7 +707,7 @@ START_TEST(test_a_deploy_killed_mid_migration_leaves_history_consistent_and_the_
 				  f->deploy_id),
 			 0);
 	wait_for_value(f, "0", gone);
-	ck_assert_uint_lt(elapsed_since(killed), 5 * USEC_PER_SEC);
+	ck_assert_uint_lt(elapsed_since(killed), HANG_BOUND);
 	assert_lock_free(f);
 	assert_history(f, "1");
 	assert_value(f, "f", "SELECT to_regclass('two') IS NOT NULL");
@@ -759,7 +759,7 @@ START_TEST(test_a_cancelled_migration_rolls_back_and_leaves_nothing_waiting)
 	f->cancel_fd = timer;
 	usec_t start = now_usec(CLOCK_MONOTONIC);
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_CANCELLED);
-	ck_assert_uint_lt(elapsed_since(start), 5 * USEC_PER_SEC);
+	ck_assert_uint_lt(elapsed_since(start), HANG_BOUND);
 
 	/* Still holding the lock, the other session sees nobody queued behind it. */
 	ck_assert_int_ge(asprintf(&waiting,
@@ -1058,7 +1058,7 @@ START_TEST(test_a_command_failing_or_killed_is_a_failed_migration)
 	f->plan.database.statement_timeout = 30 * USEC_PER_MSEC;
 	usec_t start = now_usec(CLOCK_MONOTONIC);
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_MIGRATE);
-	ck_assert_uint_lt(elapsed_since(start), 5 * USEC_PER_SEC);
+	ck_assert_uint_lt(elapsed_since(start), HANG_BOUND);
 	ck_assert_ptr_nonnull(strstr(find_event(&f->events, EVENT_MIGRATION_FAILED, 0)->message,
 				     "did not finish within 300ms"));
 }

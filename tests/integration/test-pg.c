@@ -175,7 +175,7 @@ START_TEST(test_the_cancel_fd_cancels_a_running_statement_and_the_session_lives_
 	ck_assert_int_eq(timerfd_settime(timer, 0, &soon, NULL), 0);
 	usec_t start = now_usec(CLOCK_MONOTONIC);
 	ck_assert_int_eq(pg_exec(conn, "SELECT pg_sleep(10)", &hooks, NULL, &e), -ECANCELED);
-	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - start, 3 * USEC_PER_SEC);
+	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - start, HANG_BOUND);
 	ck_assert_int_eq(e.kind, PG_ERROR_CANCELED);
 	ck_assert_str_eq(e.sqlstate, "57014");
 	pg_error_done(&e);

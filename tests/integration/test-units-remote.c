@@ -2,6 +2,7 @@
  * loopback address, systemd-stdio-bridge there, the test user's real manager behind it —
  * next to the same manager reached locally, as a deploy over two machines sees them. */
 #include <check.h>
+#include <systemd/sd-messages.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "journal-query.h"
 #include "strv.h"
 #include "test-sshd.h"
 #include "units.h"
@@ -110,6 +112,29 @@ static UnitsOptions wait_for(usec_t timeout)
 	return (UnitsOptions){.timeout = timeout, .cancel_fd = -1};
 }
 
+START_TEST(test_each_manager_says_which_kind_it_is_also_through_a_forced_command_key)
+{
+	_cleanup_(units_manager_freep) UnitsManager *local = connect_local();
+	_cleanup_(units_manager_freep) UnitsManager *remote = NULL;
+	_cleanup_free_ char *command = NULL;
+	UnitsBus kind;
+
+	ck_assert_int_eq(units_manager_kind(local, LONG_TIMEOUT, -1, &kind), 0);
+	ck_assert_int_eq(kind, UNITS_BUS_USER);
+
+	/* The documented user-bus line: sshd runs it whatever deployd asks for. */
+	ck_assert_int_ge(asprintf(&command,
+				  "systemd-stdio-bridge --bus-path=unix:path=/run/user/%u/bus",
+				  (unsigned)harness_test_uid()),
+			 0);
+	test_sshd_force_command(&sshd, command);
+	remote = connect_remote();
+	ck_assert_int_eq(units_manager_kind(remote, LONG_TIMEOUT, -1, &kind), 0);
+	ck_assert_int_eq(kind, UNITS_BUS_USER);
+	test_sshd_force_command(&sshd, NULL);
+}
+END_TEST
+
 START_TEST(test_units_on_this_host_and_a_remote_one_start_and_stop_in_parallel)
 {
 	_cleanup_(units_manager_freep) UnitsManager *local = connect_local();
@@ -127,6 +152,7 @@ START_TEST(test_units_on_this_host_and_a_remote_one_start_and_stop_in_parallel)
 	harness_daemon_reload();
 	UnitsTarget targets[] = {{local, here}, {remote, there}};
 
+	usec_t since = now_usec(CLOCK_REALTIME);
 	usec_t t0 = now_usec(CLOCK_MONOTONIC);
 	int r = units_start_all(targets, 2, &o, &started);
 	usec_t start_took = now_usec(CLOCK_MONOTONIC) - t0;
@@ -157,11 +183,13 @@ START_TEST(test_units_on_this_host_and_a_remote_one_start_and_stop_in_parallel)
 	}
 	ck_assert_ptr_null(started[3].name);
 
-	/* Host by host, one after the other, would take 2 s at least. */
-	ck_assert_msg(start_took < 1900 * USEC_PER_MSEC, "start took %llu us",
-		      (unsigned long long)start_took);
-	ck_assert_msg(stop_took < 1900 * USEC_PER_MSEC, "stop took %llu us",
-		      (unsigned long long)stop_took);
+	/* Both hosts at once: every 1 s job began before any ended, as the manager (the harness's
+	 * "remote" host reaches the same one over ssh) logged them. */
+	char *const all[] = {here[0], there[0], there[1], NULL};
+	journal_assert_overlapped(all, SD_MESSAGE_UNIT_STARTING_STR, SD_MESSAGE_UNIT_STARTED_STR,
+				  since);
+	journal_assert_overlapped(all, SD_MESSAGE_UNIT_STOPPING_STR, SD_MESSAGE_UNIT_STOPPED_STR,
+				  since);
 }
 END_TEST
 
@@ -236,7 +264,7 @@ START_TEST(test_settle_watches_units_of_both_hosts_at_once)
 	ck_assert_int_eq(settled[1].error, -ESRCH);
 	/* Both watched for the same three seconds, not one after the other. */
 	ck_assert_uint_ge(took, 3 * USEC_PER_SEC);
-	ck_assert_uint_lt(took, 5 * USEC_PER_SEC);
+	ck_assert_uint_lt(took, HANG_BOUND);
 	harness_systemctl("stop %s", here[0]);
 }
 END_TEST
@@ -250,7 +278,7 @@ START_TEST(test_an_unreachable_host_fails_at_once_with_what_ssh_said)
 	ck_assert_int_ge(asprintf(&host, "%s@127.0.0.2:1", harness_test_user()), 0);
 	usec_t t0 = now_usec(CLOCK_MONOTONIC);
 	connect_fails(host, &o, &error);
-	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - t0, 5 * USEC_PER_SEC);
+	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - t0, HANG_BOUND);
 	ck_assert_msg(strstr(error, "127.0.0.2 port 1") && strstr(error, "Connection refused"),
 		      "error: %s", error);
 }
@@ -332,6 +360,8 @@ int main(void)
 	tcase_add_checked_fixture(jobs, sshd_up, sshd_down);
 	tcase_set_timeout(jobs, 60);
 	tcase_add_test(jobs, test_units_on_this_host_and_a_remote_one_start_and_stop_in_parallel);
+	tcase_add_test(jobs,
+		       test_each_manager_says_which_kind_it_is_also_through_a_forced_command_key);
 	tcase_add_test(jobs, test_a_remote_manager_is_checked_like_a_local_one);
 	tcase_add_test(jobs,
 		       test_a_failed_remote_unit_reports_its_result_but_no_local_journal_lines);

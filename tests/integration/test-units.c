@@ -1,13 +1,16 @@
 /* Stopping, starting, settling and checking units of the harness's real `systemd --user`
  * manager through lib/units (sd-bus), as root, like the daemon. */
 #include <check.h>
+#include <systemd/sd-messages.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "journal-query.h"
 #include "strv.h"
 #include "units.h"
 
@@ -104,7 +107,7 @@ static char *active_state(const char *unit)
 	return state;
 }
 
-START_TEST(test_three_units_start_and_stop_in_parallel_in_about_the_time_of_the_slowest)
+START_TEST(test_three_units_start_and_stop_in_parallel)
 {
 	_cleanup_(units_manager_freep) UnitsManager *m = connect_user_manager();
 	_cleanup_strv_free_ char **units = NULL, **started = NULL, **stopped = NULL;
@@ -120,6 +123,7 @@ START_TEST(test_three_units_start_and_stop_in_parallel_in_about_the_time_of_the_
 							    "ExecStop=/bin/sleep 1\n")),
 			0);
 
+	usec_t since = now_usec(CLOCK_REALTIME);
 	usec_t t0 = now_usec(CLOCK_MONOTONIC);
 	int r = units_start(m, units, &start_options, &start_outcomes);
 	usec_t start_took = now_usec(CLOCK_MONOTONIC) - t0;
@@ -160,11 +164,12 @@ START_TEST(test_three_units_start_and_stop_in_parallel_in_about_the_time_of_the_
 		ck_assert(strv_contains(stopped, units[i]));
 	}
 
-	/* Three 1 s jobs one after another would take 3 s. */
-	ck_assert_msg(start_took < 2500 * USEC_PER_MSEC, "start took %llu us",
-		      (unsigned long long)start_took);
-	ck_assert_msg(stop_took < 2500 * USEC_PER_MSEC, "stop took %llu us",
-		      (unsigned long long)stop_took);
+	/* At once: every 1 s job began before any ended, as the manager logged them.  (How long
+	 * they took is a benchmark's figure: tests/bench, deploy overhead.) */
+	journal_assert_overlapped(units, SD_MESSAGE_UNIT_STARTING_STR, SD_MESSAGE_UNIT_STARTED_STR,
+				  since);
+	journal_assert_overlapped(units, SD_MESSAGE_UNIT_STOPPING_STR, SD_MESSAGE_UNIT_STOPPED_STR,
+				  since);
 }
 END_TEST
 
@@ -214,7 +219,7 @@ START_TEST(test_stop_that_outlasts_stop_timeout_fails_with_our_timeout_and_the_u
 	ck_assert_str_eq(outcomes[1].job_result, "timeout");
 	ck_assert_str_eq(outcomes[1].active_state, "deactivating");
 	ck_assert_uint_ge(outcomes[1].duration, 1 * USEC_PER_SEC);
-	ck_assert_msg(took < 3 * USEC_PER_SEC, "gave up after %llu us, not after about 1 s",
+	ck_assert_msg(took < HANG_BOUND, "gave up after %llu us, not after about 1 s",
 		      (unsigned long long)took);
 	ck_assert_uint_eq(strv_length(reported), 2);
 
@@ -309,7 +314,7 @@ START_TEST(test_settle_catches_a_unit_that_crashes_after_a_moment)
 	ck_assert_str_eq(o->service_result, "exit-code");
 	ck_assert_msg(lines_contain(o->journal_lines, "lost the database"), "lines:\n  %s", joined);
 	/* Seen as it fell, not only when the watch ended. */
-	ck_assert_uint_lt(o->duration, 3 * USEC_PER_SEC);
+	ck_assert_uint_lt(o->duration, HANG_BOUND);
 	ck_assert_str_eq(reported[0], units[1]);
 }
 END_TEST
@@ -369,6 +374,74 @@ START_TEST(test_preflight_names_the_missing_the_masked_and_the_misnamed_unit)
 }
 END_TEST
 
+/* Runs build/deployctl check on a plan naming unit; its exit code, stderr in *ret_err. */
+static int deployctl_check_unit(const char *unit, char **ret_err)
+{
+	_cleanup_free_ char *dir = harness_tmpdir(), *plan = NULL, *cmd = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	char *err = NULL;
+	size_t size = 0;
+
+	ck_assert_int_ge(asprintf(&plan, "%s/p.yaml", dir), 0);
+	f = fopen(plan, "we");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"version: 1\ndatabase: {conninfo: \"dbname=x\"}\nservices: {bus: user, "
+		"units: [\"%s\"]}\nmigrations: {directory: /m}\n",
+		unit);
+	fclose(TAKE_PTR(f));
+	ck_assert_int_ge(asprintf(&cmd, "build/deployctl check %s 2>&1", plan), 0);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_ge(getdelim(&err, &size, '\0', p), 0);
+	int status = pclose(p);
+	*ret_err = err;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(test_check_and_preflight_judge_every_unit_name_alike)
+{
+	_cleanup_(units_manager_freep) UnitsManager *m = connect_user_manager();
+	_cleanup_free_ char *real = service("units-real", "ExecStart=/bin/sleep infinity\n");
+	/* Names that neither may accept, and one both accept (it exists on the manager). */
+	const struct {
+		const char *name;
+		bool accepted;
+	} cases[] = {
+		{"dev-sda.device", false},
+		{"session-1.scope", false},
+		{"worker@.service", false},
+		{"api", false},
+		{"a b.service", false},
+		{"api.servic", false},
+		{real, true},
+	};
+	UnitsOptions options = wait_for(LONG_TIMEOUT, NULL);
+
+	harness_daemon_reload();
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_(units_problems_freep) UnitProblem *problems = NULL;
+		_cleanup_free_ char *err = NULL;
+		char *units[] = {(char *)cases[i].name, NULL};
+		int code = deployctl_check_unit(cases[i].name, &err);
+		int n = units_check(m, units, &options, &problems);
+
+		ck_assert_msg(code == (cases[i].accepted ? 0 : 3), "check of %s: exit %d: %s",
+			      cases[i].name, code, err);
+		ck_assert_msg(n == (cases[i].accepted ? 0 : 1), "preflight of %s: %d problems",
+			      cases[i].name, n);
+		if (!cases[i].accepted) {
+			/* Both say the same reason. */
+			const char *it = strstr(problems[0].message, ": it ");
+			ck_assert_ptr_nonnull(it);
+			_cleanup_free_ char *reason = strndup(it + 5, strlen(it + 5) - 1);
+			ck_assert_msg(strstr(err, reason), "check said '%s', preflight '%s'", err,
+				      problems[0].message);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_cancel_fd_ends_the_wait_at_once_and_leaves_the_job_queued)
 {
 	_cleanup_(units_manager_freep) UnitsManager *m = connect_user_manager();
@@ -388,7 +461,7 @@ START_TEST(test_cancel_fd_ends_the_wait_at_once_and_leaves_the_job_queued)
 
 	usec_t t0 = now_usec(CLOCK_MONOTONIC);
 	ck_assert_int_eq(units_stop(m, units, &options, &outcomes), -ECANCELED);
-	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - t0, 1 * USEC_PER_SEC);
+	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - t0, HANG_BOUND);
 	ck_assert_ptr_null(outcomes);
 	ck_assert_ptr_null(reported);
 	close(cancel[0]);
@@ -430,8 +503,7 @@ static Suite *units_suite(void)
 	TCase *check = tcase_create("preflight");
 
 	tcase_set_timeout(jobs, 60);
-	tcase_add_test(
-		jobs, test_three_units_start_and_stop_in_parallel_in_about_the_time_of_the_slowest);
+	tcase_add_test(jobs, test_three_units_start_and_stop_in_parallel);
 	tcase_add_test(jobs, test_stopping_units_that_are_already_stopped_succeeds);
 	tcase_add_test(
 		jobs,
@@ -451,6 +523,7 @@ static Suite *units_suite(void)
 
 	tcase_set_timeout(check, 60);
 	tcase_add_test(check, test_preflight_names_the_missing_the_masked_and_the_misnamed_unit);
+	tcase_add_test(check, test_check_and_preflight_judge_every_unit_name_alike);
 	suite_add_tcase(s, check);
 	return s;
 }

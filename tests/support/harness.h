@@ -13,6 +13,12 @@
 #include <libpq-fe.h>
 
 #include "cleanup.h"
+#include "time-util.h"
+
+/* The one upper bound tests put on how long something takes: it only catches a hang.  How
+ * fast things are is measured by the benchmarks (tests/bench), never asserted by a test, so
+ * that a loaded machine cannot fail one. */
+#define HANG_BOUND (60 * USEC_PER_SEC)
 
 const char *harness_pg_conninfo(void);	     /* superuser, database postgres */
 const char *harness_app_conninfo(void);	     /* deployer (the deploy role), database app */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -145,4 +146,28 @@ int test_sshd_logins(TestSshd *s)
 	while (fgets(line, sizeof(line), f))
 		n += strstr(line, "Accepted publickey") != NULL;
 	return n;
+}
+
+void test_sshd_force_command(TestSshd *s, const char *command)
+{
+	_cleanup_free_ char *pub_path = NULL, *keys_path = NULL, *tmp = NULL, *key = NULL;
+	_cleanup_fclose_ FILE *pub = NULL, *keys = NULL;
+	size_t size = 0;
+
+	ck_assert_int_ge(asprintf(&pub_path, "%s/id_ed25519.pub", s->dir), 0);
+	ck_assert_int_ge(asprintf(&keys_path, "%s/authorized_keys", s->dir), 0);
+	ck_assert_int_ge(asprintf(&tmp, "%s/authorized_keys.tmp", s->dir), 0);
+	pub = fopen(pub_path, "re");
+	ck_assert_msg(pub, "%s: %s", pub_path, strerror(errno));
+	ck_assert_int_gt(getline(&key, &size, pub), 0);
+	keys = fopen(tmp, "we");
+	ck_assert_msg(keys, "%s: %s", tmp, strerror(errno));
+	/* sshd reads the file at each login: the next connection gets the forced command. */
+	if (command)
+		ck_assert_int_ge(fprintf(keys, "restrict,command=\"%s\" %s", command, key), 0);
+	else
+		ck_assert_int_ge(fputs(key, keys), 0);
+	ck_assert_int_eq(fchmod(fileno(keys), 0644), 0);
+	ck_assert_int_eq(fclose(TAKE_PTR(keys)), 0);
+	ck_assert_int_eq(rename(tmp, keys_path), 0);
 }

@@ -21,3 +21,6 @@ void test_sshd_down(TestSshd *s);
 int test_sshd_drop_sessions(TestSshd *s);
 /* How many logins sshd accepted so far (its log). */
 int test_sshd_logins(TestSshd *s);
+/* Authorizes the test user's key with restrict,command="COMMAND" in authorized_keys, as the
+ * README tells a remote host's admin to (NULL: without a forced command again). */
+void test_sshd_force_command(TestSshd *s, const char *command);

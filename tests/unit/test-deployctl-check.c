@@ -144,6 +144,7 @@ START_TEST(test_a_plan_name_is_looked_up_in_the_plans_directory)
 {
 	_cleanup_free_ char *path = write_plan("version: 1\n"
 					       "database: {conninfo_env: PROSAAS_DB}\n"
+					       "services: {bus: user, units: [api.service]}\n"
 					       "migrations: {command: [/usr/bin/migrate, up]}\n");
 	_cleanup_free_ char *dir = strdup(path);
 	char *slash = strrchr(dir, '/');
@@ -153,7 +154,7 @@ START_TEST(test_a_plan_name_is_looked_up_in_the_plans_directory)
 
 	unlink(path);
 	ck_assert_msg(r.exit_code == 0, "exit %d: %s", r.exit_code, r.err);
-	ck_assert_msg(strstr(r.out, ": ok — plan \"") && strstr(r.out, "0 units (system bus), "
+	ck_assert_msg(strstr(r.out, ": ok — plan \"") && strstr(r.out, "1 unit (user bus), "
 								       "migrations by "
 								       "/usr/bin/migrate up"),
 		      "summary: %s", r.out);
@@ -179,6 +180,36 @@ START_TEST(test_the_summary_counts_the_units_of_remote_hosts)
 	ck_assert_msg(r.exit_code == 0, "exit %d: %s", r.exit_code, r.err);
 	ck_assert_msg(strstr(r.out, "1 unit (system bus) and 3 on 2 remote hosts, migrations by "),
 		      "summary: %s", r.out);
+}
+END_TEST
+
+START_TEST(test_a_plan_without_units_exits_3_at_services_units_saying_why)
+{
+	_cleanup_free_ char *none = write_plan("version: 1\n"
+					       "database: {conninfo_env: PROSAAS_DB}\n"
+					       "migrations: {directory: /m}\n"),
+			    *empty = write_plan("version: 1\n"
+						"database: {conninfo_env: PROSAAS_DB}\n"
+						"services:\n"
+						"  bus: user\n"
+						"  units: []\n"
+						"  remote: []\n"
+						"migrations: {directory: /m}\n"),
+			    *expected = NULL;
+	_cleanup_(run_done) Run r_none = RUN("check", none);
+	_cleanup_(run_done) Run r_empty = RUN("check", empty);
+
+	unlink(none);
+	unlink(empty);
+	ck_assert_int_eq(r_none.exit_code, 3);
+	ck_assert_int_ge(asprintf(&expected, "%s:1:1: missing required key 'services'", none), 0);
+	ck_assert_msg(strncmp(r_none.err, expected, strlen(expected)) == 0, "%s", r_none.err);
+	ck_assert_ptr_nonnull(strstr(r_none.err, "no migration runs under a live app"));
+	free(expected);
+	ck_assert_int_eq(r_empty.exit_code, 3);
+	ck_assert_int_ge(asprintf(&expected, "%s:5:10: services.units: no unit named", empty), 0);
+	ck_assert_msg(strncmp(r_empty.err, expected, strlen(expected)) == 0, "%s", r_empty.err);
+	ck_assert_ptr_nonnull(strstr(r_empty.err, "no migration runs under a live app"));
 }
 END_TEST
 
@@ -234,6 +265,7 @@ int main(void)
 	tcase_add_test(tc, test_a_plan_name_is_looked_up_in_the_plans_directory);
 	tcase_add_test(tc, test_the_summary_counts_the_units_of_remote_hosts);
 	tcase_add_test(tc, test_missing_file_and_bad_plan_name_exit_3);
+	tcase_add_test(tc, test_a_plan_without_units_exits_3_at_services_units_saying_why);
 	tcase_add_test(tc, test_no_argument_is_a_usage_error);
 	tcase_add_test(tc, test_unknown_option_is_a_usage_error);
 	tcase_add_test(tc, test_help_prints_usage_and_exits_0);

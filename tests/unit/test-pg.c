@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pg.h"
+#include "strv.h"
 
 static char *temp_dir(void)
 {
@@ -99,6 +100,27 @@ START_TEST(test_masked_values_with_spaces_and_quotes_stay_parseable)
 	ck_assert_int_eq(pg_conninfo_mask("options='-c search_path=a\\'b' dbname=x", &masked), 0);
 	options = parsed_value(masked, "options");
 	ck_assert_str_eq(options, "-c search_path=a'b");
+}
+END_TEST
+
+START_TEST(test_secrets_list_the_password_raw_url_encoded_and_quoted)
+{
+	_cleanup_strv_free_ char **secrets = NULL, **none = NULL;
+	_cleanup_free_ char *url = NULL;
+
+	ck_assert_int_eq(pg_conninfo_secrets("host=/tmp user=u password='p@ss w\\'rd' "
+					     "sslpassword=k3y",
+					     &secrets),
+			 0);
+	ck_assert(strv_contains(secrets, "p@ss w'rd"));
+	ck_assert(strv_contains(secrets, "p%40ss%20w%27rd"));
+	ck_assert(strv_contains(secrets, "p@ss w\\'rd")); /* as inside password='…' */
+	ck_assert(strv_contains(secrets, "k3y"));
+	/* DATABASE_URL carries the encoded form listed. */
+	ck_assert_int_eq(pg_conninfo_to_url("user=u password='p@ss w\\'rd'", NULL, NULL, &url), 0);
+	ck_assert_ptr_nonnull(strstr(url, "p%40ss%20w%27rd"));
+	ck_assert_int_eq(pg_conninfo_secrets("host=/tmp user=u", &none), 0);
+	ck_assert_uint_eq(strv_length(none), 0);
 }
 END_TEST
 
@@ -456,6 +478,7 @@ int main(void)
 	TCase *tc = tcase_create("pg");
 
 	tcase_add_test(tc, test_mask_hides_the_password_of_key_value_pairs);
+	tcase_add_test(tc, test_secrets_list_the_password_raw_url_encoded_and_quoted);
 	tcase_add_test(tc, test_mask_hides_the_password_of_a_uri);
 	tcase_add_test(tc, test_mask_refuses_what_libpq_cannot_parse);
 	tcase_add_test(tc, test_masked_values_with_spaces_and_quotes_stay_parseable);

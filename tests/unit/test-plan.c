@@ -9,13 +9,16 @@
 #include "plan.h"
 #include "strv.h"
 
-/* A minimal valid plan; text appended to it starts on line 6. */
+/* A plan without its units (for refusals); text appended to it starts on line 6. */
 #define BASE                                                                                       \
 	"version: 1\n"                                                                             \
 	"database:\n"                                                                              \
 	"  conninfo: \"dbname=prosaas\"\n"                                                         \
 	"migrations:\n"                                                                            \
 	"  directory: /srv/m\n"
+/* A minimal valid plan: one unit, then BASE; text appended to it continues migrations. */
+#define UNIT "services: {units: [app.service]}\n"
+#define VALID UNIT BASE
 
 static Plan *parse_ok(const char *yaml, size_t size)
 {
@@ -186,7 +189,7 @@ END_TEST
 
 START_TEST(test_every_default_is_filled_in)
 {
-	_cleanup_(plan_freep) Plan *p = PARSE_OK(BASE);
+	_cleanup_(plan_freep) Plan *p = PARSE_OK(VALID);
 
 	ck_assert_int_eq(p->version, 1);
 	ck_assert_ptr_null(p->description);
@@ -198,10 +201,10 @@ START_TEST(test_every_default_is_filled_in)
 	ck_assert_uint_eq(p->database.connect_timeout, 10 * USEC_PER_SEC);
 	ck_assert_int_eq(p->services.bus, UNITS_BUS_SYSTEM);
 	ck_assert_ptr_nonnull(p->services.units);
-	ck_assert_uint_eq(strv_length(p->services.units), 0);
+	ck_assert_uint_eq(strv_length(p->services.units), 1);
 	ck_assert_ptr_null(p->services.remote);
 	ck_assert_uint_eq(p->services.n_remote, 0);
-	ck_assert_uint_eq(plan_n_units(p), 0);
+	ck_assert_uint_eq(plan_n_units(p), 1);
 	ck_assert_uint_eq(p->services.stop_timeout, 90 * USEC_PER_SEC);
 	ck_assert_uint_eq(p->services.start_timeout, 90 * USEC_PER_SEC);
 	ck_assert_uint_eq(p->services.settle, 0);
@@ -224,16 +227,16 @@ END_TEST
 
 START_TEST(test_command_migrations_keep_argv_environment_and_working_directory)
 {
-	_cleanup_(plan_freep) Plan *p =
-		PARSE_OK("version: 1\n"
-			 "database: {credential: prosaas-db}\n"
-			 "migrations:\n"
-			 "  command: [/srv/prosaas/venv/bin/python, -m, server.db_migrate, '']\n"
-			 "  working_directory: /srv/prosaas\n"
-			 "  environment:\n"
-			 "    FLASK_ENV: production\n"
-			 "    WORKERS: 4\n"
-			 "    EMPTY: \"\"\n");
+	_cleanup_(plan_freep) Plan *p = PARSE_OK(
+		UNIT "version: 1\n"
+		     "database: {credential: prosaas-db}\n"
+		     "migrations:\n"
+		     "  command: [/srv/prosaas/venv/bin/python, -m, server.db_migrate, '']\n"
+		     "  working_directory: /srv/prosaas\n"
+		     "  environment:\n"
+		     "    FLASK_ENV: production\n"
+		     "    WORKERS: 4\n"
+		     "    EMPTY: \"\"\n");
 
 	ck_assert_int_eq(p->database.conninfo_source, PG_CONNINFO_CREDENTIAL);
 	ck_assert_str_eq(p->database.conninfo, "prosaas-db");
@@ -253,9 +256,9 @@ END_TEST
 
 START_TEST(test_command_without_environment_gets_an_empty_one)
 {
-	_cleanup_(plan_freep) Plan *p = PARSE_OK("version: 1\n"
-						 "database: {conninfo_file: /etc/prosaas/db}\n"
-						 "migrations: {command: [migrate]}\n");
+	_cleanup_(plan_freep) Plan *p = PARSE_OK(UNIT "version: 1\n"
+						      "database: {conninfo_file: /etc/prosaas/db}\n"
+						      "migrations: {command: [migrate]}\n");
 
 	ck_assert_int_eq(p->database.conninfo_source, PG_CONNINFO_FILE);
 	ck_assert_str_eq(p->database.conninfo, "/etc/prosaas/db");
@@ -267,8 +270,9 @@ END_TEST
 
 START_TEST(test_zero_turns_off_the_durations_that_allow_it)
 {
-	_cleanup_(plan_freep) Plan *p = PARSE_OK(BASE "  lock_retry_delay: 0\n"
-						      "services: {settle: 0s}\n");
+	_cleanup_(plan_freep) Plan *p =
+		PARSE_OK(BASE "  lock_retry_delay: 0\n"
+			      "services: {settle: 0s, units: [a.service]}\n");
 
 	ck_assert_uint_eq(p->migrations.lock_retry_delay, 0);
 	ck_assert_uint_eq(p->services.settle, 0);
@@ -277,10 +281,10 @@ END_TEST
 
 START_TEST(test_postgresql_uri_conninfo_is_accepted)
 {
-	_cleanup_(plan_freep) Plan *p =
-		PARSE_OK("version: 1\n"
-			 "database: {conninfo: \"postgresql://deployer@db.internal/prosaas\"}\n"
-			 "migrations: {directory: /m}\n");
+	_cleanup_(plan_freep) Plan *p = PARSE_OK(
+		UNIT "version: 1\n"
+		     "database: {conninfo: \"postgresql://deployer@db.internal/prosaas\"}\n"
+		     "migrations: {directory: /m}\n");
 
 	ck_assert_str_eq(p->database.conninfo, "postgresql://deployer@db.internal/prosaas");
 }
@@ -292,7 +296,7 @@ START_TEST(test_byte_order_mark_crlf_and_comments_are_accepted)
 						 "version: 1 # the format\r\n"
 						 "description: \"caf\xc3\xa9 \xe2\x9c\x93\"\r\n"
 						 "database: {conninfo: \"dbname=x\"}\r\n"
-						 "migrations: {directory: /m}\r\n");
+						 "migrations: {directory: /m}\r\n" UNIT);
 
 	ck_assert_str_eq(p->description, "caf\xc3\xa9 \xe2\x9c\x93");
 }
@@ -313,7 +317,7 @@ START_TEST(test_name_is_the_file_name_without_yaml_extension)
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		_cleanup_(plan_freep) Plan *p = NULL;
 		_cleanup_free_ char *error = NULL;
-		ck_assert_int_eq(plan_parse(cases[i].path, BASE, strlen(BASE), &p, &error), 0);
+		ck_assert_int_eq(plan_parse(cases[i].path, VALID, strlen(VALID), &p, &error), 0);
 		ck_assert_str_eq(p->name, cases[i].name);
 		ck_assert_str_eq(p->path, cases[i].path);
 	}
@@ -322,7 +326,7 @@ END_TEST
 
 START_TEST(test_plan_load_reads_a_file)
 {
-	_cleanup_free_ char *path = write_temp_plan(BASE, strlen(BASE));
+	_cleanup_free_ char *path = write_temp_plan(VALID, strlen(VALID));
 	_cleanup_(plan_freep) Plan *p = NULL;
 	_cleanup_free_ char *error = NULL;
 	int r = plan_load(path, &p, &error);
@@ -376,9 +380,9 @@ START_TEST(test_a_plan_of_exactly_1_mib_is_accepted)
 {
 	size_t size = PLAN_MAX_BYTES;
 	_cleanup_free_ char *data = malloc(size);
-	size_t prefix = strlen(BASE "# ");
+	size_t prefix = strlen(VALID "# ");
 
-	memcpy(data, BASE "# ", prefix);
+	memcpy(data, VALID "# ", prefix);
 	memset(data + prefix, 'x', size - prefix - 1);
 	data[size - 1] = '\n';
 	_cleanup_(plan_freep) Plan *p = parse_ok(data, size);
@@ -755,7 +759,7 @@ END_TEST
 START_TEST(test_a_63_character_schema_qualified_table_is_accepted)
 {
 	_cleanup_(plan_freep) Plan *p = PARSE_OK(
-		BASE
+		VALID
 		"  table: _s9.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
 
 	ck_assert_uint_eq(strlen(strchr(p->migrations.table, '.') + 1), 63);
@@ -1143,7 +1147,8 @@ END_TEST
 
 START_TEST(test_an_empty_remote_list_means_no_remote_hosts)
 {
-	_cleanup_(plan_freep) Plan *p = PARSE_OK(BASE "services:\n  remote: []\n");
+	_cleanup_(plan_freep) Plan *p =
+		PARSE_OK(BASE "services:\n  units: [a.service]\n  remote: []\n");
 
 	ck_assert_uint_eq(p->services.n_remote, 0);
 	ck_assert_ptr_null(p->services.remote);
@@ -1240,6 +1245,17 @@ START_TEST(test_a_host_listed_twice_with_one_bus_is_refused_at_the_second)
 }
 END_TEST
 
+START_TEST(test_a_plan_naming_no_unit_is_refused_where_the_units_belong)
+{
+	ASSERT_ERROR(BASE, "1:1", "missing required key 'services'", "services.remote",
+		     "no migration runs under a live app");
+	ASSERT_ERROR(BASE "services:\n  bus: user\n", "7:3", "services.units: no unit named",
+		     "no migration runs under a live app");
+	ASSERT_ERROR(BASE "services:\n  units: []\n  remote: []\n", "7:10",
+		     "services.units: no unit named");
+}
+END_TEST
+
 START_TEST(test_session_settings_come_from_the_plan)
 {
 	PlanDatabase db = {
@@ -1265,6 +1281,8 @@ int main(void)
 	TCase *valid = tcase_create("valid");
 	TCase *refused = tcase_create("refused");
 	TCase *hostile = tcase_create("hostile");
+
+	tcase_add_test(refused, test_a_plan_naming_no_unit_is_refused_where_the_units_belong);
 
 	tcase_add_test(valid, test_every_key_is_parsed);
 	tcase_add_test(valid, test_every_default_is_filled_in);

@@ -82,6 +82,38 @@ static SpawnResult run_sh(const char *script, Output *out, usec_t timeout, int c
 	return result;
 }
 
+START_TEST(test_secrets_are_redacted_also_across_the_4096_byte_cut)
+{
+	static char *const secrets[] = {"pa55-w0rd", "pa55%2Dw0rd", NULL};
+	char *const argv[] = {"sh", "-c",
+			      "head -c 4090 /dev/zero | tr '\\0' x; echo 'pa55-w0rd tail';"
+			      "echo 'url postgresql://u:pa55%2Dw0rd@/db'; echo 'pa55-w0rd' >&2",
+			      NULL};
+	_cleanup_(output_done) Output out = {};
+	SpawnOptions o = {
+		.argv = argv,
+		.envp = base_env,
+		.cancel_fd = -1,
+		.output = collect,
+		.userdata = &out,
+		.redact = secrets,
+	};
+	SpawnResult result = {};
+	_cleanup_free_ char *error = NULL, *joined = NULL;
+
+	ck_assert_msg(spawn_run(&o, &result, &error) == 0, "%s", error);
+	ck_assert_int_eq(result.outcome, SPAWN_EXITED);
+	/* The 4096-byte buffer fills in the middle of the password: the piece ends before it. */
+	ck_assert_uint_eq(strv_length(out.stdout_lines), 3);
+	ck_assert_uint_eq(strlen(out.stdout_lines[0]), 4090);
+	ck_assert_str_eq(out.stdout_lines[1], "*** tail");
+	ck_assert_str_eq(out.stdout_lines[2], "url postgresql://u:***@/db");
+	ck_assert_str_eq(out.stderr_lines[0], "***");
+	ck_assert_int_eq(strv_join(out.stdout_lines, "", &joined), 0);
+	ck_assert_ptr_null(strstr(joined, "pa55"));
+}
+END_TEST
+
 START_TEST(test_output_arrives_line_by_line_per_stream)
 {
 	_cleanup_(output_done) Output out = {};
@@ -377,6 +409,7 @@ int main(void)
 	tcase_add_test(tc, test_exit_status_is_reported);
 	tcase_add_test(tc, test_death_by_signal_is_reported);
 	tcase_add_test(tc, test_a_long_line_is_split_not_lost);
+	tcase_add_test(tc, test_secrets_are_redacted_also_across_the_4096_byte_cut);
 	tcase_add_test(tc, test_invalid_utf8_nul_and_control_characters_are_replaced);
 	tcase_add_test(tc, test_the_environment_is_exactly_the_one_given);
 	tcase_add_test(tc, test_it_runs_in_the_working_directory_without_inherited_fds);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit-name.h"
 #include "units.h"
 
 START_TEST(test_done_and_skipped_job_results_are_success)
@@ -46,35 +47,41 @@ START_TEST(test_unknown_empty_or_missing_job_result_is_a_failure)
 }
 END_TEST
 
+/* The one rule for deployable unit names (unit-name.h), which check and preflight share. */
+static bool deployable(const char *name)
+{
+	return unit_name_check_deployable(name, NULL) == 0;
+}
+
 START_TEST(test_plain_and_instance_unit_names_are_valid)
 {
-	ck_assert(units_name_is_valid("prosaas-api.service"));
-	ck_assert(units_name_is_valid("worker@2.service"));
-	ck_assert(units_name_is_valid("getty@tty1.service"));
-	ck_assert(units_name_is_valid("a:b_c.d\\x2d.socket"));
-	ck_assert(units_name_is_valid("x@a@b.service"));
-	ck_assert(units_name_is_valid("nightly.timer"));
-	ck_assert(units_name_is_valid("app.target"));
-	ck_assert(units_name_is_valid("srv-data.mount"));
+	ck_assert(deployable("prosaas-api.service"));
+	ck_assert(deployable("worker@2.service"));
+	ck_assert(deployable("getty@tty1.service"));
+	ck_assert(deployable("a:b_c.d\\x2d.socket"));
+	ck_assert(deployable("x@a@b.service"));
+	ck_assert(deployable("nightly.timer"));
+	ck_assert(deployable("app.target"));
+	ck_assert(deployable("srv-data.mount"));
 }
 END_TEST
 
 START_TEST(test_template_without_instance_is_not_a_valid_unit_name)
 {
-	ck_assert(!units_name_is_valid("worker@.service"));
+	ck_assert(!deployable("worker@.service"));
 }
 END_TEST
 
 START_TEST(test_unit_name_without_prefix_or_known_suffix_is_invalid)
 {
-	ck_assert(!units_name_is_valid(NULL));
-	ck_assert(!units_name_is_valid(""));
-	ck_assert(!units_name_is_valid("api"));
-	ck_assert(!units_name_is_valid(".service"));
-	ck_assert(!units_name_is_valid("@x.service"));
-	ck_assert(!units_name_is_valid("api.servic"));
-	ck_assert(!units_name_is_valid("api.service."));
-	ck_assert(!units_name_is_valid("api.SERVICE"));
+	ck_assert(!deployable(NULL));
+	ck_assert(!deployable(""));
+	ck_assert(!deployable("api"));
+	ck_assert(!deployable(".service"));
+	ck_assert(!deployable("@x.service"));
+	ck_assert(!deployable("api.servic"));
+	ck_assert(!deployable("api.service."));
+	ck_assert(!deployable("api.SERVICE"));
 }
 END_TEST
 
@@ -87,7 +94,7 @@ START_TEST(test_unit_name_with_forbidden_characters_is_invalid)
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		ck_assert_msg(!units_name_is_valid(names[i]), "name %zu", i);
+		ck_assert_msg(!deployable(names[i]), "name %zu", i);
 }
 END_TEST
 
@@ -99,19 +106,19 @@ START_TEST(test_unit_name_may_have_255_characters_but_not_256)
 	memset(name, 'a', sizeof(name));
 	strcpy(name + 255 - suffix, ".service");
 	ck_assert_uint_eq(strlen(name), 255);
-	ck_assert(units_name_is_valid(name));
+	ck_assert(deployable(name));
 
 	memset(name, 'a', sizeof(name));
 	strcpy(name + 256 - suffix, ".service");
 	ck_assert_uint_eq(strlen(name), 256);
-	ck_assert(!units_name_is_valid(name));
+	ck_assert(!deployable(name));
 }
 END_TEST
 
 START_TEST(test_device_and_scope_units_cannot_be_deployed)
 {
-	ck_assert(!units_name_is_valid("dev-sda.device"));
-	ck_assert(!units_name_is_valid("session-1.scope"));
+	ck_assert(!deployable("dev-sda.device"));
+	ck_assert(!deployable("session-1.scope"));
 }
 END_TEST
 

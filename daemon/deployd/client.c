@@ -175,8 +175,7 @@ static void handle_plans(Client *c)
 			continue;
 		proto_record_add(rec, "PLAN", name);
 		/* Listed as the daemon would judge it when asked to deploy it. */
-		if (plan_file_is_trusted(path, c->server->own_uid, &error) >= 0 &&
-		    plan_load(path, &plan, &error) >= 0) {
+		if (server_load_plan(c->server, path, &plan, &error) >= 0) {
 			proto_record_add(rec, "PLAN_VALID", "yes");
 			if (plan->description)
 				proto_record_add(rec, "DESCRIPTION", plan->description);

@@ -13,6 +13,7 @@
 #include "event-journal.h"
 #include "peer.h"
 #include "plan.h"
+#include "plan-trust.h"
 #include "server-internal.h"
 #include "state.h"
 #include "strv.h"
@@ -255,6 +256,18 @@ _Noreturn static void worker_main(const Plan *plan, const DeployRequest *req, in
 {
 	sigset_t mask;
 
+	/* The daemon's listening socket, its clients' connections and its event loop are not the
+	 * worker's: holding them would keep a client's connection open after the daemon closed
+	 * it, and hand them to every program the deploy runs.  The worker keeps stdio and its
+	 * event pipe, moved to fd 3. */
+	if (pipe_fd != 3) {
+		if (dup3(pipe_fd, 3, O_CLOEXEC) < 0)
+			_exit(DEPLOY_EXIT_INTERNAL);
+		pipe_fd = 3;
+	}
+	if (close_range(4, ~0U, 0) < 0)
+		_exit(DEPLOY_EXIT_INTERNAL);
+
 	/* If the daemon dies, the deploy is cancelled rather than left running unobserved. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	sigemptyset(&mask);
@@ -270,25 +283,15 @@ _Noreturn static void worker_main(const Plan *plan, const DeployRequest *req, in
 	_exit(deploy_run(plan, req, cancel_fd, worker_sink, &pipe_fd));
 }
 
-int plan_file_is_trusted(const char *path, uid_t own_uid, char **ret_error)
+int server_load_plan(Server *s, const char *path, Plan **ret, char **ret_error)
 {
-	struct stat st;
+	_cleanup_close_ int fd = -EBADF;
+	int r;
 
-	if (stat(path, &st) < 0)
-		return -errno;
-	/* A plan names commands the daemon runs: nobody but root or the daemon's user may edit it.
-	 */
-	if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0) ||
-	    (st.st_uid != 0 && st.st_uid != own_uid)) {
-		if (asprintf(ret_error,
-			     "%s: refused: the plan must be owned by root or uid %u and not be "
-			     "writable by others (mode %04o, owner %u)",
-			     path, (unsigned)own_uid, (unsigned)(st.st_mode & 07777),
-			     (unsigned)st.st_uid) < 0)
-			return -ENOMEM;
-		return -EPERM;
-	}
-	return 0;
+	r = plan_open_trusted(path, s->own_uid, &fd, ret_error);
+	if (r < 0)
+		return r;
+	return plan_load_fd(fd, path, ret, ret_error);
 }
 
 static void refuse(Client *c, int exit_code, const char *fmt, ...) _printf_(3, 4);
@@ -342,17 +345,14 @@ int deploy_start(Server *s, Client *requester, const ProtoRecord *request)
 	r = plan_path_for_name(s->config.plans_dir, name, &path);
 	if (r < 0)
 		return r;
-	r = plan_file_is_trusted(path, s->own_uid, &error);
+	r = server_load_plan(s, path, &plan, &error);
 	if (r == -ENOENT) {
 		refuse(requester, DEPLOY_EXIT_PLAN_INVALID, "no plan named '%s' in %s", name,
 		       s->config.plans_dir);
 		return 0;
 	}
-	if (r < 0) {
-		refuse(requester, DEPLOY_EXIT_PLAN_INVALID, "%s", error ?: strerror(-r));
-		return 0;
-	}
-	r = plan_load(path, &plan, &error);
+	if (r == -ENOMEM)
+		return r;
 	if (r < 0) {
 		refuse(requester, DEPLOY_EXIT_PLAN_INVALID, "%s", error ?: strerror(-r));
 		return 0;
