@@ -76,9 +76,9 @@ static char *write_temp_plan(const char *data, size_t size)
 
 START_TEST(test_migrations_format_and_adopt_are_parsed_with_their_defaults)
 {
-	_cleanup_(plan_freep) Plan *d = PARSE_OK(BASE);
-	_cleanup_(plan_freep) Plan *f = PARSE_OK(BASE "  format: flyway\n  adopt: true\n");
-	_cleanup_(plan_freep) Plan *g = PARSE_OK(BASE "  format: golang-migrate\n");
+	_cleanup_(plan_freep) Plan *d = PARSE_OK(VALID);
+	_cleanup_(plan_freep) Plan *f = PARSE_OK(VALID "  format: flyway\n  adopt: true\n");
+	_cleanup_(plan_freep) Plan *g = PARSE_OK(VALID "  format: golang-migrate\n");
 
 	ck_assert_int_eq(d->migrations.format, MIGRATIONS_FORMAT_DEPLOYD);
 	ck_assert(!d->migrations.adopt);
