@@ -90,12 +90,15 @@ void ctl_render_init(CtlRender *r, FILE *out, bool json, const char *plan)
 {
 	*r = (CtlRender){.out = out, .json = json, .plan = plan};
 	r->color = !json && isatty(fileno(out)) && !getenv("NO_COLOR");
+	ctl_progress_init(&r->progress, out);
 }
 
 void ctl_render_done(CtlRender *r)
 {
 	free(r->last_failure);
 	free(r->blocker);
+	ctl_progress_close(&r->progress, r->out);
+	ctl_progress_done(&r->progress);
 }
 
 static void print_json_object(FILE *f, json_object *o, const EventField *fields, size_t n)
@@ -162,12 +165,15 @@ void ctl_render_event(CtlRender *r, const Event *ev)
 	else if (r->color && ev->priority == LOG_WARNING)
 		on = "\033[1;33m", off = "\033[0m";
 
-	char stamp[16];
+	char stamp[16], prefix[32];
 	time_t t = r->timestamp_usec ? (time_t)(r->timestamp_usec / 1000000) : time(NULL);
 	struct tm tm;
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime_r(&t, &tm));
-	fprintf(r->out, "%s %-9s %s%s%s\n", stamp, deploy_phase_to_string(ev->phase), on,
-		ev->message ?: "", off);
+	snprintf(prefix, sizeof(prefix), "%s %-9s ", stamp, deploy_phase_to_string(ev->phase));
+	if (ctl_progress_show(&r->progress, r->out, prefix, ev))
+		return;
+	ctl_progress_close(&r->progress, r->out);
+	fprintf(r->out, "%s%s%s%s\n", prefix, on, ev->message ?: "", off);
 	fflush(r->out);
 }
 
@@ -181,6 +187,7 @@ void ctl_render_record(CtlRender *r, const ProtoRecord *rec)
 		}
 		return;
 	}
+	ctl_progress_close(&r->progress, r->out);
 	for (size_t i = 0; i < rec->n_fields; i++)
 		fprintf(r->out, "%s: %s\n", rec->fields[i].key, rec->fields[i].value);
 	fputc('\n', r->out);
@@ -195,6 +202,7 @@ void ctl_render_summary(CtlRender *r, const Event *finished)
 
 	if (r->json)
 		return;
+	ctl_progress_close(&r->progress, r->out);
 	fputc('\n', r->out);
 	if (strcmp(result, "ok") == 0 || strcmp(result, "dry-run") == 0) {
 		fprintf(r->out, "Deploy %s %s in %s ms.\n", id,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "deployctl-progress.h"
 #include "event.h"
 #include "proto.h"
 
@@ -23,6 +24,7 @@ typedef struct CtlRender {
 	char *last_failure; /* MESSAGE of the last failure event */
 	char *blocker;	    /* "pid N (user U, application A, state S)" of the last lock report */
 	bool lock_timed_out;
+	CtlProgress progress; /* the line a running migration's progress is drawn on */
 } CtlRender;
 
 typedef int (*CtlRecordHandler)(const ProtoRecord *rec, void *userdata);

@@ -215,6 +215,29 @@ static void handle_status(Client *c, const ProtoRecord *req)
 	client_update_events(c);
 }
 
+void clients_send_following(Server *s, const char *wire, size_t len)
+{
+	for (Client *c = s->clients; c; c = c->next)
+		if (c->following)
+			client_send(c, wire, len);
+}
+
+void clients_finish_following(Server *s, int exit_code)
+{
+	for (Client *c = s->clients, *next; c; c = next) {
+		next = c->next;
+		if (!c->following)
+			continue;
+		if (!c->cancelling)
+			client_finish(c, exit_code, NULL);
+		else if (exit_code == DEPLOY_EXIT_CANCELLED)
+			client_finish(c, DEPLOY_EXIT_OK, NULL);
+		else
+			client_finish(c, DEPLOY_EXIT_INTERNAL,
+				      "the deploy ended before the cancel took effect");
+	}
+}
+
 static void handle_request(Client *c, const ProtoRecord *req)
 {
 	Server *s = c->server;
@@ -225,9 +248,14 @@ static void handle_request(Client *c, const ProtoRecord *req)
 		return;
 	}
 	if (strcmp(command, "deploy") == 0) {
-		int r = deploy_start(s, c, req);
+		_cleanup_free_ char *refusal = NULL;
+		int r = deploy_start(s, c->peer.uid, req, &refusal);
 		if (r < 0)
 			client_finish(c, DEPLOY_EXIT_INTERNAL, strerror(-r));
+		else if (r > 0)
+			client_finish(c, r, refusal ?: "refused");
+		else
+			c->following = true;
 	} else if (strcmp(command, "status") == 0)
 		handle_status(c, req);
 	else if (strcmp(command, "cancel") == 0) {

@@ -1,7 +1,10 @@
 /* server-internal.h — the state the server's files share (not a public API).
  *
- * server.c owns the loop, the listening sockets and idle exit;
- * client.c one connection each; worker.c the deploy worker. */
+ * server.c owns the loop, the listening sockets and idle exit; client.c one connection each;
+ * worker.c the deploy worker; server-state.c the log, the STATUS= and the idle timer;
+ * server-plans.c loading a trusted plan.  Calls go one way: server.c → client.c → worker.c →
+ * server-state.c, server-plans.c.  The worker reaches the clients that follow a deploy only
+ * through Server.followers, which server.c fills with client.c's functions. */
 #pragma once
 
 #include <stdbool.h>
@@ -61,6 +64,13 @@ struct Server {
 	RunningDeploy *deploy;
 	sd_event_source *idle_source;
 	bool exiting;
+	/* The clients following the running deploy, as the worker reaches them. */
+	struct {
+		/* Queues an encoded record for every follower. */
+		void (*send)(Server *s, const char *wire, size_t len);
+		/* Ends every follower's request: the deploy ended with exit_code. */
+		void (*finish)(Server *s, int exit_code);
+	} followers;
 };
 
 void server_log(Server *s, int priority, const char *fmt, ...) _printf_(3, 4);
@@ -76,11 +86,16 @@ void client_flush_before_exit(Client *c);
 void client_send_record(Client *c, const ProtoRecord *rec);
 /* Sends the final record EXIT=N (and ERROR= text) and closes once flushed. */
 void client_finish(Client *c, int exit_code, const char *error);
+/* Server.followers: what the running deploy sends its followers, and its end. */
+void clients_send_following(Server *s, const char *wire, size_t len);
+void clients_finish_following(Server *s, int exit_code);
 
 /* Opens the plan at path once, trusts it only as plan_open_trusted() says and parses that
  * descriptor.  -ENOENT: no such plan; else on failure *ret_error (when set) says why. */
 int server_load_plan(Server *s, const char *path, Plan **ret, char **ret_error);
-int deploy_start(Server *s, Client *requester, const ProtoRecord *request);
+/* Starts the deploy a client asked for: 0, or a positive exit code with *ret_refusal saying
+ * why it was refused (busy, bad request, no or untrusted plan), or -errno. */
+int deploy_start(Server *s, uid_t requester_uid, const ProtoRecord *request, char **ret_refusal);
 void deploy_cancel(Server *s);
 int deploy_status_record(Server *s, ProtoRecord **ret);
 void deploy_report_interrupted(Server *s);

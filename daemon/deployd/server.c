@@ -1,6 +1,5 @@
 #include <grp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,34 +7,9 @@
 #include <sys/un.h>
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
-#include <systemd/sd-journal.h>
 
 #include "peer.h"
 #include "server-internal.h"
-
-void server_log(Server *s, int priority, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (s->log_to_journal)
-		sd_journal_printv(priority, fmt, ap);
-	else {
-		fputs("deployd: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
-	va_end(ap);
-}
-
-void server_notify_status(Server *s)
-{
-	if (s->deploy)
-		sd_notifyf(false, "STATUS=Deploying %s (%s): %s", s->deploy->plan_name,
-			   s->deploy->request.id, deploy_phase_to_string(s->deploy->phase));
-	else
-		sd_notify(false, "STATUS=Waiting for deploy requests");
-}
 
 static int on_idle_timeout(sd_event_source *source _unused_, uint64_t usec _unused_, void *userdata)
 {
@@ -46,23 +20,6 @@ static int on_idle_timeout(sd_event_source *source _unused_, uint64_t usec _unus
 	/* STOPPING=1 first, so that systemd queues new connections for the next activation. */
 	sd_notify(false, "STOPPING=1");
 	return sd_event_exit(s->event, 0);
-}
-
-void server_update_idle(Server *s)
-{
-	bool idle = !s->deploy && !s->clients;
-
-	if (s->exiting && !s->deploy) {
-		sd_event_exit(s->event, 0);
-		return;
-	}
-	if (!s->idle_source)
-		return;
-	if (idle) {
-		sd_event_source_set_time_relative(s->idle_source, s->config.idle_exit);
-		sd_event_source_set_enabled(s->idle_source, SD_EVENT_ONESHOT);
-	} else
-		sd_event_source_set_enabled(s->idle_source, SD_EVENT_OFF);
 }
 
 static int on_terminate(sd_event_source *source _unused_, const struct signalfd_siginfo *si,
@@ -195,6 +152,7 @@ int server_run(const ServerConfig *config)
 		.config = *config,
 		.own_uid = geteuid(),
 		.allow_gid = PEER_NO_GROUP,
+		.followers = {.send = clients_send_following, .finish = clients_finish_following},
 	};
 	sigset_t mask;
 	int r;

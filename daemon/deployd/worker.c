@@ -13,7 +13,6 @@
 #include "event-journal.h"
 #include "peer.h"
 #include "plan.h"
-#include "plan-trust.h"
 #include "server-internal.h"
 #include "state.h"
 #include "strv.h"
@@ -99,9 +98,7 @@ static void fan_out(Server *s, const Event *ev)
 
 	if (proto_record_from_event(ev, &rec) < 0 || proto_encode(rec, &wire, &len) < 0)
 		return;
-	for (Client *c = s->clients; c; c = c->next)
-		if (c->following)
-			client_send(c, wire, len);
+	s->followers.send(s, wire, len);
 	if (d->history_bytes + len <= HISTORY_MAX_BYTES && strv_push(&d->history, wire) >= 0) {
 		d->history_bytes += len;
 		wire = NULL;
@@ -214,18 +211,7 @@ static int on_worker_exit(sd_event_source *source _unused_, const siginfo_t *si,
 				  msg ?: "The deploy worker died.");
 	}
 
-	for (Client *c = s->clients, *next; c; c = next) {
-		next = c->next;
-		if (!c->following)
-			continue;
-		if (!c->cancelling)
-			client_finish(c, d->exit_code, NULL);
-		else if (d->exit_code == DEPLOY_EXIT_CANCELLED)
-			client_finish(c, DEPLOY_EXIT_OK, NULL);
-		else
-			client_finish(c, DEPLOY_EXIT_INTERNAL,
-				      "the deploy ended before the cancel took effect");
-	}
+	s->followers.finish(s, d->exit_code);
 	s->deploy = running_deploy_free(d);
 	server_notify_status(s);
 	server_update_idle(s);
@@ -283,31 +269,20 @@ _Noreturn static void worker_main(const Plan *plan, const DeployRequest *req, in
 	_exit(deploy_run(plan, req, cancel_fd, worker_sink, &pipe_fd));
 }
 
-int server_load_plan(Server *s, const char *path, Plan **ret, char **ret_error)
+/* Sets *ret_message and returns exit_code, the refusal's exit code. */
+static int refuse(char **ret_message, int exit_code, const char *fmt, ...) _printf_(3, 4);
+static int refuse(char **ret_message, int exit_code, const char *fmt, ...)
 {
-	_cleanup_close_ int fd = -EBADF;
-	int r;
-
-	r = plan_open_trusted(path, s->own_uid, &fd, ret_error);
-	if (r < 0)
-		return r;
-	return plan_load_fd(fd, path, ret, ret_error);
-}
-
-static void refuse(Client *c, int exit_code, const char *fmt, ...) _printf_(3, 4);
-static void refuse(Client *c, int exit_code, const char *fmt, ...)
-{
-	_cleanup_free_ char *msg = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	if (vasprintf(ret_message, fmt, ap) < 0)
+		*ret_message = NULL;
 	va_end(ap);
-	client_finish(c, exit_code, msg ?: "refused");
+	return exit_code;
 }
 
-int deploy_start(Server *s, Client *requester, const ProtoRecord *request)
+int deploy_start(Server *s, uid_t requester_uid, const ProtoRecord *request, char **ret_refusal)
 {
 	const char *name = proto_record_get(request, "PLAN");
 	const char *release = proto_record_get(request, "RELEASE");
@@ -318,45 +293,33 @@ int deploy_start(Server *s, Client *requester, const ProtoRecord *request)
 	_cleanup_(plan_freep) Plan *plan = NULL;
 	int pipefd[2], r;
 
-	if (s->deploy) {
-		refuse(requester, DEPLOY_EXIT_BUSY,
-		       "busy: deploy %s of plan %s is running (phase %s)", s->deploy->request.id,
-		       s->deploy->plan_name, deploy_phase_to_string(s->deploy->phase));
-		return 0;
-	}
-	if (s->exiting) {
-		refuse(requester, DEPLOY_EXIT_BUSY, "busy: deployd is shutting down");
-		return 0;
-	}
-	if (!name || !plan_name_is_valid(name)) {
-		refuse(requester, DEPLOY_EXIT_USAGE,
-		       "PLAN must be a plan name ([A-Za-z0-9_.-]+, no leading dot)");
-		return 0;
-	}
+	if (s->deploy)
+		return refuse(ret_refusal, DEPLOY_EXIT_BUSY,
+			      "busy: deploy %s of plan %s is running (phase %s)",
+			      s->deploy->request.id, s->deploy->plan_name,
+			      deploy_phase_to_string(s->deploy->phase));
+	if (s->exiting)
+		return refuse(ret_refusal, DEPLOY_EXIT_BUSY, "busy: deployd is shutting down");
+	if (!name || !plan_name_is_valid(name))
+		return refuse(ret_refusal, DEPLOY_EXIT_USAGE,
+			      "PLAN must be a plan name ([A-Za-z0-9_.-]+, no leading dot)");
 	if ((dry && strcmp(dry, "yes") && strcmp(dry, "no")) ||
-	    (idle && strcmp(idle, "yes") && strcmp(idle, "no"))) {
-		refuse(requester, DEPLOY_EXIT_USAGE, "DRY_RUN and TERMINATE_IDLE take yes or no");
-		return 0;
-	}
-	if (release && strlen(release) > 1024) {
-		refuse(requester, DEPLOY_EXIT_USAGE, "RELEASE is longer than 1024 bytes");
-		return 0;
-	}
+	    (idle && strcmp(idle, "yes") && strcmp(idle, "no")))
+		return refuse(ret_refusal, DEPLOY_EXIT_USAGE,
+			      "DRY_RUN and TERMINATE_IDLE take yes or no");
+	if (release && strlen(release) > 1024)
+		return refuse(ret_refusal, DEPLOY_EXIT_USAGE, "RELEASE is longer than 1024 bytes");
 	r = plan_path_for_name(s->config.plans_dir, name, &path);
 	if (r < 0)
 		return r;
 	r = server_load_plan(s, path, &plan, &error);
-	if (r == -ENOENT) {
-		refuse(requester, DEPLOY_EXIT_PLAN_INVALID, "no plan named '%s' in %s", name,
-		       s->config.plans_dir);
-		return 0;
-	}
+	if (r == -ENOENT)
+		return refuse(ret_refusal, DEPLOY_EXIT_PLAN_INVALID, "no plan named '%s' in %s",
+			      name, s->config.plans_dir);
 	if (r == -ENOMEM)
 		return r;
-	if (r < 0) {
-		refuse(requester, DEPLOY_EXIT_PLAN_INVALID, "%s", error ?: strerror(-r));
-		return 0;
-	}
+	if (r < 0)
+		return refuse(ret_refusal, DEPLOY_EXIT_PLAN_INVALID, "%s", error ?: strerror(-r));
 
 	RunningDeploy *d = calloc(1, sizeof(RunningDeploy));
 	if (!d)
@@ -364,8 +327,8 @@ int deploy_start(Server *s, Client *requester, const ProtoRecord *request)
 	d->pipe_fd = -1;
 	d->plan_name = strdup(name);
 	d->request.release = release ? strdup(release) : NULL;
-	d->request.requester_uid = requester->peer.uid;
-	r = peer_requester_name(requester->peer.uid, host, (char **)&d->request.requester);
+	d->request.requester_uid = requester_uid;
+	r = peer_requester_name(requester_uid, host, (char **)&d->request.requester);
 	if (r < 0) {
 		running_deploy_free(d);
 		return r;
@@ -414,7 +377,6 @@ int deploy_start(Server *s, Client *requester, const ProtoRecord *request)
 		s->deploy = running_deploy_free(d);
 		return r;
 	}
-	requester->following = true;
 	save_state(s, "running");
 	server_notify_status(s);
 	server_update_idle(s);

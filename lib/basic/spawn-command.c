@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "spawn-command.h"
 #include "text-redact.h"
+#include "tick-schedule.h"
 #include "text-sanitize.h"
 
 /* After the program ended, how long output of strays still holding its pipes is awaited. */
@@ -235,9 +236,7 @@ int spawn_run(const SpawnOptions *o, SpawnResult *ret, char **ret_error)
 	SpawnResult result = {};
 	usec_t deadline = o->timeout > 0 ? now_usec(CLOCK_MONOTONIC) + o->timeout : USEC_INFINITY;
 	usec_t kill_at = USEC_INFINITY, drain_until = USEC_INFINITY;
-	usec_t next_tick = o->tick && o->tick_interval > 0
-				   ? now_usec(CLOCK_MONOTONIC) + o->tick_interval
-				   : USEC_INFINITY;
+	TickSchedule ticks;
 	bool exited = false, stopping = false;
 	pid_t pid;
 	int r;
@@ -280,6 +279,8 @@ int spawn_run(const SpawnOptions *o, SpawnResult *ret, char **ret_error)
 		set_error(ret_error, o->argv[0], strerror(-r));
 		return r;
 	}
+	tick_schedule_start(&ticks, o->tick_first, o->tick ? o->tick_interval : 0,
+			    now_usec(CLOCK_MONOTONIC));
 	buffers[0].fd = TAKE_FD(out_read);
 	buffers[1].fd = TAKE_FD(err_read);
 
@@ -311,8 +312,8 @@ int spawn_run(const SpawnOptions *o, SpawnResult *ret, char **ret_error)
 			p[n++] = (struct pollfd){.fd = o->cancel_fd, .events = POLLIN};
 		}
 		usec_t wake = exited ? drain_until : stopping ? kill_at : deadline;
-		if (!exited && next_tick < wake)
-			wake = next_tick;
+		if (!exited && ticks.next < wake)
+			wake = ticks.next;
 		if (!exited && pidfd < 0 && now + SPAWN_EXIT_POLL_USEC < wake)
 			wake = now + SPAWN_EXIT_POLL_USEC;
 		/* Closed buffers have fd < 0, which poll() skips. */
@@ -332,12 +333,12 @@ int spawn_run(const SpawnOptions *o, SpawnResult *ret, char **ret_error)
 			stop(pid, &result, SPAWN_CANCELLED, &kill_at);
 			stopping = true;
 		}
-		if (!exited && now_usec(CLOCK_MONOTONIC) >= next_tick) {
-			next_tick = now_usec(CLOCK_MONOTONIC) + o->tick_interval;
+		if (!exited && now_usec(CLOCK_MONOTONIC) >= ticks.next) {
 			if (o->tick(o->userdata) < 0 && !stopping) {
 				stop(pid, &result, SPAWN_CANCELLED, &kill_at);
 				stopping = true;
 			}
+			tick_schedule_advance(&ticks, now_usec(CLOCK_MONOTONIC));
 		}
 		if (i_pid >= 0 && (pidfd >= 0 ? p[i_pid].revents != 0 : child_has_exited(pid))) {
 			int status;

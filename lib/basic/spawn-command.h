@@ -10,7 +10,8 @@
  * redact becomes "***" (text-redact.h) before a line is handed over, and a long line is never
  * cut inside one.  When the timeout
  * passes or cancel_fd becomes readable the process group gets SIGTERM, then SIGKILL after
- * SPAWN_KILL_GRACE_USEC.  While it runs, tick (if set) is called every tick_interval; a
+ * SPAWN_KILL_GRACE_USEC.  While it runs, tick (if set) is called on the schedule of
+ * tick-schedule.h from its start (tick_first, its doubles, then every tick_interval); a
  * negative return stops the program like the cancel fd.  When the program ends, whatever is
  * left of its process group is killed (nothing of a migration may outlive it), and output
  * still buffered is handed over. */
@@ -42,6 +43,7 @@ typedef struct SpawnOptions {
 	usec_t timeout;		       /* total run time; 0 = unbounded */
 	int cancel_fd;		       /* -1: none */
 	void (*output)(SpawnStream stream, const char *line, void *userdata); /* may be NULL */
+	usec_t tick_first; /* 0: every tick_interval from the start */
 	usec_t tick_interval;
 	int (*tick)(void *userdata); /* may be NULL */
 	void *userdata;		     /* for output and tick */

@@ -105,6 +105,27 @@ size_t deploy_migrate_n_pending(const DeployMigrate *m)
 	return m->n_pending;
 }
 
+Migration *const *deploy_migrate_pending(const DeployMigrate *m)
+{
+	return m->pending;
+}
+
+PGconn *deploy_migrate_connection(const DeployMigrate *m)
+{
+	return m->conn;
+}
+
+size_t deploy_migrate_own_pids(const DeployMigrate *m, int ret_pids[static 2])
+{
+	size_t n = 0;
+
+	if (m->lock_conn)
+		ret_pids[n++] = PQbackendPID(m->lock_conn);
+	if (m->conn)
+		ret_pids[n++] = PQbackendPID(m->conn);
+	return n;
+}
+
 /* Reports a preflight failure; a NULL message means it could not be built: -ENOMEM. */
 static int preflight_failed(DeployMigrate *m, int r, const char *message)
 {
@@ -524,9 +545,8 @@ static void on_started(const Migration *mig, void *userdata)
 {
 	DeployMigrate *m = userdata;
 
-	if (m->watch)
-		deploy_lockwatch_forget(m->watch);
-
+	if (m->watch && deploy_lockwatch_begin(m->watch, mig->version, mig->name) < 0)
+		m->ctx->out_of_memory = true;
 	deploy_emitf(m->ctx, EVENT_MIGRATION_STARTED, LOG_INFO,
 		     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
 					   {"MIGRATION_NAME", mig->name},
@@ -539,6 +559,8 @@ static void on_applied(const Migration *mig, usec_t duration, void *userdata)
 	DeployMigrate *m = userdata;
 	char ms[32];
 
+	if (m->watch)
+		deploy_lockwatch_end(m->watch);
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(duration / USEC_PER_MSEC));
 	deploy_emitf(m->ctx, EVENT_MIGRATION_APPLIED, LOG_INFO,
 		     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
@@ -546,6 +568,38 @@ static void on_applied(const Migration *mig, usec_t duration, void *userdata)
 					   {"DURATION_MS", ms},
 					   {}},
 		     "Applied migration %s in %s ms.", mig->filename, ms);
+}
+
+static void on_invalid_index(const Migration *mig, const char *index, bool dropped, void *userdata)
+{
+	DeployMigrate *m = userdata;
+	const DeployField fields[] = {{"MIGRATION_VERSION", mig->version},
+				      {"MIGRATION_NAME", mig->name},
+				      {"MIGRATION_FILE", mig->path},
+				      {"INDEX_NAME", index},
+				      {}};
+	if (dropped)
+		deploy_emitf(
+			m->ctx, EVENT_INVALID_INDEX_DROPPED, LOG_NOTICE, fields,
+			"Dropped the INVALID index %s that the failed build of migration %s left; "
+			"running the migration again.",
+			index, mig->filename);
+	else
+		deploy_emitf(
+			m->ctx, EVENT_INVALID_INDEX_LEFT, LOG_WARNING, fields,
+			"Migration %s left the INVALID index %s behind; the next deploy drops it "
+			"before running the migration again.",
+			mig->filename, index);
+}
+
+static void on_invalid_index_left(const Migration *mig, const char *index, void *userdata)
+{
+	on_invalid_index(mig, index, false, userdata);
+}
+
+static void on_invalid_index_dropped(const Migration *mig, const char *index, void *userdata)
+{
+	on_invalid_index(mig, index, true, userdata);
 }
 
 static void report_failure(DeployMigrate *m, const MigrationFailure *f)
@@ -655,6 +709,8 @@ static int apply_directory(DeployMigrate *m)
 	MigrationsObserver observer = {
 		.started = on_started,
 		.applied = on_applied,
+		.invalid_index_left = on_invalid_index_left,
+		.invalid_index_dropped = on_invalid_index_dropped,
 		.userdata = m,
 	};
 	MigrationsApplyOptions o = {
@@ -688,6 +744,8 @@ static int apply_directory(DeployMigrate *m)
 		while (f.migration && done < m->n_pending && m->pending[done] != f.migration)
 			done++;
 		usec_t delay = deploy_migrate_retry_delay(&m->ctx->plan->migrations, attempt);
+		if (m->watch)
+			deploy_lockwatch_end(m->watch);
 		if (m->watch && f.error.kind == PG_ERROR_LOCK_TIMEOUT)
 			deploy_lockwatch_report_timeout(m->watch);
 		if (may_retry(m, &f, attempt, waited, delay)) {
@@ -775,7 +833,8 @@ static int apply_command(DeployMigrate *m)
 	deploy_emitf(m->ctx, EVENT_MIGRATION_STARTED, LOG_INFO,
 		     (const DeployField[]){{"MIGRATION_NAME", name}, {}},
 		     "Running migration command %s.", name);
-	if (m->watch && deploy_lockwatch_watch_application(m->watch, app) < 0)
+	if (m->watch && (deploy_lockwatch_watch_application(m->watch, app) < 0 ||
+			 deploy_lockwatch_begin(m->watch, NULL, name) < 0))
 		return -ENOMEM;
 	usec_t started = now_usec(CLOCK_MONOTONIC);
 	SpawnOptions so = {
@@ -785,6 +844,7 @@ static int apply_command(DeployMigrate *m)
 		.timeout = m->command_timeout,
 		.cancel_fd = m->hooks.cancel_fd,
 		.output = on_command_output,
+		.tick_first = m->watched_hooks.tick_first,
 		.tick_interval = m->watched_hooks.tick_interval,
 		.tick = m->watched_hooks.tick ? migration_tick : NULL,
 		.userdata = m,
@@ -794,6 +854,8 @@ static int apply_command(DeployMigrate *m)
 	/* The command's own errors are its business; if it ended while waiting on a lock, the
 	 * blockers of that wait are the likely reason, so say who they were. */
 	bool was_waiting = m->watch && deploy_lockwatch_waiting(m->watch);
+	if (m->watch)
+		deploy_lockwatch_end(m->watch);
 	snprintf(ms, sizeof(ms), "%llu",
 		 (unsigned long long)((now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_MSEC));
 
@@ -883,6 +945,7 @@ int deploy_migrate_apply(DeployMigrate *m)
 	m->watched_hooks.tick = migration_tick;
 	m->watched_hooks.userdata = m;
 	m->watched_hooks.tick_interval = interval;
+	m->watched_hooks.tick_first = DEPLOY_LOCKWATCH_FIRST_CHECK;
 	if (m->ctx->plan->migrations.command)
 		return apply_command(m);
 	r = record_adopted(m);

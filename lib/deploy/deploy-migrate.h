@@ -23,7 +23,10 @@
  * phase, one idle-terminated event per session, never one of the deploy's own. */
 #pragma once
 
+#include <libpq-fe.h>
+
 #include "deploy-context.h"
+#include "migrations.h"
 #include "time-util.h"
 
 #define DEPLOY_MIGRATE_APPLICATION_PREFIX "deployd/"
@@ -54,3 +57,11 @@ int deploy_migrate_idle_terminate(DeployMigrate *m, usec_t older_than);
 
 /* Pending directory migrations found by the preflight. */
 size_t deploy_migrate_n_pending(const DeployMigrate *m);
+/* Those migrations, in the order they would apply (n_pending of them). */
+Migration *const *deploy_migrate_pending(const DeployMigrate *m);
+
+/* The migration session, idle between phases (NULL before the preflight connected it), and
+ * the backend pids of the deploy's own sessions (the deploy lock's and the migration's): the
+ * lock preflight reads over the one and never counts the others as blockers. */
+PGconn *deploy_migrate_connection(const DeployMigrate *m);
+size_t deploy_migrate_own_pids(const DeployMigrate *m, int ret_pids[static 2]);

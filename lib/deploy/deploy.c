@@ -7,6 +7,7 @@
 #include "deploy-context.h"
 #include "deploy-hooks.h"
 #include "deploy-migrate.h"
+#include "deploy-preflight-locks.h"
 #include "deploy-units.h"
 #include "strv.h"
 
@@ -14,6 +15,7 @@ typedef struct Deploy {
 	DeployContext ctx;
 	DeployMigrate *db;
 	DeployUnits units; /* no hosts when the plan has no units */
+	DeployPreflightLocks locks;
 } Deploy;
 
 static bool has_units(const Deploy *d)
@@ -39,6 +41,10 @@ static int preflight(Deploy *d)
 			return r;
 	}
 	r = deploy_units_preflight(ctx, &d->units);
+	if (r < 0)
+		return r;
+	/* Last, once the units' managers are reached: who would block the migrations' locks. */
+	r = deploy_preflight_locks_check(&d->locks, ctx, d->db, &d->units);
 	if (r < 0 || ctx->req->dry_run)
 		return r;
 	return deploy_hooks_run(ctx, "before_stop", &plan->hooks.before_stop);
@@ -140,6 +146,10 @@ static DeployExit run(Deploy *d)
 			return fail(d, DEPLOY_EXIT_INTERNAL, "stopping the units failed");
 		if (r < 0)
 			return fail(d, deploy_exit_for(r, DEPLOY_EXIT_STOP), what);
+		r = deploy_preflight_locks_after_stop(&d->locks, ctx, d->db);
+		if (r < 0)
+			return fail(d, deploy_exit_for(r, DEPLOY_EXIT_STOP),
+				    "checking that the units' sessions are gone failed");
 	}
 
 	if (ctx->terminate_idle) {
@@ -220,5 +230,6 @@ DeployExit deploy_run(const Plan *plan, const DeployRequest *req, int cancel_fd,
 	/* Closing the sessions frees the deploy lock: only now may another deploy begin. */
 	deploy_migrate_free(d.db);
 	deploy_units_done(&d.units);
+	deploy_preflight_locks_done(&d.locks);
 	return x;
 }

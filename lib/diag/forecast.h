@@ -48,32 +48,9 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
+#include "lock-mode.h"
 #include "migrations.h"
 #include "time-util.h"
-
-/* PostgreSQL's table lock modes, in its own order (lockdefs.h): a higher value is stronger. */
-typedef enum LockMode {
-	LOCK_MODE_NONE = 0,
-	LOCK_MODE_ACCESS_SHARE,
-	LOCK_MODE_ROW_SHARE,
-	LOCK_MODE_ROW_EXCLUSIVE,
-	LOCK_MODE_SHARE_UPDATE_EXCLUSIVE,
-	LOCK_MODE_SHARE,
-	LOCK_MODE_SHARE_ROW_EXCLUSIVE,
-	LOCK_MODE_EXCLUSIVE,
-	LOCK_MODE_ACCESS_EXCLUSIVE,
-	_LOCK_MODE_MAX,
-} LockMode;
-
-/* "AccessShareLock" … "AccessExclusiveLock" (pg_locks.mode); NULL for NONE or out of range. */
-const char *lock_mode_to_string(LockMode m);
-/* The mode of a pg_locks.mode name; LOCK_MODE_NONE for any other text. */
-LockMode lock_mode_from_string(const char *s);
-/* Whether a lock of mode a and one of mode b on the same relation conflict (the table of
- * PostgreSQL's "Conflicting Lock Modes"). */
-bool lock_modes_conflict(LockMode a, LockMode b);
-/* Whether a conflicts with everything b conflicts with (holding a, b adds no conflict). */
-bool lock_mode_covers(LockMode a, LockMode b);
 
 typedef struct ForecastLock {
 	char *relation; /* "schema.name" */

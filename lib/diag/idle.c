@@ -9,7 +9,8 @@
 #include "pg-result.h"
 #include "text-sanitize.h"
 
-/* Parameters: $1 older_than in microseconds, $2 int[] pids to spare. */
+/* Parameters: $1 older_than in microseconds, $2 int[] pids to spare, $3 int[] the only pids
+ * to consider (NULL: all). */
 #define IDLE_CANDIDATES                                                                            \
 	"SELECT a.pid, a.usename::text AS usename, a.application_name,\n"                          \
 	"       CASE WHEN a.client_port = -1 THEN '[local]'\n"                                     \
@@ -22,6 +23,7 @@
 	"  AND a.state_change < now() - $1::bigint * interval '1 microsecond'\n"                   \
 	"  AND a.pid <> pg_backend_pid()\n"                                                        \
 	"  AND a.pid <> ALL ($2::int[])\n"                                                         \
+	"  AND ($3::int[] IS NULL OR a.pid = ANY ($3::int[]))\n"                                   \
 	"  AND ((SELECT rolsuper FROM pg_roles WHERE rolname = current_user)\n"                    \
 	"       OR NOT COALESCE(r.rolsuper, false))\n"
 
@@ -231,7 +233,7 @@ static int wait_for_exit(PGconn *conn, IdleSessions *s, char **ret_error)
 	return 0;
 }
 
-static int pid_array(const IdleFilter *filter, char **ret)
+static int pid_array(const int *pids, size_t n_pids, char **ret)
 {
 	_cleanup_free_ char *list = NULL;
 	size_t size = 0;
@@ -240,8 +242,8 @@ static int pid_array(const IdleFilter *filter, char **ret)
 	if (!f)
 		return -ENOMEM;
 	fputc('{', f);
-	for (size_t i = 0; filter->exclude_pids && i < filter->n_exclude_pids; i++)
-		fprintf(f, "%s%d", i > 0 ? "," : "", filter->exclude_pids[i]);
+	for (size_t i = 0; pids && i < n_pids; i++)
+		fprintf(f, "%s%d", i > 0 ? "," : "", pids[i]);
 	fputc('}', f);
 	if (fclose(f) != 0)
 		return -ENOMEM;
@@ -254,7 +256,7 @@ static int idle_run(PGconn *conn, const IdleFilter *filter, bool terminate, Idle
 {
 	_cleanup_(idle_sessions_freep) IdleSessions *sessions = NULL;
 	_cleanup_(PQclearp) PGresult *res = NULL;
-	_cleanup_free_ char *older_than = NULL, *exclude = NULL;
+	_cleanup_free_ char *older_than = NULL, *exclude = NULL, *only = NULL;
 	int r, n;
 
 	if (!conn || !filter || filter->older_than == USEC_INFINITY)
@@ -268,11 +270,13 @@ static int idle_run(PGconn *conn, const IdleFilter *filter, bool terminate, Idle
 
 	if (asprintf(&older_than, "%llu", (unsigned long long)filter->older_than) < 0)
 		return -ENOMEM;
-	r = pid_array(filter, &exclude);
+	r = pid_array(filter->exclude_pids, filter->n_exclude_pids, &exclude);
+	if (r >= 0 && filter->only_pids)
+		r = pid_array(filter->only_pids, filter->n_only_pids, &only);
 	if (r < 0)
 		return r;
-	const char *params[] = {older_than, exclude};
-	res = PQexecParams(conn, terminate ? idle_terminate_sql : idle_list_sql, 2, NULL, params,
+	const char *params[] = {older_than, exclude, only};
+	res = PQexecParams(conn, terminate ? idle_terminate_sql : idle_list_sql, 3, NULL, params,
 			   NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pg_result_error(conn, res, ret_error);

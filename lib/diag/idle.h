@@ -37,6 +37,8 @@ typedef struct IdleFilter {
 	usec_t older_than;	 /* idle for longer than this (the plan's default: 60 s) */
 	const int *exclude_pids; /* never these; may be NULL */
 	size_t n_exclude_pids;
+	const int *only_pids; /* when not NULL, only (some of) these */
+	size_t n_only_pids;
 } IdleFilter;
 
 typedef struct IdleSession {

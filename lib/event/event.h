@@ -29,6 +29,11 @@ typedef enum EventType {
 	EVENT_MIGRATION_ADOPTED, /* recorded as applied from another tool's history */
 	EVENT_LOCK_WAIT,
 	EVENT_LOCK_TIMEOUT,
+	EVENT_MIGRATION_PROGRESS,    /* a progress view's count for the running statement */
+	EVENT_MIGRATION_RUNNING,     /* heartbeat of a long statement no progress view shows */
+	EVENT_INVALID_INDEX_LEFT,    /* a failed concurrent build left this INVALID index */
+	EVENT_INVALID_INDEX_DROPPED, /* …and it was dropped before the migration's retry */
+	EVENT_PREFLIGHT_BLOCKER, /* a session in the way of the migrations' locks, before a stop */
 	EVENT_COMMAND_OUTPUT,
 	EVENT_HOOK_OUTPUT,
 	EVENT_DEPLOY_FAILED, /* why a deploy failed, when no more specific event says it */

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "migrations-invalid-index.h"
 #include "migrations.h"
 
 /* What every apply step needs: the session and the history row's constant parts. */
@@ -120,47 +121,48 @@ static int apply_in_transaction(const ApplyContext *c, const Migration *m, bool 
 	return 0;
 }
 
-/* A no-transaction file: its settings, the file alone, then its history row. */
+/* A no-transaction file: its settings (statement_timeout off unless its directive sets one),
+ * the file alone, then its history row.  A concurrent index build that an earlier run left
+ * INVALID is dropped first, and one this run leaves is marked. */
 static int apply_alone(const ApplyContext *c, const Migration *m, usec_t started,
 		       MigrationFailure *f)
 {
 	const MigrationDirectives *d = &m->directives;
+	_cleanup_(invalid_index_guard_done) InvalidIndexGuard guard = {};
 	_cleanup_free_ char *set = NULL, *reset = NULL, *insert = NULL;
-	char duration[32];
+	char lock[64] = "", duration[32];
 	int r;
 
-	if (d->set_lock_timeout || d->set_statement_timeout) {
-		char lock[64] = "", statement[64] = "";
-		if (d->set_lock_timeout)
-			snprintf(lock, sizeof(lock), "SET lock_timeout TO %llu;",
-				 msec(d->lock_timeout));
-		if (d->set_statement_timeout)
-			snprintf(statement, sizeof(statement), "SET statement_timeout TO %llu;",
-				 msec(d->statement_timeout));
-		if (asprintf(&set, "%s%s", lock, statement) < 0 ||
-		    asprintf(&reset, "%s%s", d->set_lock_timeout ? "RESET lock_timeout;" : "",
-			     d->set_statement_timeout ? "RESET statement_timeout;" : "") < 0)
-			return -ENOMEM;
-		r = pg_exec(c->conn, set, c->o->hooks, NULL, &f->error);
-		if (r < 0)
-			return r;
-	}
+	r = invalid_index_guard_begin(c->conn, m, c->o, &guard, &f->error);
+	if (r < 0)
+		return r;
+	if (d->set_lock_timeout)
+		snprintf(lock, sizeof(lock), "SET lock_timeout TO %llu;", msec(d->lock_timeout));
+	if (asprintf(&set, "%sSET statement_timeout TO %llu", lock,
+		     d->set_statement_timeout ? msec(d->statement_timeout) : 0) < 0 ||
+	    asprintf(&reset, "%sRESET statement_timeout",
+		     d->set_lock_timeout ? "RESET lock_timeout;" : "") < 0)
+		return -ENOMEM;
+	r = pg_exec(c->conn, set, c->o->hooks, NULL, &f->error);
+	if (r < 0)
+		return r;
 
 	r = pg_exec(c->conn, m->sql, c->o->hooks, NULL, &f->error);
 	if (r < 0)
 		f->line = locate_error(c, m, &f->error, 0, 0);
 	/* Back to the session's own timeouts (RESET returns to the connection's options),
 	 * whatever happened, as long as the session can still take it. */
-	if (reset && PQstatus(c->conn) == CONNECTION_OK &&
-	    PQtransactionStatus(c->conn) == PQTRANS_IDLE) {
+	if (PQstatus(c->conn) == CONNECTION_OK && PQtransactionStatus(c->conn) == PQTRANS_IDLE) {
 		PgError ignored = {};
 		int k = pg_exec(c->conn, reset, NULL, NULL, r < 0 ? &ignored : &f->error);
 		pg_error_done(&ignored);
 		if (r >= 0 && k < 0)
 			return k;
 	}
-	if (r < 0)
+	if (r < 0) {
+		invalid_index_guard_failed(c->conn, m, c->o, &guard);
 		return r;
+	}
 
 	snprintf(duration, sizeof(duration), "%llu", msec(now_usec(CLOCK_MONOTONIC) - started));
 	r = history_insert(c, m, duration, &insert);

@@ -36,7 +36,11 @@
  *
  * Applying: each file runs in its own transaction together with its history row, in one
  * round trip (a failure, a syntax error anywhere included, leaves no trace of the file);
- * a no-transaction file runs alone, then its row is inserted.  Every transaction but the last
+ * a no-transaction file runs alone, with statement_timeout off unless its directive sets one
+ * (an index build on a big table must not die at the plan's statement_timeout), then its row
+ * is inserted.  A no-transaction CREATE INDEX CONCURRENTLY that fails leaves an INVALID index:
+ * it is marked, and dropped (DROP INDEX CONCURRENTLY) before the migration runs again
+ * (migrations-invalid-index.h).  Every transaction but the last
  * commits with synchronous_commit off; the last commit (or a flush after a failure) makes them
  * all durable.  Errors name FILE:LINE: the server's position (characters of the text sent)
  * mapped to a line of the file, else the line where the failing statement starts. */
@@ -208,6 +212,11 @@ int migrations_status(const Migration *files, size_t n_files, const MigrationHis
 typedef struct MigrationsObserver {
 	void (*started)(const Migration *m, void *userdata);
 	void (*applied)(const Migration *m, usec_t duration, void *userdata);
+	/* m's failed CREATE INDEX CONCURRENTLY left index ("schema"."name") INVALID; it is
+	 * marked, and the next run of m drops it first. */
+	void (*invalid_index_left)(const Migration *m, const char *index, void *userdata);
+	/* Before m runs again, the INVALID index its failed run left was dropped. */
+	void (*invalid_index_dropped)(const Migration *m, const char *index, void *userdata);
 	void *userdata;
 } MigrationsObserver;
 

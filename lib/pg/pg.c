@@ -304,8 +304,7 @@ int pg_exec(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PGresult **
 	_cleanup_(PQclearp) PGresult *last = NULL, *failed = NULL;
 	int cancel_fd = hooks ? hooks->cancel_fd : -1;
 	usec_t tick_interval = hooks && hooks->tick ? hooks->tick_interval : 0;
-	usec_t next_tick =
-		tick_interval > 0 ? now_usec(CLOCK_MONOTONIC) + tick_interval : USEC_INFINITY;
+	TickSchedule ticks;
 	usec_t give_up = USEC_INFINITY;
 	size_t n_completed = 0;
 	bool cancel_sent = false, copy_out = false;
@@ -320,6 +319,9 @@ int pg_exec(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PGresult **
 				       PQstatus(conn) == CONNECTION_BAD ? PG_ERROR_CONNECTION_LOST
 									: PG_ERROR_OTHER)
 			       ?: -EIO;
+	/* The first checks come soon after sending: a lock wait begins right away. */
+	tick_schedule_start(&ticks, hooks ? hooks->tick_first : 0, tick_interval,
+			    now_usec(CLOCK_MONOTONIC));
 
 	for (;;) {
 		/* A broken connection still hands out what it received (a FATAL error first):
@@ -372,7 +374,7 @@ int pg_exec(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PGresult **
 		if (fd < 0)
 			return set_libpq_error(ret_error, conn, PG_ERROR_CONNECTION_LOST) ?: -EIO;
 		r = wait_for(fd, POLLIN | (flush > 0 ? POLLOUT : 0), cancel_sent ? -1 : cancel_fd,
-			     next_tick < give_up ? next_tick : give_up);
+			     ticks.next < give_up ? ticks.next : give_up);
 		if (r < 0)
 			return r;
 		if (r == WAIT_READY && !PQconsumeInput(conn) && PQstatus(conn) != CONNECTION_BAD)
@@ -390,13 +392,13 @@ int pg_exec(PGconn *conn, const char *sql, const PgWaitHooks *hooks, PGresult **
 				       "%llu s",
 				       (unsigned long long)(PG_CANCEL_GRACE_USEC / USEC_PER_SEC))
 				       ?: -ECANCELED;
-		if (now >= next_tick) {
-			next_tick = now + tick_interval;
+		if (now >= ticks.next) {
 			if (hooks->tick(hooks->userdata) < 0 && !cancel_sent) {
 				send_cancel(conn);
 				cancel_sent = true;
 				give_up = deadline_after(PG_CANCEL_GRACE_USEC);
 			}
+			tick_schedule_advance(&ticks, now_usec(CLOCK_MONOTONIC));
 		}
 	}
 

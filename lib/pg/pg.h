@@ -18,6 +18,7 @@
 
 #include "pg-cleanup.h"
 #include "pg-options.h"
+#include "tick-schedule.h"
 #include "time-util.h"
 
 /* How often the server checks that our client is still there (client_connection_check_interval):
@@ -60,11 +61,14 @@ int pg_error_set(PgError *e, PgErrorKind kind, const char *fmt, ...) _printf_(3,
 PgErrorKind pg_error_classify(const char *sqlstate, const char *message);
 const char *pg_error_kind_to_string(PgErrorKind k);
 
-/* What a wait on the server does besides waiting.  tick (may be NULL) is called every
- * tick_interval while a statement runs; a negative return cancels the statement.  cancel_fd
+/* What a wait on the server does besides waiting.  tick (may be NULL) is called while a
+ * statement runs, on the schedule of tick-schedule.h counted from the moment the statement is
+ * sent: tick_first, its doubles, then every tick_interval (tick_first 0: every tick_interval);
+ * a negative return cancels the statement.  cancel_fd
  * (-1 for none) cancels once it is readable; it is never read, so it stays readable and every
  * later wait is cancelled too. */
 typedef struct PgWaitHooks {
+	usec_t tick_first;
 	usec_t tick_interval;
 	int (*tick)(void *userdata);
 	int cancel_fd;

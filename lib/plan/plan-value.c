@@ -464,6 +464,30 @@ static int parse_argv_node(PlanContext *c, const char *label, const PlanYamlNode
 	return strv_from_scalars(v->children, v->n_children, ret);
 }
 
+int plan_value_globs(PlanContext *c, const char *label, const PlanYamlNode *v,
+		     unsigned flags _unused_, void *target)
+{
+	char **globs = NULL;
+	int r;
+
+	if (v->type != PLAN_YAML_SEQUENCE || v->n_children == 0)
+		return plan_fail(c, v, "%s: expected a non-empty list of patterns, got %s", label,
+				 plan_yaml_describe(v));
+	for (size_t i = 0; i < v->n_children; i++) {
+		const PlanYamlNode *item = v->children[i];
+		if (item->type != PLAN_YAML_SCALAR || plan_yaml_is_null(item) ||
+		    item->value[0] == '\0')
+			return plan_fail(c, item, "%s: each pattern must be a non-empty string, got %s",
+					 label, plan_yaml_describe(item));
+	}
+	r = strv_from_scalars(v->children, v->n_children, &globs);
+	if (r < 0)
+		return r;
+	strv_free(*(char ***)target);
+	*(char ***)target = globs;
+	return 0;
+}
+
 int plan_value_command(PlanContext *c, const char *label, const PlanYamlNode *v,
 		       unsigned flags _unused_, void *target)
 {

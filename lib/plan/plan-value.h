@@ -65,6 +65,9 @@ int plan_value_conninfo(PlanContext *c, const char *label, const PlanYamlNode *v
 /* char ***: a list of unit names (no templates, none twice). */
 int plan_value_units(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
 		     void *target);
+/* char ***: a non-empty list of non-empty glob patterns (fnmatch(3)). */
+int plan_value_globs(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
+		     void *target);
 /* char **: an ssh destination [user@]host[:port] (remote-host.h). */
 int plan_value_remote_host(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
 			   void *target);

@@ -169,10 +169,14 @@ static const KeySpec database_keys[] = {
 	    idle_in_transaction_session_timeout,
 	    .flags = PLAN_VALUE_POSTGRES | PLAN_VALUE_ZERO_MEANS_OFF),
 	KEY("connect_timeout", plan_value_duration, PlanDatabase, connect_timeout),
+	KEY("preflight_wait", plan_value_duration, PlanDatabase, preflight_wait,
+	    .flags = PLAN_VALUE_ZERO_MEANS_OFF),
 };
 
 static int parse_remote(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
 			void *target);
+
+static const Section sessions_section;
 
 static const KeySpec services_keys[] = {
 	KEY("bus", plan_value_bus, PlanServices, bus),
@@ -183,6 +187,12 @@ static const KeySpec services_keys[] = {
 	KEY("start_timeout", plan_value_duration, PlanServices, start_timeout),
 	KEY("settle", plan_value_duration, PlanServices, settle,
 	    .flags = PLAN_VALUE_ZERO_MEANS_OFF),
+	KEY("sessions", NULL, PlanServices, sessions, .sub = &sessions_section),
+};
+
+static const KeySpec sessions_keys[] = {
+	KEY("users", plan_value_globs, PlanSessions, users),
+	KEY("applications", plan_value_globs, PlanSessions, applications),
 };
 
 static const KeySpec remote_keys[] = {
@@ -221,6 +231,8 @@ static const Section database_section = {"database", database_keys, ELEMENTSOF(d
 					 check_database};
 static const Section services_section = {"services", services_keys, ELEMENTSOF(services_keys),
 					 NULL};
+static const Section sessions_section = {"services.sessions", sessions_keys,
+					 ELEMENTSOF(sessions_keys), NULL};
 static const Section remote_section = {"services.remote", remote_keys, ELEMENTSOF(remote_keys),
 				       check_remote};
 static const Section idle_transactions_section = {"idle_transactions", idle_transactions_keys,
@@ -245,6 +257,7 @@ static const Section top_level_section = {NULL, top_level_keys, ELEMENTSOF(top_l
 
 static const Section *const all_sections[] = {
 	&top_level_section,	    &database_section,	 &services_section, &remote_section,
+	&sessions_section,
 	&idle_transactions_section, &migrations_section, &hooks_section,
 };
 
@@ -562,6 +575,7 @@ static int plan_new(const char *path, Plan **ret)
 	p->database.statement_timeout = 120 * USEC_PER_SEC;
 	p->database.idle_in_transaction_session_timeout = 60 * USEC_PER_SEC;
 	p->database.connect_timeout = 10 * USEC_PER_SEC;
+	p->database.preflight_wait = 10 * USEC_PER_SEC;
 	p->services.bus = UNITS_BUS_SYSTEM;
 	p->services.stop_timeout = 90 * USEC_PER_SEC;
 	p->services.start_timeout = 90 * USEC_PER_SEC;
@@ -700,6 +714,8 @@ Plan *plan_free(Plan *p)
 	free(p->database.conninfo);
 	strv_free(p->services.units);
 	remotes_free(p->services.remote, p->services.n_remote);
+	strv_free(p->services.sessions.users);
+	strv_free(p->services.sessions.applications);
 	free(p->migrations.directory);
 	strv_free(p->migrations.command);
 	free(p->migrations.working_directory);

@@ -46,6 +46,9 @@ typedef struct PlanDatabase {
 	usec_t statement_timeout;		    /* default 120s; 0 = off */
 	usec_t idle_in_transaction_session_timeout; /* default 60s; 0 = off */
 	usec_t connect_timeout;			    /* default 10s; never 0 */
+	/* How long the preflight waits for an outside session in the way of the migrations'
+	 * locks to go before it refuses the deploy; default 10s; 0 = off (refuse at once). */
+	usec_t preflight_wait;
 } PlanDatabase;
 
 /* One entry of services.remote: units of a manager on another machine, reached over ssh. */
@@ -55,6 +58,14 @@ typedef struct PlanRemote {
 	char **units; /* strv of valid unit names, at least one */
 } PlanRemote;
 
+/* services.sessions: the database sessions of the plan's units, for where deployd cannot tell
+ * them from their sockets (units on other hosts, a pooler, Unix sockets).  fnmatch(3) globs;
+ * each list NULL when not given, else non-empty. */
+typedef struct PlanSessions {
+	char **users;	     /* pg_stat_activity.usename */
+	char **applications; /* pg_stat_activity.application_name */
+} PlanSessions;
+
 typedef struct PlanServices {
 	UnitsBus bus;	    /* default system */
 	char **units;	    /* strv of valid unit names (no templates), never NULL, may be empty */
@@ -63,6 +74,7 @@ typedef struct PlanServices {
 	usec_t stop_timeout;  /* default 90s */
 	usec_t start_timeout; /* default 90s */
 	usec_t settle;	      /* default 0 = off */
+	PlanSessions sessions;
 } PlanServices;
 
 typedef struct PlanIdleTransactions {

@@ -201,6 +201,13 @@ static inline void units_problems_freep(UnitProblem **p)
 	units_problems_free(*p);
 }
 
+/* The unit's control group as its manager names it ("/system.slice/api.service", relative to
+ * the cgroup hierarchy's root): -ENOENT when it has none (not running), -EINVAL for a bad
+ * name, else the errno of the property read.  For a manager of this machine only: a remote
+ * host's cgroups are not ours to look at. */
+int units_control_group(UnitsManager *m, const char *unit, usec_t timeout, int cancel_fd,
+			char **ret);
+
 /* A JobRemoved result, as systemctl reads it: "done" and "skipped" (nothing to do) are
  * success (0); "canceled" and "collected" -ECANCELED, "timeout" -ETIME, "dependency" -EIO,
  * "invalid" -ENOEXEC, "assert" -EPROTO, "unsupported" -EOPNOTSUPP, "once" -ESTALE, "failed"

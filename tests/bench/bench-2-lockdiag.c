@@ -24,10 +24,13 @@
 #include "support.h"
 #include "test-daemon.h"
 
-#define ROUNDS 5
+#define ROUNDS 10
 #define DB "bench_lock"
 #define INTERVAL_MS 500
 #define HANG_TIMEOUT_SEC 10
+/* The watch's own cost: a migration that sleeps this long, measured over its middle. */
+#define LONG_SLEEP_SEC 14
+#define COST_WINDOW_SEC 10
 
 typedef struct Watched {
 	usec_t wait_start; /* CLOCK_REALTIME; 0: never seen */
@@ -37,6 +40,7 @@ typedef struct Watched {
 	bool killed;
 	char *output;
 	char *lock_wait_message, *failed_message, *blocker_pid;
+	double seen_after_ms; /* lock-wait's LOCK_WAIT_MS: the wait's age when the check saw it */
 } Watched;
 
 static void watched_done(Watched *w)
@@ -64,6 +68,7 @@ static void on_json_line(Watched *w, const char *line, usec_t at)
 		w->lock_wait_at = at;
 		w->lock_wait_message = strdup(json_string(o, "MESSAGE") ?: "");
 		w->blocker_pid = strdup(json_string(o, "BLOCKER_PID") ?: "");
+		w->seen_after_ms = strtod(json_string(o, "LOCK_WAIT_MS") ?: "-1", NULL);
 	} else if (event && strcmp(event, "migration-failed") == 0 && w->failed_at == 0) {
 		w->failed_at = at;
 		w->failed_message = strdup(json_string(o, "MESSAGE") ?: "");
@@ -186,7 +191,7 @@ static int end_leftovers(PGconn *observer, int blocker_pid)
 
 typedef struct Setup {
 	TestDaemon daemon;
-	char *dir, *migrations, *dbmate_migrations, *psql;
+	char *dir, *migrations, *dbmate_migrations, *psql, *sleep_migrations;
 	char *unit; /* the app every plan names */
 	PGconn *observer;
 } Setup;
@@ -228,6 +233,22 @@ static void setup(Setup *s)
 				 0);
 		test_daemon_write_plan(&s->daemon, name, yaml);
 	}
+	s->sleep_migrations = bench_path(s->dir, "sleep");
+	ck_assert_int_eq(mkdir(s->sleep_migrations, 0755), 0);
+	char sleep_sql[64];
+	snprintf(sleep_sql, sizeof(sleep_sql), "SELECT pg_sleep(%d);\n", LONG_SLEEP_SEC);
+	bench_write_file(s->sleep_migrations, "1_sleep.sql", sleep_sql);
+	_cleanup_free_ char *conninfo = bench_conninfo("deployer", DB), *yaml = NULL;
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\n"
+				  "database:\n  conninfo: \"%s\"\n"
+				  "services:\n  bus: user\n  units: [%s]\n"
+				  "migrations:\n  directory: %s\n"
+				  "  table: sleep_history\n"
+				  "  lock_watch_interval: %dms\n",
+				  conninfo, s->unit, s->sleep_migrations, INTERVAL_MS),
+			 0);
+	test_daemon_write_plan(&s->daemon, "sleep", yaml);
 }
 
 static double ms(usec_t from, usec_t to)
@@ -236,7 +257,7 @@ static double ms(usec_t from, usec_t to)
 }
 
 typedef struct DeploydFigures {
-	double named[ROUNDS], failed[ROUNDS];
+	double named[ROUNDS], seen[ROUNDS], failed[ROUNDS];
 	char *lock_wait_message, *failed_message;
 } DeploydFigures;
 
@@ -264,6 +285,7 @@ static void bench_deployd(Setup *s, int seconds, DeploydFigures *ret)
 		ck_assert_msg(strcmp(w.blocker_pid, pid) == 0,
 			      "lock-wait names pid %s, the blocker is %s", w.blocker_pid, pid);
 		ret->named[i] = ms(w.wait_start, w.lock_wait_at);
+		ret->seen[i] = w.seen_after_ms;
 		ret->failed[i] = ms(w.wait_start, w.failed_at);
 		if (i == 0) {
 			ret->lock_wait_message = strdup(w.lock_wait_message);
@@ -320,16 +342,156 @@ static void bench_peer(Setup *s, const char *tool, bool with_timeout, PeerFigure
 	ret->left_waiting = end_leftovers(s->observer, blocker_pid);
 }
 
+/* The 95th percentile of n sorted values (the largest but one of 20, the largest of 10). */
+static double p95(const double *sorted, size_t n)
+{
+	size_t i = (n * 95 + 99) / 100;
+	return sorted[i > 0 ? i - 1 : 0];
+}
+
 static void print_deployd_row(int seconds, DeploydFigures *f)
 {
 	double named = bench_median(f->named, ROUNDS), failed = bench_median(f->failed, ROUNDS);
-	double named_target = INTERVAL_MS + 50, failed_target = seconds * 1000 + 50;
+	double seen = bench_median(f->seen, ROUNDS);
+	double named_p95 = p95(f->named, ROUNDS), seen_p95 = p95(f->seen, ROUNDS);
+	double failed_target = seconds * 1000 + 50;
 
-	printf("| deployd | %d s | %.0f (%.0f–%.0f) | ≤ %.0f: %s | %.0f (%.0f–%.0f) | ≤ %.0f: %s "
-	       "|\n",
-	       seconds, named, f->named[0], f->named[ROUNDS - 1], named_target,
-	       named <= named_target ? "met" : "MISSED", failed, f->failed[0],
+	printf("| deployd | %d s | %.0f / %.0f | %.1f / %.1f (%.1f–%.1f) | ≤ 50, p95 ≤ 100: %s | "
+	       "%.0f (%.0f–%.0f) | ≤ %.0f: %s |\n",
+	       seconds, seen, seen_p95, named, named_p95, f->named[0], f->named[ROUNDS - 1],
+	       named <= 50 && named_p95 <= 100 ? "met" : "MISSED", failed, f->failed[0],
 	       f->failed[ROUNDS - 1], failed_target, failed <= failed_target ? "met" : "MISSED");
+}
+
+/* Time on a CPU of pid so far (/proc/PID/schedstat, ns), in µs; 0 when it is gone. */
+static usec_t cpu_time(int pid)
+{
+	char path[64];
+	unsigned long long ns = 0;
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
+	f = fopen(path, "re");
+	if (!f || fscanf(f, "%llu", &ns) != 1)
+		return 0;
+	return ns / 1000;
+}
+
+/* The processes of the daemon's service, then the deploy's sessions but the migration's own
+ * (the watch's and the deploy lock's backends): their pids, at most max. */
+static size_t cost_pids(Setup *s, int *pids, size_t max, size_t *ret_n_backends)
+{
+	static const char *const roots[] = {"/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd",
+					    "/sys/fs/cgroup"};
+	_cleanup_free_ char *group = NULL;
+	_cleanup_(PQclearp) PGresult *res = NULL;
+	size_t n = 0;
+	int pid;
+
+	ck_assert_int_eq(harness_systemctl_output(&group, "show -p ControlGroup --value %s",
+						  s->daemon.service_unit),
+			 0);
+	for (size_t i = 0; i < ELEMENTSOF(roots); i++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s%s/cgroup.procs", roots[i], group);
+		_cleanup_fclose_ FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (n < max && fscanf(f, "%d", &pid) == 1)
+			pids[n++] = pid;
+		break;
+	}
+	res = harness_pg_query(s->observer,
+			       "SELECT pid FROM pg_stat_activity WHERE datname = '" DB "' AND "
+			       "application_name LIKE 'deployd/%' AND "
+			       "query NOT LIKE '%pg_sleep%'");
+	*ret_n_backends = 0;
+	for (int i = 0; i < PQntuples(res) && n < max; i++) {
+		pids[n++] = atoi(PQgetvalue(res, i, 0));
+		(*ret_n_backends)++;
+	}
+	return n;
+}
+
+typedef struct WatchCost {
+	usec_t cpu; /* over COST_WINDOW_SEC */
+	size_t n_pids, n_backends;
+	unsigned n_heartbeats;
+} WatchCost;
+
+/* CPU time of the daemon and the deploy's other sessions while a migration sleeps. */
+static void bench_watch_cost(Setup *s, const char *plan, WatchCost *ret)
+{
+	char *argv[] = {s->daemon.deployctl,
+			"--socket",
+			s->daemon.socket_path,
+			"--plans",
+			s->daemon.plans_dir,
+			"deploy",
+			(char *)plan,
+			"--json",
+			NULL};
+	_cleanup_free_ char *output = NULL;
+	int pipefd[2], status, pids[64];
+	size_t len = 0, n = 0;
+	usec_t before[64], window_start = 0, window_end = 0;
+	bool measured = false;
+	pid_t child;
+
+	*ret = (WatchCost){};
+	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	for (;;) {
+		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+		char buf[4096];
+		usec_t now = now_usec(CLOCK_MONOTONIC);
+
+		if (poll(&p, 1, 20) > 0) {
+			ssize_t got = read(pipefd[0], buf, sizeof(buf));
+			if (got <= 0)
+				break;
+			char *grown = realloc(output, len + (size_t)got + 1);
+			ck_assert_ptr_nonnull(grown);
+			output = grown;
+			memcpy(output + len, buf, (size_t)got);
+			len += (size_t)got;
+			output[len] = '\0';
+		}
+		/* The window opens a second into the migration, when every session is up. */
+		if (window_start == 0 && output && strstr(output, "\"migration-started\"")) {
+			window_start = now + USEC_PER_SEC;
+			window_end = window_start + COST_WINDOW_SEC * USEC_PER_SEC;
+		}
+		if (window_start && n == 0 && now >= window_start) {
+			n = cost_pids(s, pids, ELEMENTSOF(pids), &ret->n_backends);
+			for (size_t i = 0; i < n; i++)
+				before[i] = cpu_time(pids[i]);
+		}
+		if (n > 0 && !measured && now >= window_end) {
+			for (size_t i = 0; i < n; i++) {
+				usec_t after = cpu_time(pids[i]);
+				ret->cpu += after > before[i] ? after - before[i] : 0;
+			}
+			ret->n_pids = n;
+			measured = true;
+		}
+	}
+	close(pipefd[0]);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "deploy %s failed:\n%s", plan,
+		      output ?: "");
+	ck_assert_msg(measured, "the migration ended before the window closed:\n%s", output);
+	for (const char *p = strstr(output, "\"migration-running\""); p;
+	     p = strstr(p + 1, "\"migration-running\""))
+		ret->n_heartbeats++;
 }
 
 static void bench_lockdiag(void)
@@ -338,9 +500,12 @@ static void bench_lockdiag(void)
 	DeploydFigures one = {}, five = {};
 	PeerFigure peers[4];
 
+	WatchCost cost = {};
+
 	setup(&s);
 	bench_deployd(&s, 1, &one);
 	bench_deployd(&s, 5, &five);
+	bench_watch_cost(&s, "sleep", &cost);
 	bench_peer(&s, "dbmate", true, &peers[0]);
 	bench_peer(&s, "psql loop", true, &peers[1]);
 	bench_peer(&s, "dbmate", false, &peers[2]);
@@ -351,8 +516,10 @@ static void bench_lockdiag(void)
 	       "left idle by the application (median of %d rounds; ms from the server's "
 	       "pg_locks.waitstart; lock watch interval %d ms)\n\n",
 	       ROUNDS, INTERVAL_MS);
-	printf("| tool | lock_timeout | wait start → blocker named, ms | target | wait start → "
-	       "failure, ms | target |\n|---|---|---:|---|---:|---|\n");
+	printf("| tool | lock_timeout | wait start → seen by the check (LOCK_WAIT_MS), median / "
+	       "p95 "
+	       "ms | wait start → blocker named at the client, median / p95 (min–max) ms | target "
+	       "| wait start → failure, ms | target |\n|---|---|---:|---:|---|---:|---|\n");
 	print_deployd_row(1, &one);
 	print_deployd_row(5, &five);
 	for (int i = 0; i < 4; i++) {
@@ -364,9 +531,24 @@ static void bench_lockdiag(void)
 		else
 			snprintf(failed, sizeof(failed), "%.0f (exit %d)", peers[i].failed,
 				 peers[i].status);
-		printf("| %s | %s | never | – | %s | – |\n", peers[i].tool, peers[i].lock_timeout,
-		       failed);
+		printf("| %s | %s | never | never | – | %s | – |\n", peers[i].tool,
+		       peers[i].lock_timeout, failed);
 	}
+
+	/* Nothing but the watch works during the sleep: the daemon waits on its worker, the
+	 * worker on the migration's statement, between the watch's looks. */
+	double cost_pct = (double)cost.cpu / (COST_WINDOW_SEC * 10000.0);
+	printf("\n**The watch's cost** during a long unblocked migration (`SELECT pg_sleep(%d)`, "
+	       "lock_watch_interval %d ms): CPU time over %d s of it of everything the deploy runs "
+	       "but the migration's own backend, i.e. the daemon's %zu processes and the %zu "
+	       "backends of its watch and deploy-lock sessions (/proc/PID/schedstat); %u "
+	       "migration-running heartbeats were sent meanwhile.\n\n",
+	       LONG_SLEEP_SEC, INTERVAL_MS, COST_WINDOW_SEC, cost.n_pids - cost.n_backends,
+	       cost.n_backends, cost.n_heartbeats);
+	printf("| what | CPU ms in %d s | %% of one core | target |\n|---|---:|---:|---|\n",
+	       COST_WINDOW_SEC);
+	printf("| deployd + watch + lock sessions | %.1f | %.2f | ≤ 1 %%: %s |\n",
+	       cost.cpu / 1000.0, cost_pct, cost_pct <= 1.0 ? "met" : "MISSED");
 
 	printf("\nWhat each prints (lock_timeout 5 s unless said):\n\n");
 	printf("- deployd, lock-wait: %s\n", five.lock_wait_message);

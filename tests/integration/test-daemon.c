@@ -776,6 +776,84 @@ START_TEST(test_the_daemon_exits_when_idle_and_the_next_request_activates_it_aga
 }
 END_TEST
 
+static unsigned count_substrings(const char *text, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* Lines of text (ending in '\n') holding needle. */
+static unsigned count_lines_with(const char *text, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *line = text; *line;) {
+		const char *end = strchrnul(line, '\n');
+		_cleanup_free_ char *copy = strndup(line, (size_t)(end - line));
+		n += strstr(copy, needle) != NULL;
+		line = *end ? end + 1 : end;
+	}
+	return n;
+}
+
+/* An index build that takes seconds (a function that sleeps per row, so the machine's CPU is
+ * spared) shows as one line redrawn in place on a terminal; in the journal only its first and
+ * last progress events are above debug; `log` on a pipe prints at most a line per 10 % of a
+ * phase, and --json every event. */
+START_TEST(test_progress_is_one_line_on_a_terminal_and_lines_per_ten_percent_on_a_pipe)
+{
+	_cleanup_free_ char *out = NULL, *log = NULL, *json = NULL, *id = NULL, *match = NULL;
+
+	write_file(S.migrations, "1_slow.sql",
+		   "CREATE FUNCTION slow(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS\n"
+		   "  $$BEGIN PERFORM pg_sleep(0.006); RETURN v; END$$;\n"
+		   "CREATE TABLE big (id int, filler char(900));\n"
+		   "INSERT INTO big SELECT g, 'x' FROM generate_series(1, 600) g;\n",
+		   0644);
+	write_file(S.migrations, "2_index.sql", "CREATE INDEX big_slow ON big (slow(id));\n", 0644);
+	write_plan("app", NULL, NULL);
+
+	int code = test_deployctl_pty(&S.daemon, &out, "deploy app");
+	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out);
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	ck_assert_int_ge(asprintf(&match, "DEPLOY_ID=%s", id), 0);
+	const char *const progress[] = {match, "DEPLOY_EVENT=migration-progress", NULL};
+	const char *const at_info[] = {match, "DEPLOY_EVENT=migration-progress", "PRIORITY=6",
+				       NULL};
+	const char *const at_debug[] = {match, "DEPLOY_EVENT=migration-progress", "PRIORITY=7",
+					NULL};
+	_cleanup_free_ char *last = journal_field(progress, "PROGRESS_PERCENT");
+	ck_assert_ptr_nonnull(last);
+	int n = journal_count(progress);
+	ck_assert_int_ge(n, 3);
+	ck_assert_int_eq(journal_count(at_info), 2);
+	ck_assert_int_eq(journal_count(at_debug), n - 2);
+
+	/* Every event redraws the one line; a new line only when the phase changes. */
+	ck_assert_uint_eq(count_substrings(out, "\r\033[K"), (unsigned)n);
+	ck_assert_msg(count_lines_with(out, "CREATE INDEX, ") <= 3, "%s", out);
+	ck_assert_msg(strstr(out, "2_index CREATE INDEX, building index: scanning table"), "%s",
+		      out);
+	ck_assert_msg(strstr(out, " % [#"), "%s", out);
+
+	code = test_deployctl(&S.daemon, &log, "log %s", id);
+	ck_assert_msg(code == 0, "deployctl log exited %d:\n%s", code, log);
+	ck_assert_ptr_null(strstr(log, "\033["));
+	unsigned lines = count_lines_with(log, "CREATE INDEX, building index: scanning table");
+	ck_assert_msg(lines >= 2 && lines <= 11, "%u lines:\n%s", lines, log);
+	ck_assert_msg(lines < (unsigned)n || n <= 11, "%u lines for %d events", lines, n);
+
+	code = test_deployctl(&S.daemon, &json, "log %s --json", id);
+	ck_assert_int_eq(code, 0);
+	ck_assert_uint_eq(count_substrings(json, "\"DEPLOY_EVENT\":\"migration-progress\""),
+			  (unsigned)n);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("daemon");
@@ -801,6 +879,8 @@ int main(void)
 		test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_path_and_reason);
 	tcase_add_test(tc, test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behind);
 	tcase_add_test(tc, test_the_daemon_exits_when_idle_and_the_next_request_activates_it_again);
+	tcase_add_test(tc,
+		       test_progress_is_one_line_on_a_terminal_and_lines_per_ten_percent_on_a_pipe);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);

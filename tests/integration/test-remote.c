@@ -26,7 +26,7 @@
 	"SystemCallFilter=@system-service\n"                                                       \
 	"SystemCallFilter=~@privileged @resources\n"                                               \
 	"SystemCallErrorNumber=EPERM\n"                                                            \
-	"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"                                       \
+	"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n"                            \
 	"RestrictRealtime=yes\n"                                                                   \
 	"LockPersonality=yes\n"
 

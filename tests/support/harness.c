@@ -342,6 +342,18 @@ char *harness_db_conninfo(const char *db, const char *user)
 	return c;
 }
 
+char *harness_db_tcp_conninfo(const char *db, const char *user)
+{
+	const char *host = getenv("DEPLOYD_TEST_PG_TCP_HOST");
+	char *c;
+
+	ck_assert_msg(host && *host, "DEPLOYD_TEST_PG_TCP_HOST is not set (tests/harness/up)");
+	ck_assert_int_ge(asprintf(&c, "host=%s port=%s user=%s dbname=%s", host,
+				  harness_pg_port(), user, db),
+			 0);
+	return c;
+}
+
 char *harness_unit_state(const char *unit)
 {
 	char *out = NULL;

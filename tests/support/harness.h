@@ -53,6 +53,8 @@ int harness_run_as_test_user(char *const argv[], char **ret_output);
 
 /* "host=… port=… user=USER dbname=DB" on the harness cluster (free() it). */
 char *harness_db_conninfo(const char *db, const char *user);
+/* The same over TCP to 127.0.0.1 (the cluster listens there too). */
+char *harness_db_tcp_conninfo(const char *db, const char *user);
 /* ActiveState of a unit of the test user's manager ("active", "inactive", …; free() it). */
 char *harness_unit_state(const char *unit);
 /* Sessions of user in database db that are idle in a transaction, right now. */

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <grp.h>
+#include <pty.h>
+#include <utmp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -210,13 +212,14 @@ void test_daemon_write_plan(TestDaemon *d, const char *name, const char *yaml)
 	ck_assert_int_eq(fchmod(fileno(f), 0644), 0);
 }
 
-static int run_deployctl(TestDaemon *d, int uid, int gid, char **ret_output, const char *fmt,
-			 va_list ap)
+static int run_deployctl(TestDaemon *d, int uid, int gid, bool pty, char **ret_output,
+			 const char *fmt, va_list ap)
 {
 	_cleanup_free_ char *args = NULL, *output = NULL;
 	_cleanup_strv_free_ char **argv = NULL;
 	int pipefd[2], status;
 	size_t len = 0;
+	pid_t pid;
 
 	ck_assert_int_ge(vasprintf(&args, fmt, ap), 0);
 	ck_assert_int_eq(strv_extend(&argv, d->deployctl), 0);
@@ -228,12 +231,23 @@ static int run_deployctl(TestDaemon *d, int uid, int gid, char **ret_output, con
 	     tok = strtok_r(NULL, " ", &save))
 		ck_assert_int_eq(strv_extend(&argv, tok), 0);
 
-	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
-	pid_t pid = fork();
+	if (pty) {
+		/* A terminal 120 columns wide, its output read from the master side. */
+		struct winsize ws = {.ws_row = 40, .ws_col = 120};
+		ck_assert_int_eq(openpty(&pipefd[0], &pipefd[1], NULL, NULL, &ws), 0);
+		ck_assert_int_ge(fcntl(pipefd[0], F_SETFD, FD_CLOEXEC), 0);
+	} else
+		ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		dup2(pipefd[1], STDOUT_FILENO);
-		dup2(pipefd[1], STDERR_FILENO);
+		if (pty) {
+			if (login_tty(pipefd[1]) < 0)
+				_exit(127);
+		} else {
+			dup2(pipefd[1], STDOUT_FILENO);
+			dup2(pipefd[1], STDERR_FILENO);
+		}
 		if (gid >= 0 && (setgroups(0, NULL) < 0 || setgid((gid_t)gid) < 0))
 			_exit(127);
 		if (uid >= 0 && setuid((uid_t)uid) < 0)
@@ -267,7 +281,17 @@ int test_deployctl(TestDaemon *d, char **ret_output, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	int r = run_deployctl(d, -1, -1, ret_output, fmt, ap);
+	int r = run_deployctl(d, -1, -1, false, ret_output, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int test_deployctl_pty(TestDaemon *d, char **ret_output, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int r = run_deployctl(d, -1, -1, true, ret_output, fmt, ap);
 	va_end(ap);
 	return r;
 }
@@ -278,7 +302,7 @@ int test_deployctl_as(TestDaemon *d, unsigned uid, unsigned gid, char **ret_outp
 	va_list ap;
 
 	va_start(ap, fmt);
-	int r = run_deployctl(d, (int)uid, (int)gid, ret_output, fmt, ap);
+	int r = run_deployctl(d, (int)uid, (int)gid, false, ret_output, fmt, ap);
 	va_end(ap);
 	return r;
 }

@@ -37,6 +37,10 @@ void test_daemon_write_plan(TestDaemon *d, const char *name, const char *yaml);
  * with stdout and stderr together in *ret_output when non-NULL (free() it). */
 int test_deployctl(TestDaemon *d, char **ret_output, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Same, on a pseudo-terminal (120 columns) instead of a pipe: what a person at a terminal sees,
+ * control sequences included. */
+int test_deployctl_pty(TestDaemon *d, char **ret_output, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Same, but as the given uid (and its primary gid). */
 int test_deployctl_as(TestDaemon *d, unsigned uid, unsigned gid, char **ret_output, const char *fmt,
 		      ...) __attribute__((format(printf, 5, 6)));

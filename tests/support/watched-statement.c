@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "tick-schedule.h"
 #include "watched-statement.h"
 
 static void take_result(PGresult *res, WatchedStatement *w)
@@ -55,13 +56,20 @@ void watched_statement_run(PGconn *conn, const char *sql, LockWatch *watch, usec
 			   usec_t bound, WatchedStatementHook hook, void *userdata,
 			   WatchedStatement *ret)
 {
+	watched_statement_run_scheduled(conn, sql, watch, 0, interval, bound, hook, userdata, ret);
+}
+
+void watched_statement_run_scheduled(PGconn *conn, const char *sql, LockWatch *watch, usec_t first,
+				     usec_t interval, usec_t bound, WatchedStatementHook hook,
+				     void *userdata, WatchedStatement *ret)
+{
 	WatchedStatement w = {};
-	usec_t next_check;
+	TickSchedule ticks;
 
 	w.sent_usec = now_usec(CLOCK_REALTIME);
 	if (!PQsendQuery(conn, sql))
 		ck_abort_msg("PQsendQuery: %s", PQerrorMessage(conn));
-	next_check = w.sent_usec + interval;
+	tick_schedule_start(&ticks, first, interval, w.sent_usec);
 
 	for (;;) {
 		usec_t now = now_usec(CLOCK_REALTIME);
@@ -71,14 +79,14 @@ void watched_statement_run(PGconn *conn, const char *sql, LockWatch *watch, usec
 		if (now - w.sent_usec > bound)
 			ck_abort_msg("statement still running after %llu ms: %s",
 				     (unsigned long long)(bound / USEC_PER_MSEC), sql);
-		if (now >= next_check) {
+		if (now >= ticks.next) {
 			check_once(watch, &w);
 			if (hook)
 				hook(w.n_checks, userdata);
-			next_check += interval;
+			tick_schedule_advance(&ticks, now_usec(CLOCK_REALTIME));
 			continue;
 		}
-		r = poll(&pfd, 1, (int)((next_check - now + 999) / 1000));
+		r = poll(&pfd, 1, (int)((ticks.next - now + 999) / 1000));
 		if (r < 0)
 			ck_abort_msg("poll: %m");
 		if (r == 0)

@@ -32,4 +32,9 @@ typedef void (*WatchedStatementHook)(unsigned n_check, void *userdata);
 void watched_statement_run(PGconn *conn, const char *sql, LockWatch *watch, usec_t interval,
 			   usec_t bound, WatchedStatementHook hook, void *userdata,
 			   WatchedStatement *ret);
+/* The same on the deploy's schedule (tick-schedule.h): the first check first after sending,
+ * then its doubles, then every interval. */
+void watched_statement_run_scheduled(PGconn *conn, const char *sql, LockWatch *watch, usec_t first,
+				     usec_t interval, usec_t bound, WatchedStatementHook hook,
+				     void *userdata, WatchedStatement *ret);
 void watched_statement_done(WatchedStatement *w);

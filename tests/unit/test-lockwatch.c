@@ -228,6 +228,7 @@ START_TEST(test_lock_wait_event_carries_every_contract_field)
 		const char *key, *value;
 	} expected[] = {
 		{"BLOCKED_PID", "4242"},
+		{"LOCK_WAIT_MS", "1200"},
 		{"BLOCKER_PID", "4100"},
 		{"BLOCKER_USER", "app_user"},
 		{"BLOCKER_APPLICATION", "api"},

@@ -279,6 +279,40 @@ START_TEST(test_zero_turns_off_the_durations_that_allow_it)
 }
 END_TEST
 
+START_TEST(test_preflight_wait_defaults_to_10s_and_0_turns_it_off)
+{
+	_cleanup_(plan_freep) Plan *d = PARSE_OK(VALID);
+	_cleanup_(plan_freep) Plan *p =
+		PARSE_OK("version: 1\n"
+			 "database: {conninfo: \"dbname=x\", preflight_wait: 0}\n" UNIT
+			 "migrations: {directory: /srv/m}\n");
+
+	ck_assert_uint_eq(d->database.preflight_wait, 10 * USEC_PER_SEC);
+	ck_assert_uint_eq(p->database.preflight_wait, 0);
+}
+END_TEST
+
+#define UNIT_AND "services:\n  units: [app.service]\n"
+
+START_TEST(test_services_sessions_holds_user_and_application_globs)
+{
+	_cleanup_(plan_freep) Plan *none = PARSE_OK(VALID);
+	_cleanup_(plan_freep) Plan *p = PARSE_OK(
+		BASE UNIT_AND
+		"  sessions:\n    users: [app_*, worker]\n    applications: [\"api-?\"]\n");
+
+	ck_assert_ptr_null(none->services.sessions.users);
+	ck_assert_ptr_null(none->services.sessions.applications);
+	ck_assert_str_eq(p->services.sessions.users[0], "app_*");
+	ck_assert_str_eq(p->services.sessions.users[1], "worker");
+	ck_assert_ptr_null(p->services.sessions.users[2]);
+	ck_assert_str_eq(p->services.sessions.applications[0], "api-?");
+	ASSERT_ERROR(BASE UNIT_AND "  sessions:\n    users: []\n", "9:12",
+		     "services.sessions.users", "non-empty list");
+	ASSERT_ERROR(BASE UNIT_AND "  sessions:\n    hosts: [a]\n", "9:5", "unknown key 'hosts'");
+}
+END_TEST
+
 START_TEST(test_postgresql_uri_conninfo_is_accepted)
 {
 	_cleanup_(plan_freep) Plan *p = PARSE_OK(
@@ -1289,6 +1323,8 @@ int main(void)
 	tcase_add_test(valid, test_command_migrations_keep_argv_environment_and_working_directory);
 	tcase_add_test(valid, test_command_without_environment_gets_an_empty_one);
 	tcase_add_test(valid, test_zero_turns_off_the_durations_that_allow_it);
+	tcase_add_test(valid, test_preflight_wait_defaults_to_10s_and_0_turns_it_off);
+	tcase_add_test(valid, test_services_sessions_holds_user_and_application_globs);
 	tcase_add_test(valid, test_postgresql_uri_conninfo_is_accepted);
 	tcase_add_test(valid, test_byte_order_mark_crlf_and_comments_are_accepted);
 	tcase_add_test(valid, test_name_is_the_file_name_without_yaml_extension);
