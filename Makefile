@@ -13,6 +13,9 @@ PKGS := libpq libsystemd yaml-0.1 libcrypto json-c
 SYSTEMD_UNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSTEMD_CATALOGDIR ?= $(shell $(PKG_CONFIG) --variable=catalogdir systemd 2>/dev/null || echo /usr/lib/systemd/catalog)
 SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
+# Shell completion: where bash-completion (on demand, by command name) and zsh look.
+BASHCOMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPLETIONDIR ?= $(PREFIX)/share/zsh/site-functions
 TMPFILESDIR ?= $(shell $(PKG_CONFIG) --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)
 
 # Every pkg-config package the build needs must be installed: a missing one stops the build at
@@ -159,8 +162,17 @@ check: check-unit check-integration
 check-unit: $(PROGRAMS) $(UNIT_TESTS)
 	@tests/run-suites unit $(UNIT_TESTS)
 
-check-integration: $(PROGRAMS) $(INTEGRATION_TESTS)
-	@tests/harness/with-services tests/run-suites integration $(INTEGRATION_TESTS)
+check-integration: $(PROGRAMS) $(INTEGRATION_TESTS) $(DBMATE)
+	@DEPLOYD_TEST_DBMATE=$(abspath $(DBMATE)) \
+		tests/harness/with-services tests/run-suites integration $(INTEGRATION_TESTS)
+
+# The real dbmate (its npm package ships a static binary), whose history the adoption tests
+# read: pinned, installed with npm into $(B)/npm once.
+DBMATE_VERSION := 2.36.0
+DBMATE := $(B)/npm/node_modules/@dbmate/linux-x64/bin/dbmate
+$(DBMATE):
+	npm install --prefix $(B)/npm --no-audit --no-fund --loglevel=error dbmate@$(DBMATE_VERSION)
+	@test -x $@ || { echo "npm installed no dbmate binary at $@" >&2; exit 1; }
 
 # The unit and integration suites built with ASan + UBSan into $(ASAN_B)/ (the daemon the
 # integration tests start is that build's, its reports checked by the tests' teardown);
@@ -197,6 +209,8 @@ install: all
 	install -Dm0644 systemd/deployd.catalog $(DESTDIR)$(SYSTEMD_CATALOGDIR)/deployd.catalog
 	install -Dm0644 systemd/deployd.sysusers $(DESTDIR)$(SYSUSERSDIR)/deployd.conf
 	install -Dm0644 systemd/deployd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/deployd.conf
+	install -Dm0644 shell-completion/bash/deployctl $(DESTDIR)$(BASHCOMPLETIONDIR)/deployctl
+	install -Dm0644 shell-completion/zsh/_deployctl $(DESTDIR)$(ZSHCOMPLETIONDIR)/_deployctl
 	for m in $(MANPAGES); do \
 		install -Dm0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/} || exit 1; \
 	done
@@ -282,7 +296,8 @@ clean:
 # for check-system); harmless when present.
 DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev libpg-query-dev check \
 	scdoc postgresql dbus dbus-user-session systemd util-linux procps openssh-server \
-	debhelper dpkg-dev clang libclang-rt-14-dev valgrind systemd-container mmdebstrap iproute2
+	debhelper dpkg-dev clang libclang-rt-14-dev valgrind systemd-container mmdebstrap iproute2 \
+	bash-completion zsh
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -1,6 +1,7 @@
 /* deployctl deploy PLAN — ask deployd for a deploy and show it live. */
 #include <getopt.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,12 +123,20 @@ int verb_deploy(int argc, char **argv, const CtlOptions *opts)
 		return DEPLOY_EXIT_USAGE;
 	}
 
+	/* Asked over ssh: say from where (the client address, first word of SSH_CONNECTION);
+	 * the daemon records it beside the user it knows from the socket. */
+	_cleanup_free_ char *host = NULL;
+	const char *ssh = getenv("SSH_CONNECTION");
+	if (ssh && ssh[0] && ssh[0] != ' ')
+		host = strndup(ssh, strcspn(ssh, " "));
+
 	if ((r = proto_record_new(&req)) < 0 ||
 	    (r = proto_record_add(req, "COMMAND", "deploy")) < 0 ||
 	    (r = proto_record_add(req, "PLAN", plan)) < 0 ||
 	    (r = proto_record_add(req, "DRY_RUN", dry_run ? "yes" : "no")) < 0 ||
 	    (terminate && (r = proto_record_add(req, "TERMINATE_IDLE", terminate)) < 0) ||
-	    (release && (r = proto_record_add(req, "RELEASE", release)) < 0)) {
+	    (release && (r = proto_record_add(req, "RELEASE", release)) < 0) ||
+	    (host && (r = proto_record_add(req, "REQUESTER_HOST", host)) < 0)) {
 		fprintf(stderr, "deployctl deploy: bad request: %s\n",
 			r == -EINVAL ? "the release text is not valid UTF-8" : strerror(-r));
 		return DEPLOY_EXIT_USAGE;

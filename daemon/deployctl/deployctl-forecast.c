@@ -44,7 +44,7 @@ static void print_text(const Plan *plan, const char *masked, const Forecast *f,
 	       f->n_migrations == 1 ? "" : "s", masked);
 	for (size_t i = 0; i < f->n_migrations; i++) {
 		const ForecastMigration *m = &f->migrations[i];
-		printf("\n%s (version %lld%s)\n", m->file, (long long)m->version,
+		printf("\n%s (version %s%s)\n", m->file, m->version,
 		       m->no_transaction ? ", no transaction" : "");
 		if (m->n_statements == 0)
 			printf("  no statements\n");
@@ -107,7 +107,7 @@ static int print_json(const Forecast *f, const ForecastHolder *holders, size_t n
 		const ForecastMigration *m = &f->migrations[i];
 		json_object *jm = json_object_new_object(), *statements = json_object_new_array();
 		json_object_array_add(migrations, jm);
-		json_object_object_add(jm, "version", json_object_new_int64(m->version));
+		json_object_object_add(jm, "version", json_object_new_string(m->version));
 		json_object_object_add(jm, "name", json_object_new_string(m->name));
 		json_object_object_add(jm, "file", json_object_new_string(m->file));
 		json_object_object_add(jm, "statements", statements);
@@ -176,7 +176,8 @@ static int forecast(const Plan *plan, bool json)
 	PgError e = {};
 	int r, x = DEPLOY_EXIT_OK;
 
-	r = migrations_discover(plan->migrations.directory, &files, &n_files, &error);
+	r = migrations_discover(plan->migrations.format, plan->migrations.directory, &files,
+				&n_files, &error);
 	if (r < 0) {
 		fprintf(stderr, "%s\n", error ?: strerror(-r));
 		return DEPLOY_EXIT_INTERNAL;

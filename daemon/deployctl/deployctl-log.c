@@ -6,6 +6,7 @@
 
 #include "deploy.h"
 #include "deployctl-client.h"
+#include "deployctl-timeline.h"
 #include "deployctl.h"
 #include "exit-code.h"
 
@@ -75,12 +76,14 @@ int verb_log(int argc, char **argv, const CtlOptions *opts _unused_)
 	static const struct option options[] = {
 		{"last", no_argument, NULL, 'l'},
 		{"json", no_argument, NULL, 'j'},
+		{"timeline", no_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	_cleanup_(sd_journal_closep) sd_journal *j = NULL;
 	char id[DEPLOY_ID_LENGTH + 1] = "", match[64];
-	bool json = false, last = false;
+	_cleanup_(ctl_timeline_done) CtlTimeline timeline = {};
+	bool json = false, last = false, as_timeline = false;
 	CtlRender render;
 	size_t shown = 0;
 	int c, r;
@@ -93,13 +96,23 @@ int verb_log(int argc, char **argv, const CtlOptions *opts _unused_)
 		case 'j':
 			json = true;
 			break;
+		case 't':
+			as_timeline = true;
+			break;
 		case 'h':
-			printf("Usage: deployctl log [DEPLOY_ID|--last] [--json]\n"
-			       "Shows the journal entries of one deploy (default: the last).\n");
+			printf("Usage: deployctl log [DEPLOY_ID|--last] [--json|--timeline]\n"
+			       "Shows the journal entries of one deploy (default: the last); with\n"
+			       "--timeline one line per phase and per migration instead, with bars "
+			       "in\n"
+			       "proportion to their duration.\n");
 			return DEPLOY_EXIT_OK;
 		default:
 			return DEPLOY_EXIT_USAGE;
 		}
+	if (json && as_timeline) {
+		fprintf(stderr, "deployctl log: --json and --timeline exclude each other\n");
+		return DEPLOY_EXIT_USAGE;
+	}
 	if (argc - optind > 1 || (last && optind < argc)) {
 		fprintf(stderr, "deployctl log: give one DEPLOY_ID or --last\n");
 		return DEPLOY_EXIT_USAGE;
@@ -140,14 +153,23 @@ int verb_log(int argc, char **argv, const CtlOptions *opts _unused_)
 
 		if (entry_to_record(j, &rec) < 0 || proto_record_to_event(rec, &ev) < 0)
 			continue;
+		shown++;
+		if (as_timeline) {
+			if (ctl_timeline_add(&timeline, ev) < 0) {
+				fprintf(stderr, "deployctl log: out of memory\n");
+				return DEPLOY_EXIT_INTERNAL;
+			}
+			continue;
+		}
 		(void)sd_journal_get_realtime_usec(j, &when);
 		render.timestamp_usec = when;
 		ctl_render_event(&render, ev);
 		if (ev->type == EVENT_DEPLOY_FINISHED)
 			ctl_render_summary(&render, ev);
-		shown++;
 	}
 	ctl_render_done(&render);
+	if (as_timeline && shown > 0)
+		ctl_timeline_print(&timeline, stdout, id);
 	if (shown == 0) {
 		fprintf(stderr, "deployctl log: no journal entries for deploy %s\n", id);
 		return DEPLOY_EXIT_INTERNAL;

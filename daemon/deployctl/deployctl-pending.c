@@ -20,7 +20,9 @@ static void help(FILE *f)
 	fprintf(f, "Usage: deployctl [--plans DIR] pending FILE|PLAN\n"
 		   "Lists the plan's migrations: applied ones with their checksum status\n"
 		   "(applied, changed since applied, missing file) and pending ones, in version\n"
-		   "order.  Connects to the database read-only and changes nothing.\n\n"
+		   "order, with when and by whom each was applied (adopted: recorded from\n"
+		   "another tool's history).  Connects to the database read-only and changes\n"
+		   "nothing.\n\n"
 		   "  -h, --help     show this help\n\n"
 		   "Exit status: 0 listed, 1 error or an applied file was changed (a deploy\n"
 		   "would refuse to run), 2 usage error, 3 plan invalid.\n");
@@ -29,9 +31,12 @@ static void help(FILE *f)
 static void print_status(const MigrationStatus *s, int version_width)
 {
 	const char *name = s->file ? s->file->name : s->entry->name;
+	const char *by = s->entry && s->entry->applied_by ? s->entry->applied_by : "";
 
-	printf("%*lld  %-7s  %-30s  %s", version_width, (long long)s->version,
-	       migration_state_to_string(s->state), name, s->entry ? s->entry->applied_at : "");
+	printf("%*s  %-7s  %-30s  %-32s  %s", version_width, s->version,
+	       migration_state_to_string(s->state), name, s->entry ? s->entry->applied_at : "", by);
+	if (s->entry && s->entry->adopted)
+		printf(" (adopted)");
 	if (s->state == MIGRATION_CHANGED)
 		printf("  (recorded %.12s…, file now %.12s…)", s->entry->checksum,
 		       s->file->checksum);
@@ -52,7 +57,8 @@ static int list(const Plan *plan)
 	PgError e = {};
 	int r, version_width = 7;
 
-	r = migrations_discover(plan->migrations.directory, &files, &n_files, &error);
+	r = migrations_discover(plan->migrations.format, plan->migrations.directory, &files,
+				&n_files, &error);
 	if (r < 0) {
 		fprintf(stderr, "%s\n", error ?: strerror(-r));
 		return DEPLOY_EXIT_INTERNAL;
@@ -77,13 +83,13 @@ static int list(const Plan *plan)
 	printf("%s: %s, history %s%s\n", plan->name, masked, plan->migrations.table,
 	       history.exists ? "" : " (not created yet)");
 	for (size_t i = 0; i < n_status; i++) {
-		int w = snprintf(NULL, 0, "%lld", (long long)status[i].version);
+		int w = (int)strlen(status[i].version);
 		if (w > version_width)
 			version_width = w;
 	}
 	if (n_status > 0)
-		printf("%*s  %-7s  %-30s  %s\n", version_width, "VERSION", "STATE", "NAME",
-		       "APPLIED AT");
+		printf("%*s  %-7s  %-30s  %-32s  %s\n", version_width, "VERSION", "STATE", "NAME",
+		       "APPLIED AT", "APPLIED BY");
 	for (size_t i = 0; i < n_status; i++) {
 		print_status(&status[i], version_width);
 		counts[status[i].state]++;

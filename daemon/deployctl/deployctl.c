@@ -31,7 +31,10 @@ static const CtlVerb verbs[] = {
 	 "idle FILE|PLAN [--older-than DURATION] [--terminate] [--json]\n"
 	 "                               list (or terminate) idle-in-transaction sessions",
 	 verb_idle},
-	{"log", "log [DEPLOY_ID|--last] [--json]  the journal entries of one deploy", verb_log},
+	{"log",
+	 "log [DEPLOY_ID|--last] [--json|--timeline]\n"
+	 "                               the journal entries of one deploy, or its timeline",
+	 verb_log},
 };
 
 static void help(FILE *f)

@@ -1,4 +1,6 @@
+#include <arpa/inet.h>
 #include <grp.h>
+#include <stdio.h>
 #include <pwd.h>
 #include <stdlib.h>
 
@@ -58,4 +60,24 @@ int peer_is_authorized(const struct ucred *peer, uid_t own_uid, gid_t allow_gid)
 	if (allow_gid == PEER_NO_GROUP)
 		return 0;
 	return user_in_group(peer->uid, peer->gid, allow_gid);
+}
+
+int peer_requester_name(uid_t uid, const char *claimed_host, char **ret)
+{
+	struct passwd pw, *found = NULL;
+	unsigned char addr[sizeof(struct in6_addr)];
+	char buf[4096], number[16];
+	const char *user;
+	bool host;
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found) {
+		snprintf(number, sizeof(number), "%u", (unsigned)uid);
+		user = number;
+	} else
+		user = found->pw_name;
+	host = claimed_host && (inet_pton(AF_INET, claimed_host, addr) == 1 ||
+				inet_pton(AF_INET6, claimed_host, addr) == 1);
+	if (asprintf(ret, "%s%s%s", user, host ? "@" : "", host ? claimed_host : "") < 0)
+		return -ENOMEM;
+	return 0;
 }

@@ -11,6 +11,7 @@
 #include <syslog.h>
 
 #include "event-journal.h"
+#include "peer.h"
 #include "plan.h"
 #include "server-internal.h"
 #include "state.h"
@@ -32,6 +33,7 @@ RunningDeploy *running_deploy_free(RunningDeploy *d)
 	strv_free(d->history);
 	free(d->plan_name);
 	free((char *)d->request.release);
+	free((char *)d->request.requester);
 	free(d);
 	return NULL;
 }
@@ -286,6 +288,7 @@ int deploy_start(Server *s, uid_t requester_uid, const ProtoRecord *request, cha
 	const char *release = proto_record_get(request, "RELEASE");
 	const char *dry = proto_record_get(request, "DRY_RUN");
 	const char *idle = proto_record_get(request, "TERMINATE_IDLE");
+	const char *host = proto_record_get(request, "REQUESTER_HOST");
 	_cleanup_free_ char *path = NULL, *error = NULL;
 	_cleanup_(plan_freep) Plan *plan = NULL;
 	int pipefd[2], r;
@@ -325,6 +328,11 @@ int deploy_start(Server *s, uid_t requester_uid, const ProtoRecord *request, cha
 	d->plan_name = strdup(name);
 	d->request.release = release ? strdup(release) : NULL;
 	d->request.requester_uid = requester_uid;
+	r = peer_requester_name(requester_uid, host, (char **)&d->request.requester);
+	if (r < 0) {
+		running_deploy_free(d);
+		return r;
+	}
 	d->request.dry_run = dry && strcmp(dry, "yes") == 0;
 	d->request.terminate_idle = idle ? strcmp(idle, "yes") == 0 : -1;
 	d->request.ssh = &s->config.ssh;

@@ -59,7 +59,7 @@ static int statement_event(const ForecastMigration *m, const ForecastStatement *
 	if (forecast_statement_describe(m, s, &message) < 0 || locks_field(s, &locks) < 0 ||
 	    event_new(EVENT_LOCK_FORECAST, phase, LOG_INFO, &ev) < 0 ||
 	    event_set_message(ev, "Would take %s", message) < 0 ||
-	    event_add(ev, "MIGRATION_VERSION", "%lld", (long long)m->version) < 0 ||
+	    event_add(ev, "MIGRATION_VERSION", "%s", m->version) < 0 ||
 	    event_add(ev, "MIGRATION_NAME", "%s", m->name) < 0 ||
 	    event_add(ev, "MIGRATION_FILE", "%s", m->file) < 0 ||
 	    event_add(ev, "MIGRATION_LINE", "%u", s->line) < 0 ||

@@ -43,6 +43,7 @@ struct DeployMigrate {
 	size_t n_files;
 	Migration **pending;
 	size_t n_pending;
+	MigrationsAdoption adoption; /* files of another tool's history, to be recorded */
 	bool preflight_done;
 };
 
@@ -83,6 +84,7 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 	pg_session_abandon(&m->conn, m->lock_conn);
 	pg_session_abandon(&m->lock_conn, NULL);
 	deploy_lockwatch_free(m->watch);
+	migrations_adoption_done(&m->adoption);
 	migrations_free(m->files, m->n_files);
 	free(m->pending);
 	free(m->application_name);
@@ -167,7 +169,8 @@ static int preflight_files(DeployMigrate *m)
 		if (r == -ENOMEM)
 			return preflight_failed(m, -ENOMEM, NULL);
 	} else {
-		r = migrations_discover(m->ctx->plan->migrations.directory, &m->files, &m->n_files,
+		r = migrations_discover(m->ctx->plan->migrations.format,
+					m->ctx->plan->migrations.directory, &m->files, &m->n_files,
 					&error);
 		if (r == -ENOMEM)
 			return preflight_failed(m, -ENOMEM, NULL);
@@ -219,6 +222,39 @@ static int preflight_lock(DeployMigrate *m, const PgSessionSettings *settings)
 	return preflight_failed(m, -EBUSY, message);
 }
 
+static bool is_adopted(const DeployMigrate *m, const Migration *file)
+{
+	for (size_t i = 0; i < m->adoption.n; i++)
+		if (m->adoption.files[i] == file)
+			return true;
+	return false;
+}
+
+/* Reads the other tool's history (plan: migrations.adopt); refuses naming the reason. */
+static int preflight_adopt(DeployMigrate *m)
+{
+	_cleanup_free_ char *message = NULL;
+	MigrationsFormat format = m->ctx->plan->migrations.format;
+	PgError e = {};
+	int r;
+
+	r = migrations_adopt_read(m->conn, format, m->files, m->n_files, &m->hooks, &m->adoption,
+				  &e);
+	if (r >= 0)
+		return 0;
+	if (e.kind == PG_ERROR_CANCELED) {
+		pg_error_done(&e);
+		return -ECANCELED;
+	}
+	if (asprintf(&message,
+		     "Preflight failed, nothing was touched: cannot adopt the %s history: %s%s%s.",
+		     migrations_format_to_string(format), e.sqlstate[0] ? e.sqlstate : "",
+		     e.sqlstate[0] ? " " : "", e.message ?: "out of memory") < 0)
+		message = NULL;
+	pg_error_done(&e);
+	return preflight_failed(m, r == -ENOMEM ? -ENOMEM : -EBADMSG, message);
+}
+
 static int preflight_history(DeployMigrate *m)
 {
 	_cleanup_(migrations_history_done) MigrationHistory history = {};
@@ -242,6 +278,12 @@ static int preflight_history(DeployMigrate *m)
 		pg_error_done(&e);
 		return preflight_failed(m, -EIO, message);
 	}
+	/* Only before deployd's own history exists: after that, it is the truth. */
+	if (!history.exists && m->ctx->plan->migrations.adopt) {
+		r = preflight_adopt(m);
+		if (r < 0)
+			return r;
+	}
 	r = migrations_status(m->files, m->n_files, &history, &status, &n_status);
 	if (r < 0)
 		return preflight_failed(m, -ENOMEM, NULL);
@@ -252,7 +294,7 @@ static int preflight_history(DeployMigrate *m)
 	for (size_t i = 0; i < n_status; i++) {
 		if (status[i].state == MIGRATION_CHANGED && n_changed++ == 0)
 			first_changed = &status[i];
-		if (status[i].state == MIGRATION_PENDING)
+		if (status[i].state == MIGRATION_PENDING && !is_adopted(m, status[i].file))
 			/* Discovery keeps files in order, so files are in m->files. */
 			m->pending[m->n_pending++] = (Migration *)status[i].file;
 	}
@@ -267,6 +309,54 @@ static int preflight_history(DeployMigrate *m)
 		     n_changed > 1 ? ", and other applied files were changed too" : "") < 0)
 		message = NULL;
 	return preflight_failed(m, -EBADMSG, message);
+}
+
+/* One migration-adopted event per adopted file: recorded, or (dry run) to be recorded. */
+static void report_adopted(DeployMigrate *m, bool would)
+{
+	for (size_t i = 0; i < m->adoption.n; i++) {
+		const Migration *mig = m->adoption.files[i];
+
+		deploy_emitf(m->ctx, EVENT_MIGRATION_ADOPTED, LOG_INFO,
+			     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
+						   {"MIGRATION_NAME", mig->name},
+						   {"MIGRATION_FILE", mig->path},
+						   {"ADOPTED_FROM", m->adoption.source},
+						   {}},
+			     "%s migration %s as applied (adopted from %s).",
+			     would ? "Would record" : "Recorded", mig->filename,
+			     m->adoption.source);
+	}
+}
+
+/* The migrate phase's first step when adopting: deployd's history created with the other
+ * tool's migrations recorded in it, in one transaction. */
+static int record_adopted(DeployMigrate *m)
+{
+	MigrationsAdoptOptions o = {
+		.table = m->table,
+		.deploy_id = m->ctx->req->id,
+		.applied_by = m->ctx->req->requester,
+		.hooks = &m->hooks,
+	};
+	PgError e = {};
+	int r;
+
+	if (m->adoption.n == 0)
+		return 0;
+	r = migrations_adopt_record(m->conn, &m->adoption, &o, &e);
+	if (r < 0) {
+		int x = e.kind == PG_ERROR_CANCELED ? -ECANCELED : r == -ENOMEM ? -ENOMEM : -EIO;
+		deploy_emitf(m->ctx, EVENT_DEPLOY_FAILED, LOG_ERR, NULL,
+			     "Cannot record the migrations adopted from %s in %s: %s%s%s; nothing "
+			     "was migrated.",
+			     m->adoption.source, m->table, e.sqlstate, e.sqlstate[0] ? " " : "",
+			     e.message ?: "out of memory");
+		pg_error_done(&e);
+		return x;
+	}
+	report_adopted(m, false);
+	return 0;
 }
 
 /* A dry run's account of what the migrate phase would do. */
@@ -284,13 +374,12 @@ static void report_pending(DeployMigrate *m)
 			     "Would run the migration command %s.", command);
 		return;
 	}
+	report_adopted(m, true);
 	for (size_t i = 0; i < m->n_pending; i++) {
 		const Migration *mig = m->pending[i];
-		char version[32];
 
-		snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 		deploy_emitf(m->ctx, EVENT_MIGRATION_PENDING, LOG_INFO,
-			     (const DeployField[]){{"MIGRATION_VERSION", version},
+			     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
 						   {"MIGRATION_NAME", mig->name},
 						   {"MIGRATION_FILE", mig->path},
 						   {}},
@@ -455,28 +544,26 @@ int deploy_migrate_idle_terminate(DeployMigrate *m, usec_t older_than)
 static void on_started(const Migration *mig, void *userdata)
 {
 	DeployMigrate *m = userdata;
-	char version[32];
 
-	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
-	if (m->watch && deploy_lockwatch_begin(m->watch, version, mig->name) < 0)
+	if (m->watch && deploy_lockwatch_begin(m->watch, mig->version, mig->name) < 0)
 		m->ctx->out_of_memory = true;
 	deploy_emitf(m->ctx, EVENT_MIGRATION_STARTED, LOG_INFO,
-		     (const DeployField[]){
-			     {"MIGRATION_VERSION", version}, {"MIGRATION_NAME", mig->name}, {}},
+		     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
+					   {"MIGRATION_NAME", mig->name},
+					   {}},
 		     "Applying migration %s.", mig->filename);
 }
 
 static void on_applied(const Migration *mig, usec_t duration, void *userdata)
 {
 	DeployMigrate *m = userdata;
-	char version[32], ms[32];
+	char ms[32];
 
 	if (m->watch)
 		deploy_lockwatch_end(m->watch);
-	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(duration / USEC_PER_MSEC));
 	deploy_emitf(m->ctx, EVENT_MIGRATION_APPLIED, LOG_INFO,
-		     (const DeployField[]){{"MIGRATION_VERSION", version},
+		     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
 					   {"MIGRATION_NAME", mig->name},
 					   {"DURATION_MS", ms},
 					   {}},
@@ -486,10 +573,7 @@ static void on_applied(const Migration *mig, usec_t duration, void *userdata)
 static void on_invalid_index(const Migration *mig, const char *index, bool dropped, void *userdata)
 {
 	DeployMigrate *m = userdata;
-	char version[32];
-
-	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
-	const DeployField fields[] = {{"MIGRATION_VERSION", version},
+	const DeployField fields[] = {{"MIGRATION_VERSION", mig->version},
 				      {"MIGRATION_NAME", mig->name},
 				      {"MIGRATION_FILE", mig->path},
 				      {"INDEX_NAME", index},
@@ -523,10 +607,8 @@ static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 	const Migration *mig = f->migration;
 	const PgError *e = &f->error;
 	_cleanup_free_ char *place = NULL, *extra = NULL;
-	char version[32] = "", ms[32], line[32] = "";
+	char ms[32], line[32] = "";
 
-	if (mig)
-		snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 	if (f->line > 0)
 		snprintf(line, sizeof(line), "%u", f->line);
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(f->duration / USEC_PER_MSEC));
@@ -537,7 +619,7 @@ static void report_failure(DeployMigrate *m, const MigrationFailure *f)
 		extra = NULL;
 
 	const DeployField fields[] = {
-		{"MIGRATION_VERSION", mig ? version : NULL},
+		{"MIGRATION_VERSION", mig ? mig->version : NULL},
 		{"MIGRATION_NAME", mig ? mig->name : NULL},
 		{"MIGRATION_FILE", mig ? mig->path : NULL},
 		{"MIGRATION_LINE", line[0] ? line : NULL},
@@ -606,14 +688,13 @@ static bool may_retry(const DeployMigrate *m, const MigrationFailure *f, unsigne
 
 static void report_retry(DeployMigrate *m, const Migration *mig, unsigned attempt, usec_t delay)
 {
-	char version[32], ms[32], nth[16];
+	char ms[32], nth[16];
 	char delay_text[DURATION_FORMAT_MAX];
 
-	snprintf(version, sizeof(version), "%lld", (long long)mig->version);
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(delay / USEC_PER_MSEC));
 	snprintf(nth, sizeof(nth), "%u", attempt);
 	deploy_emitf(m->ctx, EVENT_MIGRATION_RETRY, LOG_WARNING,
-		     (const DeployField[]){{"MIGRATION_VERSION", version},
+		     (const DeployField[]){{"MIGRATION_VERSION", mig->version},
 					   {"MIGRATION_NAME", mig->name},
 					   {"RETRY_ATTEMPT", nth},
 					   {"RETRY_DELAY_MS", ms},
@@ -635,6 +716,7 @@ static int apply_directory(DeployMigrate *m)
 	MigrationsApplyOptions o = {
 		.table = m->table,
 		.deploy_id = m->ctx->req->id,
+		.applied_by = m->ctx->req->requester,
 		.hooks = &m->watched_hooks,
 		.observer = &observer,
 		.probe_conn = m->lock_conn,
@@ -865,5 +947,8 @@ int deploy_migrate_apply(DeployMigrate *m)
 	m->watched_hooks.userdata = m;
 	m->watched_hooks.tick_interval = interval;
 	m->watched_hooks.tick_first = DEPLOY_LOCKWATCH_FIRST_CHECK;
-	return m->ctx->plan->migrations.command ? apply_command(m) : apply_directory(m);
+	if (m->ctx->plan->migrations.command)
+		return apply_command(m);
+	r = record_adopted(m);
+	return r < 0 ? r : apply_directory(m);
 }

@@ -212,13 +212,14 @@ DeployExit deploy_run(const Plan *plan, const DeployRequest *req, int cancel_fd,
 	Deploy d = {};
 
 	deploy_context_init(&d.ctx, plan, req, cancel_fd, sink, userdata);
-	Event *ev = deploy_event(&d.ctx, EVENT_DEPLOY_STARTED, LOG_NOTICE,
-				 "Deploy %s of plan %s started%s%s%s.", req->id, plan->name,
-				 req->release ? " (release " : "", req->release ?: "",
-				 req->release ? ")" : "");
+	Event *ev = deploy_event(
+		&d.ctx, EVENT_DEPLOY_STARTED, LOG_NOTICE, "Deploy %s of plan %s started%s%s%s%s%s.",
+		req->id, plan->name, req->release ? " (release " : "", req->release ?: "",
+		req->release ? ")" : "", req->requester ? ", asked by " : "", req->requester ?: "");
 
 	if (ev && (event_add(ev, "DEPLOY_RELEASE", "%s", req->release ?: "") < 0 ||
 		   event_add(ev, "REQUESTER_UID", "%u", (unsigned)req->requester_uid) < 0 ||
+		   (req->requester && event_add(ev, "REQUESTER", "%s", req->requester) < 0) ||
 		   event_add(ev, "DEPLOY_DRY_RUN", "%s", req->dry_run ? "yes" : "no") < 0))
 		ev = event_free(ev);
 	deploy_emit(&d.ctx, ev);

@@ -21,6 +21,7 @@ typedef struct DeployRequest {
 	char id[DEPLOY_ID_LENGTH + 1]; /* from deploy_id_new() */
 	const char *release;	       /* may be NULL */
 	uid_t requester_uid;
+	const char *requester; /* who asked: user name [@host]; the history's applied_by */
 	bool dry_run;
 	int terminate_idle;	    /* <0: as the plan says, 0: no, 1: yes */
 	const UnitsSshOptions *ssh; /* how remote hosts are reached; NULL: ssh's own defaults */

@@ -30,6 +30,7 @@ void forecast_free(Forecast *f)
 		for (size_t j = 0; j < m->n_statements; j++)
 			statement_done(&m->statements[j]);
 		free(m->statements);
+		free(m->version);
 		free(m->name);
 		free(m->file);
 	}
@@ -114,11 +115,11 @@ static int forecast_migration(FcContext *c, const Migration *m, ForecastMigratio
 	_cleanup_free_ char *session_path = NULL;
 	int r;
 
-	fm->version = m->version;
+	fm->version = strdup(m->version);
 	fm->name = strdup(m->name);
 	fm->file = strdup(m->path);
 	fm->no_transaction = m->directives.no_transaction;
-	if (!fm->name || !fm->file)
+	if (!fm->version || !fm->name || !fm->file)
 		return -ENOMEM;
 	r = sql_parse(m->sql, &p, &e);
 	if (r == -EINVAL)

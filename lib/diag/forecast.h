@@ -75,7 +75,7 @@ typedef struct ForecastStatement {
 } ForecastStatement;
 
 typedef struct ForecastMigration {
-	int64_t version;
+	char *version; /* as migrations.h normalizes it: 42, 20240101120000, 1.10 */
 	char *name;
 	char *file; /* the file's path */
 	bool no_transaction;

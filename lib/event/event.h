@@ -26,6 +26,7 @@ typedef enum EventType {
 	EVENT_MIGRATION_FAILED,
 	EVENT_MIGRATION_PENDING, /* dry run: would be applied */
 	EVENT_MIGRATION_RETRY,	 /* a lock timeout, retried as the plan's lock_retries allow */
+	EVENT_MIGRATION_ADOPTED, /* recorded as applied from another tool's history */
 	EVENT_LOCK_WAIT,
 	EVENT_LOCK_TIMEOUT,
 	EVENT_MIGRATION_PROGRESS,    /* a progress view's count for the running statement */

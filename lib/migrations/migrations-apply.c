@@ -44,11 +44,11 @@ static int history_insert(const ApplyContext *c, const Migration *m, const char 
 
 	if (!name)
 		return -ENOMEM;
-	/* The checksum is hex we computed: no quoting needed. */
+	/* The version (digits and dots) and the checksum (hex) are ours: no quoting needed. */
 	if (asprintf(ret,
 		     "INSERT INTO %s (version, name, checksum, applied_at, duration_ms, deploy_id, "
-		     "applied_by) VALUES (%lld, %s, '%s', now(), %s, %s, %s)",
-		     c->table, (long long)m->version, name, m->checksum, duration_sql, c->deploy_id,
+		     "applied_by) VALUES ('%s', %s, '%s', now(), %s, %s, %s)",
+		     c->table, m->version, name, m->checksum, duration_sql, c->deploy_id,
 		     c->applied_by) < 0)
 		return -ENOMEM;
 	return 0;
@@ -183,7 +183,7 @@ static void batch_probe(Batch *b)
 	if (!f)
 		return;
 	for (size_t k = b->n_told; k < b->n; k++)
-		fprintf(f, "%s'%lld'", k > b->n_told ? "," : "", (long long)b->list[k]->version);
+		fprintf(f, "%s'%s'", k > b->n_told ? "," : "", b->list[k]->version);
 	if (fclose(f) != 0 ||
 	    asprintf(&sql,
 		     "SELECT version::text, duration_ms FROM %s WHERE deploy_id = %s AND "
@@ -202,11 +202,9 @@ static void batch_probe(Batch *b)
 		return;
 	/* The batch commits in order: the rows found are a prefix of the ones not yet told. */
 	for (size_t k = b->n_told; k < b->n; k++) {
-		char version[32];
 		int row = -1;
-		snprintf(version, sizeof(version), "%lld", (long long)b->list[k]->version);
 		for (int i = 0; i < PQntuples(res) && row < 0; i++)
-			if (strcmp(PQgetvalue(res, i, 0), version) == 0)
+			if (strcmp(PQgetvalue(res, i, 0), b->list[k]->version) == 0)
 				row = i;
 		if (row < 0)
 			break;
@@ -275,13 +273,13 @@ static int batch_build(Batch *b, size_t last_durable_index)
 		 * computed: no quoting needed. */
 		fprintf(f,
 			"\n;INSERT INTO %s (version, name, checksum, applied_at, duration_ms, "
-			"deploy_id, applied_by) VALUES (%lld, %s, '%s', "
+			"deploy_id, applied_by) VALUES ('%s', %s, '%s', "
 			"pg_catalog.clock_timestamp(), "
 			"((extract(epoch FROM pg_catalog.clock_timestamp()) - "
 			"pg_catalog.current_setting('deployd.migration_%zu')::numeric) * "
 			"1000)::integer, "
 			"%s, %s) RETURNING duration_ms;COMMIT;",
-			c->table, (long long)m->version, name, m->checksum, k, c->deploy_id,
+			c->table, m->version, name, m->checksum, k, c->deploy_id,
 			c->applied_by);
 	}
 	if (fflush(f) != 0 || ferror(f))
@@ -446,19 +444,6 @@ static void recover(PGconn *conn, bool flush)
 	pg_error_done(&ignored);
 }
 
-static int create_history_table(const ApplyContext *c, PgError *ret_error)
-{
-	_cleanup_free_ char *sql = NULL;
-
-	if (asprintf(&sql,
-		     "CREATE TABLE IF NOT EXISTS %s (version bigint PRIMARY KEY, name text NOT "
-		     "NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), "
-		     "duration_ms integer, deploy_id text, applied_by text)",
-		     c->table) < 0)
-		return -ENOMEM;
-	return pg_exec(c->conn, sql, c->o->hooks, NULL, ret_error);
-}
-
 int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 		     const MigrationsApplyOptions *o, MigrationFailure *ret_failure)
 {
@@ -490,7 +475,7 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 	const char *encoding = PQparameterStatus(conn, "server_encoding");
 	c.position_counts_bytes = encoding && strcmp(encoding, "SQL_ASCII") == 0;
 
-	r = create_history_table(&c, &f.error);
+	r = migrations_history_prepare(conn, c.table, o->hooks, &f.error);
 	if (r < 0)
 		goto fail;
 

@@ -35,43 +35,6 @@ static int fail(char **ret_error, int error, const char *fmt, ...)
 	return error;
 }
 
-static bool is_name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '.' || c == '-';
-}
-
-int migrations_filename_parse(const char *filename, int64_t *ret_version, char **ret_name)
-{
-	size_t len = strlen(filename);
-	const char *p = filename;
-	uint64_t version = 0;
-
-	if (filename[0] == '.' || len < 4 || strcmp(filename + len - 4, ".sql") != 0)
-		return 0;
-	if (*p < '0' || *p > '9')
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		version = version * 10 + (uint64_t)(*p - '0');
-		if (version > INT64_MAX)
-			return -EINVAL;
-	}
-	if (version == 0 || *p != '_')
-		return -EINVAL;
-	const char *name = p + 1, *end = filename + len - 4;
-	if (name >= end)
-		return -EINVAL;
-	for (const char *q = name; q < end; q++)
-		if (!is_name_char(*q))
-			return -EINVAL;
-	char *copy = strndup(name, (size_t)(end - name));
-	if (!copy)
-		return -ENOMEM;
-	*ret_version = (int64_t)version;
-	*ret_name = copy;
-	return 1;
-}
-
 int migrations_checksum(const void *data, size_t size, char ret[static MIGRATIONS_CHECKSUM_HEX + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -254,8 +217,98 @@ static int parse_directives(const char *path, const char *sql, size_t size,
 	return 0;
 }
 
+/* The start of the line after the one holding p (or end). */
+static const char *next_line(const char *p, const char *end)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	return nl ? nl + 1 : end;
+}
+
+/* When [line, end) starts a dbmate section marker "--\s*migrate:WHICH", the text after it. */
+static const char *dbmate_marker(const char *line, const char *end, const char *which)
+{
+	const char *p = line;
+	size_t len = strlen(which);
+
+	if (end - p < 2 || p[0] != '-' || p[1] != '-')
+		return NULL;
+	p += 2;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if ((size_t)(end - p) < strlen("migrate:") + len || strncmp(p, "migrate:", 8) != 0 ||
+	    strncmp(p + 8, which, len) != 0)
+		return NULL;
+	p += 8 + len;
+	/* "migrate:upgrade" is not the marker: a blank or the line's end must follow. */
+	if (p < end && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+		return NULL;
+	return p;
+}
+
+/* dbmate: only the "-- migrate:up" section runs.  Everything else but newlines is blanked in
+ * sql (so lines and offsets stay the file's); "transaction:false" on the up line means
+ * no-transaction.  Text outside both sections is refused, as dbmate refuses it. */
+static int dbmate_select_up(const char *path, char *sql, size_t size, bool *ret_no_transaction,
+			    char **ret_error)
+{
+	const char *end = sql + size, *up = NULL, *up_options = NULL, *down = NULL;
+	unsigned line = 0, up_line = 0;
+	bool before_first = true;
+
+	for (const char *p = sql; p < end; p = next_line(p, end)) {
+		const char *line_end = memchr(p, '\n', (size_t)(end - p)) ?: end;
+		const char *o;
+
+		line++;
+		if (!up && (o = dbmate_marker(p, line_end, "up"))) {
+			up = p;
+			up_options = o;
+			up_line = line;
+			before_first = false;
+		} else if (!down && dbmate_marker(p, line_end, "down")) {
+			down = p;
+			before_first = false;
+		} else if (before_first && !is_header_line(p, line_end))
+			return fail(ret_error, -EINVAL,
+				    "%s:%u: a statement before the '-- migrate:up' section (dbmate "
+				    "runs nothing outside its up and down sections)",
+				    path, line);
+	}
+	if (!up)
+		return fail(ret_error, -EINVAL,
+			    "%s: no '-- migrate:up' line (a dbmate migration holds its up "
+			    "section after that line)",
+			    path);
+
+	/* The up section: from its marker to the down marker after it, or the end. */
+	const char *up_end = down && down > up ? down : end;
+	const char *options_end = memchr(up_options, '\n', (size_t)(end - up_options)) ?: end;
+	_cleanup_free_ char *options = strndup(up_options, (size_t)(options_end - up_options));
+	char *save = NULL;
+	bool no_transaction = false;
+
+	if (!options)
+		return -ENOMEM;
+	for (char *tok = strtok_r(options, " \t\r", &save); tok;
+	     tok = strtok_r(NULL, " \t\r", &save)) {
+		if (strcmp(tok, "transaction:false") == 0)
+			no_transaction = true;
+		else if (strcmp(tok, "transaction:true") != 0)
+			return fail(ret_error, -EINVAL,
+				    "%s:%u: unknown dbmate option '%s' (known: transaction:false, "
+				    "transaction:true)",
+				    path, up_line, tok);
+	}
+	for (char *p = sql; p < end; p++)
+		if ((p < up || p >= up_end) && *p != '\n')
+			*p = ' ';
+	*ret_no_transaction = no_transaction;
+	return 0;
+}
+
 void migration_done(Migration *m)
 {
+	free(m->version);
 	free(m->name);
 	free(m->filename);
 	free(m->path);
@@ -271,24 +324,25 @@ void migrations_free(Migration *list, size_t n)
 	free(list);
 }
 
-int migrations_parse(const char *path, const char *sql, size_t size, Migration *ret,
-		     char **ret_error)
+int migrations_parse(MigrationsFormat format, const char *path, const char *sql, size_t size,
+		     Migration *ret, char **ret_error)
 {
 	_cleanup_(migration_done) Migration m = {};
 	_cleanup_(sql_parse_error_done) SqlParseError perr = {};
 	const char *slash = strrchr(path, '/');
 	const char *filename = slash ? slash + 1 : path;
+	const char *reason = NULL;
+	bool dbmate_no_transaction = false;
 	size_t bad;
 	int r;
 
-	r = migrations_filename_parse(filename, &m.version, &m.name);
+	r = migrations_filename_parse(format, filename, &m.version, &m.name, &reason);
 	if (r < 0 && r != -EINVAL)
 		return r;
 	if (r <= 0)
-		return fail(ret_error, -EINVAL,
-			    "%s: not a migration file name (expected VERSION_NAME.sql: VERSION "
-			    "a positive integer, NAME of letters, digits, '_', '.', '-')",
-			    path);
+		return fail(ret_error, -EINVAL, "%s: not a %s migration file name (%s)", path,
+			    migrations_format_to_string(format) ?: "known",
+			    reason ?: "not ending in .sql");
 	if (memchr(sql, '\0', size))
 		return fail(
 			ret_error, -EINVAL, "%s:%u: contains a NUL byte", path,
@@ -299,7 +353,7 @@ int migrations_parse(const char *path, const char *sql, size_t size, Migration *
 		return fail(ret_error, -EINVAL, "%s:%u: not valid UTF-8", path,
 			    migrations_line_of_offset(sql, size, bad));
 
-	r = parse_directives(path, sql, size, &m.directives, ret_error);
+	r = migrations_checksum(sql, size, m.checksum);
 	if (r < 0)
 		return r;
 	m.sql = malloc(size + 1);
@@ -308,13 +362,24 @@ int migrations_parse(const char *path, const char *sql, size_t size, Migration *
 	memcpy(m.sql, sql, size);
 	m.sql[size] = '\0';
 	m.size = size;
+	if (format == MIGRATIONS_FORMAT_DBMATE) {
+		r = dbmate_select_up(path, m.sql, size, &dbmate_no_transaction, ret_error);
+		if (r < 0)
+			return r;
+	}
+
+	r = parse_directives(path, m.sql, size, &m.directives, ret_error);
+	if (r < 0)
+		return r;
+	m.directives.no_transaction = m.directives.no_transaction || dbmate_no_transaction;
+	/* Positions are of the text parsed (a dbmate file's up section, the rest blanked). */
 	r = sql_parse_statements(m.sql, &m.statements, &m.n_statements, &perr);
 	if (r == -EINVAL) {
-		unsigned line = migrations_line_of_position(sql, size, perr.position, false);
+		unsigned line = migrations_line_of_position(m.sql, size, perr.position, false);
 		if (line == 0)
 			return fail(ret_error, r, "%s: %s", path, perr.message);
 		return fail(ret_error, r, "%s:%u:%u: %s", path, line,
-			    migrations_column_of_position(sql, size, perr.position, false),
+			    migrations_column_of_position(m.sql, size, perr.position, false),
 			    perr.message);
 	}
 	if (r < 0)
@@ -334,9 +399,6 @@ int migrations_parse(const char *path, const char *sql, size_t size, Migration *
 				    migrations_line_of_offset(sql, size, m.statements[i].offset),
 				    m.statements[i].verb);
 
-	r = migrations_checksum(sql, size, m.checksum);
-	if (r < 0)
-		return r;
 	m.filename = strdup(filename);
 	m.path = strdup(path);
 	if (!m.filename || !m.path)
@@ -395,13 +457,30 @@ static int compare_strings(const void *a, const void *b)
 static int compare_versions(const void *a, const void *b)
 {
 	const Migration *x = a, *y = b;
+	int c = migrations_version_compare(x->version, y->version);
 
-	if (x->version != y->version)
-		return x->version < y->version ? -1 : 1;
-	return strcmp(x->filename, y->filename);
+	return c != 0 ? c : strcmp(x->filename, y->filename);
 }
 
-int migrations_discover(const char *directory, Migration **ret, size_t *ret_n, char **ret_error)
+const Migration *migrations_find(const Migration *files, size_t n, const char *version)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = migrations_version_compare(files[mid].version, version);
+		if (c == 0)
+			return &files[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int migrations_discover(MigrationsFormat format, const char *directory, Migration **ret,
+			size_t *ret_n, char **ret_error)
 {
 	_cleanup_strv_free_ char **names = NULL;
 	Migration *list = NULL;
@@ -423,9 +502,13 @@ int migrations_discover(const char *directory, Migration **ret, size_t *ret_n, c
 		}
 		if (de->d_name[0] == '.')
 			continue;
-		size_t len = strlen(de->d_name);
-		if (len < 4 || strcmp(de->d_name + len - 4, ".sql") != 0)
+		_cleanup_free_ char *version = NULL, *name = NULL;
+		/* What the format ignores (golang-migrate's down files) is never read. */
+		r = migrations_filename_parse(format, de->d_name, &version, &name, NULL);
+		if (r == 0)
 			continue;
+		if (r == -ENOMEM)
+			break;
 		r = strv_extend(&names, de->d_name);
 		if (r < 0)
 			break;
@@ -456,7 +539,7 @@ int migrations_discover(const char *directory, Migration **ret, size_t *ret_n, c
 		r = read_file(dirfd(d), names[i], path, &sql, &size, ret_error);
 		if (r < 0)
 			break;
-		r = migrations_parse(path, sql, size, &list[n], ret_error);
+		r = migrations_parse(format, path, sql, size, &list[n], ret_error);
 		if (r < 0)
 			break;
 		n++;
@@ -470,10 +553,10 @@ int migrations_discover(const char *directory, Migration **ret, size_t *ret_n, c
 	if (n > 0)
 		qsort(list, n, sizeof(Migration), compare_versions);
 	for (size_t i = 1; i < n; i++)
-		if (list[i].version == list[i - 1].version) {
-			r = fail(ret_error, -EEXIST, "%s: %s and %s have the same version %lld",
+		if (migrations_version_compare(list[i].version, list[i - 1].version) == 0) {
+			r = fail(ret_error, -EEXIST, "%s: %s and %s have the same version %s",
 				 directory, list[i - 1].filename, list[i].filename,
-				 (long long)list[i].version);
+				 list[i].version);
 			migrations_free(list, n);
 			return r;
 		}

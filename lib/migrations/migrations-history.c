@@ -7,6 +7,8 @@
 void migrations_history_done(MigrationHistory *h)
 {
 	for (size_t i = 0; i < h->n; i++) {
+		free(h->entries[i].version);
+		free(h->entries[i].applied_by);
 		free(h->entries[i].name);
 		free(h->entries[i].checksum);
 		free(h->entries[i].applied_at);
@@ -15,16 +17,11 @@ void migrations_history_done(MigrationHistory *h)
 	*h = (MigrationHistory){};
 }
 
-static int parse_version(const char *s, int64_t *ret)
+static int compare_entries(const void *a, const void *b)
 {
-	char *end;
+	const MigrationHistoryEntry *x = a, *y = b;
 
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0')
-		return -EINVAL;
-	*ret = v;
-	return 0;
+	return migrations_version_compare(x->version, y->version);
 }
 
 int migrations_history_read(PGconn *conn, const char *table, const PgWaitHooks *hooks,
@@ -52,8 +49,12 @@ int migrations_history_read(PGconn *conn, const char *table, const PgWaitHooks *
 	}
 
 	free(sql);
+	/* The previous release's table has a bigint version and no adopted column: read as
+	 * JSON, both read alike.  Ordered here, by version, not by the server's text order. */
 	if (asprintf(&sql,
-		     "SELECT version, name, checksum, applied_at::text FROM %s ORDER BY version",
+		     "SELECT version::text, name, checksum, applied_at::text, "
+		     "pg_catalog.to_jsonb(h)->>'applied_by', "
+		     "coalesce((pg_catalog.to_jsonb(h)->>'adopted')::boolean, false) FROM %s AS h",
 		     quoted) < 0)
 		return -ENOMEM;
 	r = pg_exec(conn, sql, hooks, &rows, ret_error);
@@ -66,18 +67,24 @@ int migrations_history_read(PGconn *conn, const char *table, const PgWaitHooks *
 		return -ENOMEM;
 	for (int i = 0; i < PQntuples(rows); i++) {
 		MigrationHistoryEntry *e = &h.entries[h.n];
-		if (parse_version(PQgetvalue(rows, i, 0), &e->version) < 0)
+		if (!migrations_version_is_valid(PQgetvalue(rows, i, 0)))
 			return pg_error_set(ret_error, PG_ERROR_OTHER,
-					    "%s: version '%s' is not a number", table,
-					    PQgetvalue(rows, i, 0))
+					    "%s: version '%.*s' is not a version (digits and dots)",
+					    table, MIGRATIONS_VERSION_MAX, PQgetvalue(rows, i, 0))
 				       ?: -EINVAL;
+		e->version = strdup(PQgetvalue(rows, i, 0));
 		e->name = strdup(PQgetvalue(rows, i, 1));
 		e->checksum = strdup(PQgetvalue(rows, i, 2));
 		e->applied_at = strdup(PQgetvalue(rows, i, 3));
+		e->applied_by = PQgetisnull(rows, i, 4) ? NULL : strdup(PQgetvalue(rows, i, 4));
+		e->adopted = strcmp(PQgetvalue(rows, i, 5), "t") == 0;
 		h.n++;
-		if (!e->name || !e->checksum || !e->applied_at)
+		if (!e->version || !e->name || !e->checksum || !e->applied_at ||
+		    (!PQgetisnull(rows, i, 4) && !e->applied_by))
 			return -ENOMEM;
 	}
+	if (h.n > 0)
+		qsort(h.entries, h.n, sizeof(MigrationHistoryEntry), compare_entries);
 	*ret = h;
 	h = (MigrationHistory){};
 	return 0;
@@ -107,10 +114,13 @@ int migrations_status(const Migration *files, size_t n_files, const MigrationHis
 		const Migration *file = f < n_files ? &files[f] : NULL;
 		const MigrationHistoryEntry *entry = h < history->n ? &history->entries[h] : NULL;
 
-		if (file && (!entry || file->version < entry->version)) {
+		int c = file && entry ? migrations_version_compare(file->version, entry->version)
+				      : 0;
+
+		if (file && (!entry || c < 0)) {
 			list[n++] = (MigrationStatus){MIGRATION_PENDING, file->version, file, NULL};
 			f++;
-		} else if (!file || entry->version < file->version) {
+		} else if (!file || c > 0) {
 			list[n++] =
 				(MigrationStatus){MIGRATION_MISSING, entry->version, NULL, entry};
 			h++;
@@ -125,4 +135,54 @@ int migrations_status(const Migration *files, size_t n_files, const MigrationHis
 	*ret = list;
 	*ret_n = n;
 	return 0;
+}
+
+int migrations_history_prepare(PGconn *conn, const char *quoted_table, const PgWaitHooks *hooks,
+			       PgError *ret_error)
+{
+	_cleanup_(PQclearp) PGresult *res = NULL;
+	_cleanup_free_ char *sql = NULL;
+	int r;
+
+	/* What the table looks like now: absent, current, or the previous release's. */
+	if (asprintf(&sql,
+		     "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), "
+		     "EXISTS (SELECT FROM pg_catalog.pg_attribute b WHERE b.attrelid = a.attrelid "
+		     "AND b.attname = 'adopted' AND NOT b.attisdropped) "
+		     "FROM pg_catalog.pg_attribute a WHERE a.attrelid = "
+		     "pg_catalog.to_regclass('%s') AND a.attname = 'version' AND NOT "
+		     "a.attisdropped",
+		     quoted_table) < 0)
+		return -ENOMEM;
+	r = pg_exec(conn, sql, hooks, &res, ret_error);
+	if (r < 0)
+		return r;
+	free(sql);
+	sql = NULL;
+	if (PQntuples(res) == 0)
+		r = asprintf(&sql, "CREATE TABLE IF NOT EXISTS %s (" MIGRATIONS_HISTORY_COLUMNS ")",
+			     quoted_table);
+	else if (strcmp(PQgetvalue(res, 0, 0), "text") != 0 ||
+		 strcmp(PQgetvalue(res, 0, 1), "t") != 0)
+		/* The previous release's table: the version becomes text (its numbers as they
+		 * were), the adopted column is added; all or nothing. */
+		r = asprintf(&sql,
+			     "BEGIN;"
+			     "ALTER TABLE %s ALTER COLUMN version TYPE text USING version::text;"
+			     "ALTER TABLE %s ADD COLUMN IF NOT EXISTS adopted boolean NOT NULL "
+			     "DEFAULT false;"
+			     "COMMIT",
+			     quoted_table, quoted_table);
+	else
+		return 0;
+	if (r < 0)
+		return -ENOMEM;
+	r = pg_exec(conn, sql, hooks, NULL, ret_error);
+	if (r < 0 && PQstatus(conn) == CONNECTION_OK &&
+	    PQtransactionStatus(conn) == PQTRANS_INERROR) {
+		PgError ignored = {};
+		(void)pg_exec(conn, "ROLLBACK", NULL, NULL, &ignored);
+		pg_error_done(&ignored);
+	}
+	return r;
 }

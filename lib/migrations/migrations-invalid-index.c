@@ -81,8 +81,8 @@ int invalid_index_guard_begin(PGconn *conn, const Migration *m, const Migrations
 		return r;
 	g->active = true;
 	if (table_literal(conn, &g->build, &g->table) < 0 ||
-	    asprintf(&g->marker, "deployd: INVALID index left by failed migration %lld of %s ",
-		     (long long)m->version, o->table) < 0) {
+	    asprintf(&g->marker, "deployd: INVALID index left by failed migration %s of %s ",
+		     m->version, o->table) < 0) {
 		g->marker = NULL;
 		return -ENOMEM;
 	}

@@ -1,10 +1,21 @@
 /* migrations.h — directory migrations: files, history table, applying them.
  *
- * Files: VERSION_NAME.sql with VERSION decimal digits worth 1…2^63-1 (leading zeros allowed:
- * 0042_x.sql is version 42) and NAME of [A-Za-z0-9_.-]+.  Names starting with a dot and names
- * not ending in ".sql" are ignored; any other ".sql" name, such an entry that is not a regular
- * file (symlinks are followed), a file over MIGRATIONS_FILE_MAX or not UTF-8, and two files of
- * one version are errors, reported before anything runs.  Versions apply in numeric order.
+ * Files, by the plan's format (migrations-format.c):
+ *   deployd         VERSION_NAME.sql
+ *   dbmate          VERSION_NAME.sql with "-- migrate:up" and "-- migrate:down" sections: only
+ *                   the up section runs ("transaction:false" on its line = no-transaction)
+ *   golang-migrate  VERSION_NAME.up.sql (VERSION_NAME.down.sql files are ignored)
+ *   flyway          V<VERSION>__<NAME>.sql, VERSION parts separated by '.' or '_'; repeatable
+ *                   (R__) and undo (U…) scripts are refused, naming the file
+ * VERSION is decimal digits (flyway: parts of them), not all zero, at most
+ * MIGRATIONS_VERSION_MAX bytes; a file's version is kept normalized: leading zeros of each part
+ * dropped, flyway's parts joined by '.' (0042 is 42, flyway's 1_01 is 1.1).  Versions compare
+ * part by part as numbers of any length (1.10 after 1.9; 14-digit timestamps work), a missing
+ * part counting as 0.  NAME is [A-Za-z0-9_.-]+.  Names starting with a dot and names not ending
+ * in ".sql" are ignored; any other ".sql" name, such an entry that is not a regular file
+ * (symlinks are followed), a file over MIGRATIONS_FILE_MAX or not UTF-8, and two files of one
+ * version are errors, reported before anything runs.  The checksum is of the whole file (a
+ * dbmate file's down section included).
  *
  * Directives: the comment lines before a file's first statement may be
  * "-- deployd: DIRECTIVE…" with no-transaction, lock_timeout=DURATION or
@@ -15,9 +26,13 @@
  * file that runs in a transaction may not hold transaction control (BEGIN, COMMIT, …: the
  * deploy owns the transaction); a no-transaction file holds exactly one statement.
  *
- * History: a table (name as the plan spells it, each part quoted, so case-sensitive) of
- * version, name, checksum (SHA-256 of the file's bytes, lowercase hex), applied_at,
- * duration_ms, deploy_id, applied_by.  Reading it never creates it; migrations_apply() does.
+ * History (migrations-history.c): a table (name as the plan spells it, each part quoted, so
+ * case-sensitive) of version (text), name, checksum (SHA-256 of the file's bytes, lowercase
+ * hex), applied_at, duration_ms, deploy_id, applied_by, adopted.  Reading it never creates
+ * it; migrations_history_prepare() does, and upgrades the previous release's table (version
+ * bigint, no adopted column) in place, in one transaction.
+ *
+ * Adopting (migrations-adopt.c): another tool's history, read once, recorded as applied.
  *
  * Applying: each file runs in its own transaction together with its history row (a failure,
  * a syntax error anywhere included, leaves no trace of the file).  Several such transactions
@@ -50,12 +65,19 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
+#include "migration-format.h"
 #include "pg.h"
 #include "sql-parse.h"
 #include "time-util.h"
 
 #define MIGRATIONS_FILE_MAX (64 * 1024 * 1024)
 #define MIGRATIONS_CHECKSUM_HEX 64
+#define MIGRATIONS_VERSION_MAX 64
+
+/* <0, 0, >0 as version a sorts before, with, after b (both valid versions). */
+int migrations_version_compare(const char *a, const char *b);
+/* Digits and dots, no empty part, at most MIGRATIONS_VERSION_MAX bytes (a history's text). */
+bool migrations_version_is_valid(const char *s);
 
 typedef struct MigrationDirectives {
 	bool no_transaction;
@@ -66,11 +88,12 @@ typedef struct MigrationDirectives {
 } MigrationDirectives;
 
 typedef struct Migration {
-	int64_t version;
-	char *name;	/* NAME of VERSION_NAME.sql */
-	char *filename; /* VERSION_NAME.sql */
-	char *path;	/* DIRECTORY/VERSION_NAME.sql */
-	char *sql;	/* the file's bytes, NUL-terminated (holds no NUL) */
+	char *version;	/* normalized */
+	char *name;	/* NAME of the file name */
+	char *filename; /* as in the directory */
+	char *path;	/* DIRECTORY/FILENAME */
+	char *sql;	/* what runs, NUL-terminated (holds no NUL): the file's bytes, a dbmate
+			 * file's other sections blanked (so lines and offsets stay the file's) */
 	size_t size;
 	char checksum[MIGRATIONS_CHECKSUM_HEX + 1];
 	MigrationDirectives directives;
@@ -78,18 +101,23 @@ typedef struct Migration {
 	size_t n_statements;
 } Migration;
 
-/* 1 and the version and name when filename is a migration's, 0 when it is not a migration
- * file at all (ignored), -EINVAL for a ".sql" file whose name is not VERSION_NAME.sql. */
-int migrations_filename_parse(const char *filename, int64_t *ret_version, char **ret_name);
+/* 1 and the (normalized) version and name when filename is a migration's in format, 0 when it
+ * is not a migration file at all (ignored), -EINVAL for a ".sql" file whose name is not one,
+ * with *ret_reason (may be NULL) a static sentence saying what is expected. */
+int migrations_filename_parse(MigrationsFormat format, const char *filename, char **ret_version,
+			      char **ret_name, const char **ret_reason);
 
 /* Fills *m (version and name from its file name) from the text of the file at path: checksum,
  * directives, statements.  On failure *ret_error is "PATH[:LINE]: reason". */
-int migrations_parse(const char *path, const char *sql, size_t size, Migration *ret,
-		     char **ret_error);
+int migrations_parse(MigrationsFormat format, const char *path, const char *sql, size_t size,
+		     Migration *ret, char **ret_error);
 
 /* Every migration file of directory, ordered by version.  Files are read (and checksummed)
  * here once: what is applied later is exactly what was checked. */
-int migrations_discover(const char *directory, Migration **ret, size_t *ret_n, char **ret_error);
+int migrations_discover(MigrationsFormat format, const char *directory, Migration **ret,
+			size_t *ret_n, char **ret_error);
+/* The file of version in files (ordered as discovered), or NULL. */
+const Migration *migrations_find(const Migration *files, size_t n, const char *version);
 void migration_done(Migration *m);
 void migrations_free(Migration *list, size_t n);
 
@@ -115,10 +143,12 @@ unsigned migrations_line_of_offset(const char *text, size_t size, size_t offset)
 int migrations_quote_table(const char *table, char **ret);
 
 typedef struct MigrationHistoryEntry {
-	int64_t version;
+	char *version;
 	char *name;
 	char *checksum;
 	char *applied_at; /* server's text */
+	char *applied_by; /* NULL when the row has none */
+	bool adopted;	  /* recorded from another tool's history, not applied by deployd */
 } MigrationHistoryEntry;
 
 typedef struct MigrationHistory {
@@ -127,9 +157,51 @@ typedef struct MigrationHistory {
 	size_t n;
 } MigrationHistory;
 
+/* The history table's columns as this release creates them (SQL). */
+#define MIGRATIONS_HISTORY_COLUMNS                                                                 \
+	"version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at "        \
+	"timestamptz NOT NULL DEFAULT now(), duration_ms integer, deploy_id text, applied_by "     \
+	"text, adopted boolean NOT NULL DEFAULT false"
+
 int migrations_history_read(PGconn *conn, const char *table, const PgWaitHooks *hooks,
 			    MigrationHistory *ret, PgError *ret_error);
 void migrations_history_done(MigrationHistory *h);
+/* Creates the history table if missing; upgrades the previous release's (version bigint, no
+ * adopted column) in one transaction.  On an idle session; a no-op for a current table. */
+int migrations_history_prepare(PGconn *conn, const char *quoted_table, const PgWaitHooks *hooks,
+			       PgError *ret_error);
+
+/* Another tool's history, to be recorded as applied: the files it records, in version order
+ * (golang-migrate's: every file up to its current version; a Flyway baseline: every file up to
+ * it). */
+typedef struct MigrationsAdoption {
+	const Migration **files;
+	size_t n;
+	const char *source; /* "dbmate's schema_migrations", … (static) */
+} MigrationsAdoption;
+
+void migrations_adoption_done(MigrationsAdoption *a);
+/* Reads the history of format's tool (dbmate's or golang-migrate's schema_migrations, Flyway's
+ * flyway_schema_history, found through the search_path) against files (ordered as discovered);
+ * never writes to it.  Refuses, with the reason in *ret_error, when there is no such table
+ * (-ENOENT), when its state is dirty or a migration failed, or when a recorded version has no
+ * file (-EINVAL); other errors are the server's. */
+int migrations_adopt_read(PGconn *conn, MigrationsFormat format, const Migration *files,
+			  size_t n_files, const PgWaitHooks *hooks, MigrationsAdoption *ret,
+			  PgError *ret_error);
+
+typedef struct MigrationsAdoptOptions {
+	const char *table;	/* deployd's history, as in the plan */
+	const char *deploy_id;	/* history's deploy_id */
+	const char *applied_by; /* history's applied_by; NULL: the session's current_user */
+	const PgWaitHooks *hooks;
+} MigrationsAdoptOptions;
+
+/* Creates deployd's history table (it must not exist yet) and records the adopted files in it,
+ * marked adopted, with the checksums of today's files: all in one transaction, so that a
+ * failure leaves no table behind (whose existence would end adoption). */
+int migrations_adopt_record(PGconn *conn, const MigrationsAdoption *a,
+			    const MigrationsAdoptOptions *o, PgError *ret_error);
 
 typedef enum MigrationState {
 	MIGRATION_PENDING, /* a file not in the history */
@@ -140,7 +212,7 @@ typedef enum MigrationState {
 
 typedef struct MigrationStatus {
 	MigrationState state;
-	int64_t version;
+	const char *version;		    /* the file's, else the entry's */
 	const Migration *file;		    /* NULL when MISSING */
 	const MigrationHistoryEntry *entry; /* NULL when PENDING */
 } MigrationStatus;

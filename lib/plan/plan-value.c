@@ -237,6 +237,24 @@ int plan_value_on_failure(PlanContext *c, const char *label, const PlanYamlNode 
 	return 0;
 }
 
+int plan_value_migrations_format(PlanContext *c, const char *label, const PlanYamlNode *v,
+				 unsigned flags _unused_, void *target)
+{
+	char quoted[PLAN_YAML_QUOTE_MAX];
+	const char *s;
+	int r = expect_string(c, label, v, &s);
+
+	if (r < 0)
+		return r;
+	r = migrations_format_from_string(s);
+	if (r < 0)
+		return plan_fail(c, v,
+				 "%s: expected deployd, dbmate, golang-migrate or flyway, got '%s'",
+				 label, plan_yaml_quote(s, quoted));
+	*(MigrationsFormat *)target = (MigrationsFormat)r;
+	return 0;
+}
+
 int plan_value_table(PlanContext *c, const char *label, const PlanYamlNode *v,
 		     unsigned flags _unused_, void *target)
 {

@@ -53,6 +53,9 @@ int plan_value_bus(PlanContext *c, const char *label, const PlanYamlNode *v, uns
 /* PlanOnFailure *: leave-stopped or start. */
 int plan_value_on_failure(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
 			  void *target);
+/* MigrationsFormat *: deployd, dbmate, golang-migrate or flyway. */
+int plan_value_migrations_format(PlanContext *c, const char *label, const PlanYamlNode *v,
+				 unsigned flags, void *target);
 /* char **: NAME or SCHEMA.NAME, each [A-Za-z_][A-Za-z0-9_]{0,62}. */
 int plan_value_table(PlanContext *c, const char *label, const PlanYamlNode *v, unsigned flags,
 		     void *target);

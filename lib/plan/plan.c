@@ -89,7 +89,9 @@ static int check_migrations(PlanContext *c, const PlanYamlNode *map)
 {
 	static const char *const sources[] = {"directory", "command", NULL};
 	static const char *const command_only[] = {"working_directory", "environment"};
+	static const char *const directory_only[] = {"table", "format", "adopt"};
 	const PlanYamlNode *key;
+	PlanYamlNode *const *adopt, *const *format;
 	int r;
 
 	r = check_one_of(c, map, "migrations", "migration source", sources);
@@ -104,14 +106,26 @@ static int check_migrations(PlanContext *c, const PlanYamlNode *map)
 					"migrations.%s is only allowed with migrations.command",
 					command_only[i]);
 		}
-	} else {
-		key = map_key(map, "table");
-		if (key)
-			return plan_fail(
-				c, key,
-				"migrations.table is only allowed with migrations.directory "
-				"(a command keeps its own history)");
-	}
+	} else
+		for (size_t i = 0; i < ELEMENTSOF(directory_only); i++) {
+			key = map_key(map, directory_only[i]);
+			if (key)
+				return plan_fail(c, key,
+						 "migrations.%s is only allowed with "
+						 "migrations.directory (a command keeps its own "
+						 "history)",
+						 directory_only[i]);
+		}
+	/* Adopting reads another tool's history: the plan must say which tool. */
+	adopt = map_find(map, "adopt");
+	format = map_find(map, "format");
+	if (adopt && adopt[1]->type == PLAN_YAML_SCALAR && adopt[1]->plain &&
+	    strcmp(adopt[1]->value, "true") == 0 &&
+	    (!format ||
+	     (format[1]->type == PLAN_YAML_SCALAR && strcmp(format[1]->value, "deployd") == 0)))
+		return plan_fail(c, adopt[0],
+				 "migrations.adopt: true needs migrations.format: dbmate, "
+				 "golang-migrate or flyway (the tool whose history to adopt)");
 	return 0;
 }
 
@@ -198,6 +212,8 @@ static const KeySpec migrations_keys[] = {
 	KEY("working_directory", plan_value_path, PlanMigrations, working_directory),
 	KEY("environment", plan_value_environment, PlanMigrations, environment),
 	KEY("table", plan_value_table, PlanMigrations, table),
+	KEY("format", plan_value_migrations_format, PlanMigrations, format),
+	KEY("adopt", plan_value_bool, PlanMigrations, adopt),
 	KEY("lock_retries", plan_value_lock_retries, PlanMigrations, lock_retries),
 	KEY("lock_retry_delay", plan_value_duration, PlanMigrations, lock_retry_delay,
 	    .flags = PLAN_VALUE_ZERO_MEANS_OFF),

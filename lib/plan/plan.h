@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "cleanup.h"
+#include "migration-format.h"
 #include "pg-options.h"
 #include "time-util.h"
 #include "units.h"
@@ -82,12 +83,15 @@ typedef struct PlanIdleTransactions {
 } PlanIdleTransactions;
 
 typedef struct PlanMigrations {
-	char *directory;	    /* exactly one of directory and command is set */
-	char **command;		    /* argv strv, at least the program */
-	char *working_directory;    /* command only; may be NULL */
-	char **environment;	    /* command only (then never NULL); strv of "KEY=VALUE" */
-	char *table;		    /* directory only (NULL with command): default
-				       PLAN_DEFAULT_TABLE; may be "schema.table" */
+	char *directory;	 /* exactly one of directory and command is set */
+	char **command;		 /* argv strv, at least the program */
+	char *working_directory; /* command only; may be NULL */
+	char **environment;	 /* command only (then never NULL); strv of "KEY=VALUE" */
+	char *table;		 /* directory only (NULL with command): default
+				    PLAN_DEFAULT_TABLE; may be "schema.table" */
+	MigrationsFormat format; /* directory only: the files' layout, default deployd */
+	bool adopt; /* directory only, not with format deployd: on the first deploy, record
+		       the format's tool's history as applied (default false) */
 	unsigned lock_retries;	    /* default 0, at most PLAN_LOCK_RETRIES_MAX */
 	usec_t lock_retry_delay;    /* default 10s; 0 = off (retry at once) */
 	usec_t lock_watch_interval; /* default 500ms; never 0 */

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "harness.h"
+#include "migrations.h"
 #include "support.h"
 #include "test-daemon.h"
 
@@ -155,10 +156,8 @@ static void write_inputs(Setup *s)
 	 * sends up to 64 of these in a message, the references one or all 500.  psql sends
 	 * statements joined by "\\;" as one message: same-work-one-message.sql is one line. */
 	for (FILE *f = same; f; f = f == same ? one : NULL)
-		fprintf(f, "CREATE TABLE IF NOT EXISTS " HISTORY " (version bigint PRIMARY KEY, "
-			   "name text NOT NULL, checksum text NOT NULL, applied_at timestamptz "
-			   "NOT NULL DEFAULT now(), duration_ms integer, deploy_id text, "
-			   "applied_by text);\n");
+		fprintf(f, "CREATE TABLE IF NOT EXISTS " HISTORY " (" MIGRATIONS_HISTORY_COLUMNS
+			   ");\n");
 	for (int i = 1; i <= N_MIGRATIONS; i++) {
 		char name[64], body[64], dbmate[128];
 
@@ -174,7 +173,7 @@ static void write_inputs(Setup *s)
 				"extract(epoch FROM pg_catalog.clock_timestamp())::text, true)%s\\;"
 				"CREATE TABLE t_%d (id int)\\;INSERT INTO " HISTORY
 				" (version, name, checksum, applied_at, duration_ms, deploy_id, "
-				"applied_by) VALUES (%d, 't_%d', '%064d', "
+				"applied_by) VALUES ('%d', 't_%d', '%064d', "
 				"pg_catalog.clock_timestamp(), "
 				"((extract(epoch FROM pg_catalog.clock_timestamp()) - "
 				"pg_catalog.current_setting('deployd.migration_0')::numeric) * "

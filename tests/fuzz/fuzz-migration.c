@@ -1,12 +1,15 @@
 /* fuzz-migration.c — a migration file: its name, its directives and its statements.
  *
  * Input: the first line is a file name, the rest the file's bytes.  Promises checked:
- * migrations_filename_parse() accepts exactly VERSION_NAME.sql and hands back a positive
- * version and the NAME; migrations_parse() either fills a Migration (checksum in hex, the
- * bytes kept, statements in order inside the text, one statement at most without a
- * transaction) or fails with one line of UTF-8 naming the file; sql_parse() (libpg_query's
- * parser) either refuses the text with a message or hands back statements in order inside it,
- * each with a parse tree; the line mappers stay inside the text. */
+ * migrations_filename_parse() accepts in the deployd format exactly VERSION_NAME.sql and hands
+ * back a valid version and the NAME, and in every format only ".sql" names with a valid
+ * version; migrations_parse() (in the format the name and text suggest: V/R/U… flyway,
+ * .up/.down.sql golang-migrate, "migrate:up" in the text dbmate, else deployd) either fills a
+ * Migration (checksum in hex, the bytes kept, a dbmate file's as long as the file, statements
+ * in order inside the text, one statement at most without a transaction) or fails with one
+ * line of UTF-8 naming the file; sql_parse() (libpg_query's parser) either refuses the text
+ * with a message or hands back statements in order inside it, each with a parse tree; the line
+ * mappers stay inside the text. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -21,15 +24,27 @@
 
 static void check_filename(const char *filename)
 {
-	int64_t version = 0;
+	char *version = NULL;
 	char *name = NULL;
 	size_t len = strlen(filename);
 	bool sql = len >= 4 && strcmp(filename + len - 4, ".sql") == 0;
-	int r = migrations_filename_parse(filename, &version, &name);
+	int r;
 
+	for (int f = MIGRATIONS_FORMAT_DBMATE; f < _MIGRATIONS_FORMAT_MAX; f++) {
+		r = migrations_filename_parse(f, filename, &version, &name, NULL);
+		fuzz_assert(r == 1 || r == 0 || r == -EINVAL);
+		fuzz_assert(r != 1 || (sql && filename[0] != '.'));
+		fuzz_assert(r != 1 || migrations_version_is_valid(version));
+		fuzz_assert(r != 1 || (name && *name));
+		fuzz_assert(r == 1 || (!version && !name));
+		free(version);
+		free(name);
+		version = name = NULL;
+	}
+	r = migrations_filename_parse(MIGRATIONS_FORMAT_DEPLOYD, filename, &version, &name, NULL);
 	if (r == 1) {
 		fuzz_assert(sql && filename[0] != '.');
-		fuzz_assert(version > 0);
+		fuzz_assert(migrations_version_is_valid(version) && !strchr(version, '.'));
 		fuzz_assert(name && *name);
 		fuzz_assert(strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 					 "0123456789_.-") == strlen(name));
@@ -45,15 +60,31 @@ static void check_filename(const char *filename)
 	} else {
 		fuzz_assert(r == -EINVAL && sql && !name);
 	}
+	free(version);
 	free(name);
 }
 
-static bool check_name_ok(const char *filename)
+static MigrationsFormat format_for(const char *filename, const char *text, size_t size)
 {
-	int64_t version;
-	char *name = NULL;
-	bool ok = migrations_filename_parse(filename, &version, &name) == 1;
+	size_t len = strlen(filename);
 
+	if (filename[0] == 'V' || filename[0] == 'R' || filename[0] == 'U')
+		return MIGRATIONS_FORMAT_FLYWAY;
+	if ((len >= 7 && strcmp(filename + len - 7, ".up.sql") == 0) ||
+	    (len >= 9 && strcmp(filename + len - 9, ".down.sql") == 0))
+		return MIGRATIONS_FORMAT_GOLANG_MIGRATE;
+	if (memmem(text, size, "migrate:up", 10))
+		return MIGRATIONS_FORMAT_DBMATE;
+	return MIGRATIONS_FORMAT_DEPLOYD;
+}
+
+static bool check_name_ok(MigrationsFormat format, const char *filename)
+{
+	char *version = NULL;
+	char *name = NULL;
+	bool ok = migrations_filename_parse(format, filename, &version, &name, NULL) == 1;
+
+	free(version);
 	free(name);
 	return ok;
 }
@@ -69,15 +100,16 @@ static void check_statements(const char *text, size_t size, const SqlStatement *
 	}
 }
 
-static void check_parse(const char *path, const char *text, size_t size)
+static void check_parse(MigrationsFormat format, const char *path, const char *text, size_t size)
 {
 	Migration m = {};
 	char *error = NULL;
-	int r = migrations_parse(path, text, size, &m, &error);
+	int r = migrations_parse(format, path, text, size, &m, &error);
 
 	if (r >= 0) {
 		fuzz_assert(!error);
-		fuzz_assert(m.size == size && memcmp(m.sql, text, size) == 0 && !m.sql[size]);
+		fuzz_assert(m.size == size && !m.sql[size]);
+		fuzz_assert(format == MIGRATIONS_FORMAT_DBMATE || memcmp(m.sql, text, size) == 0);
 		fuzz_assert(strlen(m.checksum) == MIGRATIONS_CHECKSUM_HEX);
 		fuzz_assert(strspn(m.checksum, "0123456789abcdef") == MIGRATIONS_CHECKSUM_HEX);
 		fuzz_assert(!m.directives.no_transaction || m.n_statements <= 1);
@@ -105,16 +137,20 @@ int fuzz_migration(const uint8_t *data, size_t size)
 
 	fuzz_assert(filename);
 	check_filename(filename);
+	MigrationsFormat format = format_for(filename, text, text_size);
 
 	/* The file's path as discovery builds it from a directory entry (any bytes but '/' and
 	 * NUL); a name the parser would refuse half the time becomes one it accepts, so that
 	 * the text gets parsed too. */
-	if (!strchr(filename, '/') && (size % 2 == 0 || check_name_ok(filename)))
+	if (!strchr(filename, '/') && (size % 2 == 0 || check_name_ok(format, filename)))
 		fuzz_assert(asprintf(&path, "/migrations/%s", filename) >= 0);
 	else
-		path = strdup("/migrations/1_fuzz.sql");
+		path = strdup(format == MIGRATIONS_FORMAT_FLYWAY ? "/migrations/V1__fuzz.sql"
+			      : format == MIGRATIONS_FORMAT_GOLANG_MIGRATE
+				      ? "/migrations/1_fuzz.up.sql"
+				      : "/migrations/1_fuzz.sql");
 	fuzz_assert(path);
-	check_parse(path, text, text_size);
+	check_parse(format, path, text, text_size);
 
 	/* The parser reads up to a NUL: give it the text up to its first one. */
 	nul_terminated = strndup(text, text_size);

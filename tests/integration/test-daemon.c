@@ -209,6 +209,89 @@ START_TEST(test_a_deploy_stops_the_units_migrates_and_starts_them_again)
 	ck_assert_msg(code == 0, "deployctl log exited %d:\n%s", code, log);
 	ck_assert_ptr_nonnull(strstr(log, "succeeded"));
 	ck_assert_ptr_nonnull(strstr(log, "1_add_email") ?: strstr(log, "add_email"));
+
+	/* The timeline: a line per phase and per migration, bars in proportion to durations
+	 * (the journal's DURATION_MS of each, against the deploy's). */
+	_cleanup_free_ char *timeline = NULL, *total_ms = NULL;
+	code = test_deployctl(&S.daemon, &timeline, "log %s --timeline", id);
+	ck_assert_msg(code == 0, "deployctl log --timeline exited %d:\n%s", code, timeline);
+	total_ms = journal_field(finished, "DURATION_MS");
+	ck_assert_ptr_nonnull(total_ms);
+	unsigned long long total = strtoull(total_ms, NULL, 10);
+	static const char *const rows[] = {"preflight",	    "stop",	     "migrate",
+					   "  1 add_email", "  2 add_index", "start"};
+	const char *prev = timeline;
+	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+		_cleanup_free_ char *needle = NULL;
+		ck_assert_int_ge(asprintf(&needle, "\n%s ", rows[i]), 0);
+		const char *line = strstr(prev, needle);
+		ck_assert_msg(line, "no row '%s' after the previous one in:\n%s", rows[i],
+			      timeline);
+		unsigned long long ms = 0;
+		const char *p = line + strlen(needle);
+		ck_assert_int_eq(sscanf(p, "%llu ms", &ms), 1);
+		size_t bar = strspn(strstr(p, " ms  ") + 5, "#");
+		unsigned long long want = total ? (ms * 40 + total / 2) / total : 0;
+		if (want == 0 && ms > 0)
+			want = 1;
+		ck_assert_msg(bar == want, "row '%s': %llu ms of %llu gives %zu '#', not %llu",
+			      rows[i], ms, total, bar, want);
+		prev = line + 1;
+	}
+}
+END_TEST
+
+/* applied_by of version in the history. */
+static char *applied_by(const char *version)
+{
+	_cleanup_free_ char *q = NULL;
+
+	ck_assert_int_ge(
+		asprintf(&q,
+			 "SELECT applied_by FROM deployd_schema_migrations WHERE version = "
+			 "'%s'",
+			 version),
+		0);
+	return harness_pg_value(S.conninfo, q);
+}
+
+START_TEST(test_the_history_records_who_asked_root_or_a_local_user_with_its_ssh_host)
+{
+	_cleanup_free_ char *out = NULL, *out2 = NULL, *pending = NULL, *log = NULL;
+	_cleanup_free_ char *by_root = NULL, *by_user = NULL, *expected = NULL, *id = NULL;
+
+	write_file(S.migrations, "1_add_email.sql", "ALTER TABLE accounts ADD COLUMN email text;\n",
+		   0644);
+	write_plan("app", NULL, NULL);
+
+	/* deploy@.service runs deployctl as root: the requester is root. */
+	int code = test_deployctl(&S.daemon, &out, "deploy app");
+	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out);
+	by_root = applied_by("1");
+	ck_assert_str_eq(by_root, "root");
+	ck_assert_msg(strstr(out, ", asked by root."), "%s", out);
+
+	/* A local user who came in over ssh: its name from the socket, its ssh client. */
+	write_file(S.migrations, "2_add_name.sql", "ALTER TABLE accounts ADD COLUMN name text;\n",
+		   0644);
+	ck_assert_int_eq(setenv("SSH_CONNECTION", "192.0.2.7 51234 192.0.2.1 22", 1), 0);
+	code = test_deployctl_as(&S.daemon, harness_test_uid(), harness_test_gid(), &out2,
+				 "deploy app");
+	ck_assert_int_eq(unsetenv("SSH_CONNECTION"), 0);
+	ck_assert_msg(code == 0, "deploy exited %d:\n%s", code, out2);
+	by_user = applied_by("2");
+	ck_assert_int_ge(asprintf(&expected, "%s@192.0.2.7", harness_test_user()), 0);
+	ck_assert_str_eq(by_user, expected);
+
+	/* deployctl pending and log show it. */
+	code = test_deployctl(&S.daemon, &pending, "pending app");
+	ck_assert_msg(code == 0, "pending exited %d:\n%s", code, pending);
+	ck_assert_msg(strstr(pending, "  root\n") && strstr(pending, expected), "%s", pending);
+	id = deploy_id_from(out2);
+	ck_assert_ptr_nonnull(id);
+	code = test_deployctl(&S.daemon, &log, "log %s", id);
+	ck_assert_msg(code == 0, "log exited %d:\n%s", code, log);
+	ck_assert_msg(strstr(log, expected), "%s", log);
 }
 END_TEST
 
@@ -798,6 +881,8 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_a_deploy_stops_the_units_migrates_and_starts_them_again);
+	tcase_add_test(tc,
+		       test_the_history_records_who_asked_root_or_a_local_user_with_its_ssh_host);
 	tcase_add_test(tc, test_an_idle_transaction_blocker_fails_the_deploy_fast_and_is_named);
 	tcase_add_test(tc, test_terminate_idle_clears_the_blocker_and_the_deploy_succeeds);
 	tcase_add_test(tc,

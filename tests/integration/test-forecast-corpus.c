@@ -427,7 +427,9 @@ static bool check_entry(PGconn *conn, size_t index, const Entry *e, FILE *report
 	bool ok = true;
 
 	ck_assert_int_ge(asprintf(&path, "/corpus/%zu_entry.sql", index + 1), 0);
-	ck_assert_msg(migrations_parse(path, e->sql, strlen(e->sql), &m, &error) == 0, "%s", error);
+	ck_assert_msg(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, e->sql, strlen(e->sql), &m,
+				       &error) == 0,
+		      "%s", error);
 	ck_assert_int_ge(
 		asprintf(&set, "SET search_path = %s", e->search_path ?: "\"$user\", public"), 0);
 	PQclear(harness_pg_query(conn, set));
@@ -515,9 +517,9 @@ static Forecast *forecast_texts(PGconn *conn, const char *const *texts, size_t n
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *path = NULL;
 		ck_assert_int_ge(asprintf(&path, "/corpus/%zu_file.sql", i + 1), 0);
-		ck_assert_msg(
-			migrations_parse(path, texts[i], strlen(texts[i]), &files[i], &error) == 0,
-			"%s", error);
+		ck_assert_msg(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, texts[i],
+					       strlen(texts[i]), &files[i], &error) == 0,
+			      "%s", error);
 		pending[i] = &files[i];
 	}
 	ck_assert_msg(forecast_pending(conn, pending, n, &f, &error) == 0, "%s", error);
@@ -634,7 +636,8 @@ START_TEST(test_create_index_concurrently_in_a_no_transaction_file_takes_the_for
 	PGresult *res;
 	bool waiting = false;
 
-	ck_assert_msg(migrations_parse("/corpus/1_cic.sql", text, strlen(text), &m, &error) == 0,
+	ck_assert_msg(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, "/corpus/1_cic.sql", text,
+				       strlen(text), &m, &error) == 0,
 		      "%s", error);
 	ck_assert(m.directives.no_transaction);
 	Migration *pending[] = {&m};

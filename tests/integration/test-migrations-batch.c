@@ -39,7 +39,7 @@ static void on_started(const Migration *m, void *userdata)
 	char *s;
 
 	f->in_flight = m;
-	ck_assert_int_ge(asprintf(&s, "started %lld", (long long)m->version), 0);
+	ck_assert_int_ge(asprintf(&s, "started %s", m->version), 0);
 	ck_assert_int_eq(strv_push(&f->told, s), 0);
 }
 
@@ -49,7 +49,7 @@ static void on_applied(const Migration *m, usec_t duration _unused_, void *userd
 	char *s;
 
 	ck_assert_ptr_eq(f->in_flight, m);
-	ck_assert_int_ge(asprintf(&s, "applied %lld", (long long)m->version), 0);
+	ck_assert_int_ge(asprintf(&s, "applied %s", m->version), 0);
 	ck_assert_int_eq(strv_push(&f->told, s), 0);
 }
 
@@ -106,7 +106,8 @@ static void add(Fixture *f, const char *filename, const char *sql)
 
 	ck_assert_uint_lt(f->n, N_MAX);
 	ck_assert_int_ge(asprintf(&path, "/migrations/%s", filename), 0);
-	ck_assert_msg(migrations_parse(path, sql, strlen(sql), &f->list[f->n], &error) >= 0, "%s",
+	ck_assert_msg(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, sql, strlen(sql),
+				       &f->list[f->n], &error) >= 0, "%s",
 		      error ?: "");
 	f->pending[f->n] = &f->list[f->n];
 	f->n++;
@@ -114,14 +115,15 @@ static void add(Fixture *f, const char *filename, const char *sql)
 
 /* Adds a file that PostgreSQL's parser refuses, built by hand: discovery may refuse it, but
  * migrations_apply() must not rely on that. */
-static void add_unparsable(Fixture *f, int64_t version, const char *name, const char *sql)
+static void add_unparsable(Fixture *f, const char *version, const char *name, const char *sql)
 {
 	Migration *m = &f->list[f->n];
 
 	ck_assert_uint_lt(f->n, N_MAX);
-	*m = (Migration){.version = version, .size = strlen(sql)};
+	*m = (Migration){.size = strlen(sql)};
+	ck_assert_ptr_nonnull(m->version = strdup(version));
 	ck_assert_ptr_nonnull(m->name = strdup(name));
-	ck_assert_int_ge(asprintf(&m->filename, "%lld_%s.sql", (long long)version, name), 0);
+	ck_assert_int_ge(asprintf(&m->filename, "%s_%s.sql", version, name), 0);
 	ck_assert_int_ge(asprintf(&m->path, "/migrations/%s", m->filename), 0);
 	ck_assert_ptr_nonnull(m->sql = strdup(sql));
 	ck_assert_int_eq(migrations_checksum(sql, m->size, m->checksum), 0);
@@ -222,10 +224,11 @@ static void add_t(Fixture *f, unsigned v, const char *extra)
 	add(f, filename, sql);
 }
 
-static void assert_failed_at(Fixture *f, int64_t version, const char *sqlstate, unsigned line)
+static void assert_failed_at(Fixture *f, const char *version, const char *sqlstate,
+			     unsigned line)
 {
 	ck_assert_ptr_nonnull(f->failure.migration);
-	ck_assert_int_eq(f->failure.migration->version, version);
+	ck_assert_str_eq(f->failure.migration->version, version);
 	ck_assert_str_eq(f->failure.error.sqlstate, sqlstate);
 	ck_assert_uint_eq(f->failure.line, line);
 	/* The session is idle again, ready for a retry. */
@@ -262,7 +265,7 @@ START_TEST(test_a_failure_in_the_middle_of_a_batch_keeps_the_ones_before_and_nam
 
 	add_eight(f, 5, false);
 	ck_assert_int_lt(apply(f, 8, NULL), 0);
-	assert_failed_at(f, 5, "42P01", 2);
+	assert_failed_at(f, "5", "42P01", 2);
 	assert_history(f, "1,2,3,4");
 	assert_tables(f, "1,2,3,4");
 	assert_told(f, "started 1,applied 1,started 2,applied 2,started 3,applied 3,started 4,"
@@ -284,7 +287,7 @@ START_TEST(test_a_failure_at_the_first_statement_of_a_batch_commits_nothing_of_i
 
 	add_eight(f, 1, true);
 	ck_assert_int_lt(apply(f, 8, NULL), 0);
-	assert_failed_at(f, 1, "42P01", 1);
+	assert_failed_at(f, "1", "42P01", 1);
 	assert_history(f, "");
 	assert_tables(f, "");
 	assert_told(f, "started 1");
@@ -297,7 +300,7 @@ START_TEST(test_a_failure_at_the_last_statement_of_a_batch_keeps_all_before_it)
 
 	add_eight(f, 8, false);
 	ck_assert_int_lt(apply(f, 8, NULL), 0);
-	assert_failed_at(f, 8, "42P01", 2);
+	assert_failed_at(f, "8", "42P01", 2);
 	assert_history(f, "1,2,3,4,5,6,7");
 	assert_tables(f, "1,2,3,4,5,6,7");
 }
@@ -310,11 +313,11 @@ START_TEST(test_a_file_with_a_syntax_error_runs_alone_and_is_named_with_its_line
 	add(f, "1_t.sql", "CREATE TABLE t_1 (id int);\n");
 	add(f, "2_t.sql", "CREATE TABLE t_2 (id int);\n");
 	/* Left open, its dollar quote would swallow the next file's text in a shared message. */
-	add_unparsable(f, 3, "t", "CREATE TABLE t_3 (id int);\nSELECT $x$ never closed;\n");
+	add_unparsable(f, "3", "t", "CREATE TABLE t_3 (id int);\nSELECT $x$ never closed;\n");
 	add(f, "4_t.sql", "SELECT $x$ closes nothing $x$;\nCREATE TABLE t_4 (id int);\n");
 
 	ck_assert_int_lt(apply(f, 8, NULL), 0);
-	assert_failed_at(f, 3, "42601", 2);
+	assert_failed_at(f, "3", "42601", 2);
 	assert_history(f, "1,2");
 	assert_tables(f, "1,2");
 }
@@ -343,7 +346,7 @@ START_TEST(test_a_cancel_during_a_batch_keeps_the_committed_ones_and_rolls_back_
 	ck_assert_int_eq(apply(f, 8, &hooks), -ECANCELED);
 	ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - start, 10 * USEC_PER_SEC);
 	ck_assert_int_eq(f->failure.error.kind, PG_ERROR_CANCELED);
-	ck_assert_int_eq(f->failure.migration->version, 5);
+	ck_assert_str_eq(f->failure.migration->version, "5");
 	ck_assert_int_eq(PQtransactionStatus(f->conn), PQTRANS_IDLE);
 	assert_history(f, "1,2,3,4");
 	assert_tables(f, "1,2,3,4");
@@ -441,7 +444,7 @@ START_TEST(test_the_migration_waiting_on_a_lock_inside_a_batch_is_the_one_named_
 	ck_assert_ptr_nonnull(strstr(w.running, "CREATE TABLE t_1 "));
 	ck_assert_str_eq(w.recorded, "5");
 	ck_assert_ptr_nonnull(w.named);
-	ck_assert_int_eq(w.named->version, 6);
+	ck_assert_str_eq(w.named->version, "6");
 	assert_history(f, "1,2,3,4,5,6,7,8");
 	assert_told(f, "started 1,applied 1,started 2,applied 2,started 3,applied 3,started 4,"
 		       "applied 4,started 5,applied 5,started 6,applied 6,started 7,applied 7,"

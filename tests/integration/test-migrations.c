@@ -209,7 +209,8 @@ static void assert_value(Fixture *f, const char *expected, const char *sql)
 static char *history_versions(Fixture *f)
 {
 	return value(f,
-		     "SELECT coalesce(string_agg(version::text, ',' ORDER BY version), '') "
+		     "SELECT coalesce(string_agg(version::text, ',' ORDER BY "
+		     "string_to_array(version::text, '.')::numeric[]), '') "
 		     "FROM %s",
 		     f->table);
 }
@@ -265,10 +266,10 @@ START_TEST(test_pending_migrations_apply_in_numeric_order_and_are_recorded)
 	assert_history(f, "1,2,10");
 
 	ck_assert_int_eq(migrations_checksum(ten, strlen(ten), expected), 0);
-	checksum = value(f, "SELECT checksum FROM %s WHERE version = 10", f->table);
+	checksum = value(f, "SELECT checksum FROM %s WHERE version = '10'", f->table);
 	ck_assert_str_eq(checksum, expected);
 	recorded_by =
-		value(f, "SELECT applied_by || ' ' || name FROM %s WHERE version = 2", f->table);
+		value(f, "SELECT applied_by || ' ' || name FROM %s WHERE version = '2'", f->table);
 	ck_assert_str_eq(recorded_by, "deployer two");
 	deploy_id = value(f,
 			  "SELECT string_agg(DISTINCT deploy_id, ',') FROM %s "
@@ -361,7 +362,7 @@ START_TEST(test_bad_names_and_duplicate_versions_are_refused_before_anything_run
 	write_migration(f, "2-two.sql", "CREATE TABLE two (id int);\n");
 	ck_assert_int_eq(run(f), DEPLOY_EXIT_PREFLIGHT);
 	ck_assert_ptr_nonnull(strstr(find_event(&f->events, EVENT_DEPLOY_FAILED, 0)->message,
-				     "2-two.sql: not a migration file name"));
+				     "2-two.sql: not a deployd migration file name"));
 
 	ck_assert_int_ge(asprintf(&bad, "%s/2-two.sql", f->dir), 0);
 	ck_assert_int_eq(unlink(bad), 0);

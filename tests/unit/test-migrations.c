@@ -43,8 +43,9 @@ static Migration parse_ok(const char *name, const char *text)
 	Migration m = {};
 
 	ck_assert_int_ge(asprintf(&path, "/m/%s", name), 0);
-	ck_assert_msg(migrations_parse(path, text, strlen(text), &m, &error) == 0, "%s",
-		      error ?: "(no message)");
+	ck_assert_msg(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, text, strlen(text), &m,
+				       &error) == 0,
+		      "%s", error ?: "(no message)");
 	return m;
 }
 
@@ -56,7 +57,9 @@ static char *parse_error(const char *name, const char *text)
 	Migration m = {};
 
 	ck_assert_int_ge(asprintf(&path, "/m/%s", name), 0);
-	ck_assert_int_lt(migrations_parse(path, text, strlen(text), &m, &error), 0);
+	ck_assert_int_lt(
+		migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, text, strlen(text), &m, &error),
+		0);
 	ck_assert_ptr_nonnull(error);
 	ck_assert_ptr_null(m.sql);
 	return error;
@@ -77,19 +80,175 @@ START_TEST(test_text_the_parser_refuses_is_named_by_file_line_and_column)
 }
 END_TEST
 
+#define D MIGRATIONS_FORMAT_DEPLOYD
+
 START_TEST(test_file_names_give_version_and_name)
 {
-	int64_t v = 0;
-	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *va = NULL, *vb = NULL, *vc = NULL;
 
-	ck_assert_int_eq(migrations_filename_parse("1_init.sql", &v, &a), 1);
-	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(migrations_filename_parse(D, "1_init.sql", &va, &a, NULL), 1);
+	ck_assert_str_eq(va, "1");
 	ck_assert_str_eq(a, "init");
-	ck_assert_int_eq(migrations_filename_parse("0042_add-users.v2.sql", &v, &b), 1);
-	ck_assert_int_eq(v, 42);
+	ck_assert_int_eq(migrations_filename_parse(D, "0042_add-users.v2.sql", &vb, &b, NULL), 1);
+	ck_assert_str_eq(vb, "42");
 	ck_assert_str_eq(b, "add-users.v2");
-	ck_assert_int_eq(migrations_filename_parse("9223372036854775807_max.sql", &v, &c), 1);
-	ck_assert_int_eq(v, INT64_MAX);
+	/* Past 2^63: versions are text, compared as numbers of any length. */
+	ck_assert_int_eq(
+		migrations_filename_parse(D, "99999999999999999999_max.sql", &vc, &c, NULL), 1);
+	ck_assert_str_eq(vc, "99999999999999999999");
+}
+END_TEST
+
+/* The version and name filename gives in format, as "VERSION NAME", or "ignored", or
+ * "refused: REASON". */
+static char *parse_name(MigrationsFormat format, const char *filename)
+{
+	_cleanup_free_ char *version = NULL, *name = NULL;
+	const char *reason = NULL;
+	char *out = NULL;
+	int r = migrations_filename_parse(format, filename, &version, &name, &reason);
+
+	if (r == 1)
+		ck_assert_int_ge(asprintf(&out, "%s %s", version, name), 0);
+	else if (r == 0)
+		out = strdup("ignored");
+	else {
+		ck_assert_int_eq(r, -EINVAL);
+		ck_assert_ptr_nonnull(reason);
+		ck_assert_int_ge(asprintf(&out, "refused: %s", reason), 0);
+	}
+	ck_assert_ptr_nonnull(out);
+	return out;
+}
+
+#define ASSERT_NAME(format, filename, expected)                                                    \
+	do {                                                                                       \
+		_cleanup_free_ char *_got = parse_name(format, filename);                          \
+		ck_assert_msg(strncmp(_got, expected, strlen(expected)) == 0,                      \
+			      "%s: got '%s', expected '%s…'", filename, _got, expected);           \
+	} while (0)
+
+START_TEST(test_each_format_reads_its_tools_file_names)
+{
+	ASSERT_NAME(MIGRATIONS_FORMAT_DBMATE, "20151129054053_create_users.sql",
+		    "20151129054053 create_users");
+	ASSERT_NAME(MIGRATIONS_FORMAT_DBMATE, "create_users.sql", "refused: expected VERSION_NAME");
+	ASSERT_NAME(MIGRATIONS_FORMAT_GOLANG_MIGRATE, "000001_create_users.up.sql",
+		    "1 create_users");
+	ASSERT_NAME(MIGRATIONS_FORMAT_GOLANG_MIGRATE, "000001_create_users.down.sql", "ignored");
+	ASSERT_NAME(MIGRATIONS_FORMAT_GOLANG_MIGRATE, "1_users.sql",
+		    "refused: expected VERSION_NAME.up.sql");
+	ASSERT_NAME(MIGRATIONS_FORMAT_FLYWAY, "V1__init.sql", "1 init");
+	ASSERT_NAME(MIGRATIONS_FORMAT_FLYWAY, "V1.2__add_users.sql", "1.2 add_users");
+	ASSERT_NAME(MIGRATIONS_FORMAT_FLYWAY, "V1_10__more.sql", "1.10 more");
+	ASSERT_NAME(MIGRATIONS_FORMAT_FLYWAY, "V2.01.0__x.sql", "2.1.0 x");
+	ASSERT_NAME(MIGRATIONS_FORMAT_FLYWAY, "R__views.sql", "refused: a Flyway repeatable");
+	ASSERT_NAME(MIGRATIONS_FORMAT_FLYWAY, "U2__undo.sql", "refused: a Flyway undo");
+	ASSERT_NAME(MIGRATIONS_FORMAT_FLYWAY, "V1_init.sql", "refused: expected V<VERSION>__");
+	ASSERT_NAME(MIGRATIONS_FORMAT_FLYWAY, "V1.__x.sql", "refused: expected V<VERSION>__");
+	ASSERT_NAME(MIGRATIONS_FORMAT_FLYWAY, "V0__x.sql", "refused: expected V<VERSION>__");
+	ASSERT_NAME(MIGRATIONS_FORMAT_FLYWAY, "notes.txt", "ignored");
+}
+END_TEST
+
+START_TEST(test_versions_compare_part_by_part_as_numbers)
+{
+	ck_assert_int_lt(migrations_version_compare("1.9", "1.10"), 0);
+	ck_assert_int_gt(migrations_version_compare("2", "1.99"), 0);
+	ck_assert_int_eq(migrations_version_compare("1.0", "1"), 0);
+	ck_assert_int_eq(migrations_version_compare("1.01", "1.1"), 0);
+	ck_assert_int_lt(migrations_version_compare("9", "20240101120000"), 0);
+	ck_assert_int_lt(migrations_version_compare("20240101120000", "20240101120001"), 0);
+	ck_assert_int_lt(
+		migrations_version_compare("99999999999999999999", "100000000000000000000"), 0);
+	ck_assert(migrations_version_is_valid("1.2.3"));
+	ck_assert(migrations_version_is_valid("20240101120000"));
+	ck_assert(!migrations_version_is_valid("1..2"));
+	ck_assert(!migrations_version_is_valid("1.2."));
+	ck_assert(!migrations_version_is_valid("1'; DROP TABLE x; --"));
+	ck_assert(!migrations_version_is_valid(""));
+}
+END_TEST
+
+static Migration parse_format_ok(MigrationsFormat format, const char *name, const char *text)
+{
+	_cleanup_free_ char *path = NULL, *error = NULL;
+	Migration m = {};
+
+	ck_assert_int_ge(asprintf(&path, "/m/%s", name), 0);
+	ck_assert_msg(migrations_parse(format, path, text, strlen(text), &m, &error) == 0, "%s",
+		      error ?: "(no message)");
+	return m;
+}
+
+static char *parse_format_error(MigrationsFormat format, const char *name, const char *text)
+{
+	_cleanup_free_ char *path = NULL;
+	char *error = NULL;
+	Migration m = {};
+
+	ck_assert_int_ge(asprintf(&path, "/m/%s", name), 0);
+	ck_assert_int_lt(migrations_parse(format, path, text, strlen(text), &m, &error), 0);
+	ck_assert_ptr_nonnull(error);
+	return error;
+}
+
+START_TEST(test_a_dbmate_file_runs_only_its_up_section_keeping_its_lines)
+{
+	static const char text[] = "-- migrate:up\n"
+				   "CREATE TABLE u (id int);\n"
+				   "INSERT INTO u VALUES (1);\n"
+				   "\n"
+				   "-- migrate:down\n"
+				   "DROP TABLE u;\n";
+	_cleanup_(migration_done) Migration m =
+		parse_format_ok(MIGRATIONS_FORMAT_DBMATE, "20240101120000_users.sql", text);
+	char sum[MIGRATIONS_CHECKSUM_HEX + 1];
+
+	ck_assert_str_eq(m.version, "20240101120000");
+	ck_assert_uint_eq(m.n_statements, 2);
+	ck_assert_uint_eq(migrations_line_of_offset(m.sql, m.size, m.statements[1].offset), 3);
+	ck_assert_ptr_null(strstr(m.sql, "DROP"));
+	ck_assert_uint_eq(m.size, strlen(text));
+	ck_assert(!m.directives.no_transaction);
+	/* The checksum is the whole file's. */
+	ck_assert_int_eq(migrations_checksum(text, strlen(text), sum), 0);
+	ck_assert_str_eq(m.checksum, sum);
+}
+END_TEST
+
+START_TEST(test_dbmate_transaction_false_means_no_transaction_and_other_text_is_refused)
+{
+	_cleanup_(migration_done) Migration m =
+		parse_format_ok(MIGRATIONS_FORMAT_DBMATE, "2_idx.sql",
+				"-- migrate:down\nDROP INDEX i;\n-- migrate:up transaction:false\n"
+				"CREATE INDEX CONCURRENTLY i ON u (id);\n");
+	_cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL;
+
+	ck_assert(m.directives.no_transaction);
+	ck_assert_uint_eq(m.n_statements, 1);
+	ck_assert_ptr_null(strstr(m.sql, "DROP"));
+
+	e1 = parse_format_error(MIGRATIONS_FORMAT_DBMATE, "3_x.sql", "CREATE TABLE x (id int);\n");
+	ck_assert_str_eq(e1, "/m/3_x.sql:1: a statement before the '-- migrate:up' section (dbmate "
+			     "runs nothing outside its up and down sections)");
+	e2 = parse_format_error(MIGRATIONS_FORMAT_DBMATE, "3_x.sql", "-- hello\n-- migrate:down\n");
+	ck_assert_prefix(e2, "/m/3_x.sql: no '-- migrate:up' line");
+	e3 = parse_format_error(MIGRATIONS_FORMAT_DBMATE, "3_x.sql",
+				"\n-- migrate:up transaction:maybe\nSELECT 1;\n");
+	ck_assert_str_eq(e3, "/m/3_x.sql:2: unknown dbmate option 'transaction:maybe' (known: "
+			     "transaction:false, transaction:true)");
+}
+END_TEST
+
+START_TEST(test_a_flyway_repeatable_script_is_refused_by_name)
+{
+	_cleanup_free_ char *e =
+		parse_format_error(MIGRATIONS_FORMAT_FLYWAY, "R__views.sql", "SELECT 1;");
+
+	ck_assert_str_eq(e, "/m/R__views.sql: not a flyway migration file name (a Flyway "
+			    "repeatable migration (R__): deployd runs each migration once; make it "
+			    "a versioned V<VERSION>__<NAME>.sql file)");
 }
 END_TEST
 
@@ -106,21 +265,21 @@ START_TEST(test_bad_sql_file_names_are_refused_and_others_ignored)
 		"1_é.sql",
 		"-1_neg.sql",
 		"1_a/b.sql",
-		"9223372036854775808_overflow.sql",
+		"12345678901234567890123456789012345678901234567890123456789012345_long.sql",
 		"_1_x.sql",
 	};
 	static const char *const ignored[] = {"README", "1_x.sql.bak", ".1_x.sql", "1_x.SQL",
 					      "sql"};
-	int64_t v = 7;
+	char *v = NULL;
 	char *name = NULL;
 
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-		ck_assert_msg(migrations_filename_parse(bad[i], &v, &name) == -EINVAL, "%s",
-			      bad[i]);
+		ck_assert_msg(migrations_filename_parse(D, bad[i], &v, &name, NULL) == -EINVAL,
+			      "%s", bad[i]);
 	for (size_t i = 0; i < ELEMENTSOF(ignored); i++)
-		ck_assert_msg(migrations_filename_parse(ignored[i], &v, &name) == 0, "%s",
+		ck_assert_msg(migrations_filename_parse(D, ignored[i], &v, &name, NULL) == 0, "%s",
 			      ignored[i]);
-	ck_assert_int_eq(v, 7);
+	ck_assert_ptr_null(v);
 	ck_assert_ptr_null(name);
 }
 END_TEST
@@ -142,7 +301,7 @@ START_TEST(test_parse_fills_version_name_checksum_and_statements)
 		parse_ok("7_users.sql", "CREATE TABLE u (id int);\n"
 					"INSERT INTO u VALUES (1);\n");
 
-	ck_assert_int_eq(m.version, 7);
+	ck_assert_str_eq(m.version, "7");
 	ck_assert_str_eq(m.name, "users");
 	ck_assert_str_eq(m.filename, "7_users.sql");
 	ck_assert_str_eq(m.path, "/m/7_users.sql");
@@ -189,9 +348,10 @@ START_TEST(test_an_error_naming_a_hostile_file_name_is_one_line_of_utf8)
 	_cleanup_free_ char *directive =
 		parse_error("1_x.sql", "-- deployd: lock_timeout=\033]0;owned\a\nSELECT 1;\n");
 
-	ck_assert_str_eq(name, "/m/\xef\xbf\xbd[2J\xef\xbf\xbd .sql: not a migration file name "
-			       "(expected VERSION_NAME.sql: VERSION a positive integer, NAME of "
-			       "letters, digits, '_', '.', '-')");
+	ck_assert_str_eq(name,
+			 "/m/\xef\xbf\xbd[2J\xef\xbf\xbd .sql: not a deployd migration file name "
+			 "(expected VERSION_NAME.sql: VERSION a positive integer, NAME of "
+			 "letters, digits, '_', '.', '-')");
 	ck_assert_ptr_null(strchr(directive, '\033'));
 	ck_assert_ptr_null(strchr(directive, '\a'));
 }
@@ -261,7 +421,8 @@ START_TEST(test_invalid_utf8_and_nul_are_refused_with_their_line)
 	text[10] = '\0';
 	Migration m = {};
 	char *error = NULL;
-	ck_assert_int_eq(migrations_parse("/m/1_x.sql", text, sizeof(text) - 1, &m, &error),
+	ck_assert_int_eq(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, "/m/1_x.sql", text,
+					  sizeof(text) - 1, &m, &error),
 			 -EINVAL);
 	ck_assert_str_eq(error, "/m/1_x.sql:2: contains a NUL byte");
 	free(error);
@@ -272,7 +433,7 @@ START_TEST(test_a_bad_file_name_is_refused_by_parse)
 {
 	_cleanup_free_ char *e = parse_error("01-x.sql", "SELECT 1;");
 
-	ck_assert_prefix(e, "/m/01-x.sql: not a migration file name");
+	ck_assert_prefix(e, "/m/01-x.sql: not a deployd migration file name");
 }
 END_TEST
 
@@ -341,11 +502,11 @@ START_TEST(test_discovery_orders_numerically_and_ignores_other_files)
 	write_file(dir, ".3_hidden.sql", "garbage");
 	write_file(dir, "4_x.sql~", "editor backup");
 
-	ck_assert_msg(migrations_discover(dir, &list, &n, &error) == 0, "%s", error);
+	ck_assert_msg(migrations_discover(D, dir, &list, &n, &error) == 0, "%s", error);
 	ck_assert_uint_eq(n, 3);
-	ck_assert_int_eq(list[0].version, 1);
-	ck_assert_int_eq(list[1].version, 2);
-	ck_assert_int_eq(list[2].version, 10);
+	ck_assert_str_eq(list[0].version, "1");
+	ck_assert_str_eq(list[1].version, "2");
+	ck_assert_str_eq(list[2].version, "10");
 	ck_assert_str_eq(list[2].sql, "SELECT 10;");
 	migrations_free(list, n);
 }
@@ -360,7 +521,7 @@ START_TEST(test_discovery_refuses_duplicate_versions)
 
 	write_file(dir, "1_a.sql", "SELECT 1;");
 	write_file(dir, "01_b.sql", "SELECT 1;");
-	ck_assert_int_eq(migrations_discover(dir, &list, &n, &error), -EEXIST);
+	ck_assert_int_eq(migrations_discover(D, dir, &list, &n, &error), -EEXIST);
 	ck_assert_ptr_null(list);
 	ck_assert_ptr_nonnull(strstr(error, "01_b.sql and 1_a.sql have the same version 1"));
 	free(error);
@@ -376,8 +537,8 @@ START_TEST(test_discovery_refuses_a_bad_name_or_a_directory)
 
 	write_file(dir, "1_a.sql", "SELECT 1;");
 	write_file(dir, "2 b.sql", "SELECT 2;");
-	ck_assert_int_eq(migrations_discover(dir, &list, &n, &error), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(error, "2 b.sql: not a migration file name"));
+	ck_assert_int_eq(migrations_discover(D, dir, &list, &n, &error), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(error, "2 b.sql: not a deployd migration file name"));
 	free(error);
 
 	ck_assert_int_ge(asprintf(&sub, "%s/2 b.sql", dir), 0);
@@ -385,7 +546,7 @@ START_TEST(test_discovery_refuses_a_bad_name_or_a_directory)
 	free(sub);
 	ck_assert_int_ge(asprintf(&sub, "%s/3_dir.sql", dir), 0);
 	ck_assert_int_eq(mkdir(sub, 0755), 0);
-	ck_assert_int_eq(migrations_discover(dir, &list, &n, &error), -EINVAL);
+	ck_assert_int_eq(migrations_discover(D, dir, &list, &n, &error), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(error, "3_dir.sql: not a regular file"));
 	free(error);
 	ck_assert_ptr_null(list);
@@ -398,7 +559,7 @@ START_TEST(test_discovery_of_a_missing_directory_names_it)
 	Migration *list = NULL;
 	size_t n = 0;
 
-	ck_assert_int_eq(migrations_discover("/nonexistent/migrations", &list, &n, &error),
+	ck_assert_int_eq(migrations_discover(D, "/nonexistent/migrations", &list, &n, &error),
 			 -ENOENT);
 	ck_assert_str_eq(error, "/nonexistent/migrations: No such file or directory");
 	free(error);
@@ -412,7 +573,7 @@ START_TEST(test_the_example_migrations_are_valid)
 	size_t n = 0;
 
 	/* The tests run from the source tree. */
-	ck_assert_msg(migrations_discover("config/migrations", &list, &n, &error) == 0, "%s",
+	ck_assert_msg(migrations_discover(D, "config/migrations", &list, &n, &error) == 0, "%s",
 		      error);
 	ck_assert_uint_ge(n, 3);
 	ck_assert(list[2].directives.no_transaction);
@@ -428,9 +589,9 @@ START_TEST(test_status_merges_files_and_history)
 	_cleanup_(migration_done) Migration d = parse_ok("4_d.sql", "SELECT 4;");
 	Migration files[] = {a, b, d};
 	MigrationHistoryEntry entries[] = {
-		{.version = 1, .checksum = a.checksum},
-		{.version = 2, .checksum = "0000"},
-		{.version = 3, .checksum = "1111"},
+		{.version = "1", .checksum = a.checksum},
+		{.version = "2", .checksum = "0000"},
+		{.version = "3", .checksum = "1111"},
 	};
 	MigrationHistory h = {.exists = true, .entries = entries, .n = 3};
 	_cleanup_free_ MigrationStatus *s = NULL;
@@ -441,7 +602,7 @@ START_TEST(test_status_merges_files_and_history)
 	ck_assert_int_eq(s[0].state, MIGRATION_APPLIED);
 	ck_assert_int_eq(s[1].state, MIGRATION_CHANGED);
 	ck_assert_int_eq(s[2].state, MIGRATION_MISSING);
-	ck_assert_int_eq(s[2].version, 3);
+	ck_assert_str_eq(s[2].version, "3");
 	ck_assert_ptr_null(s[2].file);
 	ck_assert_int_eq(s[3].state, MIGRATION_PENDING);
 	ck_assert_ptr_eq(s[3].file, &files[2]);
@@ -475,6 +636,12 @@ int main(void)
 	tcase_add_test(tc, test_file_names_give_version_and_name);
 	tcase_add_test(tc, test_text_the_parser_refuses_is_named_by_file_line_and_column);
 	tcase_add_test(tc, test_bad_sql_file_names_are_refused_and_others_ignored);
+	tcase_add_test(tc, test_each_format_reads_its_tools_file_names);
+	tcase_add_test(tc, test_versions_compare_part_by_part_as_numbers);
+	tcase_add_test(tc, test_a_dbmate_file_runs_only_its_up_section_keeping_its_lines);
+	tcase_add_test(
+		tc, test_dbmate_transaction_false_means_no_transaction_and_other_text_is_refused);
+	tcase_add_test(tc, test_a_flyway_repeatable_script_is_refused_by_name);
 	tcase_add_test(tc, test_checksum_is_sha256_hex_of_the_bytes);
 	tcase_add_test(tc, test_parse_fills_version_name_checksum_and_statements);
 	tcase_add_test(tc, test_directives_in_the_leading_comments_are_read);

@@ -74,6 +74,40 @@ static char *write_temp_plan(const char *data, size_t size)
 
 /* ---- valid plans ---- */
 
+START_TEST(test_migrations_format_and_adopt_are_parsed_with_their_defaults)
+{
+	_cleanup_(plan_freep) Plan *d = PARSE_OK(VALID);
+	_cleanup_(plan_freep) Plan *f = PARSE_OK(VALID "  format: flyway\n  adopt: true\n");
+	_cleanup_(plan_freep) Plan *g = PARSE_OK(VALID "  format: golang-migrate\n");
+
+	ck_assert_int_eq(d->migrations.format, MIGRATIONS_FORMAT_DEPLOYD);
+	ck_assert(!d->migrations.adopt);
+	ck_assert_int_eq(f->migrations.format, MIGRATIONS_FORMAT_FLYWAY);
+	ck_assert(f->migrations.adopt);
+	ck_assert_int_eq(g->migrations.format, MIGRATIONS_FORMAT_GOLANG_MIGRATE);
+	ck_assert(!g->migrations.adopt);
+}
+END_TEST
+
+START_TEST(test_a_bad_format_or_adopt_without_another_tool_is_refused)
+{
+	ASSERT_ERROR(BASE "  format: liquibase\n", "6:11",
+		     "migrations.format: expected deployd, dbmate, golang-migrate or flyway, got "
+		     "'liquibase'");
+	ASSERT_ERROR(BASE "  adopt: true\n", "6:3",
+		     "migrations.adopt: true needs migrations.format: dbmate, golang-migrate or "
+		     "flyway");
+	ASSERT_ERROR(BASE "  format: deployd\n  adopt: true\n", "7:3", "migrations.adopt");
+	ASSERT_ERROR("version: 1\n"
+		     "database:\n"
+		     "  conninfo: \"dbname=prosaas\"\n"
+		     "migrations:\n"
+		     "  command: [/usr/bin/migrate]\n"
+		     "  format: dbmate\n",
+		     "6:3", "migrations.format is only allowed with migrations.directory");
+}
+END_TEST
+
 START_TEST(test_every_key_is_parsed)
 {
 	_cleanup_(plan_freep) Plan *p = PARSE_OK("version: 1\n"
@@ -1307,6 +1341,8 @@ int main(void)
 	tcase_add_test(valid, test_session_settings_come_from_the_plan);
 	suite_add_tcase(s, valid);
 
+	tcase_add_test(valid, test_migrations_format_and_adopt_are_parsed_with_their_defaults);
+	tcase_add_test(refused, test_a_bad_format_or_adopt_without_another_tool_is_refused);
 	tcase_add_test(refused, test_unknown_top_level_key_is_an_error_with_a_suggestion);
 	tcase_add_test(refused, test_unknown_key_in_a_section_suggests_the_close_key);
 	tcase_add_test(refused, test_swapped_letters_count_as_one_edit_in_suggestions);
