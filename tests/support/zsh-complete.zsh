@@ -4,7 +4,7 @@
 # a compadd wrapper prints every match the completion functions add.
 zmodload zsh/zpty || exit 2
 zpty z zsh -f -i
-zpty -w z "PS1=''; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -d /dev/null"
+zpty -w z "PS1=''; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -D"
 zpty -w z 'compadd () {
   if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return $?; fi
   typeset -a __hits; builtin compadd -A __hits "$@"; local r=$?
