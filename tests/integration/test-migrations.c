@@ -18,20 +18,10 @@
 #include "deploy-lock.h"
 #include "deploy-migrate.h"
 #include "deploy.h"
+#include "event-record.h"
 #include "harness.h"
 #include "migrations.h"
 #include "strv.h"
-
-typedef struct Recorded {
-	EventType type;
-	char *message;
-	char **fields; /* KEY=VALUE */
-} Recorded;
-
-typedef struct Events {
-	Recorded *list;
-	size_t n;
-} Events;
 
 typedef struct Fixture {
 	char *schema;
@@ -44,61 +34,6 @@ typedef struct Fixture {
 	int cancel_fd; /* readable = cancel; -1: none */
 	Events events;
 } Fixture;
-
-static void record(const Event *ev, void *userdata)
-{
-	Events *e = userdata;
-	Recorded r = {.type = ev->type, .message = strdup(ev->message)};
-
-	ck_assert_ptr_nonnull(r.message);
-	for (size_t i = 0; i < ev->n_fields; i++) {
-		char *kv;
-		ck_assert_int_ge(asprintf(&kv, "%s=%s", ev->fields[i].key, ev->fields[i].value), 0);
-		ck_assert_int_eq(strv_push(&r.fields, kv), 0);
-	}
-	e->list = realloc(e->list, (e->n + 1) * sizeof(Recorded));
-	ck_assert_ptr_nonnull(e->list);
-	e->list[e->n++] = r;
-}
-
-static void events_clear(Events *e)
-{
-	for (size_t i = 0; i < e->n; i++) {
-		free(e->list[i].message);
-		strv_free(e->list[i].fields);
-	}
-	free(e->list);
-	*e = (Events){};
-}
-
-static const char *field(const Recorded *r, const char *key)
-{
-	size_t len = strlen(key);
-
-	STRV_FOREACH (kv, r->fields)
-		if (strncmp(*kv, key, len) == 0 && (*kv)[len] == '=')
-			return *kv + len + 1;
-	return NULL;
-}
-
-static size_t count_events(const Events *e, EventType type)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < e->n; i++)
-		n += e->list[i].type == type;
-	return n;
-}
-
-/* The nth (0-based) event of type; aborts when there is none. */
-static const Recorded *find_event(const Events *e, EventType type, size_t nth)
-{
-	for (size_t i = 0; i < e->n; i++)
-		if (e->list[i].type == type && nth-- == 0)
-			return &e->list[i];
-	ck_abort_msg("no %s event #%zu among %zu events", event_type_to_string(type), nth, e->n);
-	return NULL;
-}
 
 static void new_deploy_id(char id[SD_ID128_STRING_MAX])
 {
@@ -171,7 +106,7 @@ static DeployExit run(Fixture *f)
 {
 	events_clear(&f->events);
 	new_deploy(f);
-	return deploy_run(&f->plan, &f->req, f->cancel_fd, record, &f->events);
+	return deploy_run(&f->plan, &f->req, f->cancel_fd, event_record, &f->events);
 }
 
 static void write_migration(Fixture *f, const char *name, const char *text)
@@ -626,7 +561,7 @@ START_TEST(test_a_second_concurrent_deploy_gets_busy_and_is_told_who_holds_the_l
 	write_migration(f, "1_one.sql", "CREATE TABLE one (id int);\n");
 	new_deploy_id(first_id);
 	memcpy(first_req.id, first_id, sizeof(first_req.id));
-	deploy_context_init(&first_ctx, &f->plan, &first_req, -1, record, &first_events);
+	deploy_context_init(&first_ctx, &f->plan, &first_req, -1, event_record, &first_events);
 	ck_assert_int_eq(deploy_migrate_new(&first_ctx, &first), 0);
 	ck_assert_int_eq(deploy_migrate_preflight(first), 0);
 	ck_assert_uint_eq(deploy_migrate_n_pending(first), 1);
@@ -662,7 +597,7 @@ static pid_t start_sleeping_deploy(Fixture *f)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		Events ignored = {};
-		_exit(deploy_run(&f->plan, &f->req, f->cancel_fd, record, &ignored));
+		_exit(deploy_run(&f->plan, &f->req, f->cancel_fd, event_record, &ignored));
 	}
 	_cleanup_free_ char *sleeping = NULL;
 	ck_assert_int_ge(asprintf(&sleeping,
@@ -806,7 +741,7 @@ START_TEST(test_a_dry_run_reports_what_it_would_apply_and_changes_nothing)
 	write_migration(f, "2_two.sql", "CREATE TABLE two (id int);\n");
 	new_deploy(f);
 	f->req.dry_run = true;
-	deploy_context_init(&ctx, &f->plan, &f->req, -1, record, &f->events);
+	deploy_context_init(&ctx, &f->plan, &f->req, -1, event_record, &f->events);
 	ck_assert_int_eq(deploy_migrate_new(&ctx, &m), 0);
 	ck_assert_int_eq(deploy_migrate_preflight(m), 0);
 
@@ -844,7 +779,7 @@ START_TEST(test_a_dry_run_forecasts_each_statement_and_names_who_is_in_the_way)
 			"CREATE INDEX acc_x ON acc (x);\n");
 	new_deploy(f);
 	f->req.dry_run = true;
-	deploy_context_init(&ctx, &f->plan, &f->req, -1, record, &f->events);
+	deploy_context_init(&ctx, &f->plan, &f->req, -1, event_record, &f->events);
 	ck_assert_int_eq(deploy_migrate_new(&ctx, &m), 0);
 	ck_assert_int_eq(deploy_migrate_preflight(m), 0);
 
@@ -907,7 +842,7 @@ START_TEST(test_idle_transactions_are_listed_in_a_dry_run_and_terminated_for_rea
 
 	new_deploy(f);
 	f->req.dry_run = true;
-	deploy_context_init(&ctx, &f->plan, &f->req, -1, record, &f->events);
+	deploy_context_init(&ctx, &f->plan, &f->req, -1, event_record, &f->events);
 	ck_assert_int_eq(deploy_migrate_new(&ctx, &dry), 0);
 	ck_assert_int_eq(deploy_migrate_preflight(dry), 0);
 	ck_assert_int_eq(deploy_migrate_idle_preflight(dry, 100 * USEC_PER_MSEC), 0);
@@ -918,7 +853,7 @@ START_TEST(test_idle_transactions_are_listed_in_a_dry_run_and_terminated_for_rea
 	events_clear(&f->events);
 	new_deploy(f);
 	f->req.dry_run = false;
-	deploy_context_init(&ctx, &f->plan, &f->req, -1, record, &f->events);
+	deploy_context_init(&ctx, &f->plan, &f->req, -1, event_record, &f->events);
 	ck_assert_int_eq(deploy_migrate_new(&ctx, &real), 0);
 	ck_assert_int_eq(deploy_migrate_preflight(real), 0);
 	ck_assert_int_eq(deploy_migrate_idle_preflight(real, 100 * USEC_PER_MSEC), 0);
@@ -955,7 +890,7 @@ START_TEST(test_a_role_that_may_not_end_idle_transactions_fails_the_preflight)
 	f->plan.database.conninfo = conninfo;
 
 	new_deploy(f);
-	deploy_context_init(&ctx, &f->plan, &f->req, -1, record, &f->events);
+	deploy_context_init(&ctx, &f->plan, &f->req, -1, event_record, &f->events);
 	ck_assert_int_eq(deploy_migrate_new(&ctx, &m), 0);
 	ck_assert_int_eq(deploy_migrate_preflight(m), 0);
 	ck_assert_int_lt(deploy_migrate_idle_preflight(m, 100 * USEC_PER_MSEC), 0);

@@ -18,22 +18,10 @@
 #include <unistd.h>
 
 #include "deploy.h"
+#include "event-record.h"
 #include "harness.h"
 #include "pg-cleanup.h"
 #include "strv.h"
-
-typedef struct Recorded {
-	EventType type;
-	int priority;
-	usec_t at; /* CLOCK_MONOTONIC when the sink received it */
-	char *message;
-	char **fields; /* KEY=VALUE */
-} Recorded;
-
-typedef struct Events {
-	Recorded *list;
-	size_t n;
-} Events;
 
 typedef struct Fixture {
 	char *schema;
@@ -45,70 +33,6 @@ typedef struct Fixture {
 	DeployRequest req;
 	Events events;
 } Fixture;
-
-static void record(const Event *ev, void *userdata)
-{
-	Events *e = userdata;
-	Recorded r = {.type = ev->type,
-		      .priority = ev->priority,
-		      .at = now_usec(CLOCK_MONOTONIC),
-		      .message = strdup(ev->message)};
-
-	ck_assert_ptr_nonnull(r.message);
-	for (size_t i = 0; i < ev->n_fields; i++) {
-		char *kv;
-		ck_assert_int_ge(asprintf(&kv, "%s=%s", ev->fields[i].key, ev->fields[i].value), 0);
-		ck_assert_int_eq(strv_push(&r.fields, kv), 0);
-	}
-	e->list = realloc(e->list, (e->n + 1) * sizeof(Recorded));
-	ck_assert_ptr_nonnull(e->list);
-	e->list[e->n++] = r;
-}
-
-static void events_clear(Events *e)
-{
-	for (size_t i = 0; i < e->n; i++) {
-		free(e->list[i].message);
-		strv_free(e->list[i].fields);
-	}
-	free(e->list);
-	*e = (Events){};
-}
-
-static const char *field(const Recorded *r, const char *key)
-{
-	size_t len = strlen(key);
-
-	STRV_FOREACH (kv, r->fields)
-		if (strncmp(*kv, key, len) == 0 && (*kv)[len] == '=')
-			return *kv + len + 1;
-	return NULL;
-}
-
-static size_t count_events(const Events *e, EventType type)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < e->n; i++)
-		n += e->list[i].type == type;
-	return n;
-}
-
-static const Recorded *find_event(const Events *e, EventType type, size_t nth)
-{
-	for (size_t i = 0; i < e->n; i++)
-		if (e->list[i].type == type && nth-- == 0)
-			return &e->list[i];
-	ck_abort_msg("no %s event #%zu among %zu events", event_type_to_string(type), nth, e->n);
-	return NULL;
-}
-
-static void dump_events(const Events *e)
-{
-	for (size_t i = 0; i < e->n; i++)
-		fprintf(stderr, "  %s <%d> %s\n", event_type_to_string(e->list[i].type),
-			e->list[i].priority, e->list[i].message);
-}
 
 static void new_deploy_id(char id[SD_ID128_STRING_MAX])
 {
@@ -179,7 +103,7 @@ static DeployExit run(Fixture *f)
 	events_clear(&f->events);
 	new_deploy_id(f->deploy_id);
 	memcpy(f->req.id, f->deploy_id, sizeof(f->req.id));
-	return deploy_run(&f->plan, &f->req, -1, record, &f->events);
+	return deploy_run(&f->plan, &f->req, -1, event_record, &f->events);
 }
 
 static void write_migration(Fixture *f, const char *name, const char *fmt, ...) _printf_(3, 4);
