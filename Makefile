@@ -162,7 +162,7 @@ check: check-unit check-integration
 check-unit: $(PROGRAMS) $(UNIT_TESTS)
 	@tests/run-suites unit $(UNIT_TESTS)
 
-check-integration: $(PROGRAMS) $(INTEGRATION_TESTS) $(DBMATE)
+check-integration: $(PROGRAMS) $(INTEGRATION_TESTS) dbmate
 	@DEPLOYD_TEST_DBMATE=$(abspath $(DBMATE)) \
 		tests/harness/with-services tests/run-suites integration $(INTEGRATION_TESTS)
 
@@ -170,9 +170,13 @@ check-integration: $(PROGRAMS) $(INTEGRATION_TESTS) $(DBMATE)
 # read: pinned, installed with npm into $(B)/npm once.
 DBMATE_VERSION := 2.36.0
 DBMATE := $(B)/npm/node_modules/@dbmate/linux-x64/bin/dbmate
-$(DBMATE):
-	npm install --prefix $(B)/npm --no-audit --no-fund --loglevel=error dbmate@$(DBMATE_VERSION)
-	@test -x $@ || { echo "npm installed no dbmate binary at $@" >&2; exit 1; }
+# Phony, not a file target: with .SECONDARY a missing file that nothing newer needs is never
+# made, and a clean clone would run the suites without it.
+.PHONY: dbmate
+dbmate:
+	@[ -x $(DBMATE) ] || npm install --prefix $(B)/npm --no-audit --no-fund --loglevel=error \
+		dbmate@$(DBMATE_VERSION)
+	@test -x $(DBMATE) || { echo "npm installed no dbmate binary at $(DBMATE)" >&2; exit 1; }
 
 # The unit and integration suites built with ASan + UBSan into $(ASAN_B)/ (the daemon the
 # integration tests start is that build's, its reports checked by the tests' teardown);

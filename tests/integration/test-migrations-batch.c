@@ -107,8 +107,8 @@ static void add(Fixture *f, const char *filename, const char *sql)
 	ck_assert_uint_lt(f->n, N_MAX);
 	ck_assert_int_ge(asprintf(&path, "/migrations/%s", filename), 0);
 	ck_assert_msg(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, sql, strlen(sql),
-				       &f->list[f->n], &error) >= 0, "%s",
-		      error ?: "");
+				       &f->list[f->n], &error) >= 0,
+		      "%s", error ?: "");
 	f->pending[f->n] = &f->list[f->n];
 	f->n++;
 }
@@ -161,9 +161,11 @@ static char *value(Fixture *f, const char *fmt, ...)
 
 static void assert_history(Fixture *f, const char *versions)
 {
-	_cleanup_free_ char *v = value(
-		f, "SELECT coalesce(string_agg(version::text, ',' ORDER BY version), '') FROM %s",
-		f->table);
+	_cleanup_free_ char *v =
+		value(f,
+		      "SELECT coalesce(string_agg(version, ',' ORDER BY string_to_array(version, "
+		      "'.')::numeric[]), '') FROM %s",
+		      f->table);
 
 	ck_assert_str_eq(v, versions);
 }
@@ -224,8 +226,7 @@ static void add_t(Fixture *f, unsigned v, const char *extra)
 	add(f, filename, sql);
 }
 
-static void assert_failed_at(Fixture *f, const char *version, const char *sqlstate,
-			     unsigned line)
+static void assert_failed_at(Fixture *f, const char *version, const char *sqlstate, unsigned line)
 {
 	ck_assert_ptr_nonnull(f->failure.migration);
 	ck_assert_str_eq(f->failure.migration->version, version);
