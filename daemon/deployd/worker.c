@@ -238,7 +238,7 @@ static void worker_sink(const Event *ev, void *userdata)
 	}
 }
 
-_Noreturn static void worker_main(const Plan *plan, const DeployRequest *req, int pipe_fd)
+_Noreturn static void worker_main(Plan *plan, RunningDeploy *d, int pipe_fd)
 {
 	sigset_t mask;
 
@@ -266,7 +266,12 @@ _Noreturn static void worker_main(const Plan *plan, const DeployRequest *req, in
 	if (getppid() == 1)
 		_exit(DEPLOY_EXIT_CANCELLED);
 
-	_exit(deploy_run(plan, req, cancel_fd, worker_sink, &pipe_fd));
+	DeployExit x = deploy_run(plan, &d->request, cancel_fd, worker_sink, &pipe_fd);
+	/* The worker's copies of what the daemon allocated for it end with it (a leak checker
+	 * following the fork sees them freed, not lost). */
+	running_deploy_free(d);
+	plan_free(plan);
+	_exit(x);
 }
 
 /* Sets *ret_message and returns exit_code, the refusal's exit code. */
@@ -359,7 +364,7 @@ int deploy_start(Server *s, uid_t requester_uid, const ProtoRecord *request, cha
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
-		worker_main(plan, &d->request, pipefd[1]);
+		worker_main(TAKE_PTR(plan), d, pipefd[1]);
 	}
 
 	close(pipefd[1]);

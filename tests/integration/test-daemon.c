@@ -757,8 +757,11 @@ START_TEST(test_the_worker_holds_none_of_the_daemons_descriptors)
 	worker_fds = open_fds(worker, 3, &n_worker);
 	ck_assert_uint_gt(n_daemon, 3);
 	ck_assert_uint_ge(n_worker, 1);
+	/* Under make check-valgrind the tool keeps descriptors of its own (the program it runs,
+	 * its log) at 1024 and above in every process it follows: they are not the daemon's. */
+	int valgrind_fds = getenv("DEPLOYD_TEST_VALGRIND") ? 1024 : INT_MAX;
 	for (size_t i = 0; i < n_worker; i++)
-		for (size_t j = 0; j < n_daemon; j++) {
+		for (size_t j = 0; j < n_daemon && worker_fds[i] < valgrind_fds; j++) {
 			long same = syscall(SYS_kcmp, worker, daemon_pid, KCMP_FILE, worker_fds[i],
 					    daemon_fds[j]);
 			ck_assert_msg(same >= 0 || errno == EBADF, "kcmp: %s", strerror(errno));
