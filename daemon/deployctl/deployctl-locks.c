@@ -10,6 +10,7 @@
 #include "exit-code.h"
 #include "lockwatch-event.h"
 #include "lockwatch.h"
+#include "watch-session.h"
 
 #define LOCKS_APPLICATION_NAME "deployctl/locks"
 
@@ -117,7 +118,9 @@ int verb_locks(int argc, char **argv, const CtlOptions *opts)
 	r = ctl_open_plan_database(argv[optind], opts, LOCKS_APPLICATION_NAME, &plan, &conn);
 	if (r != DEPLOY_EXIT_OK)
 		return r;
-	r = lockwatch_new_for_database(conn, &watch);
+	r = watch_session_prepare(conn, &error);
+	if (r >= 0)
+		r = lockwatch_new_for_database(conn, &watch);
 	if (r >= 0)
 		r = lockwatch_check(watch, &snapshot, &error);
 	if (r < 0) {

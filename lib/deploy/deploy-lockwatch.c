@@ -8,6 +8,7 @@
 #include "lockwatch.h"
 #include "progress-event.h"
 #include "progress.h"
+#include "watch-session.h"
 
 /* The statement whose progress is being reported, and what was last said about it. */
 typedef struct Followed {
@@ -32,6 +33,7 @@ struct DeployLockwatch {
 	bool waiting;		/* the last check saw a wait */
 	bool live;		/* that wait was reported: the same set is no news */
 	bool broken;		/* the watch failed and said so */
+	bool preparing;		/* the session's preparation was sent, its results not taken */
 
 	char *version; /* the running migration's, or NULL (a command) */
 	char *name;
@@ -82,10 +84,26 @@ static void followed_done(Followed *f)
 	*f = (Followed){};
 }
 
+static void fail(DeployLockwatch *w, const char *error)
+{
+	Event *ev = NULL;
+
+	w->broken = true;
+	if (event_new(EVENT_DEPLOY_FAILED, DEPLOY_PHASE_MIGRATE, LOG_WARNING, &ev) >= 0 &&
+	    event_set_message(ev,
+			      "The lock watch failed (%s); lock waits and progress will not be "
+			      "reported for the rest of this deploy.",
+			      error ?: "out of memory") >= 0)
+		w->send(ev, w->userdata);
+	else
+		event_free(ev);
+}
+
 int deploy_lockwatch_new(const char *conninfo, const PgSessionSettings *settings,
 			 const PgWaitHooks *connect_hooks, DeployLockwatchSend send, void *userdata,
 			 DeployLockwatch **ret)
 {
+	_cleanup_free_ char *error = NULL;
 	DeployLockwatch *w = calloc(1, sizeof(DeployLockwatch));
 	PgError e = {};
 
@@ -111,7 +129,10 @@ int deploy_lockwatch_new(const char *conninfo, const PgSessionSettings *settings
 			event_free(ev);
 		pg_error_done(&e);
 		w->broken = true;
-	}
+	} else if (watch_session_prepare_send(w->conn, &error) < 0)
+		fail(w, error);
+	else
+		w->preparing = true;
 	*ret = w;
 	return 0;
 }
@@ -225,21 +246,6 @@ static void send_blockers(DeployLockwatch *w, const LockSnapshot *s, EventType t
 		    0)
 			w->send(ev, w->userdata);
 	}
-}
-
-static void fail(DeployLockwatch *w, const char *error)
-{
-	Event *ev = NULL;
-
-	w->broken = true;
-	if (event_new(EVENT_DEPLOY_FAILED, DEPLOY_PHASE_MIGRATE, LOG_WARNING, &ev) >= 0 &&
-	    event_set_message(ev,
-			      "The lock watch failed (%s); lock waits and progress will not be "
-			      "reported for the rest of this deploy.",
-			      error ?: "out of memory") >= 0)
-		w->send(ev, w->userdata);
-	else
-		event_free(ev);
 }
 
 /* Lock waits: only a session that waits on a lock can have blockers, so the lock check runs
@@ -366,6 +372,13 @@ int deploy_lockwatch_tick(void *userdata)
 
 	if (w->broken || !w->watch || !w->progress)
 		return 0;
+	if (w->preparing) {
+		w->preparing = false;
+		if (watch_session_prepare_finish(w->conn, &error) < 0) {
+			fail(w, error);
+			return 0;
+		}
+	}
 	/* The progress views are read at most once per DEPLOY_LOCKWATCH_PROGRESS_EVERY, and only
 	 * for statements that have run DEPLOY_LOCKWATCH_PROGRESS_AFTER: the early checks and a
 	 * fast migration cost one cheap look each. */
@@ -394,6 +407,11 @@ int deploy_lockwatch_tick(void *userdata)
 	if (long_enough || snap->n_sessions == 0)
 		report_progress(w, snap);
 	return 0;
+}
+
+int deploy_lockwatch_backend_pid(const DeployLockwatch *w)
+{
+	return w->conn ? PQbackendPID(w->conn) : 0;
 }
 
 int deploy_lockwatch_waiting(const DeployLockwatch *w)

@@ -1,7 +1,9 @@
 /* deploy-lockwatch.h — the watch of a running migration, as events: who blocks it, and how
  * far it has got.
  *
- * A DeployLockwatch owns a second session (autocommit).  deploy_lockwatch_tick() fits
+ * A DeployLockwatch owns a second session (autocommit), made ready as it connects without
+ * waiting for it (watch-session.h: the server warms it meanwhile; the first check takes the
+ * result).  deploy_lockwatch_tick() fits
  * PgWaitHooks.tick (and SpawnOptions.tick), called on the schedule of tick-schedule.h from
  * the moment a statement is sent (DEPLOY_LOCKWATCH_FIRST_CHECK, its doubles, then
  * lock_watch_interval): a wait that begins with the statement is named within about one
@@ -65,6 +67,8 @@ int deploy_lockwatch_begin(DeployLockwatch *w, const char *version, const char *
 void deploy_lockwatch_end(DeployLockwatch *w);
 /* PgWaitHooks.tick; always 0 (a watch failure never cancels a migration). */
 int deploy_lockwatch_tick(void *userdata);
+/* The watch session's backend pid; 0 when it did not connect. */
+int deploy_lockwatch_backend_pid(const DeployLockwatch *w);
 /* 1 when the last check saw the migration waiting. */
 int deploy_lockwatch_waiting(const DeployLockwatch *w);
 void deploy_lockwatch_report_timeout(DeployLockwatch *w);

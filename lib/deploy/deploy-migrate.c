@@ -34,7 +34,7 @@ struct DeployMigrate {
 	char *lock_application_name; /* application_name@HOST */
 	char *conninfo;		     /* holds the password: never shown */
 	char *conninfo_masked;
-	char **secrets; /* the password's forms (pg_conninfo_secrets), for ctx->secrets */
+	char **secrets;	   /* the password's forms (pg_conninfo_secrets), for ctx->secrets */
 	const char *table; /* the plan's, or the default for a command's deploy lock */
 	PGconn *lock_conn;
 	PGconn *conn;
@@ -115,7 +115,8 @@ PGconn *deploy_migrate_connection(const DeployMigrate *m)
 	return m->conn;
 }
 
-size_t deploy_migrate_own_pids(const DeployMigrate *m, int ret_pids[static 2])
+size_t deploy_migrate_own_pids(const DeployMigrate *m,
+			       int ret_pids[static DEPLOY_MIGRATE_OWN_SESSIONS])
 {
 	size_t n = 0;
 
@@ -123,6 +124,8 @@ size_t deploy_migrate_own_pids(const DeployMigrate *m, int ret_pids[static 2])
 		ret_pids[n++] = PQbackendPID(m->lock_conn);
 	if (m->conn)
 		ret_pids[n++] = PQbackendPID(m->conn);
+	if (m->watch && deploy_lockwatch_backend_pid(m->watch) > 0)
+		ret_pids[n++] = deploy_lockwatch_backend_pid(m->watch);
 	return n;
 }
 
@@ -413,6 +416,40 @@ static int report_forecast(DeployMigrate *m)
 	return 0;
 }
 
+static void send_watch_event(Event *ev, void *userdata)
+{
+	DeployMigrate *m = userdata;
+
+	deploy_emit(m->ctx, ev);
+}
+
+static usec_t watch_interval(const Plan *plan)
+{
+	usec_t interval = plan->migrations.lock_watch_interval;
+	usec_t lock_timeout = plan->database.lock_timeout;
+
+	if (interval > 0 && lock_timeout > 0 && lock_timeout / 2 < interval)
+		interval = lock_timeout / 2 > 50 * USEC_PER_MSEC ? lock_timeout / 2
+								 : 50 * USEC_PER_MSEC;
+	return interval;
+}
+
+/* The lock watch connects at the end of the preflight, and its session gets ready (warm,
+ * watch-session.h) on the server while the units stop: its first check is then as cheap as
+ * any.  Only a deploy with something to migrate needs one. */
+static int watch_start(DeployMigrate *m)
+{
+	const Plan *plan = m->ctx->plan;
+
+	if (m->watch || watch_interval(plan) == 0 ||
+	    (!plan->migrations.command && m->n_pending == 0))
+		return 0;
+	PgSessionSettings settings =
+		plan_database_session_settings(&plan->database, m->application_name);
+	return deploy_lockwatch_new(m->conninfo, &settings, &m->hooks, send_watch_event, m,
+				    &m->watch);
+}
+
 int deploy_migrate_preflight(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
@@ -465,7 +502,8 @@ int deploy_migrate_preflight(DeployMigrate *m)
 		x = report_forecast(m);
 		if (x < 0)
 			return x;
-	}
+	} else if (watch_start(m) < 0)
+		return preflight_failed(m, -ENOMEM, NULL);
 	m->preflight_done = true;
 	return 0;
 }
@@ -784,17 +822,6 @@ static void on_command_output(SpawnStream stream, const char *line, void *userda
 /* How often the lock watch checks; 0 = no watch.  A wait shorter than the interval would
  * fail before any check saw it, so the interval is at most half the lock_timeout (but not
  * so short that the checks themselves become the load). */
-static usec_t watch_interval(const Plan *plan)
-{
-	usec_t interval = plan->migrations.lock_watch_interval;
-	usec_t lock_timeout = plan->database.lock_timeout;
-
-	if (interval > 0 && lock_timeout > 0 && lock_timeout / 2 < interval)
-		interval = lock_timeout / 2 > 50 * USEC_PER_MSEC ? lock_timeout / 2
-								 : 50 * USEC_PER_MSEC;
-	return interval;
-}
-
 /* While a migration runs: the lock watch checks. */
 static int migration_tick(void *userdata)
 {
@@ -803,13 +830,6 @@ static int migration_tick(void *userdata)
 	if (m->watch)
 		deploy_lockwatch_tick(m->watch);
 	return 0;
-}
-
-static void send_watch_event(Event *ev, void *userdata)
-{
-	DeployMigrate *m = userdata;
-
-	deploy_emit(m->ctx, ev);
 }
 
 static int apply_command(DeployMigrate *m)
@@ -934,14 +954,6 @@ int deploy_migrate_apply(DeployMigrate *m)
 		return x;
 	}
 	usec_t interval = watch_interval(m->ctx->plan);
-	if (interval > 0 && !m->watch) {
-		PgSessionSettings settings = plan_database_session_settings(&m->ctx->plan->database,
-									    m->application_name);
-		r = deploy_lockwatch_new(m->conninfo, &settings, &m->hooks, send_watch_event, m,
-					 &m->watch);
-		if (r < 0)
-			return -ENOMEM;
-	}
 	m->watched_hooks = m->hooks;
 	m->watched_hooks.tick = migration_tick;
 	m->watched_hooks.userdata = m;

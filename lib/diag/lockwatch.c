@@ -19,7 +19,6 @@ struct LockWatch {
 	LockWatchTarget target;
 	char *pids;		/* int[] literal "{1,2}" for LOCKWATCH_TARGET_PIDS */
 	char *application_name; /* for LOCKWATCH_TARGET_APPLICATION */
-	bool jit_disabled;
 };
 
 /* Parameters: $1 int[] target pids, $2 target application_name, $3 every waiting session of
@@ -34,8 +33,10 @@ struct LockWatch {
  * below); the gid is found through the transactionid lock of the same virtual transaction.
  * A row-lock wait is a wait on a transactionid (or tuple) lock: its table is the relation of
  * the tuple lock the waiter holds or waits for.  Ages are taken against now(), the
- * statement's start, so they agree with each other. */
-static const char lockwatch_sql[] =
+ * statement's start, so they agree with each other.  Run once with no target, it only warms
+ * the session (watch-session.h). */
+const char lockwatch_session_sql[] =
+	"PREPARE " LOCKWATCH_STATEMENT "(int[], text, bool) AS\n"
 	"WITH RECURSIVE\n"
 	"activity AS MATERIALIZED (SELECT * FROM pg_stat_activity),\n"
 	"locks AS MATERIALIZED (SELECT * FROM pg_locks),\n"
@@ -134,7 +135,8 @@ static const char lockwatch_sql[] =
 	"LEFT JOIN locks pl ON e.blocker_pid = 0 AND pl.pid IS NULL\n"
 	"     AND pl.locktype = 'transactionid' AND pl.virtualtransaction = h.virtualtransaction\n"
 	"LEFT JOIN pg_prepared_xacts px ON px.transaction = pl.transactionid\n"
-	"ORDER BY e.blocked_pid, e.blocker_pid, px.gid";
+	"ORDER BY e.blocked_pid, e.blocker_pid, px.gid;\n"
+	"EXECUTE " LOCKWATCH_STATEMENT "('{}', NULL, false)";
 
 enum {
 	COL_BLOCKED_PID,
@@ -303,18 +305,8 @@ int lockwatch_check(LockWatch *w, LockSnapshot **ret, char **ret_error)
 		return *ret_error ? -EBUSY : -ENOMEM;
 	}
 
-	/* The planner's guesses for pg_locks and pg_stat_activity (1000 and 100 rows) put the
-	 * statement's cost above jit_above_cost, and compiling it takes ~100 ms for a statement
-	 * that runs in ~1 ms. */
-	if (!w->jit_disabled) {
-		res = PQexec(w->conn, "SET jit = off");
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			return pg_result_error(w->conn, res, ret_error);
-		PQclear(TAKE_PTR(res));
-		w->jit_disabled = true;
-	}
-
-	res = PQexecParams(w->conn, lockwatch_sql, ELEMENTSOF(params), NULL, params, NULL, NULL, 0);
+	res = PQexecPrepared(w->conn, LOCKWATCH_STATEMENT, ELEMENTSOF(params), params, NULL, NULL,
+			     0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pg_result_error(w->conn, res, ret_error);
 	if (PQnfields(res) != _COL_MAX) {

@@ -58,8 +58,13 @@ typedef struct LockSnapshot {
 
 typedef struct LockWatch LockWatch;
 
-/* The watch reads over conn, which stays the caller's and must outlive the watch; its first
- * check sets jit = off on conn (JIT compilation would cost far more than the check). */
+/* The statement a check runs, prepared on the watch connection by watch-session.h: its
+ * PREPARE, then one run of it with no target (what warms a fresh session). */
+#define LOCKWATCH_STATEMENT "deployd_lockwatch"
+extern const char lockwatch_session_sql[];
+
+/* The watch reads over conn, made ready by watch_session_prepare() (watch-session.h); conn
+ * stays the caller's and must outlive the watch. */
 int lockwatch_new_for_pids(PGconn *conn, const int *pids, size_t n_pids, LockWatch **ret);
 int lockwatch_new_for_application(PGconn *conn, const char *application_name, LockWatch **ret);
 int lockwatch_new_for_database(PGconn *conn, LockWatch **ret);

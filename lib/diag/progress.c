@@ -11,23 +11,26 @@ struct ProgressWatch {
 	PGconn *conn;
 	char *pids;		/* int[] literal, or NULL */
 	char *application_name; /* or NULL */
-	bool prepared;		/* the session's settings and both statements */
 };
 
-/* Parameter: $1 int[], the sessions to look up (found by the probe below).
- *
- * Each view's row becomes (pid, command, phase, unit, done, total), the counter chosen by
- * phase as PostgreSQL's documentation describes the columns:
- * - CREATE INDEX: the "waiting for …" phases wait out lockers; scanning phases count blocks
- *   (heap or index, whichever the access method reports); loading and sorting count tuples.
- * - CLUSTER / VACUUM FULL: a sequential scan counts heap blocks; an index scan counts tuples
- *   against the table's estimated row count (reltuples); writing the new heap counts tuples
- *   written of those scanned; rebuilding indexes counts indexes of the table's.
- * - VACUUM: scanning and vacuuming the heap count blocks.
- * - ANALYZE: sample blocks, child tables, extended statistics.
- * - COPY: bytes when the size is known (a file), else tuples (of reltuples for COPY TO).
- * The view rows are read once (MATERIALIZED) and only for target sessions. */
-static const char progress_sql[] =
+/* The statements a check runs, prepared on the watch connection by watch-session.h and then
+ * run once each with no target, which warms a fresh session. */
+const char progress_session_sql[] =
+	/* PROGRESS_STATEMENT.  Parameter: $1 int[], the sessions to look up (found by the probe
+	 * below).
+	 *
+	 * Each view's row becomes (pid, command, phase, unit, done, total), the counter chosen by
+	 * phase as PostgreSQL's documentation describes the columns:
+	 * - CREATE INDEX: the "waiting for …" phases wait out lockers; scanning phases count blocks
+	 *   (heap or index, whichever the access method reports); loading and sorting count tuples.
+	 * - CLUSTER / VACUUM FULL: a sequential scan counts heap blocks; an index scan counts
+	 * tuples against the table's estimated row count (reltuples); writing the new heap counts
+	 * tuples written of those scanned; rebuilding indexes counts indexes of the table's.
+	 * - VACUUM: scanning and vacuuming the heap count blocks.
+	 * - ANALYZE: sample blocks, child tables, extended statistics.
+	 * - COPY: bytes when the size is known (a file), else tuples (of reltuples for COPY TO).
+	 * The view rows are read once (MATERIALIZED) and only for target sessions. */
+	"PREPARE " PROGRESS_STATEMENT "(int[]) AS\n"
 	"WITH target AS MATERIALIZED (SELECT DISTINCT unnest($1::int[]) AS pid),\n"
 	"ci AS MATERIALIZED (SELECT * FROM pg_stat_progress_create_index\n"
 	"                    WHERE pid IN (SELECT pid FROM target)),\n"
@@ -86,17 +89,20 @@ static const char progress_sql[] =
 	"              ELSE 0 END\n"
 	"  FROM co)\n"
 	"SELECT DISTINCT ON (pid) pid, command, phase, unit, done, COALESCE(total, 0) FROM p\n"
-	"ORDER BY pid";
-
-/* The look at the target sessions: cheap enough for every check.  Parameters: $1 int[] target
- * pids, $2 target application_name (either may be NULL). */
-static const char probe_sql[] = "SELECT pid, (extract(epoch FROM query_start) * 1e6)::bigint,\n"
-				"       (extract(epoch FROM now() - query_start) * 1e6)::bigint,\n"
-				"       wait_event_type, wait_event\n"
-				"FROM pg_stat_activity\n"
-				"WHERE state = 'active' AND pid <> pg_backend_pid()\n"
-				"  AND (pid = ANY ($1::int[]) OR application_name = $2)\n"
-				"ORDER BY pid";
+	"ORDER BY pid;\n"
+	/* PROGRESS_PROBE_STATEMENT, the look at the target sessions: cheap enough for every
+	 * check.  Parameters: $1 int[] target pids, $2 target application_name (either may be
+	 * NULL). */
+	"PREPARE " PROGRESS_PROBE_STATEMENT "(int[], text) AS\n"
+	"SELECT pid, (extract(epoch FROM query_start) * 1e6)::bigint,\n"
+	"       (extract(epoch FROM now() - query_start) * 1e6)::bigint,\n"
+	"       wait_event_type, wait_event\n"
+	"FROM pg_stat_activity\n"
+	"WHERE state = 'active' AND pid <> pg_backend_pid()\n"
+	"  AND (pid = ANY ($1::int[]) OR application_name = $2)\n"
+	"ORDER BY pid;\n"
+	"EXECUTE " PROGRESS_STATEMENT "('{}');\n"
+	"EXECUTE " PROGRESS_PROBE_STATEMENT "('{}', NULL)";
 
 enum {
 	PROBE_PID,
@@ -239,28 +245,6 @@ static int parse_progress_row(const PGresult *res, int row, ProgressSession *s)
 	return pg_result_texts(res, row, texts, ELEMENTSOF(texts));
 }
 
-/* Once per connection: JIT off (the planner's row guesses for the views would put the
- * statements above jit_above_cost, and compiling costs far more than running them), generic
- * plans (planning the progress query costs more than running it), both statements prepared. */
-static int prepare(ProgressWatch *w, char **ret_error)
-{
-	_cleanup_(PQclearp) PGresult *res = NULL;
-
-	res = PQexec(w->conn, "SET jit = off; SET plan_cache_mode = force_generic_plan");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		return pg_result_error(w->conn, res, ret_error);
-	PQclear(TAKE_PTR(res));
-	res = PQprepare(w->conn, "deployd_progress_probe", probe_sql, 2, NULL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		return pg_result_error(w->conn, res, ret_error);
-	PQclear(TAKE_PTR(res));
-	res = PQprepare(w->conn, "deployd_progress", progress_sql, 1, NULL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		return pg_result_error(w->conn, res, ret_error);
-	w->prepared = true;
-	return 0;
-}
-
 /* The progress views' rows for the sessions of s that have run at least min_elapsed. */
 static int add_progress(ProgressWatch *w, ProgressSnapshot *s, usec_t min_elapsed, char **ret_error)
 {
@@ -284,7 +268,7 @@ static int add_progress(ProgressWatch *w, ProgressSnapshot *s, usec_t min_elapse
 		return 0;
 
 	const char *params[1] = {pids};
-	res = PQexecPrepared(w->conn, "deployd_progress", 1, params, NULL, NULL, 0);
+	res = PQexecPrepared(w->conn, PROGRESS_STATEMENT, 1, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pg_result_error(w->conn, res, ret_error);
 	if (PQnfields(res) != _COL_MAX) {
@@ -315,9 +299,7 @@ int progress_check(ProgressWatch *w, usec_t progress_after, ProgressSnapshot **r
 		*ret_error = strdup("the watch connection is not idle outside a transaction");
 		return *ret_error ? -EBUSY : -ENOMEM;
 	}
-	if (!w->prepared && (r = prepare(w, ret_error)) < 0)
-		return r;
-	res = PQexecPrepared(w->conn, "deployd_progress_probe", ELEMENTSOF(params), params, NULL,
+	res = PQexecPrepared(w->conn, PROGRESS_PROBE_STATEMENT, ELEMENTSOF(params), params, NULL,
 			     NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pg_result_error(w->conn, res, ret_error);

@@ -48,10 +48,14 @@ typedef struct ProgressSnapshot {
 
 typedef struct ProgressWatch ProgressWatch;
 
-/* conn stays the caller's and must outlive the watch; the first check sets jit = off and
- * plan_cache_mode = force_generic_plan on it and prepares the two statements (as
- * deployd_progress_probe and deployd_progress): planning the progress query would cost ten
- * times what running it does. */
+/* The two statements a check runs, prepared on the watch connection by watch-session.h:
+ * their PREPAREs, then one run of each with no target (what warms a fresh session). */
+#define PROGRESS_PROBE_STATEMENT "deployd_progress_probe"
+#define PROGRESS_STATEMENT "deployd_progress"
+extern const char progress_session_sql[];
+
+/* conn, made ready by watch_session_prepare() (watch-session.h), stays the caller's and must
+ * outlive the watch. */
 int progress_watch_new_for_pids(PGconn *conn, const int *pids, size_t n_pids, ProgressWatch **ret);
 int progress_watch_new_for_application(PGconn *conn, const char *application_name,
 				       ProgressWatch **ret);

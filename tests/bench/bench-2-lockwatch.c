@@ -46,7 +46,7 @@ static void bench_wait(const char *lock_timeout, usec_t timeout, usec_t first)
 		_cleanup_(PQfinishp) PGconn *migration =
 			test_session(harness_app_conninfo(), "deployd-migrate/bench");
 		_cleanup_(PQfinishp) PGconn *watch_conn =
-			harness_pg_connect(harness_app_conninfo());
+			test_watch_session(harness_app_conninfo());
 		_cleanup_(lockwatch_freep) LockWatch *watch = NULL;
 		_cleanup_free_ char *set = NULL;
 		int pid = PQbackendPID(migration);
@@ -115,7 +115,7 @@ static void bench_check_cost(void)
 	test_create_table("bench_chain");
 	test_create_table("bench_prepared");
 	test_create_table("bench_row");
-	watch_conn = harness_pg_connect(harness_app_conninfo());
+	watch_conn = test_watch_session(harness_app_conninfo());
 	ck_assert_int_eq(lockwatch_new_for_database(watch_conn, &by_database), 0);
 	time_checks("check, nothing waiting (database target)", by_database, 0);
 

@@ -31,7 +31,7 @@ static const LockBlocker *find_edge(const LockSnapshot *s, int blocked, int bloc
 static void run_migration(const char *sql, const char *lock_timeout, WatchedStatementHook hook,
 			  void *userdata, PGconn **ret_migration, WatchedStatement *ret)
 {
-	_cleanup_(PQfinishp) PGconn *watch_conn = harness_pg_connect(harness_app_conninfo());
+	_cleanup_(PQfinishp) PGconn *watch_conn = test_watch_session(harness_app_conninfo());
 	_cleanup_(lockwatch_freep) LockWatch *watch = NULL;
 	PGconn *migration = test_session(harness_app_conninfo(), "deployd-migrate/test");
 	_cleanup_free_ char *set = NULL;
@@ -316,7 +316,7 @@ START_TEST(test_command_migration_sessions_are_found_by_application_name)
 	command = test_session(harness_app_conninfo(),
 			       "deployd-migrate/0123456789abcdef0123456789abcdef");
 	test_exec(command, "SET lock_timeout = '1s'");
-	watch_conn = harness_pg_connect(harness_app_conninfo());
+	watch_conn = test_watch_session(harness_app_conninfo());
 	ck_assert_int_eq(
 		lockwatch_new_for_application(
 			watch_conn, "deployd-migrate/0123456789abcdef0123456789abcdef", &watch),
@@ -359,7 +359,7 @@ START_TEST(test_database_watch_lists_every_waiting_session_of_the_database)
 	test_wait_until_waiting(observer, PQbackendPID(waiter_a));
 	test_wait_until_waiting(observer, PQbackendPID(waiter_b));
 
-	watch_conn = harness_pg_connect(harness_app_conninfo());
+	watch_conn = test_watch_session(harness_app_conninfo());
 	ck_assert_int_eq(lockwatch_new_for_database(watch_conn, &watch), 0);
 	ck_assert_int_eq(lockwatch_check(watch, &s, &error), 0);
 
@@ -401,7 +401,7 @@ END_TEST
 
 START_TEST(test_watch_refuses_a_connection_inside_a_transaction)
 {
-	_cleanup_(PQfinishp) PGconn *watch_conn = harness_pg_connect(harness_app_conninfo());
+	_cleanup_(PQfinishp) PGconn *watch_conn = test_watch_session(harness_app_conninfo());
 	_cleanup_(lockwatch_freep) LockWatch *watch = NULL;
 	_cleanup_(lockwatch_snapshot_freep) LockSnapshot *s = NULL;
 	_cleanup_free_ char *error = NULL;

@@ -8,6 +8,7 @@
 #include "harness.h"
 #include "pg-cleanup.h"
 #include "sessions.h"
+#include "watch-session.h"
 
 char *test_conninfo_with(const char *conninfo, const char *extra)
 {
@@ -34,6 +35,16 @@ PGconn *test_observer(void)
 	_cleanup_free_ char *app = test_conninfo_with(harness_pg_conninfo(), "dbname=app");
 
 	return harness_pg_connect(app);
+}
+
+PGconn *test_watch_session(const char *conninfo)
+{
+	PGconn *conn = harness_pg_connect(conninfo);
+	_cleanup_free_ char *error = NULL;
+
+	if (watch_session_prepare(conn, &error) < 0)
+		ck_abort_msg("preparing the watch session: %s", error ?: "out of memory");
+	return conn;
 }
 
 void test_exec(PGconn *conn, const char *sql)

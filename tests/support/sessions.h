@@ -16,6 +16,8 @@ char *test_conninfo_with(const char *conninfo, const char *extra);
 PGconn *test_session(const char *conninfo, const char *application_name);
 /* A superuser session on database app, to watch and clean up from outside. */
 PGconn *test_observer(void);
+/* A session made ready for lockwatch.h and progress.h (watch-session.h). */
+PGconn *test_watch_session(const char *conninfo);
 /* Runs sql, aborting on failure. */
 void test_exec(PGconn *conn, const char *sql);
 /* DROP and CREATE TABLE name (id int PRIMARY KEY, v int) with 10 rows, owned by deployer,
