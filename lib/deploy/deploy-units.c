@@ -160,19 +160,15 @@ static int connect_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 	return r;
 }
 
-/* Returns 1 (after an event saying so) when the manager reached is not the kind the plan
- * names: an authorized_keys line whose forced command ignores the command deployd sends hands
- * out whichever bus it names. */
-static int check_manager_kind(DeployContext *ctx, DeployUnits *u, DeployHost *h)
+/* Returns 1 (after an event saying so) when the manager reached could not say which kind it
+ * is, or is not the kind the plan names: an authorized_keys line whose forced command ignores
+ * the command deployd sends hands out whichever bus it names. */
+static int report_manager_kind(DeployContext *ctx, DeployUnits *u, DeployHost *h,
+			       const UnitsCheck *c)
 {
 	char where[WHERE_MAX];
-	UnitsBus kind;
-	int r = units_manager_kind(h->manager, ctx->plan->services.start_timeout, ctx->cancel_fd,
-				   &kind);
 
-	if (r == -ECANCELED || r == -ENOMEM)
-		return r;
-	if (r == -EPROTO) {
+	if (c->kind_error == -EPROTO) {
 		host_failed(ctx, h, NULL,
 			    "The service manager reached%s is neither a system nor a user manager "
 			    "(its unit search path names neither /etc/systemd/system nor "
@@ -180,20 +176,21 @@ static int check_manager_kind(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 			    on(u, h, where), plan_bus_to_string(h->bus));
 		return 1;
 	}
-	if (r < 0) {
+	if (c->kind_error < 0) {
 		host_failed(ctx, h, NULL,
 			    "Could not ask the service manager%s which it is: it did not answer "
 			    "(%s).",
-			    on(u, h, where), strerror(-r));
+			    on(u, h, where), strerror(-c->kind_error));
 		return 1;
 	}
-	if (kind == h->bus)
+	if (c->kind == h->bus)
 		return 0;
 	if (!h->remote)
 		host_failed(ctx, h, NULL,
 			    "The service manager reached%s is the %s manager, but the plan says "
 			    "bus: %s.",
-			    on(u, h, where), plan_bus_to_string(kind), plan_bus_to_string(h->bus));
+			    on(u, h, where), plan_bus_to_string(c->kind),
+			    plan_bus_to_string(h->bus));
 	else
 		host_failed(
 			ctx, h, NULL,
@@ -201,7 +198,7 @@ static int check_manager_kind(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 			"bus: %s. The key's line in authorized_keys there forces a command "
 			"that picks the bus regardless of the one deployd asks for: for bus: "
 			"%s it must be %s (deployd(8), REMOTE HOSTS).",
-			h->name, plan_bus_to_string(kind), plan_bus_to_string(h->bus),
+			h->name, plan_bus_to_string(c->kind), plan_bus_to_string(h->bus),
 			plan_bus_to_string(h->bus),
 			h->bus == UNITS_BUS_USER
 				? "restrict,command=\"systemd-stdio-bridge "
@@ -210,28 +207,22 @@ static int check_manager_kind(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 	return 1;
 }
 
-/* Returns 1 when the manager lacks a unit (one event each), 0 when all are there. */
-static int check_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
+/* Returns 1 when the host's check failed (one event for each thing in the way: the manager,
+ * or each unit it lacks), 0 when all is there. */
+static int report_host(DeployContext *ctx, DeployUnits *u, DeployHost *h, const UnitsCheck *c)
 {
-	_cleanup_(units_problems_freep) UnitProblem *problems = NULL;
-	UnitsOptions o = {.timeout = ctx->plan->services.start_timeout,
-			  .cancel_fd = ctx->cancel_fd};
 	char where[WHERE_MAX];
-	int r = check_manager_kind(ctx, u, h);
+	int r = report_manager_kind(ctx, u, h, c);
 
 	if (r != 0)
 		return r;
-	r = units_check(h->manager, h->units, &o, &problems);
-
-	if (r == -ECANCELED || r == -ENOMEM)
-		return r;
-	if (r < 0) {
+	if (c->result < 0) {
 		host_failed(ctx, h, NULL,
 			    "Could not check the units%s: the service manager did not answer (%s).",
-			    on(u, h, where), strerror(-r));
+			    on(u, h, where), strerror(-c->result));
 		return 1;
 	}
-	for (UnitProblem *p = problems; p && p->name; p++) {
+	for (UnitProblem *p = c->problems; p && p->name; p++) {
 		/* The manager's own sentence ends with its full stop. */
 		size_t len = p->message ? strlen(p->message) : 0;
 		host_failed(ctx, h, p->name, "Unit %s%s cannot be deployed: it is %s%s%s%s",
@@ -239,7 +230,7 @@ static int check_host(DeployContext *ctx, DeployUnits *u, DeployHost *h)
 			    p->message ? ": " : "", p->message ?: "",
 			    len > 0 && p->message[len - 1] == '.' ? "" : ".");
 	}
-	return r > 0;
+	return c->result > 0;
 }
 
 /* Connects every remote host at once (units_connect_remote_all()): one connect timeout in
@@ -276,6 +267,36 @@ static int connect_remotes(DeployContext *ctx, DeployUnits *u, bool *failed)
 	return r;
 }
 
+/* Checks every connected host at once (units_check_all()): which manager it is and that it
+ * has the units, all within one start_timeout however many hosts there are; then one event
+ * for each thing in the way, host by host in the plan's order. */
+static int check_hosts(DeployContext *ctx, DeployUnits *u, bool *failed)
+{
+	_cleanup_free_ UnitsCheck *checks = calloc(u->n_hosts + 1, sizeof(UnitsCheck));
+	_cleanup_free_ size_t *index = calloc(u->n_hosts + 1, sizeof(size_t));
+	UnitsOptions o = {.timeout = ctx->plan->services.start_timeout,
+			  .cancel_fd = ctx->cancel_fd};
+	size_t n = 0;
+	int r;
+
+	if (!checks || !index)
+		return -ENOMEM;
+	for (size_t i = 0; i < u->n_hosts; i++)
+		if (u->hosts[i].manager) {
+			index[n] = i;
+			checks[n++] = (UnitsCheck){.manager = u->hosts[i].manager,
+						   .units = u->hosts[i].units,
+						   .ask_kind = true};
+		}
+	r = units_check_all(checks, n, &o);
+	for (size_t k = 0; k < n; k++) {
+		if (r >= 0 && report_host(ctx, u, &u->hosts[index[k]], &checks[k]) != 0)
+			*failed = true;
+		units_problems_free(checks[k].problems);
+	}
+	return r;
+}
+
 int deploy_units_preflight(DeployContext *ctx, DeployUnits *u)
 {
 	bool failed = false;
@@ -288,13 +309,16 @@ int deploy_units_preflight(DeployContext *ctx, DeployUnits *u)
 	for (size_t i = 0; i < u->n_hosts; i++) {
 		DeployHost *h = &u->hosts[i];
 
-		r = h->remote ? (h->manager ? 0 : -ENOTCONN) : connect_host(ctx, u, h);
-		if (r >= 0)
-			r = check_host(ctx, u, h);
-		if (r == -ECANCELED || r == -ENOMEM)
+		if (h->remote)
+			continue; /* connected above, or named as unreachable */
+		r = connect_host(ctx, u, h);
+		if (r == -ENOMEM)
 			return r;
-		failed = failed || r != 0;
+		failed = failed || r < 0;
 	}
+	r = check_hosts(ctx, u, &failed);
+	if (r < 0)
+		return r;
 	return failed ? -ENOENT : 0;
 }
 

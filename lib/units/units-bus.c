@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -121,43 +122,147 @@ bool units_reply_is_connection_lost(sd_bus_message *reply)
 
 static int on_call_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error _unused_)
 {
-	*(sd_bus_message **)userdata = sd_bus_message_ref(reply);
+	UnitsCall *c = userdata;
+
+	c->reply = sd_bus_message_ref(reply);
 	return 0;
 }
 
-static bool call_replied(void *userdata)
+typedef struct CallsWait {
+	UnitsCall *calls;
+	size_t n;
+	sd_bus **buses; /* the distinct buses of the calls */
+	int *errors;	/* and their failures */
+	size_t n_buses;
+} CallsWait;
+
+static size_t bus_index(const CallsWait *w, sd_bus *bus)
 {
-	return *(sd_bus_message **)userdata != NULL;
+	size_t i = 0;
+
+	while (i < w->n_buses && w->buses[i] != bus)
+		i++;
+	return i;
+}
+
+static bool all_replied(void *userdata)
+{
+	const CallsWait *w = userdata;
+
+	for (size_t i = 0; i < w->n; i++)
+		if (w->calls[i].slot && !w->calls[i].reply &&
+		    w->errors[bus_index(w, sd_bus_message_get_bus(w->calls[i].call))] >= 0)
+			return false;
+	return true;
+}
+
+/* What became of call c, once the wait is over (wait_r: its result, 0 or -ETIMEDOUT). */
+static void conclude_call(const CallsWait *w, UnitsCall *c, int wait_r)
+{
+	int bus_error = w->errors[bus_index(w, sd_bus_message_get_bus(c->call))];
+
+	if (c->r < 0)
+		return; /* never sent */
+	if (!c->reply)
+		c->r = bus_error < 0 ? bus_error : wait_r < 0 ? wait_r : -ETIMEDOUT;
+	else if (units_reply_is_connection_lost(c->reply))
+		c->r = -ECONNRESET;
+	else if (sd_bus_message_is_method_error(c->reply, NULL)) {
+		c->r = -sd_bus_message_get_errno(c->reply);
+		if (sd_bus_error_copy(&c->error, sd_bus_message_get_error(c->reply)) == -ENOMEM)
+			c->r = -ENOMEM;
+	}
+	if (c->r < 0)
+		c->reply = sd_bus_message_unref(c->reply);
+}
+
+int units_call_all(UnitsCall *calls, size_t n, usec_t deadline, int cancel_fd)
+{
+	_cleanup_free_ sd_bus **buses = calloc(n + 1, sizeof(sd_bus *));
+	_cleanup_free_ int *errors = calloc(n + 1, sizeof(int));
+	CallsWait w = {.calls = calls, .n = n, .buses = buses, .errors = errors};
+	int r = 0;
+
+	if (!buses || !errors)
+		return -ENOMEM;
+	/* Every call goes out first; then one wait serves all their connections. */
+	for (size_t i = 0; i < n; i++) {
+		UnitsCall *c = &calls[i];
+		sd_bus *bus = sd_bus_message_get_bus(c->call);
+
+		*c = (UnitsCall){.call = c->call, .error = SD_BUS_ERROR_NULL};
+		if (bus_index(&w, bus) == w.n_buses)
+			buses[w.n_buses++] = bus;
+		c->r = sd_bus_call_async(bus, &c->slot, c->call, on_call_reply, c,
+					 units_call_timeout(deadline));
+		if (c->r == -ENOMEM)
+			r = -ENOMEM;
+		if (c->r >= 0)
+			c->r = 0;
+	}
+	if (r >= 0) {
+		r = units_wait_many(buses, errors, w.n_buses, deadline, cancel_fd, all_replied, &w);
+		if (r == -ETIMEDOUT || r >= 0) {
+			for (size_t i = 0; i < n; i++)
+				conclude_call(&w, &calls[i], r);
+			r = 0;
+			for (size_t i = 0; i < n; i++)
+				if (calls[i].r == -ENOMEM)
+					r = -ENOMEM;
+		}
+	}
+	/* A call still pending is forgotten: its reply, should it come, goes nowhere. */
+	for (size_t i = 0; i < n; i++)
+		calls[i].slot = sd_bus_slot_unref(calls[i].slot);
+	return r;
+}
+
+void units_calls_done(UnitsCall *calls, size_t n)
+{
+	for (size_t i = 0; calls && i < n; i++) {
+		sd_bus_slot_unref(calls[i].slot);
+		sd_bus_message_unref(calls[i].call);
+		sd_bus_message_unref(calls[i].reply);
+		sd_bus_error_free(&calls[i].error);
+		calls[i] = (UnitsCall){};
+	}
 }
 
 int units_call(sd_bus *bus, sd_bus_message *m, usec_t deadline, int cancel_fd,
 	       sd_bus_message **ret_reply, sd_bus_error *ret_error)
 {
-	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	usec_t now = now_usec(CLOCK_MONOTONIC);
+	UnitsCall c = {.call = m};
 	int r;
 
-	if (now >= deadline)
+	if (now_usec(CLOCK_MONOTONIC) >= deadline)
 		return -ETIMEDOUT;
+	assert(sd_bus_message_get_bus(m) == bus);
+	r = units_call_all(&c, 1, deadline, cancel_fd);
+	if (r >= 0)
+		r = c.r;
+	if (r < 0 && ret_error && sd_bus_error_is_set(&c.error))
+		sd_bus_error_move(ret_error, &c.error);
+	else if (r >= 0 && ret_reply)
+		*ret_reply = TAKE_PTR(c.reply);
+	c.call = NULL; /* the caller's */
+	units_calls_done(&c, 1);
+	return r;
+}
 
-	r = sd_bus_call_async(bus, &slot, m, on_call_reply, &reply, units_call_timeout(deadline));
+int units_property_call(UnitsManager *m, const char *path, const char *interface,
+			const char *property, sd_bus_message **ret)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_call(m->bus, &call, UNITS_DESTINATION, path,
+					   "org.freedesktop.DBus.Properties", "Get");
 	if (r < 0)
 		return r;
-
-	r = units_wait(bus, deadline, cancel_fd, call_replied, &reply);
+	r = sd_bus_message_append(call, "ss", interface, property);
 	if (r < 0)
 		return r;
-
-	if (units_reply_is_connection_lost(reply))
-		return -ECONNRESET;
-	if (sd_bus_message_is_method_error(reply, NULL)) {
-		if (ret_error)
-			sd_bus_error_copy(ret_error, sd_bus_message_get_error(reply));
-		return -sd_bus_message_get_errno(reply);
-	}
-	if (ret_reply)
-		*ret_reply = TAKE_PTR(reply);
+	*ret = TAKE_PTR(call);
 	return 0;
 }
 
@@ -168,11 +273,7 @@ int units_get_property(UnitsManager *m, const char *path, const char *interface,
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
 	int r;
 
-	r = sd_bus_message_new_method_call(m->bus, &call, UNITS_DESTINATION, path,
-					   "org.freedesktop.DBus.Properties", "Get");
-	if (r < 0)
-		return r;
-	r = sd_bus_message_append(call, "ss", interface, property);
+	r = units_property_call(m, path, interface, property, &call);
 	if (r < 0)
 		return r;
 	r = units_call(m->bus, call, deadline, cancel_fd, &reply, NULL);

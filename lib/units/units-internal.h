@@ -66,11 +66,35 @@ int units_wait_many(sd_bus *const *buses, int *errors, size_t n, usec_t deadline
 /* The error reply sd-bus makes up for each pending call of a connection that closed. */
 bool units_reply_is_connection_lost(sd_bus_message *reply);
 
-/* Sends the method call m and waits for its reply by units_wait(); an error reply gives its
- * negative errno and, when ret_error is not NULL, its name and message; a connection that
- * closed meanwhile gives -ECONNRESET. */
+/* One method call of units_call_all(), and what came of it. */
+typedef struct UnitsCall {
+	sd_bus_message *call; /* the method call, on the bus it is for */
+	/* 0 with the reply; else an error reply's negative errno (error then holds its name and
+	 * message), -ECONNRESET when the connection closed meanwhile, the connection's -errno
+	 * when it failed, -ETIMEDOUT when the deadline passed first, or the errno of the send. */
+	int r;
+	sd_bus_message *reply;
+	sd_bus_error error;
+	sd_bus_slot *slot; /* while pending */
+} UnitsCall;
+
+/* Sends every call at once (they may be for different buses) and waits for all their
+ * replies by units_wait_many(), within one deadline: n calls to n managers take as long as
+ * the slowest, and a manager that does not answer fails its own calls only.  Returns 0
+ * (each call's outcome in its r), -ENOMEM or -ECANCELED. */
+int units_call_all(UnitsCall *calls, size_t n, usec_t deadline, int cancel_fd);
+/* Unrefs each call's messages (call included) and frees its error. */
+void units_calls_done(UnitsCall *calls, size_t n);
+
+/* Sends the method call m and waits for its reply, as units_call_all() does for one call;
+ * returns its r and, when ret_error is not NULL, an error reply's name and message. */
 int units_call(sd_bus *bus, sd_bus_message *m, usec_t deadline, int cancel_fd,
 	       sd_bus_message **ret_reply, sd_bus_error *ret_error);
+
+/* The method call that reads one property of the object path (Properties.Get); its reply
+ * holds the value in a variant. */
+int units_property_call(UnitsManager *m, const char *path, const char *interface,
+			const char *property, sd_bus_message **ret);
 
 /* Reads one property of the object path through units_call(): *ret is the reply, positioned
  * inside the property's variant, which must have the given type. */

@@ -3,7 +3,8 @@
  * units_connect() reaches the system or the user manager of this machine,
  * units_connect_remote() one of another machine the way systemctl -H does (ssh to the host,
  * systemd-stdio-bridge there).  units_check() is the preflight:
- * every unit must be loaded (not masked, not not-found).  units_stop() and units_start() queue
+ * every unit must be loaded (not masked, not not-found); units_check_all() checks several
+ * managers at once.  units_stop() and units_start() queue
  * one job per unit at once (StopUnit/StartUnit, mode "replace"), with the JobRemoved match
  * installed before the calls, wait for all of them and then check each unit's ActiveState;
  * units_settle() watches that started units stay active for a while.  Each reports one
@@ -169,6 +170,31 @@ static inline void units_manager_freep(UnitsManager **m)
  * options are used. */
 int units_check(UnitsManager *m, char *const *units, const UnitsOptions *options,
 		UnitProblem **ret_problems);
+
+/* One manager's preflight in units_check_all(), and what came of it. */
+typedef struct UnitsCheck {
+	UnitsManager *manager;
+	char *const *units;
+	/* Ask first which kind of manager it is (as units_manager_kind()); its units are then
+	 * checked only when it is the kind it was reached as (the bus asked for): another is not
+	 * ours to load units into. */
+	bool ask_kind;
+	int kind_error; /* when asked: what units_manager_kind() would return, 0 with kind set */
+	UnitsBus kind;
+	bool checked; /* the units were asked about */
+	/* Then what units_check() would return: the number of problem units (and the problems,
+	 * which the caller frees), or -errno when the manager could not be asked about them. */
+	int result;
+	UnitProblem *problems;
+} UnitsCheck;
+
+/* The preflight of several managers at once: every manager's questions go out together and
+ * one wait serves all their connections, so that n managers take about as long as the
+ * slowest, and all of them at most options->timeout; a manager that does not answer in
+ * time (or whose connection fails) fails its own check only.  Returns 0 with each check's
+ * outcome in it, or -ENOMEM or -ECANCELED (then no check holds problems).  Only timeout and
+ * cancel_fd of options are used. */
+int units_check_all(UnitsCheck *checks, size_t n, const UnitsOptions *options);
 
 /* Which kind of manager m is, from its unit search path (Manager.UnitPath): UNITS_BUS_SYSTEM
  * when it searches /etc/systemd/system, UNITS_BUS_USER when it searches /etc/systemd/user (a
