@@ -108,12 +108,6 @@ int units_wait_many(sd_bus *const *buses, int *errors, size_t n, usec_t deadline
 	}
 }
 
-int units_wait(sd_bus *bus, usec_t deadline, int cancel_fd, bool (*done)(void *userdata),
-	       void *userdata)
-{
-	return units_wait_many(&bus, NULL, 1, deadline, cancel_fd, done, userdata);
-}
-
 bool units_reply_is_connection_lost(sd_bus_message *reply)
 {
 	return sd_bus_message_is_method_error(reply, SD_BUS_ERROR_NO_REPLY) &&
@@ -159,10 +153,10 @@ static bool all_replied(void *userdata)
 /* What became of call c, once the wait is over (wait_r: its result, 0 or -ETIMEDOUT). */
 static void conclude_call(const CallsWait *w, UnitsCall *c, int wait_r)
 {
+	if (!c->call || c->r < 0)
+		return; /* never sent */
 	int bus_error = w->errors[bus_index(w, sd_bus_message_get_bus(c->call))];
 
-	if (c->r < 0)
-		return; /* never sent */
 	if (!c->reply)
 		c->r = bus_error < 0 ? bus_error : wait_r < 0 ? wait_r : -ETIMEDOUT;
 	else if (units_reply_is_connection_lost(c->reply))
@@ -188,8 +182,10 @@ int units_call_all(UnitsCall *calls, size_t n, usec_t deadline, int cancel_fd)
 	/* Every call goes out first; then one wait serves all their connections. */
 	for (size_t i = 0; i < n; i++) {
 		UnitsCall *c = &calls[i];
-		sd_bus *bus = sd_bus_message_get_bus(c->call);
 
+		if (!c->call)
+			continue; /* one the caller could not make: its r says why */
+		sd_bus *bus = sd_bus_message_get_bus(c->call);
 		*c = (UnitsCall){.call = c->call, .error = SD_BUS_ERROR_NULL};
 		if (bus_index(&w, bus) == w.n_buses)
 			buses[w.n_buses++] = bus;
@@ -303,23 +299,6 @@ int units_get_string(UnitsManager *m, const char *path, const char *interface, c
 	if (!copy)
 		return -ENOMEM;
 	*ret = copy;
-	return 0;
-}
-
-int units_get_u32(UnitsManager *m, const char *path, const char *interface, const char *property,
-		  usec_t deadline, int cancel_fd, uint32_t *ret)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	uint32_t value;
-	int r;
-
-	r = units_get_property(m, path, interface, property, "u", deadline, cancel_fd, &reply);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_read(reply, "u", &value);
-	if (r < 0)
-		return r;
-	*ret = value;
 	return 0;
 }
 

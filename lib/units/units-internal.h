@@ -49,17 +49,16 @@ const char *units_signal_sender(const UnitsManager *m);
 /* now + timeout on CLOCK_MONOTONIC, USEC_INFINITY when either is infinite. */
 usec_t units_deadline(usec_t timeout);
 
-/* The timeout to give sd_bus_call_async() for a reply awaited until deadline by units_wait()
+/* The timeout to give sd_bus_call_async() for a reply awaited until deadline by
+ * units_wait_many()
  * (0, sd-bus's default, when there is no deadline). */
 usec_t units_call_timeout(usec_t deadline);
 
-/* Dispatches bus messages until done(userdata) holds (0), the CLOCK_MONOTONIC deadline
- * passes (-ETIMEDOUT), cancel_fd becomes readable (-ECANCELED) or the bus fails. */
-int units_wait(sd_bus *bus, usec_t deadline, int cancel_fd, bool (*done)(void *userdata),
-	       void *userdata);
-/* The same over n buses.  With errors (n entries, 0 at first), a bus that fails gets its
- * -errno there and is left alone from then on while the wait goes on (done() should look);
- * without, the first failure ends the wait. */
+/* Dispatches the messages of n buses until done(userdata) holds (0), the CLOCK_MONOTONIC
+ * deadline passes (-ETIMEDOUT), cancel_fd becomes readable (-ECANCELED) or a bus fails.  With
+ * errors (n entries, 0 at first), a bus that fails gets its -errno there and is left alone
+ * from then on while the wait goes on (done() should look); without, the first failure ends
+ * the wait. */
 int units_wait_many(sd_bus *const *buses, int *errors, size_t n, usec_t deadline, int cancel_fd,
 		    bool (*done)(void *userdata), void *userdata);
 
@@ -80,8 +79,9 @@ typedef struct UnitsCall {
 
 /* Sends every call at once (they may be for different buses) and waits for all their
  * replies by units_wait_many(), within one deadline: n calls to n managers take as long as
- * the slowest, and a manager that does not answer fails its own calls only.  Returns 0
- * (each call's outcome in its r), -ENOMEM or -ECANCELED. */
+ * the slowest, and a manager that does not answer fails its own calls only.  A call without
+ * a message (one the caller could not make) is left as it is.  Returns 0 (each call's
+ * outcome in its r), -ENOMEM or -ECANCELED. */
 int units_call_all(UnitsCall *calls, size_t n, usec_t deadline, int cancel_fd);
 /* Unrefs each call's messages (call included) and frees its error. */
 void units_calls_done(UnitsCall *calls, size_t n);
@@ -103,8 +103,6 @@ int units_get_property(UnitsManager *m, const char *path, const char *interface,
 		       sd_bus_message **ret);
 int units_get_string(UnitsManager *m, const char *path, const char *interface, const char *property,
 		     usec_t deadline, int cancel_fd, char **ret);
-int units_get_u32(UnitsManager *m, const char *path, const char *interface, const char *property,
-		  usec_t deadline, int cancel_fd, uint32_t *ret);
 
 /* The manager's object path of a unit: /org/freedesktop/systemd1/unit/ESCAPED_NAME. */
 int units_object_path(const char *name, char **ret);

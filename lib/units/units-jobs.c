@@ -41,6 +41,7 @@ struct JobRun {
 	JobAction action;
 	const UnitsOptions *options;
 	usec_t since; /* CLOCK_REALTIME of the request, for the journal */
+	usec_t begin; /* CLOCK_MONOTONIC, just before the requests */
 	JobTarget *targets;
 	sd_bus **buses;	 /* targets[i]'s bus */
 	int *bus_errors; /* targets[i]'s connection failure, 0 while it works */
@@ -146,7 +147,9 @@ static int request_job(JobRun *run, UnitJob *job, usec_t deadline)
 	r = sd_bus_message_append(call, "ss", job->name, "replace");
 	if (r < 0)
 		return r;
-	job->requested_at = now_usec(CLOCK_MONOTONIC);
+	/* Every request goes out at once: each is timed from the run's beginning, the origin of
+	 * its deadline, so that a job given up at the deadline took the whole timeout. */
+	job->requested_at = run->begin;
 	return sd_bus_call_async(m->bus, &job->call_slot, call, on_job_reply, job,
 				 units_call_timeout(deadline));
 }
@@ -159,13 +162,25 @@ static bool state_reached(JobAction action, const char *active_state)
 	return strv_contains((char *const *)(action == JOB_STOP ? stopped : started), active_state);
 }
 
-static int decide(JobRun *run, size_t i, usec_t query_deadline)
+/* The call that reads the unit's ActiveState, sent for every ended job at once. */
+static int state_call(JobRun *run, size_t i, sd_bus_message **ret)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = units_object_path(run->jobs[i].name, &path);
+
+	if (r < 0)
+		return r;
+	return units_property_call(run->targets[run->jobs[i].target].m, path, UNITS_UNIT_INTERFACE,
+				   "ActiveState", ret);
+}
+
+/* Decides job i, given what the read of its unit's ActiveState gave (c->r, c->reply). */
+static int decide(JobRun *run, size_t i, const UnitsCall *c, usec_t query_deadline)
 {
 	UnitJob *job = &run->jobs[i];
 	UnitOutcome *o = &run->outcomes[i];
 	UnitsManager *m = run->targets[job->target].m;
-	int cancel_fd = run->options->cancel_fd;
-	_cleanup_free_ char *path = NULL;
+	const char *state = NULL;
 	int r;
 
 	o->name = strdup(job->name);
@@ -187,13 +202,9 @@ static int decide(JobRun *run, size_t i, usec_t query_deadline)
 		o->error = job->timed_out ? -ETIMEDOUT : units_job_result_to_errno(o->job_result);
 	}
 
-	r = units_object_path(job->name, &path);
-	if (r < 0)
-		return r;
-	r = units_get_string(m, path, UNITS_UNIT_INTERFACE, "ActiveState", query_deadline,
-			     cancel_fd, &o->active_state);
-	if (r == -ENOMEM || r == -ECANCELED)
-		return r;
+	r = c->r < 0 ? c->r : sd_bus_message_read(c->reply, "v", "s", &state);
+	if (r >= 0 && !(o->active_state = strdup(state)))
+		return -ENOMEM;
 	if (o->error == 0) {
 		/* A job can end "done" with the unit elsewhere than wanted (another job started
 		 * it again, or it died at once): the state decides. */
@@ -254,26 +265,38 @@ static bool some_job_to_decide(void *userdata)
 	return false;
 }
 
-/* Decides every ended job; returns how many jobs are still running. */
+/* Decides every ended job, their units' states read all at once; returns how many jobs are
+ * still running. */
 static int decide_ended(JobRun *run)
 {
+	_cleanup_free_ UnitsCall *calls = calloc(run->n + 1, sizeof(UnitsCall));
+	_cleanup_free_ size_t *of = calloc(run->n + 1, sizeof(size_t));
 	usec_t query_deadline = units_deadline(UNITS_QUERY_TIMEOUT);
-	int running = 0;
+	size_t k = 0;
+	int running = 0, r = 0;
 
-	for (size_t i = 0; i < run->n; i++) {
+	if (!calls || !of)
+		return -ENOMEM;
+	for (size_t i = 0; i < run->n && r >= 0; i++) {
 		UnitJob *job = &run->jobs[i];
 
-		if (!job->ended) {
+		if (!job->ended)
 			running++;
-			continue;
-		}
-		if (!job->decided) {
-			int r = decide(run, i, query_deadline);
-			if (r < 0)
-				return r;
+		else if (!job->decided) {
+			r = state_call(run, i, &calls[k].call);
+			if (r == -ENOMEM)
+				break;
+			calls[k].r = r < 0 ? r : 0; /* a read that cannot be sent fails as such */
+			r = 0;
+			of[k++] = i;
 		}
 	}
-	return running;
+	if (r >= 0)
+		r = units_call_all(calls, k, query_deadline, run->options->cancel_fd);
+	for (size_t j = 0; j < k && r >= 0; j++)
+		r = decide(run, of[j], &calls[j], query_deadline);
+	units_calls_done(calls, k);
+	return r < 0 ? r : running;
 }
 
 /* Installs the JobRemoved match of target t and sends its requests; a connection that
@@ -313,7 +336,7 @@ static int run_jobs(JobAction action, const UnitsTarget *targets, size_t n_targe
 		.since = options->journal_since ?: now_usec(CLOCK_REALTIME),
 		.n_targets = n_targets,
 	};
-	usec_t deadline = units_deadline(options->timeout);
+	usec_t deadline;
 	size_t next = 0;
 	int r;
 
@@ -331,6 +354,10 @@ static int run_jobs(JobAction action, const UnitsTarget *targets, size_t n_targe
 	if (!run.targets || !run.buses || !run.bus_errors || !run.jobs || !run.outcomes)
 		return -ENOMEM;
 
+	run.begin = now_usec(CLOCK_MONOTONIC);
+	deadline = units_deadline(options->timeout);
+	if (deadline != USEC_INFINITY)
+		deadline = run.begin + options->timeout;
 	for (size_t t = 0; t < n_targets; t++) {
 		run.targets[t] = (JobTarget){.run = &run, .index = t, .m = targets[t].manager};
 		run.buses[t] = targets[t].manager->bus;

@@ -99,20 +99,21 @@ static int on_properties_changed(sd_bus_message *signal, void *userdata,
 	return 0;
 }
 
-/* Reads ActiveState (and NRestarts of a service) now.  A read that fails leaves the unit
- * unconfirmed, which is a failure too; only -ENOMEM and -ECANCELED end the watch. */
-static int look(Settle *s, SettleUnit *u, usec_t deadline, bool first)
+/* Takes what one look at u gave: its ActiveState and, for a service, its NRestarts. */
+static int take_look(SettleUnit *u, const UnitsCall *state_call, const UnitsCall *restarts_call,
+		     bool first)
 {
-	_cleanup_free_ char *state = NULL;
+	const char *state = NULL;
 	uint32_t restarts = 0;
 	int r;
 
-	r = units_get_string(u->m, u->path, UNITS_UNIT_INTERFACE, "ActiveState", deadline,
-			     s->options->cancel_fd, &state);
+	r = state_call->r < 0 ? state_call->r
+			      : sd_bus_message_read(state_call->reply, "v", "s", &state);
 	if (r >= 0 && u->is_service)
-		r = units_get_u32(u->m, u->path, UNITS_SERVICE_INTERFACE, "NRestarts", deadline,
-				  s->options->cancel_fd, &restarts);
-	if (r == -ENOMEM || r == -ECANCELED)
+		r = restarts_call->r < 0
+			    ? restarts_call->r
+			    : sd_bus_message_read(restarts_call->reply, "v", "u", &restarts);
+	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
 		u->look_error = r;
@@ -127,8 +128,46 @@ static int look(Settle *s, SettleUnit *u, usec_t deadline, bool first)
 	 * up: its restart counter tells. */
 	note_state(u, state, u->n_restarts > 0);
 	free(u->last_state);
-	u->last_state = TAKE_PTR(state);
-	return 0;
+	u->last_state = strdup(state);
+	return u->last_state ? 0 : -ENOMEM;
+}
+
+/* Reads ActiveState (and NRestarts of a service) of every unit still watched, all at once.
+ * A read that fails leaves the unit unconfirmed, which is a failure too; only -ENOMEM and
+ * -ECANCELED end the watch. */
+static int look_all(Settle *s, usec_t deadline, bool first)
+{
+	_cleanup_free_ UnitsCall *calls = calloc(2 * s->n + 1, sizeof(UnitsCall));
+	_cleanup_free_ size_t *of = calloc(s->n + 1, sizeof(size_t));
+	size_t k = 0;
+	int r = 0;
+
+	if (!calls || !of)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n && r >= 0; i++) {
+		SettleUnit *u = &s->units[i];
+
+		if (u->decided || u->lost || u->fallen || u->look_error)
+			continue;
+		r = units_property_call(u->m, u->path, UNITS_UNIT_INTERFACE, "ActiveState",
+					&calls[2 * k].call);
+		calls[2 * k].r = r < 0 ? r : 0;
+		if (r >= 0 && u->is_service) {
+			r = units_property_call(u->m, u->path, UNITS_SERVICE_INTERFACE, "NRestarts",
+						&calls[2 * k + 1].call);
+			calls[2 * k + 1].r = r < 0 ? r : 0;
+		}
+		if (r == -ENOMEM)
+			break;
+		r = 0;
+		of[k++] = i;
+	}
+	if (r >= 0)
+		r = units_call_all(calls, 2 * k, deadline, s->options->cancel_fd);
+	for (size_t j = 0; j < k && r >= 0; j++)
+		r = take_look(&s->units[of[j]], &calls[2 * j], &calls[2 * j + 1], first);
+	units_calls_done(calls, 2 * k);
+	return r;
 }
 
 static int decide(Settle *s, size_t i, usec_t query_deadline)
@@ -192,19 +231,18 @@ static bool some_unit_fallen(void *userdata)
 static int decide_fallen(Settle *s, bool at_end)
 {
 	usec_t query_deadline = units_deadline(UNITS_QUERY_TIMEOUT);
-	int watching = 0;
+	int watching = 0, r;
 
+	if (at_end) {
+		r = look_all(s, query_deadline, false);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; i < s->n; i++) {
 		SettleUnit *u = &s->units[i];
-		int r;
 
 		if (u->decided)
 			continue;
-		if (at_end && !u->fallen && !u->look_error) {
-			r = look(s, u, query_deadline, false);
-			if (r < 0)
-				return r;
-		}
 		if (!u->fallen && !u->look_error && !at_end) {
 			watching++;
 			continue;
@@ -272,14 +310,9 @@ int units_settle_all(const UnitsTarget *targets, size_t n_targets, const UnitsOp
 		}
 	}
 	pass_on_lost_connections(&s);
-	usec_t query_deadline = units_deadline(UNITS_QUERY_TIMEOUT);
-	for (size_t i = 0; i < s.n; i++) {
-		if (s.units[i].lost)
-			continue;
-		r = look(&s, &s.units[i], query_deadline, true);
-		if (r < 0)
-			return r;
-	}
+	r = look_all(&s, units_deadline(UNITS_QUERY_TIMEOUT), true);
+	if (r < 0)
+		return r;
 
 	for (;;) {
 		pass_on_lost_connections(&s);
