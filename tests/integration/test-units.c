@@ -86,7 +86,8 @@ static void start_all(UnitsManager *m, char **units)
 	_cleanup_(units_outcomes_freep) UnitOutcome *outcomes = NULL;
 	UnitsOptions options = wait_for(LONG_TIMEOUT, NULL);
 
-	assert_all_ok("starting", units_start(m, units, &options, &outcomes), outcomes);
+	int r = units_start(m, units, &options, &outcomes);
+	assert_all_ok("starting", r, outcomes);
 }
 
 static void stop_all(UnitsManager *m, char **units)
