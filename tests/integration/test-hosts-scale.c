@@ -2,9 +2,13 @@
  * addresses, each reached by ssh as a host of its own, the test user's manager behind every
  * one.  N is DEPLOYD_TEST_HOSTS (10 unless set; make bench runs 50).  Every host is
  * connected, stopped and started at once; unreachable hosts all fail within about one connect
- * timeout, each with its own error. */
+ * timeout, each with its own error; every host is checked at once, and hosts whose managers
+ * fall silent fail their check together within one timeout while the others are checked. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +178,133 @@ START_TEST(test_unreachable_hosts_all_fail_within_about_one_connect_timeout_each
 }
 END_TEST
 
+/* The ssh processes of ours that carry a connection to address (a child of ours whose command
+ * line names it): SIGSTOP makes that host's manager fall silent, as a hung machine's does. */
+static void signal_ssh_to(const char *address, int sig)
+{
+	_cleanup_(closedirp) DIR *proc = opendir("/proc");
+	struct dirent *de;
+	unsigned found = 0;
+
+	ck_assert_ptr_nonnull(proc);
+	while ((de = readdir(proc))) {
+		_cleanup_free_ char *path = NULL, *cmdline = NULL;
+		_cleanup_fclose_ FILE *f = NULL;
+		char stat[512] = "";
+		size_t len = 0;
+		int ppid = 0;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		ck_assert_int_ge(asprintf(&path, "/proc/%s/stat", de->d_name), 0);
+		f = fopen(path, "re");
+		if (!f || !fgets(stat, sizeof(stat), f))
+			continue;
+		const char *after_comm = strrchr(stat, ')');
+		if (!after_comm || sscanf(after_comm, ") %*c %d", &ppid) != 1 || ppid != getpid())
+			continue;
+		free(path);
+		path = NULL;
+		ck_assert_int_ge(asprintf(&path, "/proc/%s/cmdline", de->d_name), 0);
+		fclose(f);
+		f = fopen(path, "re");
+		if (!f || getdelim(&cmdline, &len, '\0', f) < 0 || strcmp(cmdline, "ssh") != 0)
+			continue;
+		/* The arguments follow, NUL-separated: look for the host among them. */
+		char buf[4096];
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = '\0';
+		bool names_it = false;
+		for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
+			if (strstr(buf + i, address))
+				names_it = true;
+		if (!names_it)
+			continue;
+		ck_assert_int_eq(kill((pid_t)atoi(de->d_name), sig), 0);
+		found++;
+	}
+	ck_assert_msg(found == 1, "%u ssh processes of ours reach %s", found, address);
+}
+
+START_TEST(test_hosts_that_fall_silent_fail_their_check_together_within_one_timeout)
+{
+	enum { N_SILENT = 3 };
+	const usec_t timeout = 2 * USEC_PER_SEC;
+	UnitsRemote *remotes = calloc(n_hosts, sizeof(UnitsRemote));
+	UnitsCheck *checks = calloc(n_hosts, sizeof(UnitsCheck));
+	char ***units = calloc(n_hosts, sizeof(char **));
+	UnitsSshOptions o = ssh_options(10 * USEC_PER_SEC);
+	char addresses[N_SILENT][32];
+	unsigned silent = n_hosts < N_SILENT ? n_hosts : N_SILENT;
+
+	ck_assert(remotes && checks && units);
+	for (unsigned i = 0; i < n_hosts; i++) {
+		_cleanup_free_ char *stem = NULL;
+		ck_assert_int_ge(asprintf(&stem, "check%u", i), 0);
+		char *name = harness_unit_name(stem, "service");
+		/* Every other host lacks its unit. */
+		if (i % 2 == 0)
+			harness_write_unit(name, "[Service]\nExecStart=/bin/sleep infinity\n");
+		ck_assert_int_eq(strv_push(&units[i], name), 0);
+		remotes[i] = (UnitsRemote){.host = sshd.hosts[i], .which = UNITS_BUS_USER};
+	}
+	harness_daemon_reload();
+	ck_assert_int_eq(units_connect_remote_all(remotes, n_hosts, &o, -1), 0);
+	for (unsigned i = 0; i < n_hosts; i++) {
+		ck_assert_msg(remotes[i].manager, "%s: %s", sshd.hosts[i],
+			      remotes[i].error_message);
+		checks[i] = (UnitsCheck){
+			.manager = remotes[i].manager, .units = units[i], .ask_kind = true};
+	}
+	/* The last hosts' connections hang (their ssh stopped): their managers never answer. */
+	for (unsigned k = 0; k < silent; k++) {
+		unsigned i = n_hosts - 1 - k;
+		snprintf(addresses[k], sizeof(addresses[k]), "127.0.0.%u", i + 2);
+		signal_ssh_to(addresses[k], SIGSTOP);
+	}
+
+	usec_t start = now_usec(CLOCK_MONOTONIC);
+	ck_assert_int_eq(units_check_all(checks, n_hosts,
+					 &(UnitsOptions){.timeout = timeout, .cancel_fd = -1}),
+			 0);
+	usec_t took = now_usec(CLOCK_MONOTONIC) - start;
+
+	/* Host after host, the silent ones would take a timeout each; together, about one. */
+	ck_assert_msg(took < silent * timeout || silent == 1, "took %llu ms",
+		      (unsigned long long)(took / 1000));
+	for (unsigned i = 0; i < n_hosts; i++) {
+		UnitsCheck *c = &checks[i];
+
+		if (i >= n_hosts - silent) {
+			ck_assert_msg(c->kind_error == -ETIMEDOUT, "%s: kind %d", sshd.hosts[i],
+				      c->kind_error);
+			ck_assert(!c->checked);
+			ck_assert_ptr_null(c->problems);
+		} else {
+			ck_assert_msg(c->kind_error == 0 && c->kind == UNITS_BUS_USER && c->checked,
+				      "%s: kind %d (%d)", sshd.hosts[i], c->kind, c->kind_error);
+			/* Each host names its own missing unit, and only it. */
+			ck_assert_int_eq(c->result, i % 2 == 0 ? 0 : 1);
+			if (i % 2 == 1) {
+				ck_assert_str_eq(c->problems[0].name, units[i][0]);
+				ck_assert_str_eq(c->problems[0].load_state, "not-found");
+				ck_assert_int_eq(c->problems[0].error, -ENOENT);
+			}
+		}
+		units_problems_free(c->problems);
+	}
+	for (unsigned k = 0; k < silent; k++)
+		signal_ssh_to(addresses[k], SIGCONT);
+	for (unsigned i = 0; i < n_hosts; i++) {
+		units_manager_free(remotes[i].manager);
+		strv_free(units[i]);
+	}
+	free(remotes);
+	free(checks);
+	free(units);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("hosts-scale");
@@ -185,6 +316,8 @@ static Suite *suite(void)
 	tcase_add_test(
 		tc,
 		test_unreachable_hosts_all_fail_within_about_one_connect_timeout_each_with_its_error);
+	tcase_add_test(tc,
+		       test_hosts_that_fall_silent_fail_their_check_together_within_one_timeout);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -360,6 +360,62 @@ START_TEST(test_several_unreachable_hosts_fail_the_preflight_together_each_named
 }
 END_TEST
 
+/* Every host's check runs at once: one deploy names every unit missing wherever it is
+ * missing, and every host it could not reach, in the plan's order of hosts. */
+START_TEST(test_units_missing_on_several_hosts_fail_the_preflight_together_each_named)
+{
+	_cleanup_free_ char *out = NULL, *id = NULL, *nowhere = NULL, *yaml = NULL;
+	_cleanup_free_ char *missing_here = NULL, *missing_there = NULL;
+
+	S.here = app_unit("api", NULL);
+	S.there[0] = app_unit("api2-", NULL);
+	S.there[1] = app_unit("worker2-", NULL);
+	start_units();
+	missing_here = harness_unit_name("gone-here", "service");
+	missing_there = harness_unit_name("gone-there", "service");
+	ck_assert_int_ge(asprintf(&nowhere, "%s@127.0.0.3:1", harness_test_user()), 0);
+	ck_assert_int_ge(asprintf(&yaml,
+				  "version: 1\ndatabase:\n  conninfo: \"%s\"\nservices:\n"
+				  "  bus: user\n  units: [%s, %s]\n"
+				  "  remote:\n"
+				  "    - host: %s\n      bus: user\n      units: [%s, %s]\n"
+				  "    - host: %s\n      bus: user\n      units: [%s]\n"
+				  "migrations:\n  directory: %s\n",
+				  S.conninfo, S.here, missing_here, S.sshd.host, missing_there,
+				  S.there[0], nowhere, S.there[1], S.migrations),
+			 0);
+	test_daemon_write_plan(&S.daemon, "missing-everywhere", yaml);
+
+	int code = test_deployctl(&S.daemon, &out, "deploy missing-everywhere");
+	ck_assert_msg(code == 5, "deploy exited %d, expected 5:\n%s", code, out);
+	ck_assert_msg(strstr(out, missing_here) && strstr(out, missing_there) &&
+			      strstr(out, nowhere),
+		      "not every missing unit and unreachable host is named:\n%s", out);
+	/* Each in its own place, host by host as the plan lists them. */
+	const char *here_at = strstr(out, missing_here), *there_at = strstr(out, missing_there);
+	ck_assert_msg(here_at < there_at, "%s (this host) is named after %s (%s):\n%s",
+		      missing_here, missing_there, S.sshd.host, out);
+	assert_state(S.here, "active");
+	assert_state(S.there[0], "active");
+	assert_state(S.there[1], "active");
+
+	id = deploy_id_from(out);
+	ck_assert_ptr_nonnull(id);
+	assert_event_host(id, "deploy-failed", missing_here, S.hostname);
+	assert_event_host(id, "deploy-failed", missing_there, S.sshd.host);
+	_cleanup_free_ char *m_id = NULL, *m_nowhere = NULL;
+	ck_assert_int_ge(asprintf(&m_id, "DEPLOY_ID=%s", id), 0);
+	ck_assert_int_ge(asprintf(&m_nowhere, "DEPLOY_HOST=%s", nowhere), 0);
+	const char *const unreachable[] = {m_id, "DEPLOY_EVENT=deploy-failed", m_nowhere, NULL};
+	ck_assert_int_eq(journal_count(unreachable), 1);
+	/* The units that are there are not named as missing. */
+	ck_assert_ptr_null(event_field(id, "deploy-failed", S.here, "DEPLOY_HOST"));
+	ck_assert_ptr_null(event_field(id, "deploy-failed", S.there[0], "DEPLOY_HOST"));
+	const char *const stopped[] = {m_id, "DEPLOY_EVENT=unit-stopped", NULL};
+	ck_assert_int_eq(journal_count(stopped), 0);
+}
+END_TEST
+
 START_TEST(test_a_unit_unknown_on_the_remote_host_fails_preflight_naming_host_and_unit)
 {
 	_cleanup_free_ char *out = NULL, *id = NULL, *missing = NULL;
@@ -602,6 +658,8 @@ int main(void)
 	tcase_add_test(tc, test_a_deploy_stops_and_starts_the_units_of_both_hosts);
 	tcase_add_test(tc, test_an_unreachable_host_fails_preflight_and_nothing_is_stopped);
 	tcase_add_test(tc, test_several_unreachable_hosts_fail_the_preflight_together_each_named);
+	tcase_add_test(tc,
+		       test_units_missing_on_several_hosts_fail_the_preflight_together_each_named);
 	tcase_add_test(tc,
 		       test_a_unit_unknown_on_the_remote_host_fails_preflight_naming_host_and_unit);
 	tcase_add_test(tc,
