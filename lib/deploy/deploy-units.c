@@ -477,10 +477,18 @@ int deploy_units_init(DeployUnits *u, const Plan *plan)
 
 void deploy_units_done(DeployUnits *u)
 {
+	_cleanup_free_ UnitsManager **managers = calloc(u->n_hosts + 1, sizeof(UnitsManager *));
+
+	/* All at once: with many hosts, their ssh processes end together. */
 	for (size_t i = 0; u->hosts && i < u->n_hosts; i++) {
 		free(u->hosts[i].name);
-		units_manager_free(u->hosts[i].manager);
+		if (managers)
+			managers[i] = TAKE_PTR(u->hosts[i].manager);
+		else
+			units_manager_free(u->hosts[i].manager);
 	}
+	if (managers)
+		units_managers_free(managers, u->n_hosts);
 	free(u->hosts);
 	free(u->failed);
 	*u = (DeployUnits){};

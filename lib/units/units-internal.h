@@ -39,9 +39,6 @@ int units_manager_new(UnitsBus which, UnitsManager **ret);
 /* Calls Subscribe: through a bus daemon the manager sends signals only to subscribers. */
 int units_subscribe(UnitsManager *m, usec_t deadline, int cancel_fd);
 
-/* Ends a remote manager's ssh process (after its bus is closed) and closes its stderr file. */
-void units_ssh_stop(UnitsManager *m);
-
 /* The sender a signal match must name: the manager's bus name, or NULL on a direct
  * connection. */
 const char *units_signal_sender(const UnitsManager *m);

@@ -32,31 +32,52 @@ int units_manager_new(UnitsBus which, UnitsManager **ret)
 	return 0;
 }
 
-UnitsManager *units_manager_free(UnitsManager *m)
+/* Closes the bus and asks ssh to end, without waiting for it.  Closing without flushing:
+ * nothing we could still have queued matters, and a flush could wait on a manager that does
+ * not read. */
+static void hang_up(UnitsManager *m)
 {
-	if (!m)
-		return NULL;
-	/* Closing without flushing: nothing we could still have queued matters, and a flush
-	 * could wait on a manager that does not read. */
-	sd_bus_close_unref(m->bus);
-	units_ssh_stop(m);
-	free(m->host);
-	free(m);
-	return NULL;
+	m->bus = sd_bus_close_unref(m->bus);
+	/* The bus is closed, so ssh would end by itself once the remote side has; SIGTERM
+	 * spares that wait. */
+	if (m->ssh_pid > 0)
+		(void)kill(m->ssh_pid, SIGTERM);
 }
 
-void units_ssh_stop(UnitsManager *m)
+/* Waits for a remote manager's ssh to end (after hang_up()) and closes its stderr file. */
+static void ssh_reap(UnitsManager *m)
 {
 	if (m->ssh_pid > 0) {
-		/* The bus is closed, so ssh would end by itself once the remote side has; SIGTERM
-		 * spares that wait. */
-		kill(m->ssh_pid, SIGTERM);
 		(void)waitpid(m->ssh_pid, NULL, 0);
 		m->ssh_pid = 0;
 	}
 	if (m->ssh_stderr >= 0) {
 		close(m->ssh_stderr);
 		m->ssh_stderr = -EBADF;
+	}
+}
+
+UnitsManager *units_manager_free(UnitsManager *m)
+{
+	units_managers_free(&m, 1);
+	return NULL;
+}
+
+void units_managers_free(UnitsManager **managers, size_t n)
+{
+	/* Every ssh is told first and waited for after: n of them end together, in about the
+	 * time of one. */
+	for (size_t i = 0; i < n; i++)
+		if (managers[i])
+			hang_up(managers[i]);
+	for (size_t i = 0; i < n; i++) {
+		UnitsManager *m = TAKE_PTR(managers[i]);
+
+		if (!m)
+			continue;
+		ssh_reap(m);
+		free(m->host);
+		free(m);
 	}
 }
 

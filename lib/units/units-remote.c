@@ -283,8 +283,8 @@ static int connect_remote(const char *host, UnitsBus which, const UnitsSshOption
 	return 0;
 }
 
-int units_connect_remote(const char *host, UnitsBus which, const UnitsSshOptions *ssh, int cancel_fd,
-			 UnitsManager **ret, char **ret_error)
+int units_connect_remote(const char *host, UnitsBus which, const UnitsSshOptions *ssh,
+			 int cancel_fd, UnitsManager **ret, char **ret_error)
 {
 	_cleanup_free_ char *error = NULL;
 	int r = connect_remote(host, which, ssh, cancel_fd, ret, &error);
@@ -424,7 +424,7 @@ int units_connect_remote_all(UnitsRemote *remotes, size_t n, const UnitsSshOptio
 	for (size_t i = 0; i < n; i++) {
 		sd_bus_slot_unref(slots[i]);
 		sd_bus_message_unref(replies[i]);
-		units_manager_free(managers[i]);
 	}
+	units_managers_free(managers, n); /* those that failed */
 	return r;
 }

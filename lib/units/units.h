@@ -158,6 +158,10 @@ const char *units_manager_host(const UnitsManager *m);
  * hundred bytes); *ret is NULL when it wrote nothing or the manager is local. */
 int units_manager_ssh_message(const UnitsManager *m, char **ret);
 UnitsManager *units_manager_free(UnitsManager *m);
+/* Frees n managers (NULL entries allowed) and sets each entry to NULL: every connection is
+ * closed and every remote one's ssh told to end before any is waited for, so that n remote
+ * managers are let go in about the time of one. */
+void units_managers_free(UnitsManager **managers, size_t n);
 static inline void units_manager_freep(UnitsManager **m)
 {
 	units_manager_free(*m);
