@@ -288,7 +288,7 @@ static int forecast_requests(DeployPreflightLocks *p, DeployContext *ctx, Deploy
 	if (ctx->plan->migrations.command || deploy_migrate_n_pending(db) == 0)
 		return 0;
 	r = forecast_pending(deploy_migrate_connection(db), deploy_migrate_pending(db),
-			     deploy_migrate_n_pending(db), &f, &error);
+			     deploy_migrate_n_pending(db), FORECAST_EXISTING_RELATIONS, &f, &error);
 	if (r == -ENOMEM)
 		return -ENOMEM;
 	if (r < 0)

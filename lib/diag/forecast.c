@@ -108,11 +108,15 @@ static int first_line(const char *sql, const SqlStatement *s, char **ret)
 	return text_sanitize(raw, SQL_FIRST_LINE_MAX, 0, ret);
 }
 
-static int forecast_migration(FcContext *c, const Migration *m, ForecastMigration *fm)
+/* session_path: the search_path the migration starts with (what the session has), updated by
+ * a session-wide SET in it.  The server is asked nothing about it: only a migration that sets
+ * search_path costs round trips (its SETs replayed, then the session's value back). */
+static int forecast_migration(FcContext *c, const Migration *m, char **session_path,
+			      ForecastMigration *fm)
 {
 	_cleanup_(sql_parse_done) SqlParse p = {};
 	_cleanup_(sql_parse_error_done) SqlParseError e = {};
-	_cleanup_free_ char *session_path = NULL;
+	bool path_changed = false;
 	int r;
 
 	fm->version = strdup(m->version);
@@ -126,9 +130,6 @@ static int forecast_migration(FcContext *c, const Migration *m, ForecastMigratio
 		return fc_fail(c, r, "%s:%u: %s", m->path,
 			       migrations_line_of_position(m->sql, m->size, e.position, false),
 			       e.message);
-	if (r < 0)
-		return r;
-	r = current_search_path(c, &session_path);
 	if (r < 0)
 		return r;
 	fm->statements = calloc(p.n ?: 1, sizeof(ForecastStatement));
@@ -154,16 +155,17 @@ static int forecast_migration(FcContext *c, const Migration *m, ForecastMigratio
 			r = set_search_path(c, c->search_path_set);
 			if (r < 0)
 				return r;
+			path_changed = true;
 			if (!c->search_path_local) {
-				free(session_path);
-				session_path = TAKE_PTR(c->search_path_set);
+				free(*session_path);
+				*session_path = TAKE_PTR(c->search_path_set);
 			}
 			free(c->search_path_set);
 			c->search_path_set = NULL;
 		}
 	}
 	c->st = NULL;
-	return set_search_path(c, session_path);
+	return path_changed ? set_search_path(c, *session_path) : 0;
 }
 
 /* The flat list for the preflight: per relation, the modes not covered by another. */
@@ -262,11 +264,12 @@ static int read_sizes(FcContext *c, Forecast *f)
 	return 0;
 }
 
-int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, Forecast **ret,
-		     char **ret_error)
+int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, ForecastScope scope,
+		     Forecast **ret, char **ret_error)
 {
 	Forecast *f = calloc(1, sizeof(Forecast));
-	FcContext c = {.conn = conn, .error = ret_error};
+	FcContext c = {.conn = conn, .error = ret_error, .scope = scope};
+	_cleanup_free_ char *session_path = NULL;
 	int r;
 
 	if (ret_error)
@@ -282,8 +285,11 @@ int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, 
 	r = run(&c, "BEGIN READ ONLY");
 	if (r >= 0)
 		r = run(&c, "SET LOCAL lock_timeout = '2s'");
+	if (r >= 0)
+		r = current_search_path(&c, &session_path);
 	for (size_t i = 0; r >= 0 && i < n_pending; i++)
-		r = forecast_migration(&c, pending[i], &f->migrations[f->n_migrations++]);
+		r = forecast_migration(&c, pending[i], &session_path,
+				       &f->migrations[f->n_migrations++]);
 	if (r >= 0)
 		r = flatten(f);
 	if (r >= 0)
