@@ -91,9 +91,11 @@ typedef struct Forecast {
 	size_t n_locks;
 } Forecast;
 
-/* What a forecast is for.  FORECAST_EXISTING_RELATIONS (the preflight) leaves out the lock a
- * CREATE TABLE takes on its new table: no one else can hold it, and naming it would cost a
- * round trip to the server per statement (the flat list drops relid 0 anyway). */
+/* What a forecast is for.  FORECAST_EXISTING_RELATIONS (the preflight) gives the flat list
+ * only (no migrations, no sizes: with thousands of migrations their details would be most
+ * of a worker's memory), and leaves out the lock a CREATE TABLE takes on its new table: no
+ * one else can hold it, and naming it would cost a round trip to the server per statement
+ * (the flat list drops relid 0 anyway). */
 typedef enum ForecastScope {
 	FORECAST_EVERY_LOCK,
 	FORECAST_EXISTING_RELATIONS,
