@@ -451,6 +451,7 @@ static int watch_start(DeployMigrate *m)
 int deploy_migrate_preflight(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
+	_cleanup_(PQfinishp) PGconn *migration_conn = NULL;
 	PgSessionSettings settings =
 		plan_database_session_settings(&m->ctx->plan->database, m->application_name);
 	int x;
@@ -481,10 +482,18 @@ int deploy_migrate_preflight(DeployMigrate *m)
 	x = preflight_files(m);
 	if (x < 0)
 		return x;
+	/* The migration session opens while the deploy lock is taken: the server starts both
+	 * backends at once. */
+	r = pg_connect_start(m->conninfo, &settings, &migration_conn, &e);
+	if (r < 0) {
+		x = connect_failed(m, "migration", &e);
+		pg_error_done(&e);
+		return x;
+	}
 	x = preflight_lock(m, &settings);
 	if (x < 0)
 		return x;
-	r = pg_connect(m->conninfo, &settings, &m->hooks, &m->conn, &e);
+	r = pg_connect_finish(&migration_conn, &settings, &m->hooks, &m->conn, &e);
 	if (r < 0) {
 		x = connect_failed(m, "migration", &e);
 		pg_error_done(&e);
