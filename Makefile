@@ -52,12 +52,21 @@ endif
 PG_INCLUDEDIR := $(shell $(PKG_CONFIG) --variable=includedir libpq 2>/dev/null)
 ALL_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DDEPLOYD_VERSION=\"$(VERSION)\" \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
-# libpg_query (PostgreSQL's parser as a library) ships no pkg-config file.
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpg_query
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# libpg_query (PostgreSQL's parser as a library) ships no pkg-config file.  The programs load
+# it with dlopen() when they first read SQL (lib/migrations/pg-query-lib.h), by the soname of
+# the library found here; the tests, which call it themselves, link it.
 PG_QUERY_HEADER ?= /usr/include/pg_query.h
+PG_QUERY_SONAME := $(shell objdump -p "$$($(CC) -print-file-name=libpg_query.so)" 2>/dev/null | \
+	sed -n 's/^ *SONAME *//p')
+PG_QUERY_LIBS := -lpg_query
+ALL_CFLAGS += -DPG_QUERY_SONAME=\"$(PG_QUERY_SONAME)\"
 ifeq ($(filter clean deps demo deb,$(MAKECMDGOALS)),)
 ifeq ($(wildcard $(PG_QUERY_HEADER)),)
 $(error $(PG_QUERY_HEADER) is missing: install the Debian package libpg-query-dev (make deps))
+endif
+ifeq ($(PG_QUERY_SONAME),)
+$(error libpg_query.so (its soname) is not found: install the Debian package libpg-query-dev (make deps))
 endif
 endif
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
@@ -144,16 +153,16 @@ $(B)/deployd: $(DEPLOYD_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBDEPLOYD) $(LIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBDEPLOYD) $(LIBS) $(PG_QUERY_LIBS) $(CHECK_LIBS)
 
 # The fuzz targets, without libFuzzer, replayed over their corpora and crashers.
 $(B)/tests/unit/test-fuzz-regressions: $(FUZZ_OBJ)
 
 $(B)/tests/integration/%: $(B)/tests/integration/%.o $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(PG_QUERY_LIBS) $(CHECK_LIBS)
 
 $(B)/tests/bench/%: $(B)/tests/bench/%.o $(BENCH_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ) $(LIBDEPLOYD)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(PG_QUERY_LIBS) $(CHECK_LIBS)
 
 tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
 

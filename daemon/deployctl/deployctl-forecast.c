@@ -206,7 +206,7 @@ static int forecast(const Plan *plan, bool json)
 		if (status[i].state == MIGRATION_PENDING)
 			pending[n_pending++] = (Migration *)status[i].file;
 
-	r = forecast_pending(conn, pending, n_pending, &f, &error);
+	r = forecast_pending(conn, pending, n_pending, FORECAST_EVERY_LOCK, &f, &error);
 	if (r >= 0)
 		r = forecast_holders(conn, f, &holders, &n_holders, &error);
 	if (r < 0) {

@@ -128,7 +128,7 @@ int deploy_forecast_events(PGconn *conn, Migration *const *pending, size_t n_pen
 		e = (DeployForecastEvents){};
 		return 0;
 	}
-	r = forecast_pending(conn, pending, n_pending, &f, ret_error);
+	r = forecast_pending(conn, pending, n_pending, FORECAST_EVERY_LOCK, &f, ret_error);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < f->n_migrations; i++)

@@ -99,42 +99,34 @@ static void fail(DeployLockwatch *w, const char *error)
 		event_free(ev);
 }
 
-int deploy_lockwatch_new(const char *conninfo, const PgSessionSettings *settings,
-			 const PgWaitHooks *connect_hooks, DeployLockwatchSend send, void *userdata,
+int deploy_lockwatch_new(PGconn *conn, DeployLockwatchSend send, void *userdata,
 			 DeployLockwatch **ret)
 {
 	_cleanup_free_ char *error = NULL;
 	DeployLockwatch *w = calloc(1, sizeof(DeployLockwatch));
-	PgError e = {};
 
 	if (!w)
 		return -ENOMEM;
+	w->conn = conn;
 	w->send = send;
 	w->userdata = userdata;
-	/* The watch's own queries must never wait on a lock themselves. */
-	PgSessionSettings s = *settings;
-	s.lock_timeout = 100 * USEC_PER_MSEC;
-	s.read_only = true;
-	int r = pg_connect(conninfo, &s, connect_hooks, &w->conn, &e);
-	if (r < 0) {
-		Event *ev = NULL;
-		if (event_new(EVENT_DEPLOY_FAILED, DEPLOY_PHASE_MIGRATE, LOG_WARNING, &ev) >= 0 &&
-		    event_set_message(
-			    ev,
-			    "The lock watch could not connect (%s); lock waits and progress will "
-			    "not be reported while migrating.",
-			    e.message ?: "out of memory") >= 0)
-			send(ev, userdata);
-		else
-			event_free(ev);
-		pg_error_done(&e);
-		w->broken = true;
-	} else if (watch_session_prepare_send(w->conn, &error) < 0)
+	if (watch_session_prepare_send(w->conn, &error) < 0)
 		fail(w, error);
 	else
 		w->preparing = true;
 	*ret = w;
 	return 0;
+}
+
+void deploy_lockwatch_settle(DeployLockwatch *w)
+{
+	_cleanup_free_ char *error = NULL;
+
+	if (!w->preparing)
+		return;
+	w->preparing = false;
+	if (watch_session_prepare_finish(w->conn, &error) < 0)
+		fail(w, error);
 }
 
 DeployLockwatch *deploy_lockwatch_free(DeployLockwatch *w)
@@ -148,8 +140,6 @@ DeployLockwatch *deploy_lockwatch_free(DeployLockwatch *w)
 	followed_done(&w->followed);
 	free(w->version);
 	free(w->name);
-	if (w->conn)
-		PQfinish(w->conn);
 	free(w);
 	return NULL;
 }
@@ -220,8 +210,6 @@ int deploy_lockwatch_watch_pid(DeployLockwatch *w, int pid)
 	int r;
 
 	reset_target(w);
-	if (!w->conn)
-		return 0;
 	r = lockwatch_new_for_pids(w->conn, &pid, 1, &w->watch);
 	return r < 0 ? r : progress_watch_new_for_pids(w->conn, &pid, 1, &w->progress);
 }
@@ -231,8 +219,6 @@ int deploy_lockwatch_watch_application(DeployLockwatch *w, const char *applicati
 	int r;
 
 	reset_target(w);
-	if (!w->conn)
-		return 0;
 	r = lockwatch_new_for_application(w->conn, application_name, &w->watch);
 	return r < 0 ? r
 		     : progress_watch_new_for_application(w->conn, application_name, &w->progress);
@@ -370,15 +356,9 @@ int deploy_lockwatch_tick(void *userdata)
 	_cleanup_(progress_snapshot_freep) ProgressSnapshot *snap = NULL;
 	_cleanup_free_ char *error = NULL;
 
+	deploy_lockwatch_settle(w);
 	if (w->broken || !w->watch || !w->progress)
 		return 0;
-	if (w->preparing) {
-		w->preparing = false;
-		if (watch_session_prepare_finish(w->conn, &error) < 0) {
-			fail(w, error);
-			return 0;
-		}
-	}
 	/* The progress views are read at most once per DEPLOY_LOCKWATCH_PROGRESS_EVERY, and only
 	 * for statements that have run DEPLOY_LOCKWATCH_PROGRESS_AFTER: the early checks and a
 	 * fast migration cost one cheap look each. */
@@ -407,11 +387,6 @@ int deploy_lockwatch_tick(void *userdata)
 	if (long_enough || snap->n_sessions == 0)
 		report_progress(w, snap);
 	return 0;
-}
-
-int deploy_lockwatch_backend_pid(const DeployLockwatch *w)
-{
-	return w->conn ? PQbackendPID(w->conn) : 0;
 }
 
 int deploy_lockwatch_waiting(const DeployLockwatch *w)

@@ -1,13 +1,14 @@
 /* deploy-lockwatch.h — the watch of a running migration, as events: who blocks it, and how
  * far it has got.
  *
- * A DeployLockwatch owns a second session (autocommit), made ready as it connects without
- * waiting for it (watch-session.h: the server warms it meanwhile; the first check takes the
- * result).  deploy_lockwatch_tick() fits
- * PgWaitHooks.tick (and SpawnOptions.tick), called on the schedule of tick-schedule.h from
- * the moment a statement is sent (DEPLOY_LOCKWATCH_FIRST_CHECK, its doubles, then
- * lock_watch_interval): a wait that begins with the statement is named within about one
- * check of its start, a statement that ends within the first delay costs no check at all,
+ * A DeployLockwatch reads over a second session (autocommit, idle outside a transaction), the
+ * caller's: deploy_lockwatch_new() sends what makes it ready (watch-session.h) without waiting,
+ * so that the server warms it while the caller goes on; the first check, or
+ * deploy_lockwatch_settle() before the caller uses the session for anything else, takes the
+ * results.  deploy_lockwatch_tick() fits PgWaitHooks.tick (and SpawnOptions.tick), called on the
+ * schedule of tick-schedule.h from the moment a statement is sent (DEPLOY_LOCKWATCH_FIRST_CHECK,
+ * its doubles, then lock_watch_interval): a wait that begins with the statement is named within
+ * about one check of its start, a statement that ends within the first delay costs no check at all,
  * and a long one costs one check per interval.  Each check is ONE cheap look at the
  * migration's sessions (progress.h); only when one of them waits on a lock does it run the
  * lock check (lockwatch.h), and when the set of blockers changes to a non-empty one it sends
@@ -33,7 +34,6 @@
 #include <libpq-fe.h>
 
 #include "event.h"
-#include "pg.h"
 
 #define DEPLOY_LOCKWATCH_FIRST_CHECK (10 * USEC_PER_MSEC)
 #define DEPLOY_LOCKWATCH_PROGRESS_AFTER (1 * USEC_PER_SEC)
@@ -45,9 +45,11 @@ typedef struct DeployLockwatch DeployLockwatch;
 /* Receives each event (consumed); the caller adds DEPLOY_ID and DEPLOY_PLAN. */
 typedef void (*DeployLockwatchSend)(Event *ev, void *userdata);
 
-int deploy_lockwatch_new(const char *conninfo, const PgSessionSettings *settings,
-			 const PgWaitHooks *connect_hooks, DeployLockwatchSend send, void *userdata,
+/* conn stays the caller's and must outlive the watch. */
+int deploy_lockwatch_new(PGconn *conn, DeployLockwatchSend send, void *userdata,
 			 DeployLockwatch **ret);
+/* The session's preparation is over (its results taken): the caller may use conn. */
+void deploy_lockwatch_settle(DeployLockwatch *w);
 DeployLockwatch *deploy_lockwatch_free(DeployLockwatch *w);
 static inline void deploy_lockwatch_freep(DeployLockwatch **w)
 {
@@ -67,8 +69,6 @@ int deploy_lockwatch_begin(DeployLockwatch *w, const char *version, const char *
 void deploy_lockwatch_end(DeployLockwatch *w);
 /* PgWaitHooks.tick; always 0 (a watch failure never cancels a migration). */
 int deploy_lockwatch_tick(void *userdata);
-/* The watch session's backend pid; 0 when it did not connect. */
-int deploy_lockwatch_backend_pid(const DeployLockwatch *w);
 /* 1 when the last check saw the migration waiting. */
 int deploy_lockwatch_waiting(const DeployLockwatch *w);
 void deploy_lockwatch_report_timeout(DeployLockwatch *w);

@@ -80,7 +80,10 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 	if (!m)
 		return NULL;
 	/* The migration session first: if a statement of it still runs, the lock session
-	 * terminates it.  Closing the lock session frees the deploy lock. */
+	 * terminates it (once the watch no longer uses it).  Closing the lock session frees the
+	 * deploy lock. */
+	if (m->watch)
+		deploy_lockwatch_settle(m->watch);
 	pg_session_abandon(&m->conn, m->lock_conn);
 	pg_session_abandon(&m->lock_conn, NULL);
 	deploy_lockwatch_free(m->watch);
@@ -115,8 +118,7 @@ PGconn *deploy_migrate_connection(const DeployMigrate *m)
 	return m->conn;
 }
 
-size_t deploy_migrate_own_pids(const DeployMigrate *m,
-			       int ret_pids[static DEPLOY_MIGRATE_OWN_SESSIONS])
+size_t deploy_migrate_own_pids(const DeployMigrate *m, int ret_pids[static 2])
 {
 	size_t n = 0;
 
@@ -124,8 +126,6 @@ size_t deploy_migrate_own_pids(const DeployMigrate *m,
 		ret_pids[n++] = PQbackendPID(m->lock_conn);
 	if (m->conn)
 		ret_pids[n++] = PQbackendPID(m->conn);
-	if (m->watch && deploy_lockwatch_backend_pid(m->watch) > 0)
-		ret_pids[n++] = deploy_lockwatch_backend_pid(m->watch);
 	return n;
 }
 
@@ -434,9 +434,10 @@ static usec_t watch_interval(const Plan *plan)
 	return interval;
 }
 
-/* The lock watch connects at the end of the preflight, and its session gets ready (warm,
- * watch-session.h) on the server while the units stop: its first check is then as cheap as
- * any.  Only a deploy with something to migrate needs one. */
+/* The lock watch reads over the deploy lock's session, idle otherwise (a connection costs a
+ * backend and 10–20 ms to open).  It starts at the end of the preflight, and the session gets
+ * ready for it (warm, watch-session.h) on the server while the units stop: the first check is
+ * then as cheap as any.  Only a deploy with something to migrate needs one. */
 static int watch_start(DeployMigrate *m)
 {
 	const Plan *plan = m->ctx->plan;
@@ -444,15 +445,13 @@ static int watch_start(DeployMigrate *m)
 	if (m->watch || watch_interval(plan) == 0 ||
 	    (!plan->migrations.command && m->n_pending == 0))
 		return 0;
-	PgSessionSettings settings =
-		plan_database_session_settings(&plan->database, m->application_name);
-	return deploy_lockwatch_new(m->conninfo, &settings, &m->hooks, send_watch_event, m,
-				    &m->watch);
+	return deploy_lockwatch_new(m->lock_conn, send_watch_event, m, &m->watch);
 }
 
 int deploy_migrate_preflight(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
+	_cleanup_(PQfinishp) PGconn *migration_conn = NULL;
 	PgSessionSettings settings =
 		plan_database_session_settings(&m->ctx->plan->database, m->application_name);
 	int x;
@@ -483,10 +482,18 @@ int deploy_migrate_preflight(DeployMigrate *m)
 	x = preflight_files(m);
 	if (x < 0)
 		return x;
+	/* The migration session opens while the deploy lock is taken: the server starts both
+	 * backends at once. */
+	r = pg_connect_start(m->conninfo, &settings, &migration_conn, &e);
+	if (r < 0) {
+		x = connect_failed(m, "migration", &e);
+		pg_error_done(&e);
+		return x;
+	}
 	x = preflight_lock(m, &settings);
 	if (x < 0)
 		return x;
-	r = pg_connect(m->conninfo, &settings, &m->hooks, &m->conn, &e);
+	r = pg_connect_finish(&migration_conn, &settings, &m->hooks, &m->conn, &e);
 	if (r < 0) {
 		x = connect_failed(m, "migration", &e);
 		pg_error_done(&e);
@@ -941,6 +948,8 @@ int deploy_migrate_apply(DeployMigrate *m)
 		return -ESTALE;
 	/* Time passed since the preflight (units were stopped): make sure we still hold the
 	 * deploy lock, i.e. its session is still there. */
+	if (m->watch)
+		deploy_lockwatch_settle(m->watch);
 	r = pg_exec(m->lock_conn, "SELECT 1", &m->hooks, &res, &e);
 	if (r < 0) {
 		int x = e.kind == PG_ERROR_CANCELED ? -ECANCELED : -EIO;

@@ -61,10 +61,7 @@ size_t deploy_migrate_n_pending(const DeployMigrate *m);
 Migration *const *deploy_migrate_pending(const DeployMigrate *m);
 
 /* The migration session, idle between phases (NULL before the preflight connected it), and
- * the backend pids of the deploy's own sessions (the deploy lock's, the migration's and the
- * lock watch's): the lock preflight reads over the one and never counts the others as
- * blockers or as the units' leftovers. */
-#define DEPLOY_MIGRATE_OWN_SESSIONS 3
+ * the backend pids of the deploy's own sessions (the deploy lock's and the migration's): the
+ * lock preflight reads over the one and never counts the others as blockers. */
 PGconn *deploy_migrate_connection(const DeployMigrate *m);
-size_t deploy_migrate_own_pids(const DeployMigrate *m,
-			       int ret_pids[static DEPLOY_MIGRATE_OWN_SESSIONS]);
+size_t deploy_migrate_own_pids(const DeployMigrate *m, int ret_pids[static 2]);

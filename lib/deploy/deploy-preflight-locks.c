@@ -128,7 +128,7 @@ static int look(const DeployPreflightLocks *p, const Plan *plan, DeployMigrate *
 	_cleanup_(tcp_sockets_freep) TcpSockets *sockets = NULL;
 	PGconn *conn = deploy_migrate_connection(db);
 	Look l = {};
-	int own[DEPLOY_MIGRATE_OWN_SESSIONS], r;
+	int own[2], r;
 	size_t n_own = deploy_migrate_own_pids(db, own);
 
 	r = blockers_find(conn, p->requests, p->n_requests, PQbackendPID(conn), own, n_own,
@@ -226,7 +226,7 @@ static int terminate_idle_outside(DeployContext *ctx, DeployMigrate *db, const L
 	_cleanup_(idle_sessions_freep) IdleSessions *done = NULL;
 	_cleanup_free_ int *pids = NULL;
 	size_t n = 0;
-	int own[DEPLOY_MIGRATE_OWN_SESSIONS];
+	int own[2];
 	size_t n_own = deploy_migrate_own_pids(db, own);
 
 	pids = calloc(l->snapshot->n_blockers ?: 1, sizeof(int));
@@ -288,7 +288,7 @@ static int forecast_requests(DeployPreflightLocks *p, DeployContext *ctx, Deploy
 	if (ctx->plan->migrations.command || deploy_migrate_n_pending(db) == 0)
 		return 0;
 	r = forecast_pending(deploy_migrate_connection(db), deploy_migrate_pending(db),
-			     deploy_migrate_n_pending(db), &f, &error);
+			     deploy_migrate_n_pending(db), FORECAST_EXISTING_RELATIONS, &f, &error);
 	if (r == -ENOMEM)
 		return -ENOMEM;
 	if (r < 0)

@@ -20,6 +20,7 @@ typedef struct FcContext {
 	unsigned depth;		/* of cascading foreign-key actions */
 	char *search_path_set;	/* a SET search_path seen: the value to apply, consumed */
 	bool search_path_local; /* it was SET LOCAL */
+	ForecastScope scope;
 } FcContext;
 
 int fc_fail(FcContext *c, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

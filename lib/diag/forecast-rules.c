@@ -1119,6 +1119,8 @@ static int forecast_create(FcContext *c, json_object *s)
 			return r;
 	}
 	/* The new table itself: nobody else can hold a lock on it. */
+	if (c->scope == FORECAST_EXISTING_RELATIONS)
+		return 0;
 	return lock_rangevar(c, get(s, "relation"), LOCK_MODE_ACCESS_EXCLUSIVE, 0, NULL);
 }
 

@@ -21,19 +21,23 @@ static void statement_done(ForecastStatement *s)
 	free(s->command);
 }
 
+static void forecast_migration_done(ForecastMigration *m)
+{
+	for (size_t j = 0; j < m->n_statements; j++)
+		statement_done(&m->statements[j]);
+	free(m->statements);
+	free(m->version);
+	free(m->name);
+	free(m->file);
+	*m = (ForecastMigration){};
+}
+
 void forecast_free(Forecast *f)
 {
 	if (!f)
 		return;
-	for (size_t i = 0; i < f->n_migrations; i++) {
-		ForecastMigration *m = &f->migrations[i];
-		for (size_t j = 0; j < m->n_statements; j++)
-			statement_done(&m->statements[j]);
-		free(m->statements);
-		free(m->version);
-		free(m->name);
-		free(m->file);
-	}
+	for (size_t i = 0; i < f->n_migrations; i++)
+		forecast_migration_done(&f->migrations[i]);
 	free(f->migrations);
 	for (size_t i = 0; i < f->n_locks; i++)
 		free(f->locks[i].relation);
@@ -108,11 +112,15 @@ static int first_line(const char *sql, const SqlStatement *s, char **ret)
 	return text_sanitize(raw, SQL_FIRST_LINE_MAX, 0, ret);
 }
 
-static int forecast_migration(FcContext *c, const Migration *m, ForecastMigration *fm)
+/* session_path: the search_path the migration starts with (what the session has), updated by
+ * a session-wide SET in it.  The server is asked nothing about it: only a migration that sets
+ * search_path costs round trips (its SETs replayed, then the session's value back). */
+static int forecast_migration(FcContext *c, const Migration *m, char **session_path,
+			      ForecastMigration *fm)
 {
 	_cleanup_(sql_parse_done) SqlParse p = {};
 	_cleanup_(sql_parse_error_done) SqlParseError e = {};
-	_cleanup_free_ char *session_path = NULL;
+	bool path_changed = false;
 	int r;
 
 	fm->version = strdup(m->version);
@@ -126,9 +134,6 @@ static int forecast_migration(FcContext *c, const Migration *m, ForecastMigratio
 		return fc_fail(c, r, "%s:%u: %s", m->path,
 			       migrations_line_of_position(m->sql, m->size, e.position, false),
 			       e.message);
-	if (r < 0)
-		return r;
-	r = current_search_path(c, &session_path);
 	if (r < 0)
 		return r;
 	fm->statements = calloc(p.n ?: 1, sizeof(ForecastStatement));
@@ -154,60 +159,59 @@ static int forecast_migration(FcContext *c, const Migration *m, ForecastMigratio
 			r = set_search_path(c, c->search_path_set);
 			if (r < 0)
 				return r;
+			path_changed = true;
 			if (!c->search_path_local) {
-				free(session_path);
-				session_path = TAKE_PTR(c->search_path_set);
+				free(*session_path);
+				*session_path = TAKE_PTR(c->search_path_set);
 			}
 			free(c->search_path_set);
 			c->search_path_set = NULL;
 		}
 	}
 	c->st = NULL;
-	return set_search_path(c, session_path);
+	return path_changed ? set_search_path(c, *session_path) : 0;
 }
 
-/* The flat list for the preflight: per relation, the modes not covered by another. */
-static int flatten(Forecast *f)
+/* Adds a migration's locks to the flat list for the preflight: per relation, the modes not
+ * covered by another. */
+static int flatten_migration(Forecast *f, const ForecastMigration *m)
 {
-	for (size_t i = 0; i < f->n_migrations; i++)
-		for (size_t j = 0; j < f->migrations[i].n_statements; j++) {
-			const ForecastStatement *st = &f->migrations[i].statements[j];
-			for (size_t k = 0; k < st->n_locks; k++) {
-				const ForecastLock *l = &st->locks[k];
-				bool covered = l->relid == 0;
-				for (size_t x = 0; !covered && x < f->n_locks; x++) {
-					ForecastLock *have = &f->locks[x];
-					if (have->relid != l->relid)
-						continue;
-					if (lock_mode_covers(have->mode, l->mode))
-						covered = true;
-					else if (lock_mode_covers(l->mode, have->mode)) {
-						/* The new one says more: it replaces this one. */
-						have->mode = l->mode;
-						covered = true;
-					}
-				}
-				if (covered)
+	for (size_t j = 0; j < m->n_statements; j++) {
+		const ForecastStatement *st = &m->statements[j];
+		for (size_t k = 0; k < st->n_locks; k++) {
+			const ForecastLock *l = &st->locks[k];
+			bool covered = l->relid == 0;
+			for (size_t x = 0; !covered && x < f->n_locks; x++) {
+				ForecastLock *have = &f->locks[x];
+				if (have->relid != l->relid)
 					continue;
-				ForecastLock *locks = reallocarray(f->locks, f->n_locks + 1,
-								   sizeof(ForecastLock));
-				if (!locks)
-					return -ENOMEM;
-				f->locks = locks;
-				f->locks[f->n_locks] = (ForecastLock){
-					.relation = strdup(l->relation),
-					.relid = l->relid,
-					.mode = l->mode,
-					.size_bytes = -1,
-					.rows = -1,
-				};
-				if (!f->locks[f->n_locks].relation)
-					return -ENOMEM;
-				f->n_locks++;
+				if (lock_mode_covers(have->mode, l->mode))
+					covered = true;
+				else if (lock_mode_covers(l->mode, have->mode)) {
+					/* The new one says more: it replaces this one. */
+					have->mode = l->mode;
+					covered = true;
+				}
 			}
+			if (covered)
+				continue;
+			ForecastLock *locks =
+				reallocarray(f->locks, f->n_locks + 1, sizeof(ForecastLock));
+			if (!locks)
+				return -ENOMEM;
+			f->locks = locks;
+			f->locks[f->n_locks] = (ForecastLock){
+				.relation = strdup(l->relation),
+				.relid = l->relid,
+				.mode = l->mode,
+				.size_bytes = -1,
+				.rows = -1,
+			};
+			if (!f->locks[f->n_locks].relation)
+				return -ENOMEM;
+			f->n_locks++;
 		}
-	if (f->n_locks > 1)
-		qsort(f->locks, f->n_locks, sizeof(ForecastLock), compare_locks);
+	}
 	return 0;
 }
 
@@ -262,11 +266,12 @@ static int read_sizes(FcContext *c, Forecast *f)
 	return 0;
 }
 
-int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, Forecast **ret,
-		     char **ret_error)
+int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, ForecastScope scope,
+		     Forecast **ret, char **ret_error)
 {
 	Forecast *f = calloc(1, sizeof(Forecast));
-	FcContext c = {.conn = conn, .error = ret_error};
+	FcContext c = {.conn = conn, .error = ret_error, .scope = scope};
+	_cleanup_free_ char *session_path = NULL;
 	int r;
 
 	if (ret_error)
@@ -282,11 +287,21 @@ int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, 
 	r = run(&c, "BEGIN READ ONLY");
 	if (r >= 0)
 		r = run(&c, "SET LOCAL lock_timeout = '2s'");
-	for (size_t i = 0; r >= 0 && i < n_pending; i++)
-		r = forecast_migration(&c, pending[i], &f->migrations[f->n_migrations++]);
 	if (r >= 0)
-		r = flatten(f);
-	if (r >= 0)
+		r = current_search_path(&c, &session_path);
+	for (size_t i = 0; r >= 0 && i < n_pending; i++) {
+		ForecastMigration *fm = &f->migrations[f->n_migrations++];
+		r = forecast_migration(&c, pending[i], &session_path, fm);
+		if (r >= 0)
+			r = flatten_migration(f, fm);
+		/* The preflight needs the flat list only: with thousands of migrations, their
+		 * statements' details would be most of the worker's memory. */
+		if (scope == FORECAST_EXISTING_RELATIONS)
+			forecast_migration_done(&f->migrations[--f->n_migrations]);
+	}
+	if (r >= 0 && f->n_locks > 1)
+		qsort(f->locks, f->n_locks, sizeof(ForecastLock), compare_locks);
+	if (r >= 0 && scope == FORECAST_EVERY_LOCK)
 		r = read_sizes(&c, f);
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
 		int k = run(&c, "ROLLBACK");

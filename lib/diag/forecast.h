@@ -91,11 +91,21 @@ typedef struct Forecast {
 	size_t n_locks;
 } Forecast;
 
+/* What a forecast is for.  FORECAST_EXISTING_RELATIONS (the preflight) gives the flat list
+ * only (no migrations, no sizes: with thousands of migrations their details would be most
+ * of a worker's memory), and leaves out the lock a CREATE TABLE takes on its new table: no
+ * one else can hold it, and naming it would cost a round trip to the server per statement
+ * (the flat list drops relid 0 anyway). */
+typedef enum ForecastScope {
+	FORECAST_EVERY_LOCK,
+	FORECAST_EXISTING_RELATIONS,
+} ForecastScope;
+
 /* Forecasts pending[0…n_pending-1] (in the order they would apply) on conn, an idle session
  * of the target database with the deploy's settings.  conn is idle again afterwards.  On
  * failure *ret is untouched and *ret_error (if given) says why. */
-int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, Forecast **ret,
-		     char **ret_error);
+int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, ForecastScope scope,
+		     Forecast **ret, char **ret_error);
 /* A session (or prepared transaction) that holds or waits for a lock that conflicts with one
  * of the forecast's, right now. */
 typedef struct ForecastHolder {

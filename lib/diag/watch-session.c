@@ -12,10 +12,14 @@ int watch_session_prepare_send(PGconn *conn, char **ret_error)
 {
 	_cleanup_free_ char *sql = NULL;
 
-	if (asprintf(&sql, "SET jit = off;\nSET plan_cache_mode = force_generic_plan;\n%s;\n%s",
+	if (asprintf(&sql,
+		     "SET jit = off;\nSET plan_cache_mode = force_generic_plan;\n"
+		     "SET lock_timeout = '100ms';\n%s;\n%s",
 		     lockwatch_session_sql, progress_session_sql) < 0)
 		return -ENOMEM;
-	if (!PQsendQuery(conn, sql))
+	/* A nonblocking session may keep part of the text queued: push it out now, so that the
+	 * server starts while the caller goes on (what is left goes with the wait for results). */
+	if (!PQsendQuery(conn, sql) || PQflush(conn) < 0)
 		return pg_result_error(conn, NULL, ret_error);
 	return 0;
 }

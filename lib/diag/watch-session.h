@@ -5,8 +5,8 @@
  * at its first check would name a blocker that much later.  So the connection is made ready
  * before it is needed: jit off (the planner's row guesses for these views put the statements
  * above jit_above_cost, and compiling costs far more than running them), generic plans
- * (planning costs more than running), the watches' statements prepared and each run once
- * with no target.  watch_session_prepare_send() only queues all that, so that the server does
+ * (planning costs more than running), lock_timeout 100 ms (a watch's query must never wait on
+ * a lock itself), the watches' statements prepared and each run once with no target.  watch_session_prepare_send() only queues all that, so that the server does
  * it while the caller does something else (the deploy: stopping the units);
  * watch_session_prepare_finish() waits for it and takes its results; watch_session_prepare()
  * does both.  Each returns 0, or -EIO with *ret_error ("SQLSTATE: message"; "no SQLSTATE"

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <pg_query.h>
 
 #include "migrations-invalid-index.h"
 #include "migrations.h"
@@ -91,10 +90,8 @@ static bool may_share_message(const Migration *m)
 
 	if (d->no_transaction || d->set_lock_timeout || d->set_statement_timeout)
 		return false;
-	PgQuerySplitResult split = pg_query_split_with_parser(m->sql);
-	bool ok = !split.error;
-	pg_query_free_split_result(split);
-	return ok;
+	/* Unknown (the parser could not be loaded): alone is always safe. */
+	return sql_parse_reads_whole(m->sql) > 0;
 }
 
 /* One message of migrations' transactions, and what its results have told so far. */

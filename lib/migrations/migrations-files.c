@@ -382,6 +382,8 @@ int migrations_parse(MigrationsFormat format, const char *path, const char *sql,
 			    migrations_column_of_position(m.sql, size, perr.position, false),
 			    perr.message);
 	}
+	if (r == -ENOPKG)
+		return fail(ret_error, r, "%s: %s", path, perr.message);
 	if (r < 0)
 		return r;
 	if (m.directives.no_transaction && m.n_statements > 1)

@@ -2,9 +2,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pg_query.h>
 
 #include "cleanup.h"
+#include "pg-query-lib.h"
 #include "sql-parse.h"
 
 /* The first token at or after offset.  The parser accepted the text, and between one
@@ -99,11 +99,19 @@ void sql_parse_error_done(SqlParseError *e)
 int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error)
 {
 	_cleanup_(sql_parse_done) SqlParse p = {};
-	PgQueryParseResult result = pg_query_parse(text);
+	_cleanup_free_ char *unloadable = NULL;
 	size_t size = strlen(text);
 	json_object *stmts;
+	PgQueryLib lib;
 	int r = 0;
 
+	r = pg_query_lib_open(&lib, &unloadable);
+	if (r < 0) {
+		if (ret_error && r == -ENOPKG)
+			*ret_error = (SqlParseError){.message = TAKE_PTR(unloadable)};
+		return r;
+	}
+	PgQueryParseResult result = lib.parse(text);
 	if (result.error) {
 		if (ret_error) {
 			*ret_error = (SqlParseError){
@@ -115,11 +123,11 @@ int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error)
 			if (!ret_error->message)
 				r = -ENOMEM;
 		}
-		pg_query_free_parse_result(result);
+		lib.free_parse_result(result);
 		return r < 0 ? r : -EINVAL;
 	}
 	p.root = result.parse_tree ? json_tokener_parse(result.parse_tree) : NULL;
-	pg_query_free_parse_result(result);
+	lib.free_parse_result(result);
 	if (!p.root)
 		return -ENOMEM;
 	if (!json_object_object_get_ex(p.root, "stmts", &stmts) ||
@@ -167,4 +175,19 @@ int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n,
 	*ret = TAKE_PTR(p.statements);
 	*ret_n = p.n;
 	return 0;
+}
+
+int sql_parse_reads_whole(const char *text)
+{
+	_cleanup_free_ char *unloadable = NULL;
+	PgQueryLib lib;
+	int r;
+
+	r = pg_query_lib_open(&lib, &unloadable);
+	if (r < 0)
+		return r;
+	PgQuerySplitResult split = lib.split_with_parser(text);
+	bool whole = !split.error;
+	lib.free_split_result(split);
+	return whole;
 }

@@ -40,7 +40,9 @@ typedef struct SqlParseError {
 	unsigned position; /* 1-based character of text, 0 when unknown */
 } SqlParseError;
 
-/* text: NUL-terminated.  On failure *ret is untouched; with -EINVAL *ret_error is filled. */
+/* text: NUL-terminated.  On failure *ret is untouched; with -EINVAL *ret_error is filled,
+ * and with -ENOPKG (the parser library cannot be loaded: pg-query-lib.h) its message says
+ * why. */
 int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error);
 void sql_parse_done(SqlParse *p);
 void sql_parse_error_done(SqlParseError *e);
@@ -48,3 +50,7 @@ void sql_parse_error_done(SqlParseError *e);
 /* The statements alone (copied out of a parse; *ret NULL when there are none). */
 int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n,
 			 SqlParseError *ret_error);
+
+/* 1 when the parser's splitter reads text to its end (no string, comment or body left open
+ * that would swallow text appended after it), 0 when not, -ENOPKG or -ENOMEM. */
+int sql_parse_reads_whole(const char *text);

@@ -117,8 +117,8 @@ static usec_t deadline_after(usec_t timeout)
 							: now_usec(CLOCK_MONOTONIC) + timeout;
 }
 
-int pg_connect(const char *conninfo, const PgSessionSettings *s, const PgWaitHooks *hooks,
-	       PGconn **ret, PgError *ret_error)
+int pg_connect_start(const char *conninfo, const PgSessionSettings *s, PGconn **ret,
+		     PgError *ret_error)
 {
 	_cleanup_(PQconninfoFreep) PQconninfoOption *parsed = NULL;
 	_cleanup_(PQfinishp) PGconn *conn = NULL;
@@ -179,6 +179,15 @@ int pg_connect(const char *conninfo, const PgSessionSettings *s, const PgWaitHoo
 	PQsetNoticeProcessor(conn, discard_notice, NULL);
 	if (PQstatus(conn) == CONNECTION_BAD)
 		return set_libpq_error(ret_error, conn, PG_ERROR_CONNECT_FAILED) ?: -ECONNREFUSED;
+	*ret = TAKE_PTR(conn);
+	return 0;
+}
+
+int pg_connect_finish(PGconn **connp, const PgSessionSettings *s, const PgWaitHooks *hooks,
+		      PGconn **ret, PgError *ret_error)
+{
+	_cleanup_(PQfinishp) PGconn *conn = TAKE_PTR(*connp);
+	int r;
 
 	/* PQconnectPoll() ignores connect_timeout: the deadline is ours to keep. */
 	usec_t deadline = deadline_after(s->connect_timeout);
@@ -211,6 +220,16 @@ int pg_connect(const char *conninfo, const PgSessionSettings *s, const PgWaitHoo
 		return set_libpq_error(ret_error, conn, PG_ERROR_CONNECT_FAILED) ?: -EIO;
 	*ret = TAKE_PTR(conn);
 	return 0;
+}
+
+int pg_connect(const char *conninfo, const PgSessionSettings *s, const PgWaitHooks *hooks,
+	       PGconn **ret, PgError *ret_error)
+{
+	PGconn *started = NULL;
+	int r;
+
+	r = pg_connect_start(conninfo, s, &started, ret_error);
+	return r < 0 ? r : pg_connect_finish(&started, s, hooks, ret, ret_error);
 }
 
 static void send_cancel(PGconn *conn)

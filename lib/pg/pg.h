@@ -86,6 +86,15 @@ bool pg_wait_hooks_cancelled(const PgWaitHooks *hooks);
  * which holds no password), PG_ERROR_CANCELED. */
 int pg_connect(const char *conninfo, const PgSessionSettings *s, const PgWaitHooks *hooks,
 	       PGconn **ret, PgError *ret_error);
+/* pg_connect() in two steps, so that several sessions open at once (each costs the server a
+ * backend to start): pg_connect_start() sends the request and returns at once with the
+ * connection under way; pg_connect_finish() takes it over (*started becomes NULL, whatever the
+ * outcome) and waits for it as pg_connect() does, connect_timeout counted from there.  A
+ * connection under way that is not finished is given up with PQfinish(). */
+int pg_connect_start(const char *conninfo, const PgSessionSettings *s, PGconn **ret,
+		     PgError *ret_error);
+int pg_connect_finish(PGconn **started, const PgSessionSettings *s, const PgWaitHooks *hooks,
+		      PGconn **ret, PgError *ret_error);
 
 /* Sends sql and waits for all its results, honouring hooks (may be NULL).  On success hands
  * back the last result (ret may be NULL).  On failure fills *ret_error with the first error

@@ -714,12 +714,12 @@ static char *fd_target(pid_t pid, int fd)
 	return strndup(n < 0 ? "(closed)" : target, n < 0 ? 8 : (size_t)n);
 }
 
-START_TEST(test_the_worker_holds_none_of_the_daemons_descriptors)
+/* Starts a deploy whose migration sleeps a minute (cancel it at the end) and gives the
+ * daemon's pid and its worker's, the daemon's only child while the migration runs. */
+static void start_sleeping_deploy(pid_t *ret_daemon, pid_t *ret_worker)
 {
 	_cleanup_free_ char *out = NULL, *main_pid = NULL, *children = NULL, *sql = NULL,
 			    *path = NULL;
-	_cleanup_free_ int *daemon_fds = NULL, *worker_fds = NULL;
-	size_t n_daemon, n_worker;
 
 	write_file(S.migrations, "1_wait.sql", "SELECT pg_sleep(60);\n", 0644);
 	write_plan("app", NULL, NULL);
@@ -737,7 +737,6 @@ START_TEST(test_the_worker_holds_none_of_the_daemons_descriptors)
 		usleep(50 * 1000);
 	}
 
-	/* The worker is the daemon's only child while the migration runs. */
 	ck_assert_int_eq(harness_systemctl_output(&main_pid, "show -p MainPID --value %s",
 						  S.daemon.service_unit),
 			 0);
@@ -749,6 +748,17 @@ START_TEST(test_the_worker_holds_none_of_the_daemons_descriptors)
 	pid_t worker = (pid_t)atoi(children);
 	ck_assert_msg(worker > 0, "deployd (pid %d) has no worker: '%s'", (int)daemon_pid,
 		      children);
+	*ret_daemon = daemon_pid;
+	*ret_worker = worker;
+}
+
+START_TEST(test_the_worker_holds_none_of_the_daemons_descriptors)
+{
+	_cleanup_free_ int *daemon_fds = NULL, *worker_fds = NULL;
+	size_t n_daemon, n_worker;
+	pid_t daemon_pid, worker;
+
+	start_sleeping_deploy(&daemon_pid, &worker);
 
 	/* Beyond stdio, no descriptor of the worker is one of the daemon's open files (its
 	 * listening socket, a client, the event loop, its end of the event pipe): kcmp()
@@ -771,6 +781,25 @@ START_TEST(test_the_worker_holds_none_of_the_daemons_descriptors)
 					     worker_fds[i], daemon_fds[j], t);
 			}
 		}
+	ck_assert_int_eq(test_deployctl(&S.daemon, NULL, "cancel"), 0);
+}
+END_TEST
+
+/* The idle daemon's memory does not pay for PostgreSQL's parser: only a process that reads
+ * SQL (the worker) loads it. */
+START_TEST(test_the_sql_parser_is_loaded_by_the_worker_and_never_by_the_daemon)
+{
+	_cleanup_free_ char *daemon_maps = NULL, *worker_maps = NULL, *path = NULL;
+	pid_t daemon_pid, worker;
+
+	start_sleeping_deploy(&daemon_pid, &worker);
+	ck_assert_int_ge(asprintf(&path, "/proc/%d/maps", (int)worker), 0);
+	worker_maps = read_whole(path);
+	free(path);
+	ck_assert_int_ge(asprintf(&path, "/proc/%d/maps", (int)daemon_pid), 0);
+	daemon_maps = read_whole(path);
+	ck_assert_msg(strstr(worker_maps, "libpg_query"), "the worker has no parser mapped");
+	ck_assert_msg(!strstr(daemon_maps, "libpg_query"), "the daemon has the parser mapped");
 	ck_assert_int_eq(test_deployctl(&S.daemon, NULL, "cancel"), 0);
 }
 END_TEST
@@ -897,6 +926,7 @@ int main(void)
 	tcase_add_test(tc, test_a_dry_run_reports_what_would_happen_and_changes_nothing);
 	tcase_add_test(tc, test_the_password_printed_by_a_command_or_hook_reaches_no_sink);
 	tcase_add_test(tc, test_the_worker_holds_none_of_the_daemons_descriptors);
+	tcase_add_test(tc, test_the_sql_parser_is_loaded_by_the_worker_and_never_by_the_daemon);
 	tcase_add_test(
 		tc,
 		test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_path_and_reason);

@@ -434,7 +434,8 @@ static bool check_entry(PGconn *conn, size_t index, const Entry *e, FILE *report
 		asprintf(&set, "SET search_path = %s", e->search_path ?: "\"$user\", public"), 0);
 	PQclear(harness_pg_query(conn, set));
 	Migration *pending[] = {&m};
-	ck_assert_msg(forecast_pending(conn, pending, 1, &f, &error) == 0, "%s: %s", e->sql, error);
+	ck_assert_msg(forecast_pending(conn, pending, 1, FORECAST_EVERY_LOCK, &f, &error) == 0,
+		      "%s: %s", e->sql, error);
 	ck_assert_int_eq(PQtransactionStatus(conn), PQTRANS_IDLE);
 	ck_assert_uint_eq(f->n_migrations, 1);
 	ck_assert_uint_eq(f->migrations[0].n_statements, m.n_statements);
@@ -506,6 +507,49 @@ START_TEST(test_the_forecast_of_every_corpus_entry_matches_postgresql_own_locks)
 }
 END_TEST
 
+/* The preflight leaves out what no one else can hold (a new table's lock); the flat list it
+ * judges by must come out the same as the full forecast's. */
+START_TEST(test_the_preflights_forecast_of_every_corpus_entry_gives_the_same_flat_locks)
+{
+	_cleanup_(PQfinishp) PGconn *conn = harness_pg_connect(conninfo);
+	size_t created_tables = 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(corpus); i++) {
+		const Entry *e = &corpus[i];
+		_cleanup_free_ char *path = NULL, *error = NULL, *set = NULL;
+		_cleanup_(migration_done) Migration m = {};
+		_cleanup_(forecast_freep) Forecast *every = NULL, *existing = NULL;
+		Migration *pending[] = {&m};
+
+		ck_assert_int_ge(asprintf(&path, "/corpus/%zu_entry.sql", i + 1), 0);
+		ck_assert_msg(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, e->sql,
+					       strlen(e->sql), &m, &error) == 0,
+			      "%s", error);
+		ck_assert_int_ge(asprintf(&set, "SET search_path = %s",
+					  e->search_path ?: "\"$user\", public"),
+				 0);
+		PQclear(harness_pg_query(conn, set));
+		ck_assert_msg(forecast_pending(conn, pending, 1, FORECAST_EVERY_LOCK, &every,
+					       &error) == 0,
+			      "%s: %s", e->sql, error);
+		ck_assert_msg(forecast_pending(conn, pending, 1, FORECAST_EXISTING_RELATIONS,
+					       &existing, &error) == 0,
+			      "%s: %s", e->sql, error);
+		ck_assert_msg(every->n_locks == existing->n_locks, "%s: %zu locks, preflight %zu",
+			      e->sql, every->n_locks, existing->n_locks);
+		for (size_t k = 0; k < every->n_locks; k++) {
+			ck_assert_msg(every->locks[k].relid == existing->locks[k].relid &&
+					      every->locks[k].mode == existing->locks[k].mode,
+				      "%s: lock %zu differs", e->sql, k);
+			ck_assert_str_eq(every->locks[k].relation, existing->locks[k].relation);
+		}
+		created_tables += strstr(e->sql, "CREATE TABLE") != NULL;
+	}
+	/* The corpus does exercise what the preflight leaves out. */
+	ck_assert_uint_gt(created_tables, 0);
+}
+END_TEST
+
 static Forecast *forecast_texts(PGconn *conn, const char *const *texts, size_t n)
 {
 	Migration *files = calloc(n, sizeof(Migration));
@@ -522,7 +566,8 @@ static Forecast *forecast_texts(PGconn *conn, const char *const *texts, size_t n
 			      "%s", error);
 		pending[i] = &files[i];
 	}
-	ck_assert_msg(forecast_pending(conn, pending, n, &f, &error) == 0, "%s", error);
+	ck_assert_msg(forecast_pending(conn, pending, n, FORECAST_EVERY_LOCK, &f, &error) == 0,
+		      "%s", error);
 	migrations_free(files, n);
 	free(pending);
 	return f;
@@ -641,7 +686,8 @@ START_TEST(test_create_index_concurrently_in_a_no_transaction_file_takes_the_for
 		      "%s", error);
 	ck_assert(m.directives.no_transaction);
 	Migration *pending[] = {&m};
-	ck_assert_msg(forecast_pending(builder, pending, 1, &f, &error) == 0, "%s", error);
+	ck_assert_msg(forecast_pending(builder, pending, 1, FORECAST_EVERY_LOCK, &f, &error) == 0,
+		      "%s", error);
 	const ForecastStatement *st = &f->migrations[0].statements[0];
 	ck_assert_uint_eq(st->n_locks, 1);
 	ck_assert_str_eq(st->locks[0].relation, "shop.tags");
@@ -706,6 +752,8 @@ int main(void)
 	tcase_add_unchecked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_the_forecast_of_every_corpus_entry_matches_postgresql_own_locks);
 	tcase_add_test(tc, test_the_conflict_table_is_postgresql_own);
+	tcase_add_test(
+		tc, test_the_preflights_forecast_of_every_corpus_entry_gives_the_same_flat_locks);
 	tcase_add_test(
 		tc,
 		test_a_statement_not_understood_is_assumed_to_take_access_exclusive_on_what_it_names);

@@ -85,6 +85,40 @@ START_TEST(test_a_session_runs_with_the_settings_and_keeps_the_conninfos_options
 }
 END_TEST
 
+/* Two connections under way at once both become sessions with their own settings; one that
+ * cannot be reached fails where it is finished, as pg_connect() would. */
+START_TEST(test_sessions_started_together_each_finish_with_their_settings)
+{
+	_cleanup_(PQfinishp) PGconn *a = NULL, *b = NULL, *nowhere = NULL;
+	_cleanup_free_ char *app_a = NULL, *app_b = NULL;
+	PgSessionSettings sa = settings("deployd-test/a"), sb = settings("deployd-test/b");
+	PgSessionSettings sn = settings("deployd-test/nowhere");
+	PGconn *started_a = NULL, *started_b = NULL, *started_nowhere = NULL;
+	PgError e = {};
+
+	ck_assert_int_eq(pg_connect_start(harness_app_conninfo(), &sa, &started_a, &e), 0);
+	ck_assert_int_eq(pg_connect_start(harness_app_conninfo(), &sb, &started_b, &e), 0);
+	ck_assert_msg(pg_connect_finish(&started_b, &sb, NULL, &b, &e) == 0, "%s", e.message);
+	ck_assert_msg(pg_connect_finish(&started_a, &sa, NULL, &a, &e) == 0, "%s", e.message);
+	ck_assert_ptr_null(started_a);
+	ck_assert_ptr_null(started_b);
+	app_a = exec_value(a, "SHOW application_name");
+	app_b = exec_value(b, "SHOW application_name");
+	ck_assert_str_eq(app_a, "deployd-test/a");
+	ck_assert_str_eq(app_b, "deployd-test/b");
+	ck_assert_int_ne(PQbackendPID(a), PQbackendPID(b));
+
+	/* A port nobody listens on (1 is privileged and unused here). */
+	ck_assert_int_eq(
+		pg_connect_start("host=127.0.0.1 port=1 dbname=app", &sn, &started_nowhere, &e), 0);
+	ck_assert_int_lt(pg_connect_finish(&started_nowhere, &sn, NULL, &nowhere, &e), 0);
+	ck_assert_ptr_null(started_nowhere);
+	ck_assert_ptr_null(nowhere);
+	ck_assert_int_eq(e.kind, PG_ERROR_CONNECT_FAILED);
+	pg_error_done(&e);
+}
+END_TEST
+
 START_TEST(test_a_read_only_session_refuses_to_write)
 {
 	PgSessionSettings s = settings("deployctl/pending");
@@ -366,6 +400,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_a_session_runs_with_the_settings_and_keeps_the_conninfos_options);
+	tcase_add_test(tc, test_sessions_started_together_each_finish_with_their_settings);
 	tcase_add_test(tc, test_a_read_only_session_refuses_to_write);
 	tcase_add_test(tc, test_errors_carry_sqlstate_message_detail_hint_and_position);
 	tcase_add_test(tc, test_statement_and_lock_timeouts_are_told_apart);
