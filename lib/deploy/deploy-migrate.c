@@ -80,10 +80,9 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 	if (!m)
 		return NULL;
 	/* The migration session first: if a statement of it still runs, the lock session
-	 * terminates it (once the watch no longer uses it).  Closing the lock session frees the
-	 * deploy lock. */
-	if (m->watch)
-		deploy_lockwatch_settle(m->watch);
+	 * terminates it.  Closing the lock session frees the deploy lock.  (A statement can
+	 * only run once deploy_migrate_apply() has taken the watch's preparation off the lock
+	 * session; before that, a preparation still under way is simply dropped with it.) */
 	pg_session_abandon(&m->conn, m->lock_conn);
 	pg_session_abandon(&m->lock_conn, NULL);
 	deploy_lockwatch_free(m->watch);
