@@ -541,7 +541,8 @@ static void bench_lockdiag(void)
 	printf("\n**The watch's cost** during a long unblocked migration (`SELECT pg_sleep(%d)`, "
 	       "lock_watch_interval %d ms): CPU time over %d s of it of everything the deploy runs "
 	       "but the migration's own backend, i.e. the daemon's %zu processes and the %zu "
-	       "backends of its watch and deploy-lock sessions (/proc/PID/schedstat); %u "
+	       "backend(s) of its deploy-lock session, which the watch reads over "
+	       "(/proc/PID/schedstat); %u "
 	       "migration-running heartbeats were sent meanwhile.\n\n",
 	       LONG_SLEEP_SEC, INTERVAL_MS, COST_WINDOW_SEC, cost.n_pids - cost.n_backends,
 	       cost.n_backends, cost.n_heartbeats);
