@@ -71,6 +71,29 @@ static void assert_all_ok(const char *what, int r, const UnitOutcome *outcomes, 
 	ck_assert_uint_eq(seen, n);
 }
 
+/* Host i gets the unit STEMi (written for every hosts_with_unit-th host, from the first: the
+ * others lack it) and is reached over its own ssh; every connection must succeed. */
+static void connect_hosts(const char *stem, unsigned hosts_with_unit, const UnitsSshOptions *o,
+			  UnitsRemote *remotes, char ***units)
+{
+	for (unsigned i = 0; i < n_hosts; i++) {
+		_cleanup_free_ char *unit_stem = NULL;
+		ck_assert_int_ge(asprintf(&unit_stem, "%s%u", stem, i), 0);
+		char *name = harness_unit_name(unit_stem, "service");
+		if (i % hosts_with_unit == 0)
+			harness_write_unit(name,
+					   "[Unit]\nDescription=deployd hosts scale test\n\n"
+					   "[Service]\nType=exec\nExecStart=/bin/sleep infinity\n");
+		ck_assert_int_eq(strv_push(&units[i], name), 0);
+		remotes[i] = (UnitsRemote){.host = sshd.hosts[i], .which = UNITS_BUS_USER};
+	}
+	harness_daemon_reload();
+	ck_assert_int_eq(units_connect_remote_all(remotes, n_hosts, o, -1), 0);
+	for (unsigned i = 0; i < n_hosts; i++)
+		ck_assert_msg(remotes[i].manager, "%s: %s", sshd.hosts[i],
+			      remotes[i].error_message);
+}
+
 START_TEST(test_every_host_is_connected_stopped_and_started_at_once)
 {
 	UnitsRemote *remotes = calloc(n_hosts, sizeof(UnitsRemote));
@@ -81,21 +104,8 @@ START_TEST(test_every_host_is_connected_stopped_and_started_at_once)
 	UnitsOptions wait = {.timeout = LONG_TIMEOUT, .cancel_fd = -1};
 
 	ck_assert(remotes && targets && units);
+	connect_hosts("host", 1, &o, remotes, units);
 	for (unsigned i = 0; i < n_hosts; i++) {
-		_cleanup_free_ char *stem = NULL;
-		ck_assert_int_ge(asprintf(&stem, "host%u", i), 0);
-		char *name = harness_unit_name(stem, "service");
-		harness_write_unit(name, "[Unit]\nDescription=deployd hosts scale test\n\n"
-					 "[Service]\nType=exec\nExecStart=/bin/sleep infinity\n");
-		ck_assert_int_eq(strv_push(&units[i], name), 0);
-		remotes[i] = (UnitsRemote){.host = sshd.hosts[i], .which = UNITS_BUS_USER};
-	}
-	harness_daemon_reload();
-
-	ck_assert_int_eq(units_connect_remote_all(remotes, n_hosts, &o, -1), 0);
-	for (unsigned i = 0; i < n_hosts; i++) {
-		ck_assert_msg(remotes[i].manager, "%s: %s", sshd.hosts[i],
-			      remotes[i].error_message);
 		ck_assert_str_eq(units_manager_host(remotes[i].manager), sshd.hosts[i]);
 		targets[i] = (UnitsTarget){remotes[i].manager, units[i]};
 	}
@@ -238,21 +248,9 @@ START_TEST(test_hosts_that_fall_silent_fail_their_check_together_within_one_time
 	unsigned silent = n_hosts < N_SILENT ? n_hosts : N_SILENT;
 
 	ck_assert(remotes && checks && units);
+	/* Every other host lacks its unit. */
+	connect_hosts("check", 2, &o, remotes, units);
 	for (unsigned i = 0; i < n_hosts; i++) {
-		_cleanup_free_ char *stem = NULL;
-		ck_assert_int_ge(asprintf(&stem, "check%u", i), 0);
-		char *name = harness_unit_name(stem, "service");
-		/* Every other host lacks its unit. */
-		if (i % 2 == 0)
-			harness_write_unit(name, "[Service]\nExecStart=/bin/sleep infinity\n");
-		ck_assert_int_eq(strv_push(&units[i], name), 0);
-		remotes[i] = (UnitsRemote){.host = sshd.hosts[i], .which = UNITS_BUS_USER};
-	}
-	harness_daemon_reload();
-	ck_assert_int_eq(units_connect_remote_all(remotes, n_hosts, &o, -1), 0);
-	for (unsigned i = 0; i < n_hosts; i++) {
-		ck_assert_msg(remotes[i].manager, "%s: %s", sshd.hosts[i],
-			      remotes[i].error_message);
 		checks[i] = (UnitsCheck){
 			.manager = remotes[i].manager, .units = units[i], .ask_kind = true};
 	}
