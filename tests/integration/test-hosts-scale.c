@@ -94,6 +94,17 @@ static void connect_hosts(const char *stem, unsigned hosts_with_unit, const Unit
 			      remotes[i].error_message);
 }
 
+/* What connect_hosts() set up: the managers (their ssh ended) and the unit lists. */
+static void hosts_free(UnitsRemote *remotes, char ***units)
+{
+	for (unsigned i = 0; i < n_hosts; i++) {
+		units_manager_free(remotes[i].manager);
+		strv_free(units[i]);
+	}
+	free(remotes);
+	free(units);
+}
+
 START_TEST(test_every_host_is_connected_stopped_and_started_at_once)
 {
 	UnitsRemote *remotes = calloc(n_hosts, sizeof(UnitsRemote));
@@ -125,12 +136,9 @@ START_TEST(test_every_host_is_connected_stopped_and_started_at_once)
 	for (unsigned i = 0; i < n_hosts; i++) {
 		_cleanup_free_ char *state = active_state(units[i][0]);
 		ck_assert_str_eq(state, "inactive");
-		units_manager_free(remotes[i].manager);
-		strv_free(units[i]);
 	}
-	free(remotes);
+	hosts_free(remotes, units);
 	free(targets);
-	free(units);
 }
 END_TEST
 
@@ -293,13 +301,8 @@ START_TEST(test_hosts_that_fall_silent_fail_their_check_together_within_one_time
 	}
 	for (unsigned k = 0; k < silent; k++)
 		signal_ssh_to(addresses[k], SIGCONT);
-	for (unsigned i = 0; i < n_hosts; i++) {
-		units_manager_free(remotes[i].manager);
-		strv_free(units[i]);
-	}
-	free(remotes);
+	hosts_free(remotes, units);
 	free(checks);
-	free(units);
 }
 END_TEST
 
