@@ -111,6 +111,23 @@ static int wait_for(int fd, short events, int cancel_fd, usec_t deadline)
 	}
 }
 
+/* Takes a connection under way as far as it goes without waiting: PQconnectStartParams() only
+ * begins connect(), and the server starts the backend once the startup packet (or the SSL or
+ * GSS request before it) arrives.  A step that fails is left for pg_connect_finish() to report:
+ * PQconnectPoll() keeps saying so. */
+static void connect_advance(PGconn *conn)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	while (st == PGRES_POLLING_WRITING) {
+		struct pollfd p = {.fd = PQsocket(conn), .events = POLLOUT};
+
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+			return;
+		st = PQconnectPoll(conn);
+	}
+}
+
 static usec_t deadline_after(usec_t timeout)
 {
 	return timeout == 0 || timeout == USEC_INFINITY ? USEC_INFINITY
@@ -179,6 +196,7 @@ int pg_connect_start(const char *conninfo, const PgSessionSettings *s, PGconn **
 	PQsetNoticeProcessor(conn, discard_notice, NULL);
 	if (PQstatus(conn) == CONNECTION_BAD)
 		return set_libpq_error(ret_error, conn, PG_ERROR_CONNECT_FAILED) ?: -ECONNREFUSED;
+	connect_advance(conn);
 	*ret = TAKE_PTR(conn);
 	return 0;
 }
@@ -489,6 +507,22 @@ int pg_terminate_application(PGconn *conn, const char *application_name, unsigne
 	if (ret_n)
 		*ret_n = PQntuples(res) == 1 ? (unsigned)strtoul(PQgetvalue(res, 0, 0), NULL, 10)
 					     : 0;
+	return 0;
+}
+
+int pg_session_check(PGconn *conn, PgError *ret_error)
+{
+	/* A session the server ends sends its error, then closes: the close is seen by the read
+	 * after the one that takes the error.  So read while there is something to read (a few
+	 * times at most: a busy session's results may keep coming). */
+	for (int i = 0; i < 8; i++) {
+		struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+
+		if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK)
+			return set_libpq_error(ret_error, conn, PG_ERROR_CONNECTION_LOST) ?: -EIO;
+		if (poll(&p, 1, 0) <= 0)
+			break;
+	}
 	return 0;
 }
 

@@ -121,6 +121,10 @@ int pg_terminate_backend(PGconn *conn, int pid, PgError *ret_error);
  * application_name, except conn's own; hands back how many were signalled. */
 int pg_terminate_application(PGconn *conn, const char *application_name, unsigned *ret_n,
 			     PgError *ret_error);
+/* Whether conn's session is still there as far as can be told without a round trip (it may be
+ * busy): what the server sent has been read, and a session it ended (its error, or the socket
+ * closed) fails with PG_ERROR_CONNECTION_LOST.  0, or -EIO. */
+int pg_session_check(PGconn *conn, PgError *ret_error);
 /* Closes *conn; when a statement of it may still run on the server, terminates its backend
  * over other (if not NULL) so that nothing of ours is left waiting on a lock. */
 void pg_session_abandon(PGconn **conn, PGconn *other);

@@ -2,6 +2,7 @@
  * classification, terminating sessions, the deploy lock. */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,71 @@ START_TEST(test_sessions_started_together_each_finish_with_their_settings)
 	ck_assert_ptr_null(started_nowhere);
 	ck_assert_ptr_null(nowhere);
 	ck_assert_int_eq(e.kind, PG_ERROR_CONNECT_FAILED);
+	pg_error_done(&e);
+}
+END_TEST
+
+/* A started connection is on its way to the server before anyone waits for it: the server
+ * starts its backend (what takes the time) while the caller does other work. */
+START_TEST(test_a_started_connection_reaches_the_server_before_it_is_finished)
+{
+	_cleanup_(PQfinishp) PGconn *watcher = harness_pg_connect(harness_pg_conninfo());
+	_cleanup_(PQfinishp) PGconn *conn = NULL;
+	_cleanup_free_ char *name = unique_name("deployd-test/early"), *sql = NULL;
+	PgSessionSettings s = settings(name);
+	PGconn *started = NULL;
+	PgError e = {};
+	long long seen = 0;
+
+	ck_assert_int_eq(pg_connect_start(harness_app_conninfo(), &s, &started, &e), 0);
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+				  "'%s'",
+				  name),
+			 0);
+	/* Bounded only to catch a hang: the backend appears within milliseconds. */
+	for (int i = 0; i < 1000 && seen == 0; i++) {
+		_cleanup_free_ char *n = exec_value(watcher, sql);
+		seen = atoll(n);
+		if (seen == 0)
+			usleep(10 * 1000);
+	}
+	ck_assert_int_eq(seen, 1);
+	ck_assert_msg(pg_connect_finish(&started, &s, NULL, &conn, &e) == 0, "%s", e.message);
+	pg_error_done(&e);
+}
+END_TEST
+
+/* Checking a session without a round trip: a busy one is there; one the server ended is not,
+ * and says so. */
+START_TEST(test_a_session_check_tells_a_busy_session_from_an_ended_one)
+{
+	PgSessionSettings s = settings("test-pg");
+	_cleanup_(PQfinishp) PGconn *conn = connect_ok(harness_app_conninfo(), &s);
+	_cleanup_(PQfinishp) PGconn *other = harness_pg_connect(harness_app_conninfo());
+	_cleanup_free_ char *sql = NULL;
+	PgError e = {};
+
+	ck_assert(PQsendQuery(conn, "SELECT pg_sleep(0.2)"));
+	ck_assert_int_eq(pg_session_check(conn, &e), 0);
+	ck_assert_int_eq(PQtransactionStatus(conn), PQTRANS_ACTIVE);
+	for (PGresult *res; (res = PQgetResult(conn));)
+		PQclear(res);
+
+	ck_assert_int_ge(asprintf(&sql, "SELECT pg_terminate_backend(%d)", PQbackendPID(conn)), 0);
+	free(exec_value(other, sql));
+	/* The backend sends its error, then exits: wait for the socket's close (bounded only to
+	 * catch a hang), without reading. */
+	struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+	for (int i = 0; i < 1000 && !(p.revents & POLLHUP); i++) {
+		ck_assert_int_ge(poll(&p, 1, 0), 0);
+		if (!(p.revents & POLLHUP))
+			usleep(10 * 1000);
+	}
+	ck_assert(p.revents & POLLHUP);
+	ck_assert_int_eq(pg_session_check(conn, &e), -EIO);
+	ck_assert_int_eq(e.kind, PG_ERROR_CONNECTION_LOST);
+	ck_assert_ptr_nonnull(e.message);
 	pg_error_done(&e);
 }
 END_TEST
@@ -401,6 +467,8 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_a_session_runs_with_the_settings_and_keeps_the_conninfos_options);
 	tcase_add_test(tc, test_sessions_started_together_each_finish_with_their_settings);
+	tcase_add_test(tc, test_a_started_connection_reaches_the_server_before_it_is_finished);
+	tcase_add_test(tc, test_a_session_check_tells_a_busy_session_from_an_ended_one);
 	tcase_add_test(tc, test_a_read_only_session_refuses_to_write);
 	tcase_add_test(tc, test_errors_carry_sqlstate_message_detail_hint_and_position);
 	tcase_add_test(tc, test_statement_and_lock_timeouts_are_told_apart);
