@@ -129,6 +129,17 @@ void deploy_lockwatch_settle(DeployLockwatch *w)
 		fail(w, error);
 }
 
+bool deploy_lockwatch_preparing(DeployLockwatch *w)
+{
+	if (!w->preparing)
+		return false;
+	/* The server sends the preparation's results together, with the end of its message. */
+	if (PQconsumeInput(w->conn) && PQisBusy(w->conn))
+		return true;
+	deploy_lockwatch_settle(w);
+	return false;
+}
+
 DeployLockwatch *deploy_lockwatch_free(DeployLockwatch *w)
 {
 	if (!w)

@@ -5,17 +5,17 @@
  * caller's: deploy_lockwatch_new() sends what makes it ready (watch-session.h) without waiting,
  * so that the server warms it while the caller goes on; the first check, or
  * deploy_lockwatch_settle() before the caller uses the session for anything else, takes the
- * results.  deploy_lockwatch_tick() fits PgWaitHooks.tick (and SpawnOptions.tick), called on the
- * schedule of tick-schedule.h from the moment a statement is sent (DEPLOY_LOCKWATCH_FIRST_CHECK,
- * its doubles, then lock_watch_interval): a wait that begins with the statement is named within
- * about one check of its start, a statement that ends within the first delay costs no check at all,
- * and a long one costs one check per interval.  Each check is ONE cheap look at the
- * migration's sessions (progress.h); only when one of them waits on a lock does it run the
- * lock check (lockwatch.h), and when the set of blockers changes to a non-empty one it sends
- * one lock-wait event per blocker.  deploy_lockwatch_report_timeout() sends lock-timeout
- * events from the last snapshot that saw the migration wait (after the failure the server no
- * longer shows it; a check may even land between the server's timeout and our reading of
- * it).
+ * results (deploy_lockwatch_preparing() asks whether they are in).  deploy_lockwatch_tick() fits
+ * PgWaitHooks.tick (and SpawnOptions.tick), called on the schedule of tick-schedule.h from the
+ * moment a statement is sent (DEPLOY_LOCKWATCH_FIRST_CHECK, its doubles, then lock_watch_interval):
+ * a wait that begins with the statement is named within about one check of its start, a statement
+ * that ends within the first delay costs no check at all, and a long one costs one check per
+ * interval.  Each check is ONE cheap look at the migration's sessions (progress.h); only when one
+ * of them waits on a lock does it run the lock check (lockwatch.h), and when the set of blockers
+ * changes to a non-empty one it sends one lock-wait event per blocker.
+ * deploy_lockwatch_report_timeout() sends lock-timeout events from the last snapshot that saw the
+ * migration wait (after the failure the server no longer shows it; a check may even land between
+ * the server's timeout and our reading of it).
  *
  * Progress: once a statement has run DEPLOY_LOCKWATCH_PROGRESS_AFTER, a check that finds it
  * in a progress view sends migration-progress, at most one per
@@ -50,6 +50,9 @@ int deploy_lockwatch_new(PGconn *conn, DeployLockwatchSend send, void *userdata,
 			 DeployLockwatch **ret);
 /* The session's preparation is over (its results taken): the caller may use conn. */
 void deploy_lockwatch_settle(DeployLockwatch *w);
+/* Whether the preparation still runs on the server, without waiting: when its results are in,
+ * they are taken (deploy_lockwatch_settle()). */
+bool deploy_lockwatch_preparing(DeployLockwatch *w);
 DeployLockwatch *deploy_lockwatch_free(DeployLockwatch *w);
 static inline void deploy_lockwatch_freep(DeployLockwatch **w)
 {

@@ -80,9 +80,10 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 	if (!m)
 		return NULL;
 	/* The migration session first: if a statement of it still runs, the lock session
-	 * terminates it.  Closing the lock session frees the deploy lock.  (A statement can
-	 * only run once deploy_migrate_apply() has taken the watch's preparation off the lock
-	 * session; before that, a preparation still under way is simply dropped with it.) */
+	 * terminates it, once the watch's preparation (if still under way) is off it.  Closing
+	 * the lock session frees the deploy lock. */
+	if (m->watch && m->conn && PQtransactionStatus(m->conn) == PQTRANS_ACTIVE)
+		deploy_lockwatch_settle(m->watch);
 	pg_session_abandon(&m->conn, m->lock_conn);
 	pg_session_abandon(&m->lock_conn, NULL);
 	deploy_lockwatch_free(m->watch);
@@ -185,17 +186,15 @@ static int preflight_files(DeployMigrate *m)
 	return preflight_failed(m, r, message);
 }
 
-static int preflight_lock(DeployMigrate *m, const PgSessionSettings *settings)
+/* Takes the deploy lock on its session, started by deploy_migrate_preflight(). */
+static int preflight_lock(DeployMigrate *m, PGconn **started, const PgSessionSettings *settings)
 {
 	_cleanup_(deploy_lock_holder_done) DeployLockHolder holder = {};
 	_cleanup_free_ char *who = NULL, *message = NULL;
-	PgSessionSettings lock_settings = *settings;
 	PgError e = {};
 	int r;
 
-	/* Named with this machine, so that a deploy from another host can say whose it is. */
-	lock_settings.application_name = m->lock_application_name;
-	r = pg_connect(m->conninfo, &lock_settings, &m->hooks, &m->lock_conn, &e);
+	r = pg_connect_finish(started, settings, &m->hooks, &m->lock_conn, &e);
 	if (r < 0) {
 		int x = connect_failed(m, "deploy lock's", &e);
 		pg_error_done(&e);
@@ -434,25 +433,49 @@ static usec_t watch_interval(const Plan *plan)
 }
 
 /* The lock watch reads over the deploy lock's session, idle otherwise (a connection costs a
- * backend and 10–20 ms to open).  It starts at the end of the preflight, and the session gets
- * ready for it (warm, watch-session.h) on the server while the units stop: the first check is
- * then as cheap as any.  Only a deploy with something to migrate needs one. */
+ * backend and 10–20 ms to open).  It starts as soon as the deploy lock is taken, and the
+ * session gets ready for it (warm, watch-session.h) on the server while the rest of the
+ * preflight runs and the units stop: the first check is then as cheap as any.  A dry run
+ * migrates nothing and needs none. */
 static int watch_start(DeployMigrate *m)
 {
-	const Plan *plan = m->ctx->plan;
-
-	if (m->watch || watch_interval(plan) == 0 ||
-	    (!plan->migrations.command && m->n_pending == 0))
+	if (m->watch || watch_interval(m->ctx->plan) == 0 || m->ctx->req->dry_run)
 		return 0;
 	return deploy_lockwatch_new(m->lock_conn, send_watch_event, m, &m->watch);
+}
+
+/* Both sessions are started first: the server starts their backends (10–20 ms each) while the
+ * migration files are read and parsed. */
+static int preflight_connect_start(DeployMigrate *m, const PgSessionSettings *lock_settings,
+				   const PgSessionSettings *settings, PGconn **ret_lock,
+				   PGconn **ret_migration)
+{
+	_cleanup_(PQfinishp) PGconn *lock = NULL, *migration = NULL;
+	PgError e = {};
+	int r;
+
+	r = pg_connect_start(m->conninfo, lock_settings, &lock, &e);
+	if (r >= 0)
+		r = pg_connect_start(m->conninfo, settings, &migration, &e);
+	if (r < 0) {
+		int x = connect_failed(m, lock ? "migration" : "deploy lock's", &e);
+		pg_error_done(&e);
+		return x;
+	}
+	*ret_lock = TAKE_PTR(lock);
+	*ret_migration = TAKE_PTR(migration);
+	return 0;
 }
 
 int deploy_migrate_preflight(DeployMigrate *m)
 {
 	_cleanup_free_ char *error = NULL, *message = NULL;
-	_cleanup_(PQfinishp) PGconn *migration_conn = NULL;
+	_cleanup_(PQfinishp) PGconn *lock_conn = NULL, *migration_conn = NULL;
 	PgSessionSettings settings =
 		plan_database_session_settings(&m->ctx->plan->database, m->application_name);
+	/* Named with this machine, so that a deploy from another host can say whose it is. */
+	PgSessionSettings lock_settings = settings;
+	lock_settings.application_name = m->lock_application_name;
 	int x;
 	PgError e = {};
 	int r;
@@ -478,20 +501,17 @@ int deploy_migrate_preflight(DeployMigrate *m)
 	if (r < 0)
 		return preflight_failed(m, -ENOMEM, NULL);
 
+	x = preflight_connect_start(m, &lock_settings, &settings, &lock_conn, &migration_conn);
+	if (x < 0)
+		return x;
 	x = preflight_files(m);
 	if (x < 0)
 		return x;
-	/* The migration session opens while the deploy lock is taken: the server starts both
-	 * backends at once. */
-	r = pg_connect_start(m->conninfo, &settings, &migration_conn, &e);
-	if (r < 0) {
-		x = connect_failed(m, "migration", &e);
-		pg_error_done(&e);
-		return x;
-	}
-	x = preflight_lock(m, &settings);
+	x = preflight_lock(m, &lock_conn, &lock_settings);
 	if (x < 0)
 		return x;
+	if (watch_start(m) < 0)
+		return preflight_failed(m, -ENOMEM, NULL);
 	r = pg_connect_finish(&migration_conn, &settings, &m->hooks, &m->conn, &e);
 	if (r < 0) {
 		x = connect_failed(m, "migration", &e);
@@ -508,8 +528,7 @@ int deploy_migrate_preflight(DeployMigrate *m)
 		x = report_forecast(m);
 		if (x < 0)
 			return x;
-	} else if (watch_start(m) < 0)
-		return preflight_failed(m, -ENOMEM, NULL);
+	}
 	m->preflight_done = true;
 	return 0;
 }
@@ -808,8 +827,11 @@ static int apply_directory(DeployMigrate *m)
 		report_failure(m, &f);
 		/* A statement the server would not cancel in time must not keep waiting on a lock.
 		 */
-		if (m->conn && PQtransactionStatus(m->conn) == PQTRANS_ACTIVE)
+		if (m->conn && PQtransactionStatus(m->conn) == PQTRANS_ACTIVE) {
+			if (m->watch)
+				deploy_lockwatch_settle(m->watch);
 			pg_session_abandon(&m->conn, m->lock_conn);
+		}
 		if (r == -ENOMEM)
 			return -ENOMEM;
 		return f.error.kind == PG_ERROR_CANCELED ? -ECANCELED : -EIO;
@@ -946,10 +968,13 @@ int deploy_migrate_apply(DeployMigrate *m)
 	if (!m->preflight_done)
 		return -ESTALE;
 	/* Time passed since the preflight (units were stopped): make sure we still hold the
-	 * deploy lock, i.e. its session is still there. */
-	if (m->watch)
-		deploy_lockwatch_settle(m->watch);
-	r = pg_exec(m->lock_conn, "SELECT 1", &m->hooks, &res, &e);
+	 * deploy lock, i.e. its session is still there.  While the watch's preparation still
+	 * runs on it (the units stopped quickly), the migrations do not wait behind it: the
+	 * session is at work, and whatever the server sent (its end included) has been read. */
+	if (m->watch && deploy_lockwatch_preparing(m->watch))
+		r = pg_session_check(m->lock_conn, &e);
+	else
+		r = pg_exec(m->lock_conn, "SELECT 1", &m->hooks, &res, &e);
 	if (r < 0) {
 		int x = e.kind == PG_ERROR_CANCELED ? -ECANCELED : -EIO;
 		if (x == -EIO)

@@ -101,7 +101,6 @@ const char progress_session_sql[] =
 	"WHERE state = 'active' AND pid <> pg_backend_pid()\n"
 	"  AND (pid = ANY ($1::int[]) OR application_name = $2)\n"
 	"ORDER BY pid;\n"
-	"EXECUTE " PROGRESS_STATEMENT "('{}');\n"
 	"EXECUTE " PROGRESS_PROBE_STATEMENT "('{}', NULL)";
 
 enum {

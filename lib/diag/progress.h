@@ -49,7 +49,10 @@ typedef struct ProgressSnapshot {
 typedef struct ProgressWatch ProgressWatch;
 
 /* The two statements a check runs, prepared on the watch connection by watch-session.h:
- * their PREPAREs, then one run of each with no target (what warms a fresh session). */
+ * their PREPAREs, then one run of the probe with no target (what warms a fresh session for
+ * every check).  The progress statement itself is first run for a statement that has run
+ * long (its first run costs 5–10 ms more than the next ones, nothing beside such a wait),
+ * and is not run ahead: the time it would take there competes with the migrations. */
 #define PROGRESS_PROBE_STATEMENT "deployd_progress_probe"
 #define PROGRESS_STATEMENT "deployd_progress"
 extern const char progress_session_sql[];

@@ -160,14 +160,36 @@ static void batch_on_result(const PGresult *res, void *userdata)
 	b->n_results++;
 }
 
+/* The probe's rows: the batch commits in order, so the rows found are a prefix of the ones not
+ * yet told. */
+static void batch_on_probe_result(const PGresult *res, void *userdata)
+{
+	Batch *b = userdata;
+
+	if (PQnfields(res) != 2)
+		return;
+	for (size_t k = b->n_told; k < b->n; k++) {
+		int row = -1;
+		for (int i = 0; i < PQntuples(res) && row < 0; i++)
+			if (strcmp(PQgetvalue(res, i, 0), b->list[k]->version) == 0)
+				row = i;
+		if (row < 0)
+			break;
+		batch_tell_applied(
+			b, k,
+			PQgetisnull(res, row, 1) ? 0 : strtoll(PQgetvalue(res, row, 1), NULL, 10));
+	}
+}
+
 /* While a batch runs longer than a tick: which of its migrations have committed (their
  * history rows are visible to other sessions at once), so that the observer — and the lock
- * watch behind it — names the one in flight.  Bounded: the probe never waits on a lock. */
+ * watch behind it — names the one in flight.  One message, one round trip: the migrations'
+ * DDL makes every other session reload its catalog caches, so each look costs the server
+ * more than it seems.  Bounded: the probe never waits on a lock. */
 static void batch_probe(Batch *b)
 {
 	const ApplyContext *c = b->c;
 	PGconn *probe = c->o->probe_conn;
-	_cleanup_(PQclearp) PGresult *res = NULL;
 	_cleanup_free_ char *sql = NULL, *versions = NULL;
 	size_t len = 0;
 	FILE *f;
@@ -181,34 +203,20 @@ static void batch_probe(Batch *b)
 		return;
 	for (size_t k = b->n_told; k < b->n; k++)
 		fprintf(f, "%s'%s'", k > b->n_told ? "," : "", b->list[k]->version);
+	/* Its own transaction, so that its lock_timeout is local. */
 	if (fclose(f) != 0 ||
 	    asprintf(&sql,
+		     "BEGIN READ ONLY;SET LOCAL lock_timeout TO 100;"
 		     "SELECT version::text, duration_ms FROM %s WHERE deploy_id = %s AND "
-		     "version::text IN (%s)",
+		     "version::text IN (%s);COMMIT",
 		     c->table, c->deploy_id, versions) < 0)
 		return;
-	/* One statement in its own transaction, so that its lock_timeout is local. */
-	if (pg_exec(probe, "BEGIN READ ONLY;SET LOCAL lock_timeout TO 100", NULL, NULL, &e) < 0 ||
-	    pg_exec(probe, sql, NULL, &res, &e) < 0)
+	if (pg_exec_each(probe, sql, NULL, batch_on_probe_result, b, &e) < 0)
 		b->probe_broken = true;
 	pg_error_done(&e);
 	if (PQtransactionStatus(probe) != PQTRANS_IDLE)
 		(void)pg_exec(probe, "ROLLBACK", NULL, NULL, &e);
 	pg_error_done(&e);
-	if (b->probe_broken)
-		return;
-	/* The batch commits in order: the rows found are a prefix of the ones not yet told. */
-	for (size_t k = b->n_told; k < b->n; k++) {
-		int row = -1;
-		for (int i = 0; i < PQntuples(res) && row < 0; i++)
-			if (strcmp(PQgetvalue(res, i, 0), b->list[k]->version) == 0)
-				row = i;
-		if (row < 0)
-			break;
-		batch_tell_applied(
-			b, k,
-			PQgetisnull(res, row, 1) ? 0 : strtoll(PQgetvalue(res, row, 1), NULL, 10));
-	}
 }
 
 static int batch_tick(void *userdata)

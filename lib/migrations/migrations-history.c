@@ -160,7 +160,13 @@ int migrations_history_prepare(PGconn *conn, const char *quoted_table, const PgW
 	free(sql);
 	sql = NULL;
 	if (PQntuples(res) == 0)
-		r = asprintf(&sql, "CREATE TABLE IF NOT EXISTS %s (" MIGRATIONS_HISTORY_COLUMNS ")",
+		/* Committed without waiting for the disk: the first migration's row commits
+		 * after it, and a durable commit flushes everything before it.  Lost with a
+		 * crash before that, it held nothing. */
+		r = asprintf(&sql,
+			     "BEGIN;SET LOCAL synchronous_commit TO off;"
+			     "CREATE TABLE IF NOT EXISTS %s (" MIGRATIONS_HISTORY_COLUMNS
+			     ");COMMIT",
 			     quoted_table);
 	else if (strcmp(PQgetvalue(res, 0, 0), "text") != 0 ||
 		 strcmp(PQgetvalue(res, 0, 1), "t") != 0)
