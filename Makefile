@@ -4,6 +4,7 @@ VERSION := 0.1.0
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
+LIBEXECDIR ?= $(PREFIX)/libexec
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DESTDIR ?=
@@ -61,6 +62,7 @@ PG_QUERY_SONAME := $(shell objdump -p "$$($(CC) -print-file-name=libpg_query.so)
 	sed -n 's/^ *SONAME *//p')
 PG_QUERY_LIBS := -lpg_query
 ALL_CFLAGS += -DPG_QUERY_SONAME=\"$(PG_QUERY_SONAME)\"
+ALL_CFLAGS += -DDEPLOYCTL_LOCAL_PATH=\"$(LIBEXECDIR)/deployd/deployctl-local\"
 ifeq ($(filter clean deps demo deb,$(MAKECMDGOALS)),)
 ifeq ($(wildcard $(PG_QUERY_HEADER)),)
 $(error $(PG_QUERY_HEADER) is missing: install the Debian package libpg-query-dev (make deps))
@@ -102,6 +104,13 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIBDEPLOYD := $(B)/libdeployd.a
 
 DEPLOYCTL_SRC := $(sort $(wildcard daemon/deployctl/*.c))
+# deployctl itself: the verbs that talk to the daemon, and nothing that needs libpq, libsystemd
+# or libyaml (daemon/deployctl/deployctl.h); deployctl-local: the other verbs.
+DEPLOYCTL_SHARED_SRC := $(addprefix daemon/deployctl/,deployctl-verbs.c deployctl-client.c \
+	deployctl-progress.c)
+DEPLOYCTL_LEAN_SRC := $(addprefix daemon/deployctl/,deployctl.c deployctl-deploy.c \
+	deployctl-status.c) $(DEPLOYCTL_SHARED_SRC)
+DEPLOYCTL_LOCAL_SRC := $(filter-out $(DEPLOYCTL_LEAN_SRC),$(DEPLOYCTL_SRC)) $(DEPLOYCTL_SHARED_SRC)
 DEPLOYD_SRC := $(sort $(wildcard daemon/deployd/*.c))
 
 UNIT_TEST_SRC := $(sort $(wildcard tests/unit/test-*.c))
@@ -117,7 +126,7 @@ BENCH_SRC := $(sort $(wildcard tests/bench/bench-*.c))
 BENCHES := $(BENCH_SRC:%.c=$(B)/%)
 BENCH_SUPPORT_OBJ := $(B)/tests/bench/support.o
 
-PROGRAMS := $(B)/deployd $(B)/deployctl
+PROGRAMS := $(B)/deployd $(B)/deployctl $(B)/deployctl-local
 
 # Test objects are intermediate files to make; keep them so a rebuild is incremental.
 .SECONDARY:
@@ -146,7 +155,15 @@ $(LIBDEPLOYD): $(LIB_OBJ) $(HEADER_CHECKS)
 	@rm -f $@
 	$(AR) rcs $@ $(LIB_OBJ)
 
-$(B)/deployctl: $(DEPLOYCTL_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
+# Linked --as-needed, so that only the libraries its code uses are loaded at each start; the
+# build stops if one of the local verbs' libraries slipped in.
+$(B)/deployctl: $(DEPLOYCTL_LEAN_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(LIBS)
+	@if objdump -p $@ | grep -E 'NEEDED +lib(pq|systemd|yaml)'; then \
+		echo "$@ must not need the libraries above (daemon/deployctl/deployctl.h)" >&2; \
+		rm -f $@; exit 1; fi
+
+$(B)/deployctl-local: $(DEPLOYCTL_LOCAL_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/deployd: $(DEPLOYD_SRC:%.c=$(B)/%.o) $(LIBDEPLOYD)
@@ -213,6 +230,7 @@ bench: $(PROGRAMS) $(BENCHES)
 install: all
 	install -Dm0755 $(B)/deployd $(DESTDIR)$(SBINDIR)/deployd
 	install -Dm0755 $(B)/deployctl $(DESTDIR)$(BINDIR)/deployctl
+	install -Dm0755 $(B)/deployctl-local $(DESTDIR)$(LIBEXECDIR)/deployd/deployctl-local
 	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' systemd/deployd.service \
 		> $(DESTDIR)$(SYSTEMD_UNITDIR)/deployd.service

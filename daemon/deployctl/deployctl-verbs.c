@@ -23,7 +23,8 @@ const CtlVerb ctl_verbs[] = {
 	 "forecast FILE|PLAN [--json]  the locks pending migrations will take, and who is in the\n"
 	 "                               way right now (connects to the database)",
 	 true},
-	{"locks", "locks FILE|PLAN [--json]     show lock waits and their blockers right now", true},
+	{"locks", "locks FILE|PLAN [--json]     show lock waits and their blockers right now",
+	 true},
 	{"idle",
 	 "idle FILE|PLAN [--older-than DURATION] [--terminate] [--json]\n"
 	 "                               list (or terminate) idle-in-transaction sessions",

@@ -1,8 +1,15 @@
 /* deployctl.h — the client's verbs.  Each verb lives in its own
  * deployctl-VERB.c, parses its own options from argv (argv[0] is the verb)
- * and returns the process exit code (exit-code.h). */
+ * and returns the process exit code (exit-code.h).
+ *
+ * Two programs share them: deployctl runs the verbs that talk to the daemon (deploy, status,
+ * cancel, plans) and links nothing else (no libpq, libsystemd or libyaml: a `deployctl
+ * deploy` starts in a few milliseconds); it hands the local verbs, which read plans,
+ * databases or the journal, to deployctl-local with the same arguments
+ * (DEPLOYCTL_LOCAL_PATH, or the deployctl-local beside it in a build tree). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <libpq-fe.h>
 
@@ -17,8 +24,16 @@ typedef struct CtlOptions {
 typedef struct CtlVerb {
 	const char *name;
 	const char *synopsis; /* one line for --help */
-	int (*run)(int argc, char **argv, const CtlOptions *opts);
+	bool local;	      /* run by deployctl-local */
 } CtlVerb;
+
+/* Every verb, in --help's order, ended by an empty entry. */
+extern const CtlVerb ctl_verbs[];
+const CtlVerb *ctl_verb_find(const char *name);
+/* Parses the global options up to the verb.  Returns -1 with *ret_opts and *ret_verb (the verb
+ * is argv[optind]) when the verb is to run, else the exit code (--help, --version, a usage
+ * error, said on stderr). */
+int ctl_parse_global(int argc, char **argv, CtlOptions *ret_opts, const CtlVerb **ret_verb);
 
 int verb_check(int argc, char **argv, const CtlOptions *opts);
 int verb_deploy(int argc, char **argv, const CtlOptions *opts);

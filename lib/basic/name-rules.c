@@ -39,3 +39,12 @@ bool deploy_id_is_valid(const char *s)
 		return false;
 	return strspn(s, "0123456789abcdef") == DEPLOY_ID_LENGTH;
 }
+
+bool plan_name_is_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len > 0 && len <= PLAN_NAME_MAX && name[0] != '.' &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") ==
+		       len;
+}

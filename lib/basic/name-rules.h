@@ -7,6 +7,8 @@
 
 /* PostgreSQL's identifier length (NAMEDATALEN - 1). */
 #define SQL_IDENTIFIER_MAX 63
+/* A plan name plus ".yaml" fits in one file name. */
+#define PLAN_NAME_MAX 250
 /* A deploy id: 128 random bits as 32 lower-case hex digits (sd_id128_to_string()). */
 #define DEPLOY_ID_LENGTH 32
 
@@ -16,5 +18,8 @@ bool sql_table_name_is_valid(const char *s);
 /* A systemd credential name: a file name in $CREDENTIALS_DIRECTORY (non-empty, at most
  * NAME_MAX bytes, no '/', not "." or ".."). */
 bool credential_name_is_valid(const char *s);
+/* A plan name as the daemon accepts it: [A-Za-z0-9_.-]+, no leading dot, at most
+ * PLAN_NAME_MAX bytes. */
+bool plan_name_is_valid(const char *name);
 /* DEPLOY_ID_LENGTH characters of [0-9a-f]; NULL is not. */
 bool deploy_id_is_valid(const char *s);

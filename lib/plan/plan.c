@@ -728,16 +728,6 @@ Plan *plan_free(Plan *p)
 	return NULL;
 }
 
-bool plan_name_is_valid(const char *name)
-{
-	size_t len = strlen(name);
-
-	/* The name plus ".yaml" must fit in a file name. */
-	return len > 0 && len <= PLAN_NAME_MAX && name[0] != '.' &&
-	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") ==
-		       len;
-}
-
 int plan_path_for_name(const char *dir, const char *name, char **ret)
 {
 	size_t len = strlen(dir);

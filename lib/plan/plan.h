@@ -24,6 +24,7 @@
 
 #include "cleanup.h"
 #include "migration-format.h"
+#include "name-rules.h"
 #include "pg-options.h"
 #include "time-util.h"
 #include "units.h"
@@ -31,8 +32,6 @@
 #define PLAN_MAX_BYTES (1024 * 1024)
 #define PLAN_DEFAULT_TABLE "deployd_schema_migrations"
 #define PLAN_LOCK_RETRIES_MAX 100
-/* A plan name plus ".yaml" fits in one file name. */
-#define PLAN_NAME_MAX 250
 
 typedef enum PlanOnFailure {
 	PLAN_ON_FAILURE_LEAVE_STOPPED,
@@ -135,9 +134,6 @@ static inline void plan_freep(Plan **p)
 	plan_free(*p);
 }
 
-/* A plan name as the daemon accepts it: [A-Za-z0-9_.-]+, no leading dot,
- * at most PLAN_NAME_MAX bytes. */
-bool plan_name_is_valid(const char *name);
 /* Resolves NAME in dir to "dir/NAME.yaml"; -EINVAL for a bad name. */
 int plan_path_for_name(const char *dir, const char *name, char **ret);
 

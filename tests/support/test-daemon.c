@@ -129,7 +129,7 @@ void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *e
 			    const char *extra_service)
 {
 	_cleanup_free_ char *build = build_dir(), *from = NULL, *unit = NULL, *stem = NULL;
-	_cleanup_free_ char *valgrind = NULL;
+	_cleanup_free_ char *valgrind = NULL, *local = NULL;
 
 	*d = (TestDaemon){.dir = harness_tmpdir()};
 	d->plans_dir = path_join(d->dir, "plans");
@@ -146,6 +146,11 @@ void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *e
 	free(from);
 	from = path_join(build, "deployctl");
 	copy_file(from, d->deployctl, 0755);
+	free(from);
+	/* deployctl runs its local verbs with the deployctl-local beside it. */
+	from = path_join(build, "deployctl-local");
+	local = path_join(d->dir, "deployctl-local");
+	copy_file(from, local, 0755);
 
 	/* Unique per test (each runs in its own process): systemd rate-limits a unit
 	 * that is started too often. */

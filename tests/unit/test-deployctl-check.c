@@ -50,17 +50,17 @@ static char *slurp_and_unlink(const char *path)
 	return text;
 }
 
-/* Runs deployctl with argv (NULL-terminated, without the program name). */
-static Run run_deployctl(const char *const *args)
+/* Runs program with argv (NULL-terminated, without the program name). */
+static Run run_program(const char *program, const char *const *args)
 {
 	_cleanup_free_ char *out = temp_path(".out"), *err = temp_path(".err");
-	const char *argv[16] = {DEPLOYCTL};
+	const char *argv[16] = {program};
 	size_t n = 1;
 	int status;
 	pid_t pid;
 
-	ck_assert_msg(access(DEPLOYCTL, X_OK) == 0,
-		      DEPLOYCTL " is missing: build it and run the tests from the source tree");
+	ck_assert_msg(access(program, X_OK) == 0,
+		      "%s is missing: build it and run the tests from the source tree", program);
 	for (; args[n - 1]; n++) {
 		ck_assert_uint_lt(n, ELEMENTSOF(argv) - 1);
 		argv[n] = args[n - 1];
@@ -74,14 +74,14 @@ static Run run_deployctl(const char *const *args)
 		int e = open(err, O_WRONLY | O_TRUNC | O_CLOEXEC);
 		if (o < 0 || e < 0 || dup2(o, STDOUT_FILENO) < 0 || dup2(e, STDERR_FILENO) < 0)
 			_exit(127);
-		execv(DEPLOYCTL, (char *const *)argv);
+		execv(program, (char *const *)argv);
 		_exit(127);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status), "deployctl did not exit normally");
 	return (Run){WEXITSTATUS(status), slurp_and_unlink(out), slurp_and_unlink(err)};
 }
-#define RUN(...) run_deployctl((const char *const[]){__VA_ARGS__, NULL})
+#define RUN(...) run_program(DEPLOYCTL, (const char *const[]){__VA_ARGS__, NULL})
 
 static char *write_plan(const char *text)
 {
@@ -254,6 +254,33 @@ START_TEST(test_help_prints_usage_and_exits_0)
 }
 END_TEST
 
+/* deployctl hands `check` to deployctl-local; a deployctl that finds none (copied alone, with
+ * nothing installed) says which program it lacks instead of failing silently. */
+START_TEST(test_a_deployctl_without_its_local_program_names_the_one_it_lacks)
+{
+	_cleanup_free_ char *dir = strdup("/tmp/test-deployctl-alone-XXXXXX"), *copy = NULL;
+	_cleanup_free_ char *cmd = NULL;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_ge(asprintf(&copy, "%s/deployctl", dir), 0);
+	ck_assert_int_ge(asprintf(&cmd, "cp " DEPLOYCTL " %s", copy), 0);
+	ck_assert_int_eq(system(cmd), 0);
+
+	_cleanup_(run_done) Run r =
+		run_program(copy, (const char *const[]){"check", "x.yaml", NULL});
+	if (access(DEPLOYCTL_LOCAL_PATH, X_OK) == 0)
+		/* Installed here: the copy runs it, and it reads (and misses) the plan. */
+		ck_assert_int_eq(r.exit_code, 3);
+	else {
+		ck_assert_int_eq(r.exit_code, 1);
+		ck_assert_ptr_nonnull(strstr(r.err, DEPLOYCTL_LOCAL_PATH));
+		ck_assert_ptr_nonnull(strstr(r.err, "'check'"));
+	}
+	unlink(copy);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("deployctl-check");
@@ -269,6 +296,7 @@ int main(void)
 	tcase_add_test(tc, test_no_argument_is_a_usage_error);
 	tcase_add_test(tc, test_unknown_option_is_a_usage_error);
 	tcase_add_test(tc, test_help_prints_usage_and_exits_0);
+	tcase_add_test(tc, test_a_deployctl_without_its_local_program_names_the_one_it_lacks);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);

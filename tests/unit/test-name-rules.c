@@ -135,6 +135,29 @@ START_TEST(test_deploy_ids_the_pipeline_makes_pass_the_rule_deployctl_log_applie
 }
 END_TEST
 
+/* What a plan may be called: the daemon refuses any other name, so that a name never reaches
+ * outside the plan directory. */
+START_TEST(test_plan_names_are_portable_file_names_without_a_leading_dot)
+{
+	char long_name[PLAN_NAME_MAX + 2];
+
+	ck_assert(plan_name_is_valid("prosaas"));
+	ck_assert(plan_name_is_valid("prosaas-staging_2.eu"));
+	ck_assert(!plan_name_is_valid(""));
+	ck_assert(!plan_name_is_valid(".hidden"));
+	ck_assert(!plan_name_is_valid("a/b"));
+	ck_assert(!plan_name_is_valid(".."));
+	ck_assert(!plan_name_is_valid("a b"));
+	ck_assert(!plan_name_is_valid("caf\xc3\xa9"));
+	memset(long_name, 'a', PLAN_NAME_MAX);
+	long_name[PLAN_NAME_MAX] = '\0';
+	ck_assert(plan_name_is_valid(long_name));
+	long_name[PLAN_NAME_MAX] = 'a';
+	long_name[PLAN_NAME_MAX + 1] = '\0';
+	ck_assert(!plan_name_is_valid(long_name));
+}
+END_TEST
+
 START_TEST(test_enum_names_are_read_back_from_the_one_table)
 {
 	ck_assert_int_eq(plan_bus_from_string(plan_bus_to_string(UNITS_BUS_USER)), UNITS_BUS_USER);
@@ -159,6 +182,7 @@ int main(void)
 	tcase_add_test(tc, test_credential_names_are_judged_alike_by_check_and_the_preflight);
 	tcase_add_test(tc, test_table_names_are_judged_alike_by_check_and_the_migrations);
 	tcase_add_test(tc, test_deploy_ids_the_pipeline_makes_pass_the_rule_deployctl_log_applies);
+	tcase_add_test(tc, test_plan_names_are_portable_file_names_without_a_leading_dot);
 	tcase_add_test(tc, test_enum_names_are_read_back_from_the_one_table);
 	suite_add_tcase(s, tc);
 
