@@ -18,7 +18,10 @@
 typedef struct Server Server;
 typedef struct Client Client;
 
-typedef struct RunningDeploy {
+typedef struct RunningDeploy RunningDeploy;
+struct RunningDeploy {
+	Server *server;
+	RunningDeploy *next_ending; /* in Server.ending */
 	DeployRequest request;
 	char *plan_name;
 	pid_t pid;
@@ -33,7 +36,7 @@ typedef struct RunningDeploy {
 	bool finished_seen; /* the worker sent its deploy-finished event */
 	int exit_code;	    /* from deploy-finished, or from the worker's death */
 	bool cancel_requested;
-} RunningDeploy;
+};
 
 struct Client {
 	Server *server;
@@ -62,6 +65,9 @@ struct Server {
 	bool bound_socket; /* we created config.socket_path and remove it at exit */
 	Client *clients;
 	RunningDeploy *deploy;
+	/* Workers that sent deploy-finished (their sessions and connections closed by then) and
+	 * have yet to exit: the deploy is over for its clients, and the next one may begin. */
+	RunningDeploy *ending;
 	sd_event_source *idle_source;
 	bool exiting;
 	/* The clients following the running deploy, as the worker reaches them. */

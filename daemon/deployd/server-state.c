@@ -34,7 +34,7 @@ void server_notify_status(Server *s)
 
 void server_update_idle(Server *s)
 {
-	bool idle = !s->deploy && !s->clients;
+	bool idle = !s->deploy && !s->ending && !s->clients;
 
 	if (s->exiting && !s->deploy) {
 		sd_event_exit(s->event, 0);

@@ -137,6 +137,11 @@ static void server_done(Server *s)
 		client_free(s->clients);
 	}
 	running_deploy_free(s->deploy);
+	while (s->ending) {
+		RunningDeploy *d = s->ending;
+		s->ending = d->next_ending;
+		running_deploy_free(d);
+	}
 	for (size_t i = 0; i < s->n_listen; i++)
 		sd_event_source_disable_unref(s->listen_sources[i]);
 	free(s->listen_sources);

@@ -119,20 +119,40 @@ static void fan_out(Server *s, const Event *ev)
 	}
 }
 
-static void on_worker_record(Server *s, const ProtoRecord *rec)
+/* The worker sends deploy-finished once its sessions and connections are closed: its clients
+ * get their answer now, and the next deploy may begin while it exits. */
+static void deploy_end_for_clients(RunningDeploy *d)
+{
+	Server *s = d->server;
+
+	s->followers.finish(s, d->exit_code);
+	s->deploy = NULL;
+	d->next_ending = s->ending;
+	s->ending = d;
+	server_notify_status(s);
+	server_update_idle(s);
+}
+
+static void on_worker_record(RunningDeploy *d, const ProtoRecord *rec)
 {
 	_cleanup_(event_freep) Event *ev = NULL;
+	Server *s = d->server;
 
+	/* Nothing comes after deploy-finished; should it, it belongs to no one. */
+	if (d->finished_seen)
+		return;
 	if (proto_record_to_event(rec, &ev) < 0) {
 		server_log(s, LOG_WARNING, "Deploy worker sent a record that is not an event.");
 		return;
 	}
 	fan_out(s, ev);
+	if (d->finished_seen)
+		deploy_end_for_clients(d);
 }
 
-static void drain_pipe(Server *s)
+static void drain_pipe(RunningDeploy *d)
 {
-	RunningDeploy *d = s->deploy;
+	Server *s = d->server;
 	char buf[65536];
 	ssize_t n;
 
@@ -154,7 +174,7 @@ static void drain_pipe(Server *s)
 					server_log(s, LOG_ERR, "Deploy worker stream is corrupt.");
 				break;
 			}
-			on_worker_record(s, rec);
+			on_worker_record(d, rec);
 		}
 	}
 	/* EOF or a broken stream: the worker's exit ends the deploy. */
@@ -167,7 +187,9 @@ static void drain_pipe(Server *s)
 static int on_worker_pipe(sd_event_source *source _unused_, int fd _unused_,
 			  uint32_t revents _unused_, void *userdata)
 {
-	drain_pipe(userdata);
+	RunningDeploy *d = userdata;
+
+	drain_pipe(d);
 	return 0;
 }
 
@@ -192,11 +214,11 @@ static void emit_parent_event(Server *s, EventType type, int priority, const cha
 
 static int on_worker_exit(sd_event_source *source _unused_, const siginfo_t *si, void *userdata)
 {
-	Server *s = userdata;
-	RunningDeploy *d = s->deploy;
+	RunningDeploy *d = userdata;
+	Server *s = d->server;
 
 	if (d->pipe_fd >= 0)
-		drain_pipe(s);
+		drain_pipe(d);
 
 	if (!d->finished_seen) {
 		_cleanup_free_ char *msg = NULL;
@@ -211,11 +233,15 @@ static int on_worker_exit(sd_event_source *source _unused_, const siginfo_t *si,
 				  cancelled ? "cancelled" : "failed",
 				  cancelled ? DEPLOY_EXIT_CANCELLED : DEPLOY_EXIT_INTERNAL,
 				  msg ?: "The deploy worker died.");
+		deploy_end_for_clients(d);
 	}
 
-	s->followers.finish(s, d->exit_code);
-	s->deploy = running_deploy_free(d);
-	server_notify_status(s);
+	for (RunningDeploy **p = &s->ending; *p; p = &(*p)->next_ending)
+		if (*p == d) {
+			*p = d->next_ending;
+			break;
+		}
+	running_deploy_free(d);
 	server_update_idle(s);
 	return 0;
 }
@@ -331,6 +357,7 @@ int deploy_start(Server *s, uid_t requester_uid, const ProtoRecord *request, cha
 	RunningDeploy *d = calloc(1, sizeof(RunningDeploy));
 	if (!d)
 		return -ENOMEM;
+	d->server = s;
 	d->pipe_fd = -1;
 	d->plan_name = strdup(name);
 	d->request.release = release ? strdup(release) : NULL;
@@ -375,8 +402,8 @@ int deploy_start(Server *s, uid_t requester_uid, const ProtoRecord *request, cha
 	fcntl(d->pipe_fd, F_SETFL, O_NONBLOCK);
 	s->deploy = d;
 	if ((r = sd_event_add_io(s->event, &d->pipe_source, d->pipe_fd, EPOLLIN, on_worker_pipe,
-				 s)) < 0 ||
-	    (r = sd_event_add_child(s->event, &d->child_source, pid, WEXITED, on_worker_exit, s)) <
+				 d)) < 0 ||
+	    (r = sd_event_add_child(s->event, &d->child_source, pid, WEXITED, on_worker_exit, d)) <
 		    0) {
 		/* Without a way to watch it, the worker must not run on unobserved. */
 		kill(pid, SIGKILL);

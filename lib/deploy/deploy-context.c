@@ -57,17 +57,27 @@ Event *deploy_event(DeployContext *ctx, EventType type, int priority, const char
 	return ev;
 }
 
+/* Stamps ev for its sink; false (ev freed) when out of memory. */
+static bool stamp(DeployContext *ctx, Event *ev)
+{
+	/* Redacted here, where every event of the deploy passes: no sink sees a password. */
+	if (!ev || event_add(ev, "DEPLOY_ID", "%s", ctx->req->id) < 0 ||
+	    event_add(ev, "DEPLOY_PLAN", "%s", ctx->plan->name ?: "") < 0 ||
+	    event_redact(ev, ctx->secrets) < 0) {
+		event_free(ev);
+		ctx->out_of_memory = true;
+		return false;
+	}
+	return true;
+}
+
 void deploy_emit(DeployContext *ctx, Event *ev)
 {
-	_cleanup_(event_freep) Event *owned = ev;
+	_cleanup_(event_freep) Event *owned = NULL;
 
-	/* Redacted here, where every event of the deploy passes: no sink sees a password. */
-	if (!owned || event_add(owned, "DEPLOY_ID", "%s", ctx->req->id) < 0 ||
-	    event_add(owned, "DEPLOY_PLAN", "%s", ctx->plan->name ?: "") < 0 ||
-	    event_redact(owned, ctx->secrets) < 0) {
-		ctx->out_of_memory = true;
+	if (!stamp(ctx, ev))
 		return;
-	}
+	owned = ev;
 	if (ctx->sink)
 		ctx->sink(owned, ctx->userdata);
 }
@@ -152,6 +162,16 @@ DeployExit deploy_finish(DeployContext *ctx, DeployExit exit_code, const char *m
 		   event_add(ev, "DEPLOY_EXIT", "%d", exit_code) < 0 ||
 		   event_add(ev, "DURATION_MS", "%llu", ms) < 0))
 		ev = event_free(ev);
-	deploy_emit(ctx, ev);
+	/* Stamped (redacted) now, while the secrets are known; sent by deploy_finish_send(). */
+	event_free(ctx->finished);
+	ctx->finished = stamp(ctx, ev) ? ev : NULL;
 	return exit_code;
+}
+
+void deploy_finish_send(DeployContext *ctx)
+{
+	_cleanup_(event_freep) Event *ev = TAKE_PTR(ctx->finished);
+
+	if (ev && ctx->sink)
+		ctx->sink(ev, ctx->userdata);
 }

@@ -30,6 +30,7 @@ typedef struct DeployContext {
 	bool terminate_idle;  /* the request's choice, else the plan's */
 	char *const *secrets; /* the password's forms once resolved: redacted from every event */
 	bool out_of_memory;   /* an event was lost: the current phase fails as internal */
+	Event *finished;      /* deploy-finished, built and stamped, until deploy_finish_send() */
 } DeployContext;
 
 /* One field of an event being built; a NULL value leaves the field out. */
@@ -58,5 +59,8 @@ int deploy_phase_end(DeployContext *ctx, int r);
 /* The exit code for a phase's result r: cancelled, busy and internal as r says, else
  * otherwise (the phase's own failure). */
 DeployExit deploy_exit_for(int r, DeployExit otherwise);
-/* Emits deploy-finished with DEPLOY_RESULT/DEPLOY_EXIT/DURATION_MS and returns exit_code. */
+/* Builds deploy-finished with DEPLOY_RESULT/DEPLOY_EXIT/DURATION_MS and returns exit_code;
+ * deploy_finish_send() sends it, once deploy_run() has closed the deploy's sessions and
+ * connections: whoever hears of the end may start the next deploy at once. */
 DeployExit deploy_finish(DeployContext *ctx, DeployExit exit_code, const char *message);
+void deploy_finish_send(DeployContext *ctx);

@@ -171,3 +171,11 @@ int deploy_lock_try(PGconn *conn, int64_t key, const PgWaitHooks *hooks,
 	*ret_holder = holder;
 	return 0;
 }
+
+int deploy_lock_release(PGconn *conn, int64_t key, PgError *ret_error)
+{
+	char sql[80];
+
+	snprintf(sql, sizeof(sql), "SELECT pg_catalog.pg_advisory_unlock(%lld)", (long long)key);
+	return pg_exec(conn, sql, NULL, NULL, ret_error);
+}

@@ -44,3 +44,7 @@ int64_t deploy_lock_key(const char *table);
  * taken, 0 when another session holds it (*ret_holder then says who), <0 with *ret_error. */
 int deploy_lock_try(PGconn *conn, int64_t key, const PgWaitHooks *hooks,
 		    DeployLockHolder *ret_holder, PgError *ret_error);
+/* Gives the lock back on conn (idle, the session that took it) and waits for the server to
+ * say so: once this returns 0, another deploy can take it.  -EIO with *ret_error otherwise
+ * (closing the session frees it too, as soon as the server has ended the backend). */
+int deploy_lock_release(PGconn *conn, int64_t key, PgError *ret_error);

@@ -37,6 +37,7 @@ struct DeployMigrate {
 	char **secrets;	   /* the password's forms (pg_conninfo_secrets), for ctx->secrets */
 	const char *table; /* the plan's, or the default for a command's deploy lock */
 	PGconn *lock_conn;
+	bool lock_taken;
 	PGconn *conn;
 
 	Migration *files;
@@ -80,11 +81,19 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 	if (!m)
 		return NULL;
 	/* The migration session first: if a statement of it still runs, the lock session
-	 * terminates it, once the watch's preparation (if still under way) is off it.  Closing
-	 * the lock session frees the deploy lock. */
+	 * terminates it, once the watch's preparation (if still under way) is off it.  Then the
+	 * deploy lock is given back and its session closed; closing alone frees it too, but
+	 * only once the server has ended the backend, which the next deploy may not wait for. */
 	if (m->watch && m->conn && PQtransactionStatus(m->conn) == PQTRANS_ACTIVE)
 		deploy_lockwatch_settle(m->watch);
 	pg_session_abandon(&m->conn, m->lock_conn);
+	if (m->watch && m->lock_taken)
+		deploy_lockwatch_settle(m->watch);
+	if (m->lock_taken && m->lock_conn && PQtransactionStatus(m->lock_conn) == PQTRANS_IDLE) {
+		PgError ignored = {};
+		(void)deploy_lock_release(m->lock_conn, deploy_lock_key(m->table), &ignored);
+		pg_error_done(&ignored);
+	}
 	pg_session_abandon(&m->lock_conn, NULL);
 	deploy_lockwatch_free(m->watch);
 	migrations_adoption_done(&m->adoption);
@@ -212,8 +221,10 @@ static int preflight_lock(DeployMigrate *m, PGconn **started, const PgSessionSet
 		pg_error_done(&e);
 		return preflight_failed(m, -EIO, message);
 	}
-	if (r > 0)
+	if (r > 0) {
+		m->lock_taken = true;
 		return 0;
+	}
 	if (deploy_lock_holder_describe(&holder, &who) < 0 ||
 	    asprintf(&message,
 		     "Another deploy is running: the deploy lock for %s is held by %s. Nothing "

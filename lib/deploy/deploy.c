@@ -227,9 +227,11 @@ DeployExit deploy_run(const Plan *plan, const DeployRequest *req, int cancel_fd,
 	DeployExit x = deploy_units_init(&d.units, plan) < 0
 			       ? deploy_finish(&d.ctx, DEPLOY_EXIT_INTERNAL, "Out of memory.")
 			       : run(&d);
-	/* Closing the sessions frees the deploy lock: only now may another deploy begin. */
+	/* Closing the sessions frees the deploy lock: only then may another deploy begin, and
+	 * only then is the end told. */
 	deploy_migrate_free(d.db);
 	deploy_units_done(&d.units);
 	deploy_preflight_locks_done(&d.locks);
+	deploy_finish_send(&d.ctx);
 	return x;
 }

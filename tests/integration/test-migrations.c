@@ -235,6 +235,55 @@ START_TEST(test_a_rerun_applies_nothing)
 }
 END_TEST
 
+/* At deploy-finished, whether another session could take the deploy lock right away. */
+typedef struct LockAtFinish {
+	Fixture *f;
+	int free_at_finish; /* -1: deploy-finished not seen */
+} LockAtFinish;
+
+static void record_lock_at_finish(const Event *ev, void *userdata)
+{
+	LockAtFinish *l = userdata;
+	_cleanup_free_ char *sql = NULL;
+
+	event_record(ev, &l->f->events);
+	if (ev->type != EVENT_DEPLOY_FINISHED)
+		return;
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT pg_catalog.pg_try_advisory_lock(%lld) AND "
+				  "pg_catalog.pg_advisory_unlock(%lld)",
+				  (long long)deploy_lock_key(l->f->table),
+				  (long long)deploy_lock_key(l->f->table)),
+			 0);
+	_cleanup_free_ char *v = harness_pg_value(harness_app_conninfo(), sql);
+	l->free_at_finish = strcmp(v, "t") == 0;
+}
+
+/* Whoever hears that a deploy finished (deployctl, then the next `deployctl deploy`) may start
+ * the next one at once: the deploy lock is given back before deploy-finished is sent. */
+START_TEST(test_the_deploy_lock_is_free_by_the_time_deploy_finished_is_told)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+	LockAtFinish l = {.f = f, .free_at_finish = -1};
+
+	write_migration(f, "001_a.sql", "CREATE TABLE a (id int);\n");
+	new_deploy(f);
+	ck_assert_int_eq(deploy_run(&f->plan, &f->req, -1, record_lock_at_finish, &l),
+			 DEPLOY_EXIT_OK);
+	ck_assert_int_eq(l.free_at_finish, 1);
+
+	/* A deploy that fails in its preflight, after taking the lock, too: a file changed
+	 * since it was applied. */
+	write_migration(f, "001_a.sql", "CREATE TABLE a (id bigint);\n");
+	events_clear(&f->events);
+	l.free_at_finish = -1;
+	new_deploy(f);
+	ck_assert_int_ne(deploy_run(&f->plan, &f->req, -1, record_lock_at_finish, &l),
+			 DEPLOY_EXIT_OK);
+	ck_assert_int_eq(l.free_at_finish, 1);
+}
+END_TEST
+
 START_TEST(test_a_failing_file_leaves_earlier_ones_applied_and_itself_and_later_ones_not)
 {
 	_cleanup_(fixture_freep) Fixture *f = fixture_new();
@@ -1071,6 +1120,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_pending_migrations_apply_in_numeric_order_and_are_recorded);
 	tcase_add_test(tc, test_a_rerun_applies_nothing);
+	tcase_add_test(tc, test_the_deploy_lock_is_free_by_the_time_deploy_finished_is_told);
 	tcase_add_test(
 		tc, test_a_failing_file_leaves_earlier_ones_applied_and_itself_and_later_ones_not);
 	tcase_add_test(tc, test_a_changed_checksum_is_refused_before_anything_runs);
