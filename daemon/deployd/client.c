@@ -45,7 +45,8 @@ static void client_update_events(Client *c)
 	sd_event_source_set_io_events(c->io_source, events);
 }
 
-static int client_flush(Client *c)
+/* Sends what is queued, as far as the socket takes it without waiting. */
+static int send_queued(Client *c)
 {
 	while (c->out_len > 0) {
 		ssize_t n = send(c->fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -57,6 +58,15 @@ static int client_flush(Client *c)
 		memmove(c->out, c->out + n, c->out_len - (size_t)n);
 		c->out_len -= (size_t)n;
 	}
+	return 0;
+}
+
+static int client_flush(Client *c)
+{
+	int r = send_queued(c);
+
+	if (r < 0)
+		return r;
 	if (c->out_len == 0 && c->close_when_flushed)
 		return -ECONNRESET;
 	client_update_events(c);
@@ -220,6 +230,18 @@ void clients_send_following(Server *s, const char *wire, size_t len)
 	for (Client *c = s->clients; c; c = c->next)
 		if (c->following)
 			client_send(c, wire, len);
+}
+
+void clients_flush(Server *s)
+{
+	/* Closing a client that is done, or that failed, stays with its own handler: EPOLLOUT
+	 * stays armed for it. */
+	for (Client *c = s->clients; c; c = c->next) {
+		if (c->out_len == 0)
+			continue;
+		if (send_queued(c) >= 0 && !(c->out_len == 0 && c->close_when_flushed))
+			client_update_events(c);
+	}
 }
 
 void clients_finish_following(Server *s, int exit_code)

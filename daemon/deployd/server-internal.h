@@ -36,6 +36,8 @@ struct RunningDeploy {
 	bool finished_seen; /* the worker sent its deploy-finished event */
 	int exit_code;	    /* from deploy-finished, or from the worker's death */
 	bool cancel_requested;
+	bool state_due;	       /* the state file is to be written with state_result */
+	char state_result[32]; /* "running", or deploy-finished's DEPLOY_RESULT */
 };
 
 struct Client {
@@ -76,6 +78,8 @@ struct Server {
 		void (*send)(Server *s, const char *wire, size_t len);
 		/* Ends every follower's request: the deploy ended with exit_code. */
 		void (*finish)(Server *s, int exit_code);
+		/* Sends what is queued for every client now, as far as its socket takes it. */
+		void (*flush)(Server *s);
 	} followers;
 };
 
@@ -95,6 +99,7 @@ void client_finish(Client *c, int exit_code, const char *error);
 /* Server.followers: what the running deploy sends its followers, and its end. */
 void clients_send_following(Server *s, const char *wire, size_t len);
 void clients_finish_following(Server *s, int exit_code);
+void clients_flush(Server *s);
 
 /* Opens the plan at path once, trusts it only as plan_open_trusted() says and parses that
  * descriptor.  -ENOENT: no such plan; else on failure *ret_error (when set) says why. */

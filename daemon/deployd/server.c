@@ -157,7 +157,9 @@ int server_run(const ServerConfig *config)
 		.config = *config,
 		.own_uid = geteuid(),
 		.allow_gid = PEER_NO_GROUP,
-		.followers = {.send = clients_send_following, .finish = clients_finish_following},
+		.followers = {.send = clients_send_following,
+			      .finish = clients_finish_following,
+			      .flush = clients_flush},
 	};
 	sigset_t mask;
 	int r;

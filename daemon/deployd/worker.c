@@ -70,10 +70,11 @@ static int state_record_for(const RunningDeploy *d, const char *result, ProtoRec
 	return 0;
 }
 
-static void save_state(Server *s, const char *result)
+static void save_state(RunningDeploy *d, const char *result)
 {
 	_cleanup_(proto_record_freep) ProtoRecord *rec = NULL;
-	int r = state_record_for(s->deploy, result, &rec);
+	Server *s = d->server;
+	int r = state_record_for(d, result, &rec);
 
 	if (r >= 0)
 		r = state_write(s->config.state_dir, rec);
@@ -81,6 +82,18 @@ static void save_state(Server *s, const char *result)
 		/* The deploy's outcome still reaches the journal and the clients. */
 		server_log(s, LOG_ERR, "Cannot write the state file in %s: %s", s->config.state_dir,
 			   strerror(-r));
+}
+
+/* What the events so far owe the clients and the state file: the clients' records go out
+ * first (a state file write waits for the disk), then the state, once per phase and at the
+ * end. */
+static void catch_up(RunningDeploy *d)
+{
+	d->server->followers.flush(d->server);
+	if (d->state_due) {
+		d->state_due = false;
+		save_state(d, d->state_result);
+	}
 }
 
 static void fan_out(Server *s, const Event *ev)
@@ -107,15 +120,16 @@ static void fan_out(Server *s, const Event *ev)
 	if (ev->phase != d->phase) {
 		d->phase = ev->phase;
 		server_notify_status(s);
-		/* The deploy's end is saved just below: one write (and fsync) instead of two. */
-		if (ev->type != EVENT_DEPLOY_FINISHED)
-			save_state(s, "running");
+		d->state_due = true;
+		snprintf(d->state_result, sizeof(d->state_result), "running");
 	}
 	if (ev->type == EVENT_DEPLOY_FINISHED) {
 		const char *code = event_get(ev, "DEPLOY_EXIT");
 		d->finished_seen = true;
 		d->exit_code = code ? atoi(code) : DEPLOY_EXIT_INTERNAL;
-		save_state(s, event_get(ev, "DEPLOY_RESULT") ?: "failed");
+		d->state_due = true;
+		snprintf(d->state_result, sizeof(d->state_result), "%s",
+			 event_get(ev, "DEPLOY_RESULT") ?: "failed");
 	}
 }
 
@@ -176,6 +190,7 @@ static void drain_pipe(RunningDeploy *d)
 			}
 			on_worker_record(d, rec);
 		}
+		catch_up(d);
 	}
 	/* EOF or a broken stream: the worker's exit ends the deploy. */
 	sd_event_source_disable_unref(d->pipe_source);
@@ -234,6 +249,7 @@ static int on_worker_exit(sd_event_source *source _unused_, const siginfo_t *si,
 				  cancelled ? DEPLOY_EXIT_CANCELLED : DEPLOY_EXIT_INTERNAL,
 				  msg ?: "The deploy worker died.");
 		deploy_end_for_clients(d);
+		catch_up(d);
 	}
 
 	for (RunningDeploy **p = &s->ending; *p; p = &(*p)->next_ending)
@@ -411,7 +427,7 @@ int deploy_start(Server *s, uid_t requester_uid, const ProtoRecord *request, cha
 		s->deploy = running_deploy_free(d);
 		return r;
 	}
-	save_state(s, "running");
+	save_state(d, "running");
 	server_notify_status(s);
 	server_update_idle(s);
 	return 0;
@@ -465,6 +481,7 @@ void deploy_report_interrupted(Server *s)
 
 	/* No worker of ours survives the daemon (PDEATHSIG), so "running" means it was cut off. */
 	RunningDeploy interrupted = {
+		.server = s,
 		.pipe_fd = -1,
 		.plan_name = (char *)plan,
 		.exit_code = DEPLOY_EXIT_INTERNAL,
@@ -483,6 +500,7 @@ void deploy_report_interrupted(Server *s)
 		     id, plan, deploy_phase_to_string(interrupted.phase)) >= 0)
 		emit_parent_event(s, EVENT_DEPLOY_FINISHED, LOG_ERR, "interrupted",
 				  DEPLOY_EXIT_INTERNAL, msg);
+	catch_up(&interrupted);
 	strv_free(interrupted.history);
 	s->deploy = saved;
 }
