@@ -228,10 +228,50 @@ static int batch_tick(void *userdata)
 	return h->tick(h->userdata);
 }
 
+/* The two statements of every migration's transaction around its file, prepared once per
+ * migrations_apply() (planning them for each of hundreds of migrations cost the server more
+ * than running them).  $1 is the migration's position in its batch: the start time is in a
+ * setting of its own name per position, read by the history row, so that a statement of
+ * another migration that ran in this transaction (nothing but a file left open could make it
+ * so) fails there, before COMMIT.  $2 of the first: commit without waiting for the disk (all
+ * but a batch's durable last). */
+#define BEGIN_STATEMENT "deployd_migration_begin"
+#define RECORD_STATEMENT "deployd_migration_record"
+
+static int prepare_statements(const ApplyContext *c, PgError *ret_error)
+{
+	_cleanup_(PQclearp) PGresult *res = NULL;
+	_cleanup_free_ char *sql = NULL;
+	int r;
+
+	/* A retry runs on the same session: what the last attempt prepared is replaced. */
+	r = pg_exec(c->conn,
+		    "SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE name IN ('" BEGIN_STATEMENT
+		    "', '" RECORD_STATEMENT "')",
+		    c->o->hooks, &res, ret_error);
+	if (r < 0)
+		return r;
+	bool prepared = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+	if (asprintf(&sql,
+		     "%s"
+		     "PREPARE " BEGIN_STATEMENT "(text, bool) AS "
+		     "SELECT pg_catalog.set_config('deployd.migration_' || $1, "
+		     "extract(epoch FROM pg_catalog.clock_timestamp())::text, true), "
+		     "CASE WHEN $2 THEN pg_catalog.set_config('synchronous_commit', 'off', true) END;"
+		     "PREPARE " RECORD_STATEMENT "(text, text, text, text, text, text) AS "
+		     "INSERT INTO %s (version, name, checksum, applied_at, duration_ms, deploy_id, "
+		     "applied_by) VALUES ($2, $3, $4, pg_catalog.clock_timestamp(), "
+		     "((extract(epoch FROM pg_catalog.clock_timestamp()) - "
+		     "pg_catalog.current_setting('deployd.migration_' || $1)::numeric) * "
+		     "1000)::integer, $5, COALESCE($6, current_user)) RETURNING duration_ms",
+		     prepared ? "DEALLOCATE " BEGIN_STATEMENT ";DEALLOCATE " RECORD_STATEMENT ";" : "",
+		     c->table) < 0)
+		return -ENOMEM;
+	return pg_exec(c->conn, sql, c->o->hooks, NULL, ret_error);
+}
+
 /* Per migration k (position in the batch): BEGIN; its start time and settings; the file; its
- * history row; COMMIT.  The start time is in a setting of its own name per position, read by
- * the history row: a statement of another migration that ran in this transaction (nothing
- * but a file left open could make it so) fails there, before COMMIT. */
+ * history row; COMMIT. */
 static int batch_build(Batch *b, size_t last_durable_index)
 {
 	const ApplyContext *c = b->c;
@@ -249,17 +289,12 @@ static int batch_build(Batch *b, size_t last_durable_index)
 		const MigrationDirectives *d = &m->directives;
 		_cleanup_(PQfreemem_p) char *name =
 			PQescapeLiteral(c->conn, m->name, strlen(m->name));
-		bool durable = k == last_durable_index;
 
 		if (!name)
 			return -ENOMEM;
 		b->prefix_statements[k] = 2;
-		fprintf(f,
-			"BEGIN;SELECT pg_catalog.set_config('deployd.migration_%zu', "
-			"extract(epoch FROM pg_catalog.clock_timestamp())::text, true)%s;",
-			k,
-			durable ? ""
-				: ", pg_catalog.set_config('synchronous_commit', 'off', true)");
+		fprintf(f, "BEGIN;EXECUTE " BEGIN_STATEMENT "('%zu', %s);", k,
+			k == last_durable_index ? "false" : "true");
 		if (d->set_lock_timeout) {
 			fprintf(f, "SET LOCAL lock_timeout TO %llu;", msec(d->lock_timeout));
 			b->prefix_statements[k]++;
@@ -274,18 +309,11 @@ static int batch_build(Batch *b, size_t last_durable_index)
 			return -ENOMEM;
 		b->file_offset[k] = b->sql_size;
 		fwrite(m->sql, 1, m->size, f);
-		/* The newline ends a trailing "--" comment of the file.  The checksum is hex we
-		 * computed: no quoting needed. */
-		fprintf(f,
-			"\n;INSERT INTO %s (version, name, checksum, applied_at, duration_ms, "
-			"deploy_id, applied_by) VALUES ('%s', %s, '%s', "
-			"pg_catalog.clock_timestamp(), "
-			"((extract(epoch FROM pg_catalog.clock_timestamp()) - "
-			"pg_catalog.current_setting('deployd.migration_%zu')::numeric) * "
-			"1000)::integer, "
-			"%s, %s) RETURNING duration_ms;COMMIT;",
-			c->table, m->version, name, m->checksum, k, c->deploy_id,
-			c->applied_by);
+		/* The newline ends a trailing "--" comment of the file.  The version (digits and
+		 * dots) and the checksum (hex) are ours: no quoting needed. */
+		fprintf(f, "\n;EXECUTE " RECORD_STATEMENT "('%zu', '%s', %s, '%s', %s, %s);COMMIT;",
+			k, m->version, name, m->checksum, c->deploy_id,
+			c->o->applied_by ? c->applied_by : "NULL");
 	}
 	if (fflush(f) != 0 || ferror(f))
 		return -ENOMEM;
@@ -481,6 +509,8 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 	c.position_counts_bytes = encoding && strcmp(encoding, "SQL_ASCII") == 0;
 
 	r = migrations_history_prepare(conn, c.table, o->hooks, &f.error);
+	if (r >= 0)
+		r = prepare_statements(&c, &f.error);
 	if (r < 0)
 		goto fail;
 

@@ -151,13 +151,25 @@ static void write_inputs(Setup *s)
 	same = fopen(s->same_work, "we");
 	one = fopen(s->same_work_one, "we");
 	ck_assert(all && same && one);
-	/* What migrations_apply() sends: the history table, then per file BEGIN, its start time
-	 * and synchronous_commit off (not for the last), the file, its row, COMMIT; deployd
-	 * sends up to 64 of these in a message, the references one or all 500.  psql sends
-	 * statements joined by "\\;" as one message: same-work-one-message.sql is one line. */
+	/* What migrations_apply() sends: the history table and its two prepared statements,
+	 * then per file BEGIN, its start time and synchronous_commit off (not for the last), the
+	 * file, its row, COMMIT; deployd sends up to 64 of these in a message, the references one
+	 * or all 500.  psql sends statements joined by "\\;" as one message:
+	 * same-work-one-message.sql is one line. */
 	for (FILE *f = same; f; f = f == same ? one : NULL)
-		fprintf(f, "CREATE TABLE IF NOT EXISTS " HISTORY " (" MIGRATIONS_HISTORY_COLUMNS
-			   ");\n");
+		fprintf(f,
+			"CREATE TABLE IF NOT EXISTS " HISTORY " (" MIGRATIONS_HISTORY_COLUMNS ");\n"
+			"PREPARE deployd_migration_begin(text, bool) AS SELECT "
+			"pg_catalog.set_config('deployd.migration_' || $1, extract(epoch FROM "
+			"pg_catalog.clock_timestamp())::text, true), CASE WHEN $2 THEN "
+			"pg_catalog.set_config('synchronous_commit', 'off', true) END;\n"
+			"PREPARE deployd_migration_record(text, text, text, text, text, text) AS "
+			"INSERT INTO " HISTORY
+			" (version, name, checksum, applied_at, duration_ms, "
+			"deploy_id, applied_by) VALUES ($2, $3, $4, pg_catalog.clock_timestamp(), "
+			"((extract(epoch FROM pg_catalog.clock_timestamp()) - "
+			"pg_catalog.current_setting('deployd.migration_' || $1)::numeric) * "
+			"1000)::integer, $5, COALESCE($6, current_user)) RETURNING duration_ms;\n");
 	for (int i = 1; i <= N_MIGRATIONS; i++) {
 		char name[64], body[64], dbmate[128];
 
@@ -169,20 +181,12 @@ static void write_inputs(Setup *s)
 		fputs(body, all);
 		for (FILE *f = same; f; f = f == same ? one : NULL)
 			fprintf(f,
-				"BEGIN\\;SELECT pg_catalog.set_config('deployd.migration_0', "
-				"extract(epoch FROM pg_catalog.clock_timestamp())::text, true)%s\\;"
-				"CREATE TABLE t_%d (id int)\\;INSERT INTO " HISTORY
-				" (version, name, checksum, applied_at, duration_ms, deploy_id, "
-				"applied_by) VALUES ('%d', 't_%d', '%064d', "
-				"pg_catalog.clock_timestamp(), "
-				"((extract(epoch FROM pg_catalog.clock_timestamp()) - "
-				"pg_catalog.current_setting('deployd.migration_0')::numeric) * "
-				"1000)::integer, 'bench', current_user) RETURNING "
-				"duration_ms\\;COMMIT%s",
-				i < N_MIGRATIONS ? ", pg_catalog.set_config('synchronous_commit', "
-						   "'off', true)"
-						 : "",
-				i, i, i, 0, f == same || i == N_MIGRATIONS ? ";\n" : "\\;");
+				"BEGIN\\;EXECUTE deployd_migration_begin('0', %s)\\;"
+				"CREATE TABLE t_%d (id int)\\;EXECUTE "
+				"deployd_migration_record('0', "
+				"'%d', 't_%d', '%064d', 'bench', NULL)\\;COMMIT%s",
+				i < N_MIGRATIONS ? "true" : "false", i, i, i, 0,
+				f == same || i == N_MIGRATIONS ? ";\n" : "\\;");
 	}
 	s->psql = bench_psql();
 }

@@ -440,8 +440,8 @@ START_TEST(test_the_migration_waiting_on_a_lock_inside_a_batch_is_the_one_named_
 	/* It waited inside the message that began with the first migration, the five before it
 	 * committed meanwhile, and the observer named the one waiting. */
 	ck_assert_ptr_nonnull(w.running);
-	ck_assert_ptr_nonnull(strstr(w.running, "deployd.migration_0'"));
-	ck_assert_ptr_nonnull(strstr(w.running, "deployd.migration_1'"));
+	ck_assert_ptr_nonnull(strstr(w.running, "EXECUTE deployd_migration_begin('0'"));
+	ck_assert_ptr_nonnull(strstr(w.running, "EXECUTE deployd_migration_begin('1'"));
 	ck_assert_ptr_nonnull(strstr(w.running, "CREATE TABLE t_1 "));
 	ck_assert_str_eq(w.recorded, "5");
 	ck_assert_ptr_nonnull(w.named);
