@@ -82,16 +82,14 @@ static unsigned locate_error(const ApplyContext *c, const Migration *m, const Pg
 #define BATCH_MAX_BYTES (1024 * 1024)
 
 /* A migration may share a message with others when it runs in a transaction without
- * directives and PostgreSQL's parser reads its text alone to the end: a file that left a
+ * directives and PostgreSQL's parser read its text alone to the end: a file that left a
  * string, comment or body open would otherwise swallow the next migration's statements. */
 static bool may_share_message(const Migration *m)
 {
 	const MigrationDirectives *d = &m->directives;
 
-	if (d->no_transaction || d->set_lock_timeout || d->set_statement_timeout)
-		return false;
-	/* Unknown (the parser could not be loaded): alone is always safe. */
-	return sql_parse_reads_whole(m->sql) > 0;
+	return m->parses_whole && !d->no_transaction && !d->set_lock_timeout &&
+	       !d->set_statement_timeout;
 }
 
 /* One message of migrations' transactions, and what its results have told so far. */

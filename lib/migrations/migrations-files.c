@@ -386,6 +386,7 @@ int migrations_parse(MigrationsFormat format, const char *path, const char *sql,
 		return fail(ret_error, r, "%s: %s", path, perr.message);
 	if (r < 0)
 		return r;
+	m.parses_whole = true;
 	if (m.directives.no_transaction && m.n_statements > 1)
 		return fail(ret_error, -EINVAL,
 			    "%s:%u: a no-transaction migration holds one statement; this is "

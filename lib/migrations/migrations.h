@@ -99,6 +99,10 @@ typedef struct Migration {
 	MigrationDirectives directives;
 	SqlStatement *statements;
 	size_t n_statements;
+	/* PostgreSQL's parser read sql alone to its end (migrations_parse() checked): no string,
+	 * comment or body left open would swallow text sent after it.  Only such a migration
+	 * shares a message with others; one built any other way runs alone. */
+	bool parses_whole;
 } Migration;
 
 /* 1 and the (normalized) version and name when filename is a migration's in format, 0 when it

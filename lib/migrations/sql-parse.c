@@ -176,18 +176,3 @@ int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n,
 	*ret_n = p.n;
 	return 0;
 }
-
-int sql_parse_reads_whole(const char *text)
-{
-	_cleanup_free_ char *unloadable = NULL;
-	PgQueryLib lib;
-	int r;
-
-	r = pg_query_lib_open(&lib, &unloadable);
-	if (r < 0)
-		return r;
-	PgQuerySplitResult split = lib.split_with_parser(text);
-	bool whole = !split.error;
-	lib.free_split_result(split);
-	return whole;
-}

@@ -50,7 +50,3 @@ void sql_parse_error_done(SqlParseError *e);
 /* The statements alone (copied out of a parse; *ret NULL when there are none). */
 int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n,
 			 SqlParseError *ret_error);
-
-/* 1 when the parser's splitter reads text to its end (no string, comment or body left open
- * that would swallow text appended after it), 0 when not, -ENOPKG or -ENOMEM. */
-int sql_parse_reads_whole(const char *text);

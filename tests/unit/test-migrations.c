@@ -65,6 +65,19 @@ static char *parse_error(const char *name, const char *text)
 	return error;
 }
 
+/* A file migrations_parse() accepts was read to its end by PostgreSQL's parser: it may share
+ * a message with other migrations; a Migration built any other way says nothing of the kind. */
+START_TEST(test_a_parsed_file_is_known_to_be_read_whole_by_the_parser)
+{
+	Migration m = parse_ok("1_x.sql", "SELECT $x$ closed $x$;\n-- trailing comment");
+	Migration unparsed = {};
+
+	ck_assert(m.parses_whole);
+	ck_assert(!unparsed.parses_whole);
+	migration_done(&m);
+}
+END_TEST
+
 START_TEST(test_text_the_parser_refuses_is_named_by_file_line_and_column)
 {
 	/* CRLF line ends and a two-byte character before the error: lines end at LF, the
@@ -634,6 +647,7 @@ int main(void)
 	TCase *tc = tcase_create("migrations");
 
 	tcase_add_test(tc, test_file_names_give_version_and_name);
+	tcase_add_test(tc, test_a_parsed_file_is_known_to_be_read_whole_by_the_parser);
 	tcase_add_test(tc, test_text_the_parser_refuses_is_named_by_file_line_and_column);
 	tcase_add_test(tc, test_bad_sql_file_names_are_refused_and_others_ignored);
 	tcase_add_test(tc, test_each_format_reads_its_tools_file_names);
