@@ -14,6 +14,8 @@
 typedef struct PgQueryLib {
 	PgQueryParseResult (*parse)(const char *input);
 	void (*free_parse_result)(PgQueryParseResult result);
+	PgQuerySplitResult (*split_with_parser)(const char *input);
+	void (*free_split_result)(PgQuerySplitResult result);
 } PgQueryLib;
 
 int pg_query_lib_open(PgQueryLib *ret, char **ret_error);

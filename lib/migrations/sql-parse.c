@@ -96,14 +96,13 @@ void sql_parse_error_done(SqlParseError *e)
 	*e = (SqlParseError){};
 }
 
-int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error)
+/* Runs the parser over text; on failure *ret_error (when -EINVAL) says where. */
+static int parse_raw(const char *text, PgQueryLib *ret_lib, PgQueryParseResult *ret,
+		     SqlParseError *ret_error)
 {
-	_cleanup_(sql_parse_done) SqlParse p = {};
 	_cleanup_free_ char *unloadable = NULL;
-	size_t size = strlen(text);
-	json_object *stmts;
 	PgQueryLib lib;
-	int r = 0;
+	int r;
 
 	r = pg_query_lib_open(&lib, &unloadable);
 	if (r < 0) {
@@ -113,6 +112,7 @@ int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error)
 	}
 	PgQueryParseResult result = lib.parse(text);
 	if (result.error) {
+		r = -EINVAL;
 		if (ret_error) {
 			*ret_error = (SqlParseError){
 				.message = strdup(result.error->message ?: "syntax error"),
@@ -124,10 +124,37 @@ int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error)
 				r = -ENOMEM;
 		}
 		lib.free_parse_result(result);
-		return r < 0 ? r : -EINVAL;
+		return r;
 	}
-	p.root = result.parse_tree ? json_tokener_parse(result.parse_tree) : NULL;
-	lib.free_parse_result(result);
+	*ret_lib = lib;
+	*ret = result;
+	return 0;
+}
+
+/* The statement of text at location (bytes) for len (0: to the end); -EIO for bounds that
+ * do not fit the text. */
+static int statement_at(const char *text, size_t size, int64_t location, int64_t len,
+			SqlStatement *ret)
+{
+	if (location < 0 || len < 0 || (size_t)location > size ||
+	    (size_t)len > size - (size_t)location)
+		return -EIO;
+	*ret = (SqlStatement){.offset = skip_to_token(text, size, (size_t)location),
+			      /* stmt_len 0: the statement runs to the end of the text. */
+			      .end = len > 0 ? (size_t)(location + len) : size};
+	if (ret->offset >= ret->end)
+		return -EIO;
+	first_word(text, ret->offset, ret->end, ret->verb);
+	return 0;
+}
+
+static int parse_tree(const char *text, const char *tree_json, SqlParse *ret)
+{
+	_cleanup_(sql_parse_done) SqlParse p = {};
+	size_t size = strlen(text);
+	json_object *stmts;
+
+	p.root = tree_json ? json_tokener_parse(tree_json) : NULL;
 	if (!p.root)
 		return -ENOMEM;
 	if (!json_object_object_get_ex(p.root, "stmts", &stmts) ||
@@ -143,19 +170,12 @@ int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error)
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *raw = json_object_array_get_idx(stmts, i), *tree;
-		int64_t location = get_int(raw, "stmt_location"), len = get_int(raw, "stmt_len");
-		SqlStatement *s = &p.statements[p.n];
 
-		if (!json_object_object_get_ex(raw, "stmt", &tree) || location < 0 || len < 0 ||
-		    (size_t)location > size || (size_t)len > size - (size_t)location)
+		if (!json_object_object_get_ex(raw, "stmt", &tree) ||
+		    statement_at(text, size, get_int(raw, "stmt_location"),
+				 get_int(raw, "stmt_len"), &p.statements[p.n]) < 0)
 			return -EIO;
-		s->offset = skip_to_token(text, size, (size_t)location);
-		/* stmt_len 0: the statement runs to the end of the text. */
-		s->end = len > 0 ? (size_t)(location + len) : size;
-		if (s->offset >= s->end)
-			return -EIO;
-		first_word(text, s->offset, s->end, s->verb);
-		s->transaction_control = is_transaction_control(tree);
+		p.statements[p.n].transaction_control = is_transaction_control(tree);
 		p.trees[p.n++] = tree;
 	}
 	*ret = p;
@@ -163,13 +183,66 @@ int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error)
 	return 0;
 }
 
+int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error)
+{
+	PgQueryParseResult result;
+	PgQueryLib lib;
+	int r;
+
+	r = parse_raw(text, &lib, &result, ret_error);
+	if (r < 0)
+		return r;
+	r = parse_tree(text, result.parse_tree, ret);
+	lib.free_parse_result(result);
+	return r;
+}
+
+/* The statements of a text that holds no transaction control, from the parser's splitter:
+ * their bounds without reading a tree back (json-c costs ten times the parse itself). */
+static int split(const PgQueryLib *lib, const char *text, SqlStatement **ret, size_t *ret_n)
+{
+	_cleanup_free_ SqlStatement *statements = NULL;
+	PgQuerySplitResult result = lib->split_with_parser(text);
+	size_t size = strlen(text), n = 0;
+	int r = 0;
+
+	if (result.error)
+		r = -EIO;
+	else if (result.n_stmts > 0 &&
+		 !(statements = calloc((size_t)result.n_stmts, sizeof(SqlStatement))))
+		r = -ENOMEM;
+	for (int i = 0; r >= 0 && i < result.n_stmts; i++)
+		r = statement_at(text, size, result.stmts[i]->stmt_location,
+				 result.stmts[i]->stmt_len, &statements[n++]);
+	lib->free_split_result(result);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(statements);
+	*ret_n = n;
+	return 0;
+}
+
 int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n,
 			 SqlParseError *ret_error)
 {
 	_cleanup_(sql_parse_done) SqlParse p = {};
+	PgQueryParseResult result;
+	PgQueryLib lib;
 	int r;
 
-	r = sql_parse(text, &p, ret_error);
+	r = parse_raw(text, &lib, &result, ret_error);
+	if (r < 0)
+		return r;
+	/* The parser's JSON names each node as "Kind":{ (a string constant's quotes come out
+	 * escaped): a text without a TransactionStmt node needs only its bounds. */
+	bool transaction_stmt =
+		result.parse_tree && strstr(result.parse_tree, "\"TransactionStmt\":{");
+	if (!transaction_stmt) {
+		lib.free_parse_result(result);
+		return split(&lib, text, ret, ret_n);
+	}
+	r = parse_tree(text, result.parse_tree, &p);
+	lib.free_parse_result(result);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(p.statements);

@@ -47,6 +47,8 @@ int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error);
 void sql_parse_done(SqlParse *p);
 void sql_parse_error_done(SqlParseError *e);
 
-/* The statements alone (copied out of a parse; *ret NULL when there are none). */
+/* The statements alone (*ret NULL when there are none), as sql_parse() gives them; a text
+ * without transaction statements takes their bounds from the parser's splitter, without
+ * reading a tree back. */
 int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n,
 			 SqlParseError *ret_error);

@@ -193,6 +193,36 @@ START_TEST(test_transaction_control_is_recognised)
 }
 END_TEST
 
+/* sql_parse_statements() takes a text without transaction statements from the parser's
+ * splitter instead of its tree: both ways give the same statements. */
+START_TEST(test_the_splitter_and_the_tree_give_the_same_statements)
+{
+	static const char *const texts[] = {
+		"CREATE TABLE t (id int);\n",
+		"-- leading comment\n/* block /* nested */ */ SELECT 1;\r\nSELECT 2",
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $x$ SELECT 1; $x$;\nSELECT f();",
+		"SELECT 'a;b', \"c;d\" FROM t;;; ;\n  INSERT INTO t VALUES (1) -- tail",
+		"SELECT 'caf\xc3\xa9' AS x; SELECT '\"TransactionStmt\":{' AS y;",
+		"DO $$ BEGIN PERFORM 1; END $$;\nALTER TABLE t ADD COLUMN y int;",
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+		_cleanup_(split_done) Split fast = split(texts[i]);
+		_cleanup_(sql_parse_done) SqlParse tree = {};
+		SqlParseError e = {};
+
+		ck_assert_msg(sql_parse(texts[i], &tree, &e) == 0, "%s: %s", texts[i], e.message);
+		ck_assert_uint_eq(fast.n, tree.n);
+		for (size_t k = 0; k < tree.n; k++) {
+			ck_assert_uint_eq(fast.s[k].offset, tree.statements[k].offset);
+			ck_assert_uint_eq(fast.s[k].end, tree.statements[k].end);
+			ck_assert_str_eq(fast.s[k].verb, tree.statements[k].verb);
+			ck_assert(!fast.s[k].transaction_control);
+		}
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sql-parse");
@@ -209,6 +239,7 @@ int main(void)
 		test_unterminated_quotes_and_syntax_errors_are_refused_with_a_character_position);
 	tcase_add_test(tc, test_parse_trees_come_with_their_statements);
 	tcase_add_test(tc, test_transaction_control_is_recognised);
+	tcase_add_test(tc, test_the_splitter_and_the_tree_give_the_same_statements);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);
