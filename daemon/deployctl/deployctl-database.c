@@ -15,7 +15,8 @@ int ctl_connect_plan_database(const Plan *plan, const char *application_name, bo
 	PgError e = {};
 	int r;
 
-	r = pg_conninfo_resolve(plan->database.conninfo_source, plan->database.conninfo, &conninfo, &error);
+	r = pg_conninfo_resolve(plan->database.conninfo_source, plan->database.conninfo, &conninfo,
+				&error);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", plan->path, error ?: strerror(-r));
 		return DEPLOY_EXIT_INTERNAL;

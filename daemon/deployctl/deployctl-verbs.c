@@ -108,3 +108,15 @@ int ctl_parse_global(int argc, char **argv, CtlOptions *ret_opts, const CtlVerb 
 	*ret_verb = verb;
 	return -1;
 }
+
+int ctl_run_verb(const CtlVerbRun *runs, size_t n, const CtlVerb *verb, int argc, char **argv,
+		 const CtlOptions *opts)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(runs[i].name, verb->name) == 0) {
+			int verb_index = optind;
+			optind = 0; /* re-initialise getopt for the verb's own options */
+			return runs[i].run(argc - verb_index, argv + verb_index, opts);
+		}
+	return -1;
+}

@@ -10,10 +10,7 @@
 #include "deployctl.h"
 #include "exit-code.h"
 
-static const struct {
-	const char *name;
-	int (*run)(int argc, char **argv, const CtlOptions *opts);
-} daemon_verbs[] = {
+static const CtlVerbRun daemon_verbs[] = {
 	{"deploy", verb_deploy},
 	{"status", verb_status},
 	{"cancel", verb_cancel},
@@ -55,11 +52,6 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return DEPLOY_EXIT_INTERNAL;
 	}
-	for (size_t i = 0; i < ELEMENTSOF(daemon_verbs); i++)
-		if (strcmp(daemon_verbs[i].name, verb->name) == 0) {
-			int verb_index = optind;
-			optind = 0; /* re-initialise getopt for the verb's own options */
-			return daemon_verbs[i].run(argc - verb_index, argv + verb_index, &opts);
-		}
-	return DEPLOY_EXIT_INTERNAL;
+	x = ctl_run_verb(daemon_verbs, ELEMENTSOF(daemon_verbs), verb, argc, argv, &opts);
+	return x >= 0 ? x : DEPLOY_EXIT_INTERNAL;
 }

@@ -35,6 +35,16 @@ const CtlVerb *ctl_verb_find(const char *name);
  * error, said on stderr). */
 int ctl_parse_global(int argc, char **argv, CtlOptions *ret_opts, const CtlVerb **ret_verb);
 
+/* What runs a verb, in one of the two programs. */
+typedef struct CtlVerbRun {
+	const char *name;
+	int (*run)(int argc, char **argv, const CtlOptions *opts);
+} CtlVerbRun;
+/* Runs verb (argv[optind], as ctl_parse_global() left it) with the entry of runs[0…n) of its
+ * name; its exit code, or -1 when none of them has it. */
+int ctl_run_verb(const CtlVerbRun *runs, size_t n, const CtlVerb *verb, int argc, char **argv,
+		 const CtlOptions *opts);
+
 int verb_check(int argc, char **argv, const CtlOptions *opts);
 int verb_deploy(int argc, char **argv, const CtlOptions *opts);
 int verb_status(int argc, char **argv, const CtlOptions *opts);
