@@ -80,15 +80,14 @@ DeployMigrate *deploy_migrate_free(DeployMigrate *m)
 {
 	if (!m)
 		return NULL;
-	/* The migration session first: if a statement of it still runs, the lock session
-	 * terminates it, once the watch's preparation (if still under way) is off it.  Then the
-	 * deploy lock is given back and its session closed; closing alone frees it too, but
-	 * only once the server has ended the backend, which the next deploy may not wait for. */
-	if (m->watch && m->conn && PQtransactionStatus(m->conn) == PQTRANS_ACTIVE)
+	/* The watch's preparation (if still under way) comes off the lock session first.  Then
+	 * the migration session: if a statement of it still runs, the lock session terminates
+	 * it.  Then the deploy lock is given back and its session closed; closing alone frees it
+	 * too, but only once the server has ended the backend, which the next deploy may not
+	 * wait for. */
+	if (m->watch)
 		deploy_lockwatch_settle(m->watch);
 	pg_session_abandon(&m->conn, m->lock_conn);
-	if (m->watch && m->lock_taken)
-		deploy_lockwatch_settle(m->watch);
 	if (m->lock_taken && m->lock_conn && PQtransactionStatus(m->lock_conn) == PQTRANS_IDLE) {
 		PgError ignored = {};
 		(void)deploy_lock_release(m->lock_conn, deploy_lock_key(m->table), &ignored);
