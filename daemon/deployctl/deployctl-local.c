@@ -11,17 +11,13 @@ static const CtlVerbRun local_verbs[] = {
 	{"locks", verb_locks}, {"idle", verb_idle},	  {"log", verb_log},
 };
 
-int main(int argc, char **argv)
+static int run_by_deployctl(const CtlVerb *verb, char **argv _unused_)
 {
-	const CtlVerb *verb = NULL;
-	CtlOptions opts;
-	int x = ctl_parse_global(argc, argv, &opts, &verb);
-
-	if (x >= 0)
-		return x;
-	x = ctl_run_verb(local_verbs, ELEMENTSOF(local_verbs), verb, argc, argv, &opts);
-	if (x >= 0)
-		return x;
 	fprintf(stderr, "deployctl-local: '%s' is run by deployctl itself\n", verb->name);
 	return DEPLOY_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	return ctl_main(argc, argv, local_verbs, ELEMENTSOF(local_verbs), run_by_deployctl);
 }

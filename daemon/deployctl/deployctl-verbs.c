@@ -59,7 +59,10 @@ static void help(FILE *f)
 		   "  --version       show the version\n");
 }
 
-int ctl_parse_global(int argc, char **argv, CtlOptions *ret_opts, const CtlVerb **ret_verb)
+/* Parses the global options up to the verb.  Returns -1 with *ret_opts and *ret_verb (the verb
+ * is argv[optind]) when the verb is to run, else the exit code (--help, --version, a usage
+ * error, said on stderr). */
+static int parse_global(int argc, char **argv, CtlOptions *ret_opts, const CtlVerb **ret_verb)
 {
 	enum { ARG_SOCKET = 0x100, ARG_PLANS, ARG_VERSION };
 	static const struct option options[] = {
@@ -109,14 +112,20 @@ int ctl_parse_global(int argc, char **argv, CtlOptions *ret_opts, const CtlVerb 
 	return -1;
 }
 
-int ctl_run_verb(const CtlVerbRun *runs, size_t n, const CtlVerb *verb, int argc, char **argv,
-		 const CtlOptions *opts)
+int ctl_main(int argc, char **argv, const CtlVerbRun *runs, size_t n,
+	     int (*elsewhere)(const CtlVerb *verb, char **argv))
 {
+	const CtlVerb *verb = NULL;
+	CtlOptions opts;
+	int x = parse_global(argc, argv, &opts, &verb);
+
+	if (x >= 0)
+		return x;
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(runs[i].name, verb->name) == 0) {
 			int verb_index = optind;
 			optind = 0; /* re-initialise getopt for the verb's own options */
-			return runs[i].run(argc - verb_index, argv + verb_index, opts);
+			return runs[i].run(argc - verb_index, argv + verb_index, &opts);
 		}
-	return -1;
+	return elsewhere(verb, argv);
 }

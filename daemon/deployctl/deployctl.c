@@ -35,23 +35,21 @@ static void local_program(char ret[static PATH_MAX])
 	snprintf(ret, PATH_MAX, "%s", DEPLOYCTL_LOCAL_PATH);
 }
 
+/* The local verbs run in deployctl-local, with the same arguments. */
+static int run_local(const CtlVerb *verb, char **argv)
+{
+	char path[PATH_MAX];
+
+	if (!verb->local)
+		return DEPLOY_EXIT_INTERNAL;
+	local_program(path);
+	execv(path, argv);
+	fprintf(stderr, "deployctl: cannot run %s for '%s': %s\n", path, verb->name,
+		strerror(errno));
+	return DEPLOY_EXIT_INTERNAL;
+}
+
 int main(int argc, char **argv)
 {
-	const CtlVerb *verb = NULL;
-	CtlOptions opts;
-	int x = ctl_parse_global(argc, argv, &opts, &verb);
-
-	if (x >= 0)
-		return x;
-	if (verb->local) {
-		char path[PATH_MAX];
-
-		local_program(path);
-		execv(path, argv);
-		fprintf(stderr, "deployctl: cannot run %s for '%s': %s\n", path, verb->name,
-			strerror(errno));
-		return DEPLOY_EXIT_INTERNAL;
-	}
-	x = ctl_run_verb(daemon_verbs, ELEMENTSOF(daemon_verbs), verb, argc, argv, &opts);
-	return x >= 0 ? x : DEPLOY_EXIT_INTERNAL;
+	return ctl_main(argc, argv, daemon_verbs, ELEMENTSOF(daemon_verbs), run_local);
 }

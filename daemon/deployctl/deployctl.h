@@ -30,20 +30,16 @@ typedef struct CtlVerb {
 /* Every verb, in --help's order, ended by an empty entry. */
 extern const CtlVerb ctl_verbs[];
 const CtlVerb *ctl_verb_find(const char *name);
-/* Parses the global options up to the verb.  Returns -1 with *ret_opts and *ret_verb (the verb
- * is argv[optind]) when the verb is to run, else the exit code (--help, --version, a usage
- * error, said on stderr). */
-int ctl_parse_global(int argc, char **argv, CtlOptions *ret_opts, const CtlVerb **ret_verb);
-
 /* What runs a verb, in one of the two programs. */
 typedef struct CtlVerbRun {
 	const char *name;
 	int (*run)(int argc, char **argv, const CtlOptions *opts);
 } CtlVerbRun;
-/* Runs verb (argv[optind], as ctl_parse_global() left it) with the entry of runs[0…n) of its
- * name; its exit code, or -1 when none of them has it. */
-int ctl_run_verb(const CtlVerbRun *runs, size_t n, const CtlVerb *verb, int argc, char **argv,
-		 const CtlOptions *opts);
+/* The main() of both programs: parses the global options up to the verb and runs it with the
+ * entry of runs[0…n) of its name; a verb none of them has goes to elsewhere (argv whole).
+ * The process's exit code (--help, --version and usage errors included). */
+int ctl_main(int argc, char **argv, const CtlVerbRun *runs, size_t n,
+	     int (*elsewhere)(const CtlVerb *verb, char **argv));
 
 int verb_check(int argc, char **argv, const CtlOptions *opts);
 int verb_deploy(int argc, char **argv, const CtlOptions *opts);
