@@ -78,8 +78,23 @@ int fc_resolve(FcContext *c, const char *schema, const char *name, uint32_t *ret
 		"       format('%I.%I', CASE WHEN $1 = '' THEN current_schema() ELSE $1 END, $2)";
 	const char *params[] = {schema ?: "", name};
 	_cleanup_result_ PGresult *res = NULL;
+	const FcResolved *ahead;
 	int r;
 
+	if (c->prefetch_due) {
+		/* The first name asked about: the chunk's names all at once. */
+		c->prefetch_due = false;
+		r = fc_prefetch(c);
+		if (r < 0)
+			return r;
+	}
+	ahead = fc_prefetched(c, schema, name);
+	if (ahead) {
+		if (ret_display && !(*ret_display = strdup(ahead->display)))
+			return -ENOMEM;
+		*ret_relid = ahead->relid;
+		return 0;
+	}
 	r = fc_query(c, sql, 2, params, &res);
 	if (r < 0)
 		return r;
@@ -118,12 +133,18 @@ int fc_relation(FcContext *c, uint32_t relid, char *ret_relkind, char **ret_name
 	_cleanup_result_ PGresult *res = NULL;
 	int r;
 
+	r = fc_memo_relation_get(c, relid, ret_relkind, ret_name);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	snprintf(id, sizeof(id), "%u", relid);
 	r = fc_query(c, sql, 1, params, &res);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1)
-		return -ENOENT;
+		return fc_memo_relation_put(c, relid, '\0', NULL) ?: -ENOENT;
+	r = fc_memo_relation_put(c, relid, PQgetvalue(res, 0, 0)[0], PQgetvalue(res, 0, 1));
+	if (r < 0)
+		return r;
 	*ret_relkind = PQgetvalue(res, 0, 0)[0];
 	*ret_name = strdup(PQgetvalue(res, 0, 1));
 	return *ret_name ? 0 : -ENOMEM;
@@ -133,12 +154,7 @@ int fc_oids(FcContext *c, FcQuestion q, const char *const *params, int n, uint32
 	    size_t *ret_n)
 {
 	static const char *const sql[_FC_QUESTION_MAX] = {
-		[FC_CHILDREN] =
-			"WITH RECURSIVE t(oid) AS (\n"
-			"  SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::oid\n"
-			"  UNION SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = "
-			"t.oid)\n"
-			"SELECT oid FROM t ORDER BY oid",
+		[FC_CHILDREN] = FC_CHILDREN_SQL("$1::oid"),
 		[FC_INDEXES] = "SELECT indexrelid FROM pg_index WHERE indrelid = $1::oid "
 			       "ORDER BY indexrelid",
 		[FC_VIEW_BASE] =
@@ -213,7 +229,22 @@ int fc_oids(FcContext *c, FcQuestion q, const char *const *params, int n, uint32
 			"SELECT confrelid FROM pg_constraint\n"
 			"WHERE conrelid = $1::oid AND conname = $2 AND NOT convalidated",
 	};
-	return oids_of(c, sql[q], n, params, ret, ret_n);
+	uint32_t *oids = NULL;
+	size_t n_oids = 0;
+	int r = fc_memo_oids_get(c, q, params, n, ret, ret_n);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = oids_of(c, sql[q], n, params, &oids, &n_oids);
+	if (r >= 0)
+		r = fc_memo_oids_put(c, q, params, n, oids, n_oids);
+	if (r < 0) {
+		free(oids);
+		return r;
+	}
+	*ret = oids;
+	*ret_n = n_oids;
+	return 0;
 }
 
 int fc_oids_of(FcContext *c, FcQuestion q, uint32_t relid, const char *arg, uint32_t **ret,

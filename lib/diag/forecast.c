@@ -11,6 +11,9 @@
 #include "text-sanitize.h"
 
 #define SQL_FIRST_LINE_MAX 200
+/* Migrations parsed and resolved together: one catalog query for their relation names, and
+ * no more than this many parse trees held at once. */
+#define FORECAST_CHUNK 64
 
 static void statement_done(ForecastStatement *s)
 {
@@ -82,6 +85,7 @@ static int set_search_path(FcContext *c, const char *value)
 	int r = fc_query(c, "SELECT set_config('search_path', $1, true)", 1, params, &res);
 
 	PQclear(res);
+	c->path_generation++;
 	return r;
 }
 
@@ -112,14 +116,24 @@ static int first_line(const char *sql, const SqlStatement *s, char **ret)
 	return text_sanitize(raw, SQL_FIRST_LINE_MAX, 0, ret);
 }
 
+static int parse_migration(FcContext *c, const Migration *m, SqlParse *ret)
+{
+	_cleanup_(sql_parse_error_done) SqlParseError e = {};
+	int r = sql_parse(m->sql, ret, &e);
+
+	if (r == -EINVAL)
+		return fc_fail(c, r, "%s:%u: %s", m->path,
+			       migrations_line_of_position(m->sql, m->size, e.position, false),
+			       e.message);
+	return r;
+}
+
 /* session_path: the search_path the migration starts with (what the session has), updated by
  * a session-wide SET in it.  The server is asked nothing about it: only a migration that sets
  * search_path costs round trips (its SETs replayed, then the session's value back). */
-static int forecast_migration(FcContext *c, const Migration *m, char **session_path,
-			      ForecastMigration *fm)
+static int forecast_migration(FcContext *c, const Migration *m, const SqlParse *p,
+			      char **session_path, ForecastMigration *fm)
 {
-	_cleanup_(sql_parse_done) SqlParse p = {};
-	_cleanup_(sql_parse_error_done) SqlParseError e = {};
 	bool path_changed = false;
 	int r;
 
@@ -129,26 +143,19 @@ static int forecast_migration(FcContext *c, const Migration *m, char **session_p
 	fm->no_transaction = m->directives.no_transaction;
 	if (!fm->version || !fm->name || !fm->file)
 		return -ENOMEM;
-	r = sql_parse(m->sql, &p, &e);
-	if (r == -EINVAL)
-		return fc_fail(c, r, "%s:%u: %s", m->path,
-			       migrations_line_of_position(m->sql, m->size, e.position, false),
-			       e.message);
-	if (r < 0)
-		return r;
-	fm->statements = calloc(p.n ?: 1, sizeof(ForecastStatement));
+	fm->statements = calloc(p->n ?: 1, sizeof(ForecastStatement));
 	if (!fm->statements)
 		return -ENOMEM;
-	for (size_t i = 0; i < p.n; i++) {
+	for (size_t i = 0; i < p->n; i++) {
 		ForecastStatement *st = &fm->statements[fm->n_statements++];
 
-		st->line = migrations_line_of_offset(m->sql, m->size, p.statements[i].offset);
-		r = first_line(m->sql, &p.statements[i], &st->sql_first_line);
+		st->line = migrations_line_of_offset(m->sql, m->size, p->statements[i].offset);
+		r = first_line(m->sql, &p->statements[i], &st->sql_first_line);
 		if (r < 0)
 			return r;
 		c->st = st;
 		c->allocated = 0;
-		r = fc_statement(c, p.trees[i]);
+		r = fc_statement(c, p->trees[i]);
 		if (r < 0)
 			return r;
 		if (st->n_locks > 1)
@@ -266,6 +273,50 @@ static int read_sizes(FcContext *c, Forecast *f)
 	return 0;
 }
 
+/* Up to FORECAST_CHUNK migrations: parsed, their relation names resolved in one query, then
+ * forecast one after the other (a parse error is told after the migrations before it, as if
+ * each were read alone). */
+static int forecast_chunk(FcContext *c, Forecast *f, Migration *const *pending, size_t n,
+			  char **session_path)
+{
+	SqlParse parses[FORECAST_CHUNK] = {};
+	_cleanup_free_ json_object **trees = NULL;
+	size_t n_parsed = 0, n_trees = 0;
+	int parse_error = 0, r;
+
+	for (; n_parsed < n; n_parsed++) {
+		parse_error = parse_migration(c, pending[n_parsed], &parses[n_parsed]);
+		if (parse_error < 0)
+			break;
+		n_trees += parses[n_parsed].n;
+	}
+	trees = calloc(n_trees ?: 1, sizeof(json_object *));
+	r = trees ? 0 : -ENOMEM;
+	for (size_t i = 0, k = 0; r >= 0 && i < n_parsed; i++)
+		for (size_t j = 0; j < parses[i].n; j++)
+			trees[k++] = parses[i].trees[j];
+	c->chunk_trees = trees;
+	c->n_chunk_trees = n_trees;
+	c->prefetch_due = true;
+	for (size_t i = 0; r >= 0 && i < n_parsed; i++) {
+		ForecastMigration *fm = &f->migrations[f->n_migrations++];
+		r = forecast_migration(c, pending[i], &parses[i], session_path, fm);
+		if (r >= 0)
+			r = flatten_migration(f, fm);
+		/* The preflight needs the flat list only: with thousands of migrations, their
+		 * statements' details would be most of the worker's memory. */
+		if (c->scope == FORECAST_EXISTING_RELATIONS)
+			forecast_migration_done(&f->migrations[--f->n_migrations]);
+	}
+	c->chunk_trees = NULL;
+	c->n_chunk_trees = 0;
+	c->prefetch_due = false;
+	fc_prefetch_done(c);
+	for (size_t i = 0; i < n_parsed; i++)
+		sql_parse_done(&parses[i]);
+	return r < 0 ? r : parse_error;
+}
+
 int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, ForecastScope scope,
 		     Forecast **ret, char **ret_error)
 {
@@ -289,16 +340,10 @@ int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, 
 		r = run(&c, "SET LOCAL lock_timeout = '2s'");
 	if (r >= 0)
 		r = current_search_path(&c, &session_path);
-	for (size_t i = 0; r >= 0 && i < n_pending; i++) {
-		ForecastMigration *fm = &f->migrations[f->n_migrations++];
-		r = forecast_migration(&c, pending[i], &session_path, fm);
-		if (r >= 0)
-			r = flatten_migration(f, fm);
-		/* The preflight needs the flat list only: with thousands of migrations, their
-		 * statements' details would be most of the worker's memory. */
-		if (scope == FORECAST_EXISTING_RELATIONS)
-			forecast_migration_done(&f->migrations[--f->n_migrations]);
-	}
+	for (size_t i = 0; r >= 0 && i < n_pending; i += FORECAST_CHUNK)
+		r = forecast_chunk(&c, f, pending + i,
+				   n_pending - i < FORECAST_CHUNK ? n_pending - i : FORECAST_CHUNK,
+				   &session_path);
 	if (r >= 0 && f->n_locks > 1)
 		qsort(f->locks, f->n_locks, sizeof(ForecastLock), compare_locks);
 	if (r >= 0 && scope == FORECAST_EVERY_LOCK)
@@ -310,6 +355,8 @@ int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, 
 	}
 	strv_free(c.ctes);
 	free(c.search_path_set);
+	fc_prefetch_done(&c);
+	fc_memo_done(&c);
 	if (r < 0) {
 		forecast_free(f);
 		if (r == -ENOMEM && ret_error) {

@@ -624,6 +624,51 @@ START_TEST(test_search_path_set_by_a_migration_resolves_the_names_of_the_next_on
 }
 END_TEST
 
+/* The relations a run of migrations names are resolved FORECAST_CHUNK migrations per catalog
+ * query, and what the rules ask about a relation is asked once per forecast, not per
+ * statement: counted in libpq's own trace of what it sent. */
+START_TEST(test_the_catalog_is_asked_about_each_relation_once_not_per_migration)
+{
+	enum { N = 200 };
+	_cleanup_(PQfinishp) PGconn *conn = harness_pg_connect(conninfo);
+	_cleanup_free_ char *settings_oid =
+		harness_pg_value(conninfo, "SELECT 'public.settings'::regclass::oid");
+	char *texts[N];
+	_cleanup_free_ char *trace = NULL;
+	size_t trace_size = 0, parses = 0;
+	FILE *out = open_memstream(&trace, &trace_size);
+
+	ck_assert_ptr_nonnull(out);
+	for (size_t i = 0; i < N; i++)
+		ck_assert_int_ge(asprintf(&texts[i],
+					  i % 2 ? "ALTER TABLE settings ADD COLUMN c_%zu int;\n"
+						: "CREATE TABLE fresh_%zu (id int);\n",
+					  i),
+				 0);
+	PQtrace(conn, out);
+	_cleanup_(forecast_freep) Forecast *f = forecast_texts(conn, (const char *const *)texts, N);
+	PQuntrace(conn);
+	ck_assert_int_eq(fclose(out), 0);
+
+	for (const char *line = trace; (line = strstr(line, "\tF\t")); line++)
+		parses += strncmp(line + strcspn(line + 3, "\t") + 4, "Parse", 5) == 0;
+	/* BEGIN, lock_timeout, search_path, 4 chunks of names, what ALTER TABLE asks of settings
+	 * once, the sizes, ROLLBACK; 400 and more when each statement asked its own. */
+	ck_assert_uint_le(parses, 16);
+	ck_assert_uint_eq(f->n_migrations, N);
+	for (size_t i = 0; i < N; i++) {
+		const ForecastStatement *st = &f->migrations[i].statements[0];
+		_cleanup_free_ char *fresh = NULL;
+		ck_assert_int_ge(asprintf(&fresh, "public.fresh_%zu", i), 0);
+		ck_assert_uint_eq(f->migrations[i].n_statements, 1);
+		ck_assert_uint_ge(st->n_locks, 1);
+		ck_assert_str_eq(st->locks[0].relation, i % 2 ? "public.settings" : fresh);
+		ck_assert_uint_eq(st->locks[0].relid, i % 2 ? strtoul(settings_oid, NULL, 10) : 0);
+		free(texts[i]);
+	}
+}
+END_TEST
+
 START_TEST(test_the_conflict_table_is_postgresql_own)
 {
 	static const char *const sql_mode[_LOCK_MODE_MAX] = {
@@ -758,6 +803,7 @@ int main(void)
 		tc,
 		test_a_statement_not_understood_is_assumed_to_take_access_exclusive_on_what_it_names);
 	tcase_add_test(tc, test_search_path_set_by_a_migration_resolves_the_names_of_the_next_ones);
+	tcase_add_test(tc, test_the_catalog_is_asked_about_each_relation_once_not_per_migration);
 	tcase_add_test(
 		tc,
 		test_create_index_concurrently_in_a_no_transaction_file_takes_the_forecast_locks);
