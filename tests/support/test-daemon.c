@@ -176,6 +176,8 @@ void test_daemon_setup_with(TestDaemon *d, unsigned idle_exit_sec, const char *e
 		asprintf(&unit,
 			 "[Unit]\nDescription=deployd under test\nRequires=%s\n\n"
 			 "[Service]\nType=notify\nWatchdogSec=%s\n"
+			 /* as systemd/deployd.service */
+			 "Environment=GNUTLS_NO_IMPLICIT_INIT=1\n"
 			 "Environment=ASAN_OPTIONS=log_path=%s/sanitizer:detect_leaks=%d\n"
 			 "Environment=UBSAN_OPTIONS=log_path=%s/sanitizer:print_stacktrace=1:"
 			 "halt_on_error=1\n"
