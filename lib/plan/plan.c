@@ -217,7 +217,9 @@ static const KeySpec migrations_keys[] = {
 	KEY("lock_retries", plan_value_lock_retries, PlanMigrations, lock_retries),
 	KEY("lock_retry_delay", plan_value_duration, PlanMigrations, lock_retry_delay,
 	    .flags = PLAN_VALUE_ZERO_MEANS_OFF),
-	KEY("lock_watch_interval", plan_value_duration, PlanMigrations, lock_watch_interval),
+	/* deployd.plan(5): 0 = no watch. */
+	KEY("lock_watch_interval", plan_value_duration, PlanMigrations, lock_watch_interval,
+	    .flags = PLAN_VALUE_ZERO_MEANS_OFF),
 };
 
 static const KeySpec hooks_keys[] = {
@@ -256,9 +258,8 @@ static const Section top_level_section = {NULL, top_level_keys, ELEMENTSOF(top_l
 					  check_top_level};
 
 static const Section *const all_sections[] = {
-	&top_level_section,	    &database_section,	 &services_section, &remote_section,
-	&sessions_section,
-	&idle_transactions_section, &migrations_section, &hooks_section,
+	&top_level_section, &database_section,		&services_section,   &remote_section,
+	&sessions_section,  &idle_transactions_section, &migrations_section, &hooks_section,
 };
 
 static const KeySpec *section_find_key(const Section *s, const char *name)
