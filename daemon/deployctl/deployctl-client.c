@@ -73,6 +73,9 @@ int ctl_call(const char *socket_path, const ProtoRecord *request, CtlRecordHandl
 		return r;
 
 	for (;;) {
+		/* What the records so far printed goes out before waiting for more: a line per
+		 * chunk of records, not a write per record (a 500-migration deploy sends 1,000). */
+		fflush(NULL);
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
 		if (n < 0 && errno == EINTR)
 			return -EINTR; /* Ctrl-C: the caller detaches */
@@ -122,7 +125,6 @@ static void print_json_object(FILE *f, json_object *o, const EventField *fields,
 	for (size_t i = 0; i < n; i++)
 		json_object_object_add(o, fields[i].key, json_object_new_string(fields[i].value));
 	fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	fflush(f);
 }
 
 int ctl_print_event_json(FILE *f, const Event *ev)
@@ -190,7 +192,6 @@ void ctl_render_event(CtlRender *r, const Event *ev)
 		return;
 	ctl_progress_close(&r->progress, r->out);
 	fprintf(r->out, "%s%s%s%s\n", prefix, on, ev->message ?: "", off);
-	fflush(r->out);
 }
 
 void ctl_render_record(CtlRender *r, const ProtoRecord *rec)

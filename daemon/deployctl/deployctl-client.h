@@ -2,8 +2,10 @@
  *
  * ctl_call() sends one request record and hands every record the daemon
  * sends back to on_record until the final EXIT= record, whose code it
- * returns (1 when the daemon went away without one).  The render functions
- * print events for people (one line each, a closing summary) or as JSON. */
+ * returns (1 when the daemon went away without one); whatever the handler
+ * printed is flushed before it waits for more (a write per chunk the daemon
+ * sends, not per record).  The render functions print events for people (one
+ * line each, a closing summary) or as JSON, and leave flushing to their caller. */
 #pragma once
 
 #include <stdbool.h>

@@ -140,7 +140,6 @@ bool ctl_progress_show(CtlProgress *p, FILE *out, const char *prefix, const Even
 		if (p->line_open && new_count)
 			ctl_progress_close(p, out); /* a finished phase keeps its last line */
 		fprintf(out, "\r\033[K%s%s", prefix, line);
-		fflush(out);
 		p->line_open = true;
 		return true;
 	}
@@ -158,6 +157,5 @@ bool ctl_progress_show(CtlProgress *p, FILE *out, const char *prefix, const Even
 		p->printed_ms = ms;
 	}
 	fprintf(out, "%s%s\n", prefix, ev->message ?: "");
-	fflush(out);
 	return true;
 }

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <linux/kcmp.h>
 #include <limits.h>
+#include <poll.h>
 #include <errno.h>
 #include <dirent.h>
 #include <signal.h>
@@ -682,6 +683,61 @@ START_TEST(test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behi
 }
 END_TEST
 
+/* deployctl prints what it receives before it waits for more: with its output on a pipe, the
+ * migration-started line arrives while the migration still runs, not when the deploy ends.
+ * Without the lock watch, nothing else is said until the migration ends to push it out. */
+START_TEST(test_deployctl_shows_each_event_while_the_deploy_still_runs)
+{
+	_cleanup_free_ char *sql = NULL, *running = NULL;
+	char out[65536];
+	size_t len = 0;
+	int pipefd[2];
+
+	write_file(S.migrations, "1_slow.sql", "SELECT pg_sleep(60);\n", 0644);
+	write_plan("app", NULL, "  lock_watch_interval: 0\n");
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid_t client = fork();
+	ck_assert_int_ge(client, 0);
+	if (client == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execl(S.daemon.deployctl, S.daemon.deployctl, "--socket", S.daemon.socket_path,
+		      "--plans", S.daemon.plans_dir, "deploy", "app", "--json", (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+
+	/* Bounded only to catch a hang: the line must come long before pg_sleep(60) ends. */
+	usec_t deadline = now_usec(CLOCK_MONOTONIC) + 30 * USEC_PER_SEC;
+	out[0] = '\0';
+	while (!strstr(out, "\"DEPLOY_EVENT\":\"migration-started\"")) {
+		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+		usec_t now = now_usec(CLOCK_MONOTONIC);
+		ck_assert_msg(now < deadline && len < sizeof(out) - 1,
+			      "no migration-started line while the migration runs:\n%s", out);
+		ck_assert_int_ge(poll(&p, 1, (int)((deadline - now) / USEC_PER_MSEC) + 1), 0);
+		ssize_t n = read(pipefd[0], out + len, sizeof(out) - 1 - len);
+		ck_assert_msg(n > 0, "deployctl ended before the migration-started line:\n%s", out);
+		len += (size_t)n;
+		out[len] = '\0';
+	}
+	ck_assert_int_ge(asprintf(&sql,
+				  "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+				  "AND query LIKE '%%pg_sleep(60)%%' AND pid <> pg_backend_pid()",
+				  S.db),
+			 0);
+	running = harness_pg_value(harness_pg_conninfo(), sql);
+	ck_assert_str_eq(running, "1");
+
+	ck_assert_int_eq(test_deployctl(&S.daemon, NULL, "cancel"), 0);
+	int status;
+	ck_assert_int_eq(waitpid(client, &status, 0), client);
+	ck_assert_int_eq(WEXITSTATUS(status), 10);
+	close(pipefd[0]);
+}
+END_TEST
+
 /* The numbers of a process's open descriptors from first_fd on. */
 static int *open_fds(pid_t pid, int first_fd, size_t *ret_n)
 {
@@ -931,6 +987,7 @@ int main(void)
 		tc,
 		test_a_plan_others_could_have_written_is_refused_with_exit_3_naming_path_and_reason);
 	tcase_add_test(tc, test_sigterm_during_a_migration_cancels_it_and_leaves_no_session_behind);
+	tcase_add_test(tc, test_deployctl_shows_each_event_while_the_deploy_still_runs);
 	tcase_add_test(tc, test_the_daemon_exits_when_idle_and_the_next_request_activates_it_again);
 	tcase_add_test(tc,
 		       test_progress_is_one_line_on_a_terminal_and_lines_per_ten_percent_on_a_pipe);
