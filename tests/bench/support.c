@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,11 +132,14 @@ void bench_run(BenchRun *ret, const BenchRunOptions *o, char *const argv[])
 		append(&output, &len, buf, (size_t)n);
 	}
 	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0)
+	struct rusage ru;
+	while (wait4(pid, &status, 0, &ru) < 0)
 		ck_assert_int_eq(errno, EINTR);
 	*ret = (BenchRun){
 		.status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status),
 		.took = now_usec(CLOCK_MONOTONIC) - start,
+		.cpu = (usec_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * USEC_PER_SEC +
+		       (usec_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec),
 		.output = TAKE_PTR(output),
 	};
 }

@@ -17,6 +17,7 @@ int bench_main(const char *name, void (*fn)(void));
 typedef struct BenchRun {
 	int status;   /* exit status, 128 + signal when killed */
 	usec_t took;  /* fork to exit */
+	usec_t cpu;   /* its user + system time, and its reaped children's */
 	char *output; /* stdout and stderr together */
 } BenchRun;
 
