@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 #include "migrations-invalid-index.h"
 #include "migrations.h"
 
@@ -35,9 +34,10 @@ static unsigned long long msec(usec_t u)
 	return (unsigned long long)(u / USEC_PER_MSEC + (u % USEC_PER_MSEC != 0));
 }
 
-/* "INSERT INTO history … VALUES (…)" for m; duration_sql is an SQL expression. */
-static int history_insert(const ApplyContext *c, const Migration *m, const char *duration_sql,
-			  char **ret)
+/* "INSERT INTO history … VALUES (…)" for m, without the prepared statements; applied_at_sql
+ * and duration_sql are SQL expressions, returning "" or " RETURNING …". */
+static int history_insert(const ApplyContext *c, const Migration *m, const char *applied_at_sql,
+			  const char *duration_sql, const char *returning, char **ret)
 {
 	_cleanup_(PQfreemem_p) char *name = PQescapeLiteral(c->conn, m->name, strlen(m->name));
 
@@ -46,9 +46,9 @@ static int history_insert(const ApplyContext *c, const Migration *m, const char 
 	/* The version (digits and dots) and the checksum (hex) are ours: no quoting needed. */
 	if (asprintf(ret,
 		     "INSERT INTO %s (version, name, checksum, applied_at, duration_ms, deploy_id, "
-		     "applied_by) VALUES ('%s', %s, '%s', now(), %s, %s, %s)",
-		     c->table, m->version, name, m->checksum, duration_sql, c->deploy_id,
-		     c->applied_by) < 0)
+		     "applied_by) VALUES ('%s', %s, '%s', %s, %s, %s, %s)%s",
+		     c->table, m->version, name, m->checksum, applied_at_sql, duration_sql,
+		     c->deploy_id, c->applied_by, returning) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -89,7 +89,7 @@ static bool may_share_message(const Migration *m)
 	const MigrationDirectives *d = &m->directives;
 
 	return m->parses_whole && !d->no_transaction && !d->set_lock_timeout &&
-	       !d->set_statement_timeout;
+	       !d->set_statement_timeout && !m->drops_prepared;
 }
 
 /* One message of migrations' transactions, and what its results have told so far. */
@@ -239,31 +239,41 @@ static int batch_tick(void *userdata)
 static int prepare_statements(const ApplyContext *c, PgError *ret_error)
 {
 	_cleanup_(PQclearp) PGresult *res = NULL;
-	_cleanup_free_ char *sql = NULL;
+	_cleanup_free_ char *sql = NULL, *drop = NULL;
+	size_t drop_size = 0;
 	int r;
 
-	/* A retry runs on the same session: what the last attempt prepared is replaced. */
+	/* A retry runs on the same session, and a migration's DEALLOCATE may have dropped one
+	 * of them: what is still prepared is replaced. */
 	r = pg_exec(c->conn,
-		    "SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE name IN ('" BEGIN_STATEMENT
-		    "', '" RECORD_STATEMENT "')",
+		    "SELECT name FROM pg_catalog.pg_prepared_statements WHERE name IN "
+		    "('" BEGIN_STATEMENT "', '" RECORD_STATEMENT "')",
 		    c->o->hooks, &res, ret_error);
 	if (r < 0)
 		return r;
-	bool prepared = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+	FILE *f = open_memstream(&drop, &drop_size);
+	if (!f)
+		return -ENOMEM;
+	for (int i = 0; i < PQntuples(res); i++)
+		fprintf(f, "DEALLOCATE %s;",
+			strcmp(PQgetvalue(res, i, 0), BEGIN_STATEMENT) == 0 ? BEGIN_STATEMENT
+									    : RECORD_STATEMENT);
+	if (fclose(f) != 0)
+		return -ENOMEM;
 	if (asprintf(&sql,
 		     "%s"
 		     "PREPARE " BEGIN_STATEMENT "(text, bool) AS "
 		     "SELECT pg_catalog.set_config('deployd.migration_' || $1, "
 		     "extract(epoch FROM pg_catalog.clock_timestamp())::text, true), "
-		     "CASE WHEN $2 THEN pg_catalog.set_config('synchronous_commit', 'off', true) END;"
+		     "CASE WHEN $2 THEN pg_catalog.set_config('synchronous_commit', 'off', true) "
+		     "END;"
 		     "PREPARE " RECORD_STATEMENT "(text, text, text, text, text, text) AS "
 		     "INSERT INTO %s (version, name, checksum, applied_at, duration_ms, deploy_id, "
 		     "applied_by) VALUES ($2, $3, $4, pg_catalog.clock_timestamp(), "
 		     "((extract(epoch FROM pg_catalog.clock_timestamp()) - "
 		     "pg_catalog.current_setting('deployd.migration_' || $1)::numeric) * "
 		     "1000)::integer, $5, COALESCE($6, current_user)) RETURNING duration_ms",
-		     prepared ? "DEALLOCATE " BEGIN_STATEMENT ";DEALLOCATE " RECORD_STATEMENT ";" : "",
-		     c->table) < 0)
+		     drop ?: "", c->table) < 0)
 		return -ENOMEM;
 	return pg_exec(c->conn, sql, c->o->hooks, NULL, ret_error);
 }
@@ -309,6 +319,22 @@ static int batch_build(Batch *b, size_t last_durable_index)
 		fwrite(m->sql, 1, m->size, f);
 		/* The newline ends a trailing "--" comment of the file.  The version (digits and
 		 * dots) and the checksum (hex) are ours: no quoting needed. */
+		if (m->drops_prepared) {
+			/* Ours may be gone with the file's DEALLOCATE or DISCARD: the row as
+			 * RECORD_STATEMENT would write it, spelled out. */
+			_cleanup_free_ char *duration = NULL, *insert = NULL;
+			if (asprintf(&duration,
+				     "((extract(epoch FROM pg_catalog.clock_timestamp()) - "
+				     "pg_catalog.current_setting('deployd.migration_%zu')::numeric)"
+				     " * "
+				     "1000)::integer",
+				     k) < 0 ||
+			    history_insert(c, m, "pg_catalog.clock_timestamp()", duration,
+					   " RETURNING duration_ms", &insert) < 0)
+				return -ENOMEM;
+			fprintf(f, "\n;%s;COMMIT;", insert);
+			continue;
+		}
 		fprintf(f, "\n;EXECUTE " RECORD_STATEMENT "('%zu', '%s', %s, '%s', %s, %s);COMMIT;",
 			k, m->version, name, m->checksum, c->deploy_id,
 			c->o->applied_by ? c->applied_by : "NULL");
@@ -441,7 +467,7 @@ static int apply_alone(const ApplyContext *c, const Migration *m, usec_t started
 	}
 
 	snprintf(duration, sizeof(duration), "%llu", msec(now_usec(CLOCK_MONOTONIC) - started));
-	r = history_insert(c, m, duration, &insert);
+	r = history_insert(c, m, "now()", duration, "", &insert);
 	if (r < 0)
 		return r;
 	r = pg_exec(c->conn, insert, c->o->hooks, NULL, &f->error);
@@ -528,6 +554,8 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 			f.migration = m;
 			r = apply_alone(&c, m, started, &f);
 			f.duration = now_usec(CLOCK_MONOTONIC) - started;
+			if (r >= 0 && m->drops_prepared)
+				r = prepare_statements(&c, &f.error);
 			if (r < 0)
 				goto fail;
 			/* Its row commits synchronously, flushing all before it. */
@@ -560,6 +588,11 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 		}
 		if (committed > 0)
 			unflushed = true;
+		/* Alone in its batch (may_share_message()): the next ones need ours back. */
+		if (r >= 0 && m->drops_prepared) {
+			f.migration = NULL;
+			r = prepare_statements(&c, &f.error);
+		}
 		if (r < 0)
 			goto fail;
 		i += n;

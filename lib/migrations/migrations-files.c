@@ -373,7 +373,8 @@ int migrations_parse(MigrationsFormat format, const char *path, const char *sql,
 		return r;
 	m.directives.no_transaction = m.directives.no_transaction || dbmate_no_transaction;
 	/* Positions are of the text parsed (a dbmate file's up section, the rest blanked). */
-	r = sql_parse_statements(m.sql, &m.statements, &m.n_statements, &perr);
+	SqlKinds kinds = 0;
+	r = sql_parse_statements(m.sql, &m.statements, &m.n_statements, &kinds, &perr);
 	if (r == -EINVAL) {
 		unsigned line = migrations_line_of_position(m.sql, size, perr.position, false);
 		if (line == 0)
@@ -387,6 +388,7 @@ int migrations_parse(MigrationsFormat format, const char *path, const char *sql,
 	if (r < 0)
 		return r;
 	m.parses_whole = true;
+	m.drops_prepared = kinds & SQL_DROPS_PREPARED;
 	if (m.directives.no_transaction && m.n_statements > 1)
 		return fail(ret_error, -EINVAL,
 			    "%s:%u: a no-transaction migration holds one statement; this is "

@@ -103,6 +103,9 @@ typedef struct Migration {
 	 * comment or body left open would swallow text sent after it.  Only such a migration
 	 * shares a message with others; one built any other way runs alone. */
 	bool parses_whole;
+	/* It runs DEALLOCATE or DISCARD: the session's prepared statements may be gone after it
+	 * (migrations_apply() records it without them and prepares them again). */
+	bool drops_prepared;
 } Migration;
 
 /* 1 and the (normalized) version and name when filename is a migration's in format, 0 when it

@@ -222,7 +222,7 @@ static int split(const PgQueryLib *lib, const char *text, SqlStatement **ret, si
 	return 0;
 }
 
-int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n,
+int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n, SqlKinds *ret_kinds,
 			 SqlParseError *ret_error)
 {
 	_cleanup_(sql_parse_done) SqlParse p = {};
@@ -235,17 +235,23 @@ int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n,
 		return r;
 	/* The parser's JSON names each node as "Kind":{ (a string constant's quotes come out
 	 * escaped): a text without a TransactionStmt node needs only its bounds. */
-	bool transaction_stmt =
-		result.parse_tree && strstr(result.parse_tree, "\"TransactionStmt\":{");
+	const char *tree = result.parse_tree ?: "";
+	bool transaction_stmt = strstr(tree, "\"TransactionStmt\":{");
+	SqlKinds kinds = strstr(tree, "\"DeallocateStmt\":{") || strstr(tree, "\"DiscardStmt\":{")
+				 ? SQL_DROPS_PREPARED
+				 : 0;
 	if (!transaction_stmt) {
 		lib.free_parse_result(result);
-		return split(&lib, text, ret, ret_n);
+		r = split(&lib, text, ret, ret_n);
+	} else {
+		r = parse_tree(text, result.parse_tree, &p);
+		lib.free_parse_result(result);
+		if (r >= 0) {
+			*ret = TAKE_PTR(p.statements);
+			*ret_n = p.n;
+		}
 	}
-	r = parse_tree(text, result.parse_tree, &p);
-	lib.free_parse_result(result);
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(p.statements);
-	*ret_n = p.n;
-	return 0;
+	if (r >= 0 && ret_kinds)
+		*ret_kinds = kinds;
+	return r;
 }

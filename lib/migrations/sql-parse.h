@@ -47,8 +47,14 @@ int sql_parse(const char *text, SqlParse *ret, SqlParseError *ret_error);
 void sql_parse_done(SqlParse *p);
 void sql_parse_error_done(SqlParseError *e);
 
-/* The statements alone (*ret NULL when there are none), as sql_parse() gives them; a text
- * without transaction statements takes their bounds from the parser's splitter, without
- * reading a tree back. */
-int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n,
+/* What sql_parse_statements() saw a text do, beside its statements. */
+typedef enum SqlKinds {
+	/* DEALLOCATE or DISCARD: prepared statements of the session may be gone after it. */
+	SQL_DROPS_PREPARED = 1 << 0,
+} SqlKinds;
+
+/* The statements alone (*ret NULL when there are none), as sql_parse() gives them, and
+ * (ret_kinds may be NULL) the SqlKinds of the text; a text without transaction statements
+ * takes their bounds from the parser's splitter, without reading a tree back. */
+int sql_parse_statements(const char *text, SqlStatement **ret, size_t *ret_n, SqlKinds *ret_kinds,
 			 SqlParseError *ret_error);

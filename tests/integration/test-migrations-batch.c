@@ -379,6 +379,37 @@ START_TEST(test_a_no_transaction_file_between_batches_runs_alone)
 }
 END_TEST
 
+/* A file that runs DEALLOCATE ALL (in its transaction) or DISCARD ALL (alone) drops the
+ * statements deployd prepared on the session: it is still recorded with its server duration,
+ * and the migrations after it find them prepared again. */
+START_TEST(test_a_migration_that_drops_prepared_statements_is_recorded_and_the_next_ones_run)
+{
+	_cleanup_(fixture_freep) Fixture *f = fixture_new();
+
+	add_t(f, 1, "");
+	add_t(f, 2, "DEALLOCATE ALL;\nSELECT pg_sleep(0.2);\n");
+	add_t(f, 3, "");
+	add(f, "4_t.sql", "-- deployd: no-transaction\nDISCARD ALL;\n");
+	add_t(f, 5, "");
+	add_t(f, 6, "");
+
+	ck_assert_int_eq(apply(f, 8, NULL), 0);
+	assert_history(f, "1,2,3,4,5,6");
+	assert_tables(f, "1,2,3,5,6");
+	assert_told(f, "started 1,applied 1,started 2,applied 2,started 3,applied 3,started 4,"
+		       "applied 4,started 5,applied 5,started 6,applied 6");
+	_cleanup_free_ char *slow =
+		value(f, "SELECT string_agg(version::text, ',') FROM %s WHERE duration_ms >= 200",
+		      f->table);
+	ck_assert_str_eq(slow, "2");
+	_cleanup_free_ char *recorded = value(
+		f,
+		"SELECT count(*) FROM %s WHERE duration_ms IS NOT NULL AND applied_at IS NOT NULL",
+		f->table);
+	ck_assert_str_eq(recorded, "6");
+}
+END_TEST
+
 /* The tick of the lock-wait test: once the migration session waits on a lock, note which
  * migration the observer said is in flight and what the session runs, then let it go. */
 typedef struct Watch {
@@ -512,6 +543,9 @@ static Suite *suite(void)
 		tc,
 		test_a_cancel_during_a_batch_keeps_the_committed_ones_and_rolls_back_the_one_in_flight);
 	tcase_add_test(tc, test_a_no_transaction_file_between_batches_runs_alone);
+	tcase_add_test(
+		tc,
+		test_a_migration_that_drops_prepared_statements_is_recorded_and_the_next_ones_run);
 	tcase_add_test(
 		tc, test_the_migration_waiting_on_a_lock_inside_a_batch_is_the_one_named_in_flight);
 	tcase_add_test(

@@ -21,7 +21,7 @@ static Split split(const char *text)
 {
 	Split s = {};
 	SqlParseError e = {};
-	int r = sql_parse_statements(text, &s.s, &s.n, &e);
+	int r = sql_parse_statements(text, &s.s, &s.n, NULL, &e);
 
 	ck_assert_msg(r == 0, "%s: %s", text, e.message);
 	return s;
@@ -34,7 +34,7 @@ static SqlParseError refused(const char *text)
 	size_t n = 0;
 	SqlParseError e = {};
 
-	ck_assert_int_eq(sql_parse_statements(text, &s, &n, &e), -EINVAL);
+	ck_assert_int_eq(sql_parse_statements(text, &s, &n, NULL, &e), -EINVAL);
 	ck_assert_ptr_null(s);
 	ck_assert_ptr_nonnull(e.message);
 	return e;
@@ -223,6 +223,38 @@ START_TEST(test_the_splitter_and_the_tree_give_the_same_statements)
 }
 END_TEST
 
+/* DEALLOCATE and DISCARD, as PostgreSQL's parser reads them, are told; a name or a string that
+ * only looks like one is not. */
+START_TEST(test_a_text_that_drops_prepared_statements_is_told)
+{
+	static const struct {
+		const char *text;
+		bool drops;
+	} cases[] = {
+		{"CREATE TABLE t (id int);\nDEALLOCATE ALL;\n", true},
+		{"DEALLOCATE PREPARE my_plan;", true},
+		{"DISCARD ALL", true},
+		{"BEGIN; DISCARD PLANS; COMMIT;", true},
+		{"SELECT 'DEALLOCATE ALL', '\"DeallocateStmt\":{' AS x;", false},
+		{"CREATE TABLE discard (deallocate int);", false},
+		{"BEGIN; CREATE TABLE t (id int); COMMIT;", false},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		SqlStatement *s = NULL;
+		size_t n = 0;
+		SqlKinds kinds = 0;
+		SqlParseError e = {};
+
+		ck_assert_msg(sql_parse_statements(cases[i].text, &s, &n, &kinds, &e) == 0,
+			      "%s: %s", cases[i].text, e.message);
+		ck_assert_msg(!!(kinds & SQL_DROPS_PREPARED) == cases[i].drops, "%s",
+			      cases[i].text);
+		free(s);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sql-parse");
@@ -240,6 +272,7 @@ int main(void)
 	tcase_add_test(tc, test_parse_trees_come_with_their_statements);
 	tcase_add_test(tc, test_transaction_control_is_recognised);
 	tcase_add_test(tc, test_the_splitter_and_the_tree_give_the_same_statements);
+	tcase_add_test(tc, test_a_text_that_drops_prepared_statements_is_told);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);
