@@ -18,6 +18,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "cleanup.h"
 #include "tcp-sockets.h"
 
@@ -38,14 +39,8 @@ TcpSockets *tcp_sockets_free(TcpSockets *t)
 
 static int append(TcpSockets *t, size_t *allocated, const TcpSocket *s)
 {
-	if (t->n_sockets == *allocated) {
-		size_t n = *allocated ? *allocated * 2 : 64;
-		TcpSocket *grown = reallocarray(t->sockets, n, sizeof(TcpSocket));
-		if (!grown)
-			return -ENOMEM;
-		t->sockets = grown;
-		*allocated = n;
-	}
+	if (array_grow((void **)&t->sockets, t->n_sockets, allocated, sizeof(TcpSocket), 64) < 0)
+		return -ENOMEM;
 	t->sockets[t->n_sockets++] = *s;
 	return 0;
 }
@@ -228,14 +223,8 @@ typedef struct IdList {
 
 static int id_list_add(IdList *l, uint64_t id)
 {
-	if (l->n == l->allocated) {
-		size_t n = l->allocated ? l->allocated * 2 : 8;
-		uint64_t *grown = reallocarray(l->ids, n, sizeof(uint64_t));
-		if (!grown)
-			return -ENOMEM;
-		l->ids = grown;
-		l->allocated = n;
-	}
+	if (array_grow((void **)&l->ids, l->n, &l->allocated, sizeof(uint64_t), 8) < 0)
+		return -ENOMEM;
 	l->ids[l->n++] = id;
 	return 0;
 }

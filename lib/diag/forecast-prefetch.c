@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "cleanup.h"
 #include "forecast-internal.h"
 
@@ -33,14 +34,9 @@ void fc_prefetch_done(FcContext *c)
 
 static int add_name(FcContext *c, const char *schema, const char *name)
 {
-	if (c->n_resolved == c->allocated_resolved) {
-		size_t n = c->allocated_resolved ? c->allocated_resolved * 2 : 64;
-		FcResolved *grown = reallocarray(c->resolved, n, sizeof(FcResolved));
-		if (!grown)
-			return -ENOMEM;
-		c->resolved = grown;
-		c->allocated_resolved = n;
-	}
+	if (array_grow((void **)&c->resolved, c->n_resolved, &c->allocated_resolved,
+		       sizeof(FcResolved), 64) < 0)
+		return -ENOMEM;
 	FcResolved *r = &c->resolved[c->n_resolved];
 	*r = (FcResolved){.schema = strdup(schema ?: ""), .name = strdup(name)};
 	if (!r->schema || !r->name) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "cleanup.h"
 #include "forecast-internal.h"
 #include "strv.h"
@@ -94,14 +95,9 @@ static int add_lock(FcContext *c, uint32_t relid, const char *name, LockMode mod
 			return 0;
 		}
 	}
-	if (st->n_locks == c->allocated) {
-		size_t n = c->allocated ? c->allocated * 2 : 8;
-		ForecastLock *locks = reallocarray(st->locks, n, sizeof(ForecastLock));
-		if (!locks)
-			return -ENOMEM;
-		st->locks = locks;
-		c->allocated = n;
-	}
+	if (array_grow((void **)&st->locks, st->n_locks, &c->allocated, sizeof(ForecastLock), 8) <
+	    0)
+		return -ENOMEM;
 	st->locks[st->n_locks] =
 		(ForecastLock){.relation = strdup(name), .relid = relid, .mode = mode};
 	if (!st->locks[st->n_locks].relation)
