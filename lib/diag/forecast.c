@@ -12,8 +12,9 @@
 
 #define SQL_FIRST_LINE_MAX 200
 /* Migrations parsed and resolved together: one catalog query for their relation names, and
- * no more than this many parse trees held at once. */
+ * no more than this many parse trees (of this much SQL, but one) held at once. */
 #define FORECAST_CHUNK 64
+#define FORECAST_CHUNK_BYTES (1024 * 1024)
 
 static void statement_done(ForecastStatement *s)
 {
@@ -114,18 +115,6 @@ static int first_line(const char *sql, const SqlStatement *s, char **ret)
 	if (len > 0 && raw[len - 1] == '\r')
 		raw[len - 1] = '\0';
 	return text_sanitize(raw, SQL_FIRST_LINE_MAX, 0, ret);
-}
-
-static int parse_migration(FcContext *c, const Migration *m, SqlParse *ret)
-{
-	_cleanup_(sql_parse_error_done) SqlParseError e = {};
-	int r = sql_parse(m->sql, ret, &e);
-
-	if (r == -EINVAL)
-		return fc_fail(c, r, "%s:%u: %s", m->path,
-			       migrations_line_of_position(m->sql, m->size, e.position, false),
-			       e.message);
-	return r;
 }
 
 /* session_path: the search_path the migration starts with (what the session has), updated by
@@ -274,20 +263,24 @@ static int read_sizes(FcContext *c, Forecast *f)
 }
 
 /* Up to FORECAST_CHUNK migrations: parsed, their relation names resolved in one query, then
- * forecast one after the other (a parse error is told after the migrations before it, as if
- * each were read alone). */
+ * forecast one after the other; *ret_taken says how many.  A parse error is told after the
+ * migrations before it, as if each were read alone. */
 static int forecast_chunk(FcContext *c, Forecast *f, Migration *const *pending, size_t n,
-			  char **session_path)
+			  char **session_path, size_t *ret_taken)
 {
 	SqlParse parses[FORECAST_CHUNK] = {};
+	_cleanup_(sql_parse_error_done) SqlParseError e = {};
 	_cleanup_free_ json_object **trees = NULL;
-	size_t n_parsed = 0, n_trees = 0;
+	size_t n_parsed = 0, n_trees = 0, bytes = 0;
 	int parse_error = 0, r;
 
-	for (; n_parsed < n; n_parsed++) {
-		parse_error = parse_migration(c, pending[n_parsed], &parses[n_parsed]);
+	for (; n_parsed < n && n_parsed < FORECAST_CHUNK; n_parsed++) {
+		if (n_parsed > 0 && bytes + pending[n_parsed]->size > FORECAST_CHUNK_BYTES)
+			break;
+		parse_error = sql_parse(pending[n_parsed]->sql, &parses[n_parsed], &e);
 		if (parse_error < 0)
 			break;
+		bytes += pending[n_parsed]->size;
 		n_trees += parses[n_parsed].n;
 	}
 	trees = calloc(n_trees ?: 1, sizeof(json_object *));
@@ -314,7 +307,18 @@ static int forecast_chunk(FcContext *c, Forecast *f, Migration *const *pending, 
 	fc_prefetch_done(c);
 	for (size_t i = 0; i < n_parsed; i++)
 		sql_parse_done(&parses[i]);
-	return r < 0 ? r : parse_error;
+	if (r < 0)
+		return r;
+	if (parse_error == -EINVAL) {
+		const Migration *m = pending[n_parsed];
+		return fc_fail(c, parse_error, "%s:%u: %s", m->path,
+			       migrations_line_of_position(m->sql, m->size, e.position, false),
+			       e.message);
+	}
+	if (parse_error < 0)
+		return parse_error;
+	*ret_taken = n_parsed;
+	return 0;
 }
 
 int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, ForecastScope scope,
@@ -340,10 +344,8 @@ int forecast_pending(PGconn *conn, Migration *const *pending, size_t n_pending, 
 		r = run(&c, "SET LOCAL lock_timeout = '2s'");
 	if (r >= 0)
 		r = current_search_path(&c, &session_path);
-	for (size_t i = 0; r >= 0 && i < n_pending; i += FORECAST_CHUNK)
-		r = forecast_chunk(&c, f, pending + i,
-				   n_pending - i < FORECAST_CHUNK ? n_pending - i : FORECAST_CHUNK,
-				   &session_path);
+	for (size_t i = 0, taken = 0; r >= 0 && i < n_pending; i += taken)
+		r = forecast_chunk(&c, f, pending + i, n_pending - i, &session_path, &taken);
 	if (r >= 0 && f->n_locks > 1)
 		qsort(f->locks, f->n_locks, sizeof(ForecastLock), compare_locks);
 	if (r >= 0 && scope == FORECAST_EVERY_LOCK)

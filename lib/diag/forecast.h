@@ -39,9 +39,11 @@
  * Migration commands (migrations.command) have no SQL to read: forecast_command() gives a
  * Forecast with command set, no migrations and no locks.
  *
- * Round trips: the relations named by up to 64 migrations at a time are resolved in one
- * catalog query (only when a rule asks about one), and what the rules ask about a relation
- * (its kind, children, indexes, …) is asked once per forecast.
+ * Round trips: the relations named by up to 64 migrations (1 MiB of SQL) at a time are
+ * resolved in one catalog query (only when a rule asks about one), and what the rules ask
+ * about a relation (its kind, children, indexes, …) is asked once per forecast.  A file
+ * PostgreSQL's parser refuses fails the forecast with FILE:LINE, after the ones before it
+ * were read.
  *
  * Nothing here prints or logs.  Strings are from the parser or the catalog, sanitized to one
  * line of UTF-8 where they are shown (sql_first_line). */

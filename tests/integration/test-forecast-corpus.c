@@ -669,6 +669,45 @@ START_TEST(test_the_catalog_is_asked_about_each_relation_once_not_per_migration)
 }
 END_TEST
 
+/* A file the parser refuses (discovery would have refused it first; the forecast must not rely
+ * on that) fails the forecast with its FILE:LINE and the parser's words. */
+START_TEST(test_a_file_the_parser_refuses_fails_the_forecast_naming_its_line)
+{
+	_cleanup_(PQfinishp) PGconn *conn = harness_pg_connect(conninfo);
+	static const char alter[] = "ALTER TABLE settings ADD COLUMN x int;\n";
+	static const char bad[] = "CREATE TABLE fine (id int);\nCREATE TABLE (;\n";
+	Migration *files = calloc(3, sizeof(Migration));
+	Migration *pending[3];
+	_cleanup_free_ char *error = NULL;
+	Forecast *f = NULL;
+
+	ck_assert_ptr_nonnull(files);
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_free_ char *path = NULL, *why = NULL;
+		ck_assert_int_ge(asprintf(&path, "/corpus/%zu_file.sql", i + 1), 0);
+		ck_assert_int_eq(migrations_parse(MIGRATIONS_FORMAT_DEPLOYD, path, alter,
+						  strlen(alter), &files[i], &why),
+				 0);
+	}
+	files[2] = (Migration){.size = strlen(bad)};
+	ck_assert_ptr_nonnull(files[2].sql = strdup(bad));
+	ck_assert_ptr_nonnull(files[2].path = strdup("/corpus/3_bad.sql"));
+	ck_assert_ptr_nonnull(files[2].version = strdup("3"));
+	ck_assert_ptr_nonnull(files[2].name = strdup("bad"));
+	for (size_t i = 0; i < 3; i++)
+		pending[i] = &files[i];
+
+	ck_assert_int_eq(
+		forecast_pending(conn, pending, 3, FORECAST_EXISTING_RELATIONS, &f, &error),
+		-EINVAL);
+	ck_assert_ptr_null(f);
+	ck_assert_ptr_nonnull(error);
+	ck_assert_msg(strncmp(error, "/corpus/3_bad.sql:2: ", 21) == 0 && strstr(error, "syntax"),
+		      "%s", error);
+	migrations_free(files, 3);
+}
+END_TEST
+
 START_TEST(test_the_conflict_table_is_postgresql_own)
 {
 	static const char *const sql_mode[_LOCK_MODE_MAX] = {
@@ -804,6 +843,7 @@ int main(void)
 		test_a_statement_not_understood_is_assumed_to_take_access_exclusive_on_what_it_names);
 	tcase_add_test(tc, test_search_path_set_by_a_migration_resolves_the_names_of_the_next_ones);
 	tcase_add_test(tc, test_the_catalog_is_asked_about_each_relation_once_not_per_migration);
+	tcase_add_test(tc, test_a_file_the_parser_refuses_fails_the_forecast_naming_its_line);
 	tcase_add_test(
 		tc,
 		test_create_index_concurrently_in_a_no_transaction_file_takes_the_forecast_locks);
