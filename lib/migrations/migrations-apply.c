@@ -323,12 +323,12 @@ static int batch_build(Batch *b, size_t last_durable_index)
 			/* Ours may be gone with the file's DEALLOCATE or DISCARD: the row as
 			 * RECORD_STATEMENT would write it, spelled out. */
 			_cleanup_free_ char *duration = NULL, *insert = NULL;
-			if (asprintf(&duration,
-				     "((extract(epoch FROM pg_catalog.clock_timestamp()) - "
-				     "pg_catalog.current_setting('deployd.migration_%zu')::numeric)"
-				     " * "
-				     "1000)::integer",
-				     k) < 0 ||
+			if (asprintf(
+				    &duration,
+				    "((extract(epoch FROM pg_catalog.clock_timestamp()) - "
+				    "pg_catalog.current_setting('deployd.migration_%zu')::numeric) "
+				    "* 1000)::integer",
+				    k) < 0 ||
 			    history_insert(c, m, "pg_catalog.clock_timestamp()", duration,
 					   " RETURNING duration_ms", &insert) < 0)
 				return -ENOMEM;
@@ -554,8 +554,6 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 			f.migration = m;
 			r = apply_alone(&c, m, started, &f);
 			f.duration = now_usec(CLOCK_MONOTONIC) - started;
-			if (r >= 0 && m->drops_prepared)
-				r = prepare_statements(&c, &f.error);
 			if (r < 0)
 				goto fail;
 			/* Its row commits synchronously, flushing all before it. */
@@ -563,6 +561,9 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 			if (obs && obs->applied)
 				obs->applied(m, f.duration, obs->userdata);
 			f = (MigrationFailure){};
+			/* Applied and recorded: a failure from here on is not its own. */
+			if (m->drops_prepared && (r = prepare_statements(&c, &f.error)) < 0)
+				goto fail;
 			i++;
 			continue;
 		}
@@ -588,9 +589,10 @@ int migrations_apply(PGconn *conn, Migration *const *pending, size_t n_pending,
 		}
 		if (committed > 0)
 			unflushed = true;
-		/* Alone in its batch (may_share_message()): the next ones need ours back. */
+		/* Alone in its batch (may_share_message()), applied and recorded: the next ones
+		 * need ours back, and a failure to prepare them is not its own. */
 		if (r >= 0 && m->drops_prepared) {
-			f.migration = NULL;
+			migration_failure_done(&f);
 			r = prepare_statements(&c, &f.error);
 		}
 		if (r < 0)
