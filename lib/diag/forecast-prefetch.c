@@ -121,35 +121,33 @@ static int names_json(const FcContext *c, char **ret)
 			json_object_put(pair);
 			return -ENOMEM;
 		}
-		if (json_object_array_add(pair, json_object_new_string(c->resolved[i].schema)) <
-			    0 ||
-		    json_object_array_add(pair, json_object_new_string(c->resolved[i].name)) < 0)
-			return -ENOMEM;
+		for (int k = 0; k < 2; k++) {
+			json_object *part = json_object_new_string(k == 0 ? c->resolved[i].schema
+									  : c->resolved[i].name);
+			if (!part || json_object_array_add(pair, part) < 0) {
+				json_object_put(part);
+				return -ENOMEM;
+			}
+		}
 	}
 	*ret = strdup(json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN));
 	return *ret ? 0 : -ENOMEM;
 }
 
-/* "{1,2,3}": an oid[] as text. */
+/* "[1,2,3]": oids as a JSON array. */
 static int parse_oids(const char *text, uint32_t **ret, size_t *ret_n)
 {
-	size_t n = 0, max = 1;
+	_cleanup_(json_object_putp) json_object *list = json_tokener_parse(text);
 
-	for (const char *p = text; *p; p++)
-		max += *p == ',';
-	_cleanup_free_ uint32_t *oids = calloc(max, sizeof(uint32_t));
+	if (!json_object_is_type(list, json_type_array))
+		return -EBADMSG;
+	size_t n = json_object_array_length(list);
+	uint32_t *oids = calloc(n + 1, sizeof(uint32_t));
 	if (!oids)
 		return -ENOMEM;
-	for (const char *p = text; *p;) {
-		char *end;
-		if (*p < '0' || *p > '9') {
-			p++;
-			continue;
-		}
-		oids[n++] = (uint32_t)strtoul(p, &end, 10);
-		p = end;
-	}
-	*ret = TAKE_PTR(oids);
+	for (size_t i = 0; i < n; i++)
+		oids[i] = (uint32_t)json_object_get_int64(json_object_array_get_idx(list, i));
+	*ret = oids;
 	*ret_n = n;
 	return 0;
 }
@@ -176,23 +174,24 @@ int fc_prefetch(FcContext *c)
 {
 	/* fc_resolve()'s question for every name at once, and for those that exist,
 	 * fc_relation()'s and FC_CHILDREN's. */
+#define CHILDREN_OF_R "array_to_json(ARRAY(" FC_CHILDREN_SQL("r.oid") "))"
 	static const char sql[] =
 		"SELECT coalesce(r.oid, 0),\n"
 		"       format('%I.%I', CASE WHEN e.v->>0 = '' THEN current_schema() ELSE "
 		"e.v->>0 END, e.v->>1),\n"
-		"       c.relkind, CASE WHEN c.oid IS NOT NULL THEN format('%I.%I', n.nspname, "
-		"c.relname) END,\n"
-		"       ARRAY(" FC_CHILDREN_SQL(
-			"r.oid") ")\n"
-				 "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, i)\n"
-				 "CROSS JOIN LATERAL (SELECT to_regclass(CASE WHEN e.v->>0 = '' "
-				 "THEN "
-				 "quote_ident(e.v->>1)\n"
-				 "     ELSE quote_ident(e.v->>0) || '.' || quote_ident(e.v->>1) "
-				 "END)::oid AS oid) r\n"
-				 "LEFT JOIN pg_class c ON c.oid = r.oid\n"
-				 "LEFT JOIN pg_namespace n ON n.oid = c.relnamespace\n"
-				 "ORDER BY e.i";
+		"       c.relkind,\n"
+		"       CASE WHEN c.oid IS NOT NULL THEN format('%I.%I', n.nspname, c.relname) "
+		"END,\n"
+		"       " CHILDREN_OF_R "\n"
+		"FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, i)\n"
+		"CROSS JOIN LATERAL (SELECT to_regclass(CASE WHEN e.v->>0 = '' THEN "
+		"quote_ident(e.v->>1)\n"
+		"     ELSE quote_ident(e.v->>0) || '.' || quote_ident(e.v->>1) END)::oid AS oid) "
+		"r\n"
+		"LEFT JOIN pg_class c ON c.oid = r.oid\n"
+		"LEFT JOIN pg_namespace n ON n.oid = c.relnamespace\n"
+		"ORDER BY e.i";
+#undef CHILDREN_OF_R
 	_cleanup_free_ char *names = NULL;
 	PGresult *res = NULL;
 	int r;
