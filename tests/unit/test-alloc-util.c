@@ -1,7 +1,6 @@
 /* Growing an array one element at a time: room doubles from the first size, and nothing moves
  * while there is room. */
 #include <check.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -44,20 +43,6 @@ START_TEST(test_an_array_with_room_left_is_not_moved)
 }
 END_TEST
 
-START_TEST(test_a_size_that_overflows_fails_and_leaves_the_array_as_it_was)
-{
-	char *a = malloc(4), *before = a;
-	size_t allocated = 4;
-
-	ck_assert_ptr_nonnull(a);
-	/* 8 elements of SIZE_MAX / 4 bytes: reallocarray() refuses the product. */
-	ck_assert_int_eq(array_grow((void **)&a, 4, &allocated, SIZE_MAX / 4, 2), -ENOMEM);
-	ck_assert_ptr_eq(a, before);
-	ck_assert_uint_eq(allocated, 4);
-	free(a);
-}
-END_TEST
-
 int main(void)
 {
 	Suite *s = suite_create("alloc-util");
@@ -65,7 +50,6 @@ int main(void)
 
 	tcase_add_test(tc, test_an_empty_array_gets_the_first_size_then_doubles);
 	tcase_add_test(tc, test_an_array_with_room_left_is_not_moved);
-	tcase_add_test(tc, test_a_size_that_overflows_fails_and_leaves_the_array_as_it_was);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);
