@@ -93,7 +93,7 @@ typedef struct PlanMigrations {
 		       the format's tool's history as applied (default false) */
 	unsigned lock_retries;	    /* default 0, at most PLAN_LOCK_RETRIES_MAX */
 	usec_t lock_retry_delay;    /* default 10s; 0 = off (retry at once) */
-	usec_t lock_watch_interval; /* default 500ms; never 0 */
+	usec_t lock_watch_interval; /* default 500ms; 0 = no watch */
 } PlanMigrations;
 
 /* A hook key holds one argv ([prog, arg…]) or a list of them; [] is none. */
