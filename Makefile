@@ -10,7 +10,7 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 
 PKG_CONFIG ?= pkg-config
-PKGS := libpq libsystemd yaml-0.1 libcrypto json-c
+PKGS := libpq libsystemd yaml-0.1 nettle json-c
 SYSTEMD_UNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSTEMD_CATALOGDIR ?= $(shell $(PKG_CONFIG) --variable=catalogdir systemd 2>/dev/null || echo /usr/lib/systemd/catalog)
 SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
@@ -325,7 +325,7 @@ clean:
 # Installs the Debian packages the build and the tests need (clang, its sanitizer runtimes and
 # valgrind for make fuzz, check-sanitize and check-valgrind; systemd-container and mmdebstrap
 # for check-system); harmless when present.
-DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev libssl-dev libjson-c-dev libpg-query-dev check \
+DEB_PACKAGES := build-essential pkg-config libsystemd-dev libpq-dev libyaml-dev nettle-dev libjson-c-dev libpg-query-dev check \
 	scdoc postgresql dbus dbus-user-session systemd util-linux procps openssh-server \
 	debhelper dpkg-dev clang libclang-rt-14-dev valgrind systemd-container mmdebstrap iproute2 \
 	bash-completion zsh

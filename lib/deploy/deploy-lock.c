@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 #include "deploy-lock.h"
 #include "deploy-migrate.h"
@@ -77,14 +77,13 @@ int deploy_lock_holder_describe(const DeployLockHolder *h, char **ret)
 
 int64_t deploy_lock_key(const char *table)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned md_len = 0;
+	struct sha256_ctx ctx;
+	uint8_t md[SHA256_DIGEST_SIZE];
 	uint64_t key = 0;
 
-	/* SHA-256 cannot fail on a valid input short of memory exhaustion inside OpenSSL; a
-	 * zeroed digest then still gives a stable (if shared) key. */
-	memset(md, 0, sizeof(md));
-	(void)EVP_Digest(table, strlen(table), md, &md_len, EVP_sha256(), NULL);
+	sha256_init(&ctx);
+	sha256_update(&ctx, strlen(table), (const uint8_t *)table);
+	sha256_digest(&ctx, sizeof(md), md);
 	for (int i = 0; i < 8; i++)
 		key = key << 8 | md[i];
 	return (int64_t)key;

@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <openssl/evp.h>
+#include <nettle/base16.h>
+#include <nettle/sha2.h>
 
 #include "duration.h"
 #include "migrations.h"
@@ -37,13 +38,14 @@ static int fail(char **ret_error, int error, const char *fmt, ...)
 
 int migrations_checksum(const void *data, size_t size, char ret[static MIGRATIONS_CHECKSUM_HEX + 1])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned md_len = 0;
+	struct sha256_ctx ctx;
+	uint8_t md[SHA256_DIGEST_SIZE];
 
-	if (!EVP_Digest(data, size, md, &md_len, EVP_sha256(), NULL) || md_len != 32)
-		return -EIO;
-	for (unsigned i = 0; i < md_len; i++)
-		snprintf(ret + 2 * i, 3, "%02x", md[i]);
+	sha256_init(&ctx);
+	sha256_update(&ctx, size, data);
+	sha256_digest(&ctx, sizeof(md), md);
+	base16_encode_update(ret, sizeof(md), md);
+	ret[BASE16_ENCODE_LENGTH(sizeof(md))] = '\0';
 	return 0;
 }
 

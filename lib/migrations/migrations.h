@@ -128,7 +128,8 @@ const Migration *migrations_find(const Migration *files, size_t n, const char *v
 void migration_done(Migration *m);
 void migrations_free(Migration *list, size_t n);
 
-/* SHA-256 of data as lowercase hex (OpenSSL EVP). */
+/* SHA-256 of data as lowercase hex (nettle: no library state to set up, where OpenSSL
+ * initializes its providers in every new worker). */
 int migrations_checksum(const void *data, size_t size,
 			char ret[static MIGRATIONS_CHECKSUM_HEX + 1]);
 
