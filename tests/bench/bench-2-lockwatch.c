@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-run.h"
 #include "harness.h"
 #include "pg-cleanup.h"
 #include "lockwatch.h"
@@ -174,16 +175,9 @@ int main(void)
 {
 	Suite *s = suite_create("bench-2-lockwatch");
 	TCase *tc = tcase_create("bench");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, bench);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite_unforked(s);
 }

@@ -1,4 +1,5 @@
 /* support.c — see support.h. */
+#include "check-run.h"
 #include "pg-cleanup.h"
 #include "support.h"
 
@@ -33,20 +34,13 @@ int bench_main(const char *name, void (*fn)(void))
 {
 	Suite *s = suite_create(name);
 	TCase *tc = tcase_create("bench");
-	SRunner *sr;
-	int failed;
 
 	bench_body = fn;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, bench);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite_unforked(s);
 }
 
 static void become_test_user(void)

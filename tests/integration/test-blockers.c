@@ -12,6 +12,7 @@
 
 #include "blocker-owner.h"
 #include "blockers.h"
+#include "check-run.h"
 #include "harness.h"
 #include "lock-mode.h"
 #include "pg-cleanup.h"
@@ -388,9 +389,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(suite());
 }

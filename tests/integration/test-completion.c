@@ -14,6 +14,7 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "harness.h"
 
 /* The tests run from the source tree. */
@@ -239,9 +240,5 @@ int main(void)
 	tcase_add_test(tc, test_zsh_completes_deploy_ids_from_the_journal_for_log);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

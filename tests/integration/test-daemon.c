@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "cleanup.h"
 #include "pg-cleanup.h"
 #include "harness.h"
@@ -993,9 +994,5 @@ int main(void)
 		       test_progress_is_one_line_on_a_terminal_and_lines_per_ten_percent_on_a_pipe);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "harness.h"
 #include "pg-cleanup.h"
 #include "sessions.h"
@@ -336,11 +337,5 @@ static Suite *deployctl_locks_idle_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(deployctl_locks_idle_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(deployctl_locks_idle_suite());
 }

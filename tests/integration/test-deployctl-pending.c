@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "check-run.h"
 #include "deploy.h"
 #include "harness.h"
 #include "pg-cleanup.h"
@@ -393,9 +394,5 @@ int main(void)
 		       test_forecast_names_file_line_and_column_of_a_statement_the_parser_refuses);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

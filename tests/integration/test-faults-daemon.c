@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "cleanup.h"
 #include "fault-scenario.h"
 #include "harness.h"
@@ -441,9 +442,5 @@ int main(void)
 	tcase_add_test(full, test_a_full_disk_under_the_state_file_still_reports_the_result);
 	suite_add_tcase(s, full);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "cleanup.h"
 #include "fault-scenario.h"
 #include "harness.h"
@@ -162,9 +163,5 @@ int main(void)
 	tcase_add_test(tc, test_a_statement_timeout_fails_the_migration_with_57014_in_time);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

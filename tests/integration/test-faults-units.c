@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bus-proxy.h"
+#include "check-run.h"
 #include "cleanup.h"
 #include "fault-scenario.h"
 #include "harness.h"
@@ -251,9 +252,5 @@ int main(void)
 		test_the_managers_bus_going_away_mid_deploy_fails_the_start_and_a_rerun_succeeds);
 	suite_add_tcase(s, bus);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

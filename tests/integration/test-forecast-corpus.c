@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "forecast.h"
 #include "harness.h"
 #include "migrations.h"
@@ -849,9 +850,5 @@ int main(void)
 		test_create_index_concurrently_in_a_no_transaction_file_takes_the_forecast_locks);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -14,6 +14,7 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "deploy.h"
 #include "harness.h"
 #include "strv.h"
@@ -714,9 +715,5 @@ int main(void)
 		       test_pending_shows_dotted_versions_in_order_with_who_applied_and_adoption);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(s);
 }

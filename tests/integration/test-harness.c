@@ -8,6 +8,7 @@
 #include <systemd/sd-journal.h>
 #include <time.h>
 
+#include "check-run.h"
 #include "harness.h"
 
 static void assert_active_state(const char *unit, const char *expected)
@@ -182,11 +183,5 @@ static Suite *harness_suite(void)
 
 int main(void)
 {
-	SRunner *runner = srunner_create(harness_suite());
-	int failed;
-
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(harness_suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "harness.h"
 #include "pg-cleanup.h"
 #include "idle-event.h"
@@ -305,11 +306,5 @@ static Suite *idle_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(idle_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(idle_suite());
 }

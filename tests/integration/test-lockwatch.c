@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-run.h"
 #include "harness.h"
 #include "pg-cleanup.h"
 #include "lockwatch-event.h"
@@ -456,11 +457,5 @@ static Suite *lockwatch_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(lockwatch_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(lockwatch_suite());
 }

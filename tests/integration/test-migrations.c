@@ -14,6 +14,7 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "deploy-context.h"
 #include "deploy-lock.h"
 #include "deploy-migrate.h"
@@ -1156,9 +1157,5 @@ int main(void)
 	tcase_add_test(tc, test_every_conninfo_source_connects_and_a_failure_masks_the_password);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

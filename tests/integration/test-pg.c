@@ -10,6 +10,7 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "deploy-lock.h"
 #include "harness.h"
 #include "migrations.h"
@@ -483,9 +484,5 @@ int main(void)
 	tcase_add_test(tc, test_reading_a_missing_history_table_touches_nothing);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

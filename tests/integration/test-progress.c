@@ -17,6 +17,7 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "deploy.h"
 #include "event-record.h"
 #include "harness.h"
@@ -543,9 +544,5 @@ int main(void)
 		       test_a_no_transaction_migration_runs_without_the_plans_statement_timeout);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

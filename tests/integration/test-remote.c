@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "cleanup.h"
 #include "harness.h"
 #include "journal-query.h"
@@ -672,9 +673,5 @@ int main(void)
 		tc, test_a_key_forced_to_another_bus_than_the_plans_fails_preflight_saying_which);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "harness.h"
 #include "journal-query.h"
 #include "strv.h"
@@ -376,9 +377,5 @@ int main(void)
 	tcase_add_test(connect, test_a_key_the_host_does_not_accept_is_refused_without_a_prompt);
 	suite_add_tcase(s, connect);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "alloc-util.h"
+#include "check-run.h"
 
 START_TEST(test_an_empty_array_gets_the_first_size_then_doubles)
 {
@@ -52,9 +53,5 @@ int main(void)
 	tcase_add_test(tc, test_an_array_with_room_left_is_not_moved);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

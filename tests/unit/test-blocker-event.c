@@ -6,6 +6,7 @@
 #include <syslog.h>
 
 #include "blocker-event.h"
+#include "check-run.h"
 
 static const char *const lock_wait_fields[] = {
 	"BLOCKED_PID",	  "BLOCKER_PID",    "BLOCKER_USER",	   "BLOCKER_APPLICATION",
@@ -109,9 +110,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(suite());
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-run.h"
 #include "deploy-lock.h"
 
 START_TEST(test_the_key_is_the_first_8_bytes_of_sha256_big_endian)
@@ -88,9 +89,5 @@ int main(void)
 	tcase_add_test(tc, test_the_lock_session_name_carries_the_host_within_63_bytes);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "check-run.h"
 #include "cleanup.h"
 #include "fuzz.h"
 
@@ -96,9 +97,5 @@ int main(void)
 	tcase_add_test(tc, test_every_migration_input_parses_or_fails_naming_the_file);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "check-run.h"
 #include "idle-event.h"
 #include "idle.h"
 
@@ -135,11 +136,5 @@ static Suite *idle_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(idle_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(idle_suite());
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "check-run.h"
 #include "lockwatch-event.h"
 #include "lockwatch.h"
 
@@ -353,11 +354,5 @@ static Suite *lockwatch_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(lockwatch_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(lockwatch_suite());
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "cleanup.h"
 #include "strv.h"
 
@@ -186,10 +187,5 @@ static Suite *man_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(man_suite());
-
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(man_suite());
 }

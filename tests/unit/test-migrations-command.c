@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-run.h"
 #include "migrations-command.h"
 #include "pg-cleanup.h"
 #include "strv.h"
@@ -139,9 +140,5 @@ int main(void)
 	tcase_add_test(tc, test_the_run_time_bound_follows_statement_timeout);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "check-run.h"
 #include "deploy.h"
 #include "migrations.h"
 #include "name-rules.h"
@@ -186,9 +187,5 @@ int main(void)
 	tcase_add_test(tc, test_enum_names_are_read_back_from_the_one_table);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "pg.h"
 #include "strv.h"
 
@@ -504,9 +505,5 @@ int main(void)
 	tcase_add_test(tc, test_connect_is_cancelled_by_the_cancel_fd);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "cleanup.h"
 #include "plan-trust.h"
 #include "plan.h"
@@ -234,11 +235,5 @@ static Suite *plan_trust_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(plan_trust_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(plan_trust_suite());
 }

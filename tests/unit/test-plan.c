@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "plan.h"
 #include "strv.h"
 
@@ -1404,9 +1405,5 @@ int main(void)
 	tcase_add_test(hostile, test_mutated_plans_never_crash_and_fail_with_a_position);
 	suite_add_tcase(s, hostile);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-run.h"
 #include "proto.h"
 
 static ProtoRecord *decode_one(const char *wire, int *ret_r)
@@ -206,9 +207,5 @@ int main(void)
 	tcase_add_test(tc, test_adding_a_bad_key_or_non_utf8_value_is_refused);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-run.h"
 #include "remote-host.h"
 
 static RemoteHost parse_ok(const char *s)
@@ -133,9 +134,5 @@ int main(void)
 	tcase_add_test(tc, test_overlong_user_and_host_names_are_refused);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

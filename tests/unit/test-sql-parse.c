@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-run.h"
 #include "cleanup.h"
 #include "sql-parse.h"
 
@@ -275,9 +276,5 @@ int main(void)
 	tcase_add_test(tc, test_a_text_that_drops_prepared_statements_is_told);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

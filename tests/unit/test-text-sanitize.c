@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-run.h"
 #include "cleanup.h"
 #include "text-sanitize.h"
 
@@ -148,11 +149,5 @@ static Suite *text_sanitize_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(text_sanitize_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run_suite(text_sanitize_suite());
 }

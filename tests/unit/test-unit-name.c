@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-run.h"
 #include "unit-name.h"
 
 static void assert_invalid(const char *name, const char *reason_words)
@@ -112,9 +113,5 @@ int main(void)
 	tcase_add_test(tc, test_is_valid_honours_the_kind_mask);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check-run.h"
 #include "progress.h"
 #include "sql-index.h"
 #include "tick-schedule.h"
@@ -127,9 +128,5 @@ int main(void)
 	tcase_add_test(tc, test_percentages_round_down_to_a_tenth_and_100_means_done);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }
